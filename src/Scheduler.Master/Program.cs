@@ -1,1 +1,100 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Scheduler.Master;
+using Scheduler.Master.Scheduling;
+using Scheduler.Master.Services;
+using Scheduler.Master.Store;
+
+var switches = new Dictionary<string, string>
+{
+    ["--listen"] = "Master:Listen",
+    ["--data-dir"] = "Master:DataDir",
+    ["--master-id"] = "Master:MasterId",
+    ["--heartbeat-interval-ms"] = "Master:HeartbeatIntervalMs",
+    ["--dead-after-ms"] = "Master:DeadAfterMs",
+    ["--placement-policy"] = "Master:PlacementPolicy",
+    ["--aging-interval-s"] = "Master:AgingIntervalSeconds",
+    ["--stop-grace-ms"] = "Master:StopGraceMs",
+    ["--max-request-bytes"] = "Master:MaxRequestBytes",
+};
+
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+builder.Configuration.AddEnvironmentVariables("SCHEDULER_");
+builder.Configuration.AddCommandLine(args, switches);
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+});
+
+builder.Services.AddOptions<MasterOptions>()
+    .Bind(builder.Configuration.GetSection(MasterOptions.Section))
+    .ValidateDataAnnotations()
+    .Validate(o => Scheduler.Core.Placement.PlacementPolicies.Names.Contains(o.PlacementPolicy), "Master:PlacementPolicy names no known policy")
+    .Validate(o => o.DeadAfterMs > o.HeartbeatIntervalMs * 2, "Master:DeadAfterMs must exceed two heartbeat intervals")
+    .ValidateOnStart();
+
+var options = builder.Configuration.GetSection(MasterOptions.Section).Get<MasterOptions>() ?? new MasterOptions();
+var (host, port) = ParseListen(options.Listen);
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.Listen(host, port, listen => listen.Protocols = HttpProtocols.Http2);
+});
+
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<MasterMetrics>();
+builder.Services.AddSingleton<MasterAddress>();
+builder.Services.AddSingleton<IStateStore>(sp =>
+{
+    var o = sp.GetRequiredService<IOptions<MasterOptions>>().Value;
+    return SqliteStateStore.OpenAsync(o.DataDir, CancellationToken.None).GetAwaiter().GetResult();
+});
+builder.Services.AddSingleton<SchedulerLoop>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerLoop>());
+builder.Services.AddGrpc(grpc =>
+{
+    grpc.MaxReceiveMessageSize = options.MaxRequestBytes;
+    grpc.EnableDetailedErrors = false;
+});
+builder.Services.AddGrpcHealthChecks().AddCheck("scheduler", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+builder.Services.AddGrpcReflection();
+
+var app = builder.Build();
+app.MapGrpcService<JobsService>();
+app.MapGrpcService<AdminService>();
+app.MapGrpcService<WorkerGatewayService>();
+app.MapGrpcHealthChecksService();
+app.MapGrpcReflectionService();
+
+app.Lifetime.ApplicationStarted.Register(() =>
+{
+    var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!;
+    var url = addresses.Addresses.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
+    app.Services.GetRequiredService<MasterAddress>().Url = url;
+    var o = app.Services.GetRequiredService<IOptions<MasterOptions>>().Value;
+
+    // Written atomically so a reader never sees half an address: tools and tests wait for this file.
+    var file = Path.Combine(o.DataDir, "master.addr");
+    File.WriteAllText(file + ".tmp", url);
+    File.Move(file + ".tmp", file, overwrite: true);
+    Console.WriteLine($"master listening on {url} (data {Path.GetFullPath(o.DataDir)})");
+});
+
+await app.RunAsync();
 return 0;
+
+static (System.Net.IPAddress Host, int Port) ParseListen(string listen)
+{
+    var colon = listen.LastIndexOf(':');
+    if (colon <= 0 || !int.TryParse(listen.AsSpan(colon + 1), out var port) || port is < 0 or > 65535)
+    {
+        throw new OptionsValidationException(MasterOptions.Section, typeof(MasterOptions),
+            [$"Master:Listen must be host:port (got '{listen}')"]);
+    }
+
+    var hostPart = listen[..colon].Trim('[', ']');
+    var host = hostPart == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(hostPart);
+    return (host, port);
+}

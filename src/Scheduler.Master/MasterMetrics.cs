@@ -1,0 +1,39 @@
+using System.Diagnostics.Metrics;
+
+namespace Scheduler.Master;
+
+/// <summary>The master's one Meter; instrument names follow the scheduler.* convention.</summary>
+internal sealed class MasterMetrics : IDisposable
+{
+    public const string MeterName = "Scheduler.Master";
+    private readonly Meter _meter;
+    private readonly Counter<long> _submitted;
+    private readonly Counter<long> _placed;
+    private readonly Counter<long> _requeued;
+    private readonly Counter<long> _finished;
+    private readonly Histogram<double> _passDuration;
+
+    public MasterMetrics(IMeterFactory meters)
+    {
+        _meter = meters.Create(MeterName);
+        _submitted = _meter.CreateCounter<long>("scheduler.jobs.submitted", "{job}", "Jobs accepted by Submit");
+        _placed = _meter.CreateCounter<long>("scheduler.jobs.placed", "{job}", "Job attempts placed on a node");
+        _requeued = _meter.CreateCounter<long>("scheduler.jobs.requeued", "{job}", "Jobs put back in the queue after losing their node");
+        _finished = _meter.CreateCounter<long>("scheduler.jobs.finished", "{job}", "Jobs that reached a final state");
+        _passDuration = _meter.CreateHistogram<double>("scheduler.pass.duration", "s", "Time of one scheduling pass");
+    }
+
+    public void Submitted() => _submitted.Add(1);
+
+    public void Requeued() => _requeued.Add(1);
+
+    public void Finished(string state) => _finished.Add(1, new KeyValuePair<string, object?>("state", state));
+
+    public void RecordPass(TimeSpan elapsed, int waiting, int placed)
+    {
+        _placed.Add(placed);
+        _passDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("waiting", waiting > 1000 ? "1000+" : "under1000"));
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,54 @@
+using System.ComponentModel.DataAnnotations;
+using Scheduler.Core.Placement;
+
+namespace Scheduler.Master;
+
+/// <summary>Master settings, bound from the "Master" configuration section and command-line flags.</summary>
+internal sealed class MasterOptions
+{
+    public const string Section = "Master";
+
+    /// <summary>host:port to serve gRPC on; port 0 picks a free port (written to master.addr).</summary>
+    [Required]
+    public string Listen { get; set; } = "127.0.0.1:7070";
+
+    /// <summary>Holds the SQLite database and master.addr.</summary>
+    [Required]
+    public string DataDir { get; set; } = ".scheduler/master";
+
+    /// <summary>Identity of this master in leader information; defaults to the host name.</summary>
+    public string MasterId { get; set; } = Environment.MachineName;
+
+    [Range(50, 60_000)]
+    public int HeartbeatIntervalMs { get; set; } = 1000;
+
+    /// <summary>A node silent this long is declared dead and its jobs are requeued.</summary>
+    [Range(200, 3_600_000)]
+    public int DeadAfterMs { get; set; } = 10_000;
+
+    /// <summary>Missed heartbeat intervals before a connected node is marked suspect.</summary>
+    [Range(1, 100)]
+    public int SuspectAfterMissed { get; set; } = 3;
+
+    [Required]
+    public string PlacementPolicy { get; set; } = PlacementPolicies.Default;
+
+    /// <summary>Waiting this long raises a job's effective priority by one aging step; 0 disables aging.</summary>
+    [Range(0, 86_400)]
+    public int AgingIntervalSeconds { get; set; } = 60;
+
+    [Range(0, 1000)]
+    public int AgingStep { get; set; } = 10;
+
+    /// <summary>Grace between SIGTERM and SIGKILL when the master stops an agent.</summary>
+    [Range(0, 600_000)]
+    public int StopGraceMs { get; set; } = 5000;
+
+    /// <summary>Largest request message accepted from clients; larger ones fail with RESOURCE_EXHAUSTED.</summary>
+    [Range(4096, 64 * 1024 * 1024)]
+    public int MaxRequestBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How long GetLogs waits for the worker's answer.</summary>
+    [Range(100, 600_000)]
+    public int LogsTimeoutMs { get; set; } = 10_000;
+}

@@ -1,0 +1,37 @@
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Workers;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>Everything that changes cluster state reaches the scheduling loop as one of these.</summary>
+internal interface IMasterEvent;
+
+internal sealed record SubmitJob(SubmitJobRequest Request, TaskCompletionSource<SubmitJobResponse> Reply) : IMasterEvent;
+
+internal sealed record CancelJob(string JobId, TaskCompletionSource<Job> Reply) : IMasterEvent;
+
+internal enum NodeOperation
+{
+    Cordon,
+    Uncordon,
+    Drain,
+}
+
+internal sealed record ChangeNode(string NodeId, NodeOperation Operation, string Reason, TaskCompletionSource<Node> Reply) : IMasterEvent;
+
+internal sealed record FetchJobLogs(GetLogsRequest Request, TaskCompletionSource<GetLogsResponse> Reply) : IMasterEvent;
+
+internal sealed record WatchSubscribe(JobWatcher Watcher) : IMasterEvent;
+
+internal sealed record WatchUnsubscribe(JobWatcher Watcher) : IMasterEvent;
+
+internal sealed record WorkerConnected(WorkerSession Session, RegisterWorker Registration) : IMasterEvent;
+
+internal sealed record WorkerMessageReceived(WorkerSession Session, WorkerMessage Message) : IMasterEvent;
+
+internal sealed record WorkerDisconnected(WorkerSession Session) : IMasterEvent;
+
+internal sealed record Tick : IMasterEvent
+{
+    public static readonly Tick Instance = new();
+}

@@ -1,0 +1,31 @@
+using Scheduler.Contracts.V1;
+using Scheduler.Core.Cluster;
+using Scheduler.Master.Store;
+using Scheduler.Master.Workers;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>The loop's mutable bookkeeping for one node: placement state, its stream, its last signs of life.</summary>
+internal sealed class NodeEntry
+{
+    public NodeEntry(NodeRecord record, NodeState state, DateTimeOffset lastSeen)
+    {
+        Record = record;
+        State = state;
+        LastSeen = lastSeen;
+    }
+
+    public string Id => Record.Id;
+
+    public NodeRecord Record { get; set; }
+
+    public NodeState State { get; set; }
+
+    public WorkerSession? Session { get; set; }
+
+    public DateTimeOffset LastSeen { get; set; }
+
+    public DateTimeOffset? LastHeartbeatAt { get; set; }
+
+    public Heartbeat? LastHeartbeat { get; set; }
+}

@@ -1,0 +1,144 @@
+using Google.Protobuf.WellKnownTypes;
+using Scheduler.Contracts.V1;
+using Scheduler.Core.Cluster;
+using NodeHealth = Scheduler.Core.Cluster.NodeHealth;
+using Scheduler.Core.Placement;
+using Scheduler.Core.Resources;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>Between the wire types and the master's records and Core's values.</summary>
+internal static class ProtoMapping
+{
+    private static readonly Dictionary<string, string> NoLabels = new();
+
+    public static ResourceRequest ToRequest(Contracts.V1.Resources r) => new(r.CpuMillis, r.MemoryMib, r.Gpus, r.GpuMilli);
+
+    public static JobDemand ToDemand(JobRecord job)
+    {
+        var spec = job.Spec;
+        IReadOnlyDictionary<string, string> selector = spec.NodeSelector.Count == 0 ? NoLabels : spec.NodeSelector;
+        return new JobDemand(job.Id, ToRequest(spec.Resources), spec.GpuModels, selector);
+    }
+
+    public static Job ToProto(JobRecord j)
+    {
+        var job = new Job
+        {
+            Id = j.Id,
+            Spec = j.Spec,
+            State = j.State,
+            PendingReason = j.PendingReason,
+            Attempt = j.Attempt,
+            NodeId = j.NodeId ?? "",
+            Message = j.Message,
+            RequestId = j.RequestId,
+            CreatedAt = Timestamp.FromDateTimeOffset(j.CreatedAt),
+            UpdatedAt = Timestamp.FromDateTimeOffset(j.UpdatedAt),
+            Requeues = j.Requeues,
+        };
+        job.GpuUuids.Add(j.GpuUuids);
+        if (j.ExitCode is { } code)
+        {
+            job.ExitCode = code;
+        }
+
+        if (j.StartedAt is { } started)
+        {
+            job.StartedAt = Timestamp.FromDateTimeOffset(started);
+        }
+
+        if (j.FinishedAt is { } finished)
+        {
+            job.FinishedAt = Timestamp.FromDateTimeOffset(finished);
+        }
+
+        return job;
+    }
+
+    public static Node ToProto(NodeEntry entry)
+    {
+        var state = entry.State;
+        var node = new Node
+        {
+            Id = entry.Id,
+            Hostname = entry.Record.Hostname,
+            Health = state.Health switch
+            {
+                NodeHealth.Ready => Contracts.V1.NodeHealth.Ready,
+                NodeHealth.Suspect => Contracts.V1.NodeHealth.Suspect,
+                _ => Contracts.V1.NodeHealth.Dead,
+            },
+            Cordoned = state.Cordoned,
+            Draining = state.Draining,
+            Capacity = new Contracts.V1.Resources { CpuMillis = state.CpuCapacity, MemoryMib = state.MemoryCapacity, Gpus = state.Gpus.Count },
+            Free = new Contracts.V1.Resources { CpuMillis = state.CpuFree, MemoryMib = state.MemoryFree, Gpus = state.IdleGpuCount },
+            WorkerVersion = entry.Record.WorkerVersion,
+            TransferAddress = entry.Record.TransferAddress,
+        };
+        foreach (var (key, value) in entry.Record.Labels)
+        {
+            node.Labels[key] = value;
+        }
+        node.JobIds.Add(state.Allocations.Keys.Order(StringComparer.Ordinal));
+        if (entry.LastHeartbeatAt is { } at)
+        {
+            node.LastHeartbeat = Timestamp.FromDateTimeOffset(at);
+        }
+
+        for (var i = 0; i < state.Gpus.Count; i++)
+        {
+            var gpu = state.Gpus[i];
+            var status = new GpuStatus
+            {
+                Info = new GpuInfo { Index = gpu.Index, Uuid = gpu.Uuid, Model = gpu.Model, MemoryMib = gpu.MemoryMib },
+                FreeMilli = state.GpuFreeMilli[i],
+            };
+            foreach (var allocation in state.Allocations.Values)
+            {
+                if (allocation.Gpus.Any(s => s.Index == i))
+                {
+                    status.JobIds.Add(allocation.JobId);
+                }
+            }
+
+            var telemetry = entry.LastHeartbeat?.Gpus.FirstOrDefault(t => t.Index == gpu.Index);
+            if (telemetry is not null)
+            {
+                status.Telemetry = telemetry;
+            }
+
+            node.Gpus.Add(status);
+        }
+
+        return node;
+    }
+
+    public static NodeRecord ToRecord(RegisterWorker r, NodeRecord? previous) => new(
+        r.NodeId,
+        r.Hostname,
+        r.Capacity?.CpuMillis ?? 0,
+        r.Capacity?.MemoryMib ?? 0,
+        r.Gpus.OrderBy(g => g.Index).Select((g, i) => new GpuDevice(i, g.Uuid, g.Model, g.MemoryMib)).ToArray(),
+        new Dictionary<string, string>(r.Labels, StringComparer.Ordinal),
+        previous?.Cordoned ?? false,
+        previous?.Draining ?? false,
+        r.WorkerVersion,
+        r.TransferAddress);
+
+    /// <summary>True when two records describe the same placement shape (capacity, GPUs, labels).</summary>
+    public static bool SameShape(NodeRecord a, NodeRecord b) =>
+        a.CpuMillis == b.CpuMillis
+        && a.MemoryMib == b.MemoryMib
+        && a.Gpus.SequenceEqual(b.Gpus)
+        && a.Labels.Count == b.Labels.Count
+        && a.Labels.All(kv => b.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value);
+
+    public static NodeState ToState(NodeRecord record) =>
+        new(record.Id, record.CpuMillis, record.MemoryMib, record.Gpus, record.Labels)
+        {
+            Cordoned = record.Cordoned,
+            Draining = record.Draining,
+        };
+}

@@ -1,0 +1,52 @@
+namespace Scheduler.Master.Scheduling;
+
+internal sealed partial class SchedulerLoop
+{
+    [LoggerMessage(1, LogLevel.Information, "Leader term {Epoch} loaded {Jobs} jobs and {Nodes} nodes from the {Store} store")]
+    private partial void LogLoaded(long epoch, int jobs, int nodes, string store);
+
+    [LoggerMessage(2, LogLevel.Information, "Job {JobId} submitted (request {RequestId}, priority {Priority})")]
+    private partial void LogSubmitted(string jobId, string requestId, int priority);
+
+    [LoggerMessage(3, LogLevel.Information, "Job {JobId} attempt {Attempt} dispatched to {NodeId} (epoch {Epoch})")]
+    private partial void LogDispatch(string jobId, int attempt, string nodeId, long epoch);
+
+    [LoggerMessage(4, LogLevel.Information, "Job {JobId} attempt {Attempt} finished {State} (exit {ExitCode})")]
+    private partial void LogFinished(string jobId, int attempt, string state, int exitCode);
+
+    [LoggerMessage(5, LogLevel.Warning, "Job {JobId} attempt {Attempt} on {NodeId} requeued: {Why}")]
+    private partial void LogRequeue(string jobId, int attempt, string nodeId, string why);
+
+    [LoggerMessage(6, LogLevel.Information, "Node {NodeId} registered from {Peer} with {Gpus} GPUs reporting {Agents} agents (epoch {Epoch})")]
+    private partial void LogRegistered(string nodeId, string peer, int gpus, int agents, long epoch);
+
+    [LoggerMessage(7, LogLevel.Warning, "Node {NodeId} stream {SessionId} broke; node is suspect")]
+    private partial void LogDisconnected(string nodeId, long sessionId);
+
+    [LoggerMessage(8, LogLevel.Warning, "Node {NodeId} suspect: no heartbeat for {SilentMs} ms")]
+    private partial void LogNodeSuspect(string nodeId, long silentMs);
+
+    [LoggerMessage(9, LogLevel.Error, "Node {NodeId} dead: silent for {SilentMs} ms; requeueing its jobs")]
+    private partial void LogNodeDead(string nodeId, long silentMs);
+
+    [LoggerMessage(10, LogLevel.Information, "Node {NodeId} is ready again")]
+    private partial void LogNodeReady(string nodeId);
+
+    [LoggerMessage(11, LogLevel.Information, "Node {NodeId} session {OldSession} replaced by {NewSession}")]
+    private partial void LogSessionReplaced(string nodeId, long oldSession, long newSession);
+
+    [LoggerMessage(12, LogLevel.Warning, "Node {NodeId} is not reading its commands; its stream is cut")]
+    private partial void LogSessionOverflow(string nodeId);
+
+    [LoggerMessage(13, LogLevel.Warning, "Stopping stale agent {JobId} attempt {Attempt} on {NodeId}")]
+    private partial void LogStaleAgent(string jobId, int attempt, string nodeId);
+
+    [LoggerMessage(14, LogLevel.Information, "Node {NodeId}: {Operation} {Reason}")]
+    private partial void LogNodeChanged(string nodeId, string operation, string reason);
+
+    [LoggerMessage(15, LogLevel.Error, "Handling {Event} failed")]
+    private partial void LogEventFailed(string @event, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Error, "Could not persist {Count} placements; they stay pending")]
+    private partial void LogPersistFailed(int count, Exception exception);
+}

@@ -1,0 +1,168 @@
+using Grpc.Core;
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>Requests from users and operators.</summary>
+internal sealed partial class SchedulerLoop
+{
+    private async Task SubmitAsync(SubmitJob submit, CancellationToken ct)
+    {
+        var request = submit.Request;
+        if (_jobByRequestId.TryGetValue(request.RequestId, out var existingId))
+        {
+            var existing = _jobs[existingId];
+            if (!existing.Spec.Equals(request.Spec))
+            {
+                submit.Reply.TrySetException(new RpcException(new Status(StatusCode.AlreadyExists,
+                    $"request_id '{request.RequestId}' was already used for job {existing.Id} with a different spec")));
+                return;
+            }
+
+            submit.Reply.TrySetResult(new SubmitJobResponse { Job = ProtoMapping.ToProto(existing), Created = false });
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var sequence = _nextSequence;
+        var job = new JobRecord
+        {
+            Id = $"j-{sequence:D6}",
+            Sequence = sequence,
+            RequestId = request.RequestId,
+            Spec = request.Spec,
+            State = JobState.Pending,
+            PendingReason = "waiting for the next scheduling pass",
+            Message = "submitted",
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        await ApplyAsync([job], ct);
+        _nextSequence++;
+        _jobByRequestId[request.RequestId] = job.Id;
+        _metrics.Submitted();
+        LogSubmitted(job.Id, request.RequestId, job.Priority);
+        submit.Reply.TrySetResult(new SubmitJobResponse { Job = ProtoMapping.ToProto(job), Created = true });
+    }
+
+    private async Task CancelAsync(CancelJob cancel, CancellationToken ct)
+    {
+        if (!_jobs.TryGetValue(cancel.JobId, out var job))
+        {
+            cancel.Reply.TrySetException(NotFound("job", cancel.JobId));
+            return;
+        }
+
+        if (job.IsTerminal)
+        {
+            cancel.Reply.TrySetResult(ProtoMapping.ToProto(job));
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var cancelled = job with
+        {
+            State = JobState.Cancelled,
+            Message = "cancelled by user",
+            FinishedAt = now,
+            UpdatedAt = now,
+            PendingReason = "",
+            RequeueOnExit = false,
+        };
+        await ApplyAsync([cancelled], ct);
+        if (cancelled.HoldsAllocation && _nodes.TryGetValue(cancelled.NodeId!, out var entry))
+        {
+            // The allocation stays until the worker reports the agent gone, so nothing new is
+            // squeezed onto a GPU the stopping agent still uses.
+            SendStop(entry, cancelled.Id, cancelled.Attempt, "cancelled by user");
+        }
+
+        cancel.Reply.TrySetResult(ProtoMapping.ToProto(cancelled));
+    }
+
+    private async Task ChangeNodeAsync(ChangeNode change, CancellationToken ct)
+    {
+        if (!_nodes.TryGetValue(change.NodeId, out var entry))
+        {
+            change.Reply.TrySetException(NotFound("node", change.NodeId));
+            return;
+        }
+
+        var (cordoned, draining) = change.Operation switch
+        {
+            NodeOperation.Cordon => (true, entry.Record.Draining),
+            NodeOperation.Uncordon => (false, false),
+            _ => (true, true),
+        };
+        var record = entry.Record with { Cordoned = cordoned, Draining = draining };
+        await _store.SaveNodeAsync(record, ct);
+        entry.Record = record;
+        entry.State.Cordoned = cordoned;
+        entry.State.Draining = draining;
+        _dirtyNodes.Add(entry.Id);
+        _needsPass = true;
+        LogNodeChanged(entry.Id, change.Operation.ToString(), change.Reason);
+
+        if (change.Operation == NodeOperation.Drain)
+        {
+            var now = _time.GetUtcNow();
+            var moving = _jobs.Values
+                .Where(j => j.HoldsAllocation && j.NodeId == entry.Id && !j.IsTerminal && !j.RequeueOnExit)
+                .Select(j => j with { RequeueOnExit = true, Message = "draining: stopping to move elsewhere", UpdatedAt = now })
+                .ToArray();
+            await ApplyAsync(moving, ct);
+            Send(entry, new MasterCommand { Drain = new Drain { Reason = change.Reason } });
+            foreach (var job in moving)
+            {
+                // Requeued only once the worker confirms the exit, so the job never runs in two places.
+                SendStop(entry, job.Id, job.Attempt, "node drained");
+            }
+        }
+
+        change.Reply.TrySetResult(ProtoMapping.ToProto(entry));
+    }
+
+    private Task FetchLogs(FetchJobLogs fetch)
+    {
+        var request = fetch.Request;
+        if (!_jobs.TryGetValue(request.JobId, out var job))
+        {
+            fetch.Reply.TrySetException(NotFound("job", request.JobId));
+            return Task.CompletedTask;
+        }
+
+        if (job.NodeId is null || job.Attempt == 0)
+        {
+            fetch.Reply.TrySetException(new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"job {job.Id} has not run yet: it has no logs")));
+            return Task.CompletedTask;
+        }
+
+        if (!_nodes.TryGetValue(job.NodeId, out var entry) || entry.Session is null)
+        {
+            fetch.Reply.TrySetException(new RpcException(new Status(StatusCode.Unavailable,
+                $"node {job.NodeId}, where job {job.Id} ran, is not connected")));
+            return Task.CompletedTask;
+        }
+
+        var requestId = Guid.NewGuid().ToString("N");
+        var expires = _time.GetUtcNow().AddMilliseconds(_options.LogsTimeoutMs);
+        _pendingLogs[requestId] = new PendingLogs(entry.Id, job.Attempt, fetch.Reply, expires);
+        Send(entry, new MasterCommand
+        {
+            FetchLogs = new FetchLogs
+            {
+                RequestId = requestId,
+                JobId = job.Id,
+                Attempt = job.Attempt,
+                Stream = request.Stream,
+                TailBytes = request.TailBytes,
+            },
+        });
+        return Task.CompletedTask;
+    }
+
+    private static RpcException NotFound(string what, string id) =>
+        new(new Status(StatusCode.NotFound, $"{what} '{id}' not found"));
+}

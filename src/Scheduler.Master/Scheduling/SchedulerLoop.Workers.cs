@@ -1,0 +1,279 @@
+using Scheduler.Contracts.V1;
+using Scheduler.Core.Cluster;
+using NodeHealth = Scheduler.Core.Cluster.NodeHealth;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>Worker streams: registration and reconciliation, heartbeats, agent events, loss.</summary>
+internal sealed partial class SchedulerLoop
+{
+    private async Task WorkerConnectedAsync(WorkerConnected connected, CancellationToken ct)
+    {
+        var session = connected.Session;
+        var registration = connected.Registration;
+        var now = _time.GetUtcNow();
+        _nodes.TryGetValue(registration.NodeId, out var entry);
+        if (entry?.Session is { } old && old != session)
+        {
+            LogSessionReplaced(registration.NodeId, old.Id, session.Id);
+            old.Close();
+        }
+
+        var record = ProtoMapping.ToRecord(registration, entry?.Record);
+        var lost = new List<JobRecord>();
+        if (entry is null)
+        {
+            entry = new NodeEntry(record, ProtoMapping.ToState(record), now);
+            _nodes[record.Id] = entry;
+        }
+        else if (!ProtoMapping.SameShape(entry.Record, record))
+        {
+            // The host changed (GPU swapped, capacity resized): rebuild and re-apply what still fits.
+            entry.State = ProtoMapping.ToState(record);
+            foreach (var job in _jobs.Values.Where(j => j.HoldsAllocation && j.NodeId == record.Id).ToArray())
+            {
+                if (!TryReallocate(job))
+                {
+                    lost.Add(job);
+                }
+            }
+        }
+
+        if (entry.Record != record)
+        {
+            await _store.SaveNodeAsync(record, ct);
+            entry.Record = record;
+        }
+
+        entry.Session = session;
+        entry.LastSeen = now;
+        entry.State.Health = NodeHealth.Ready;
+        _dirtyNodes.Add(entry.Id);
+        _needsPass = true;
+        Send(entry, new MasterCommand
+        {
+            Registered = new Registered
+            {
+                NodeId = entry.Id,
+                HeartbeatIntervalMs = _options.HeartbeatIntervalMs,
+                DeadAfterMs = _options.DeadAfterMs,
+            },
+        });
+        LogRegistered(entry.Id, session.Peer, registration.Gpus.Count, registration.Agents.Count, _epoch);
+
+        // Reconcile: the store says what should run here, the worker says what does.
+        var reported = registration.Agents.Select(a => (a.JobId, a.Attempt)).ToHashSet();
+        foreach (var job in _jobs.Values.Where(j => j.HoldsAllocation && j.NodeId == entry.Id).ToArray())
+        {
+            if (!reported.Contains((job.Id, job.Attempt)) && !lost.Contains(job))
+            {
+                lost.Add(job);
+            }
+        }
+
+        await LoseAsync(lost, $"worker {entry.Id} no longer runs it", ct);
+        foreach (var agent in registration.Agents)
+        {
+            await AgentStatusAsync(entry, agent, ct);
+        }
+    }
+
+    private async Task WorkerMessageAsync(WorkerMessageReceived received, CancellationToken ct)
+    {
+        if (!_nodes.TryGetValue(received.Session.NodeId, out var entry) || entry.Session != received.Session)
+        {
+            // A message from a replaced stream: the new registration already reconciled this node.
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        entry.LastSeen = now;
+        if (entry.State.Health != NodeHealth.Ready)
+        {
+            entry.State.Health = NodeHealth.Ready;
+            _needsPass = true;
+            LogNodeReady(entry.Id);
+        }
+
+        var message = received.Message;
+        switch (message.BodyCase)
+        {
+            case WorkerMessage.BodyOneofCase.Heartbeat:
+                entry.LastHeartbeat = message.Heartbeat;
+                entry.LastHeartbeatAt = now;
+                _dirtyNodes.Add(entry.Id);
+                foreach (var agent in message.Heartbeat.Agents)
+                {
+                    await AgentStatusAsync(entry, agent, ct);
+                }
+
+                break;
+            case WorkerMessage.BodyOneofCase.AgentEvent when message.AgentEvent.Agent is { } agent:
+                await AgentStatusAsync(entry, agent, ct);
+                break;
+            case WorkerMessage.BodyOneofCase.Logs:
+                if (_pendingLogs.Remove(message.Logs.RequestId, out var pending))
+                {
+                    if (message.Logs.Found)
+                    {
+                        pending.Reply.TrySetResult(new GetLogsResponse
+                        {
+                            Data = message.Logs.Data,
+                            Truncated = message.Logs.Truncated,
+                            NodeId = pending.NodeId,
+                            Attempt = pending.Attempt,
+                        });
+                    }
+                    else
+                    {
+                        pending.Reply.TrySetException(new Grpc.Core.RpcException(new Grpc.Core.Status(
+                            Grpc.Core.StatusCode.NotFound, $"worker {pending.NodeId} has no output for that job attempt")));
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private Task WorkerDisconnected(WorkerDisconnected disconnected)
+    {
+        var session = disconnected.Session;
+        if (_nodes.TryGetValue(session.NodeId, out var entry) && entry.Session == session)
+        {
+            // The stream is the first signal: no new work goes there from now on, but its jobs are
+            // requeued only after the grace period, when the worker has stopped them itself.
+            entry.Session = null;
+            if (entry.State.Health == NodeHealth.Ready)
+            {
+                entry.State.Health = NodeHealth.Suspect;
+            }
+
+            _dirtyNodes.Add(entry.Id);
+            LogDisconnected(entry.Id, session.Id);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task MarkDeadAsync(NodeEntry entry, TimeSpan silent, CancellationToken ct)
+    {
+        entry.State.Health = NodeHealth.Dead;
+        _dirtyNodes.Add(entry.Id);
+        LogNodeDead(entry.Id, (long)silent.TotalMilliseconds);
+        if (entry.Session is { } session)
+        {
+            // Still connected but silent (stalled): cut it, so it must re-register and reconcile.
+            entry.Session = null;
+            session.Close();
+        }
+
+        var held = _jobs.Values.Where(j => j.HoldsAllocation && j.NodeId == entry.Id).ToArray();
+        await LoseAsync(held, $"node {entry.Id} silent for {silent.TotalSeconds:F1}s", ct);
+    }
+
+    /// <summary>Jobs whose agent is gone with its node: released, shown as LOST, then requeued or failed.</summary>
+    private async Task LoseAsync(IReadOnlyCollection<JobRecord> jobs, string why, CancellationToken ct)
+    {
+        if (jobs.Count == 0)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var next = new List<JobRecord>(jobs.Count);
+        foreach (var job in jobs)
+        {
+            var released = ReleaseOf(job, now);
+            if (job.IsTerminal)
+            {
+                next.Add(released);
+                continue;
+            }
+
+            Notify(released with { State = JobState.Lost, Message = why });
+            next.Add(Requeue(released, why, countsAsRetry: !job.RequeueOnExit, now));
+        }
+
+        await ApplyAsync(next, ct);
+    }
+
+    private async Task AgentStatusAsync(NodeEntry entry, AgentStatus agent, CancellationToken ct)
+    {
+        var exited = agent.State is AgentState.Exited or AgentState.FailedToStart;
+        if (!_jobs.TryGetValue(agent.JobId, out var job)
+            || !job.HoldsAllocation
+            || job.NodeId != entry.Id
+            || job.Attempt != agent.Attempt)
+        {
+            // An attempt the master no longer wants here (requeued, or unknown): stop it, forget it.
+            if (exited)
+            {
+                Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+            }
+            else
+            {
+                LogStaleAgent(agent.JobId, agent.Attempt, entry.Id);
+                SendStop(entry, agent.JobId, agent.Attempt, "attempt is no longer current");
+            }
+
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        if (!exited)
+        {
+            if (job.State == JobState.Assigned)
+            {
+                await ApplyAsync([job with { State = JobState.Running, StartedAt = now, UpdatedAt = now, Message = $"running on {entry.Id}" }], ct);
+            }
+            else if (job.State == JobState.Cancelled && agent.State == AgentState.Running)
+            {
+                SendStop(entry, job.Id, job.Attempt, "cancelled by user");
+            }
+
+            return;
+        }
+
+        var released = ReleaseOf(job, now);
+        int? code = agent.HasExitCode ? agent.ExitCode : null;
+        JobRecord next;
+        if (job.State == JobState.Cancelled)
+        {
+            next = released with { ExitCode = code };
+        }
+        else if (job.RequeueOnExit && code != 0)
+        {
+            next = Requeue(released with { ExitCode = code }, $"moved off {entry.Id}", countsAsRetry: false, now);
+        }
+        else if (agent.State == AgentState.FailedToStart)
+        {
+            next = released with
+            {
+                State = JobState.Failed,
+                Message = $"failed to start: {agent.Message}",
+                FinishedAt = now,
+            };
+        }
+        else
+        {
+            next = released with
+            {
+                State = code == 0 ? JobState.Succeeded : JobState.Failed,
+                ExitCode = code,
+                Message = code == 0 ? "exited 0" : $"exited with code {code}",
+                StartedAt = job.StartedAt ?? now,
+                FinishedAt = now,
+            };
+        }
+
+        await ApplyAsync([next], ct);
+        if (next.IsTerminal)
+        {
+            _metrics.Finished(next.State.ToString());
+            LogFinished(next.Id, next.Attempt, next.State.ToString(), code ?? -1);
+        }
+
+        Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+    }
+}

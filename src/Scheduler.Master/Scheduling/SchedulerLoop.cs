@@ -1,0 +1,523 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Scheduler.Contracts.V1;
+using Scheduler.Core.Cluster;
+using NodeHealth = Scheduler.Core.Cluster.NodeHealth;
+using Scheduler.Core.Placement;
+using Scheduler.Core.Queueing;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>
+/// The one writer. Owns the cluster view and every job record; gRPC handlers and worker streams
+/// post events to its inbox and read the <see cref="MasterView"/> it publishes. Each change is
+/// persisted before it is acted on, so a crash at any point leaves the store at or ahead of what
+/// any worker was told.
+/// </summary>
+internal sealed partial class SchedulerLoop : BackgroundService
+{
+    private const int MaxBatch = 512;
+    private readonly Channel<IMasterEvent> _inbox = Channel.CreateUnbounded<IMasterEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly IStateStore _store;
+    private readonly MasterOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<SchedulerLoop> _logger;
+    private readonly MasterMetrics _metrics;
+    private readonly SchedulingCycle _cycle;
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private readonly Dictionary<string, JobRecord> _jobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _jobByRequestId = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
+    private readonly List<JobWatcher> _watchers = [];
+    private readonly Dictionary<string, PendingLogs> _pendingLogs = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _dirtyNodes = new(StringComparer.Ordinal);
+
+    private ImmutableDictionary<string, JobRecord> _viewJobs = ImmutableDictionary.Create<string, JobRecord>(StringComparer.Ordinal);
+    private ImmutableSortedDictionary<string, Node> _viewNodes = ImmutableSortedDictionary.Create<string, Node>(StringComparer.Ordinal);
+    private MasterView _view = MasterView.Empty;
+    private long _nextSequence = 1;
+    private long _epoch;
+    private DateTimeOffset _leaderSince;
+    private bool _needsPass;
+    private DateTimeOffset _lastPass;
+
+    public SchedulerLoop(
+        IStateStore store,
+        IOptions<MasterOptions> options,
+        TimeProvider time,
+        ILogger<SchedulerLoop> logger,
+        MasterMetrics metrics)
+    {
+        _store = store;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        _metrics = metrics;
+        var queue = new PriorityAgingQueuePolicy(TimeSpan.FromSeconds(_options.AgingIntervalSeconds), _options.AgingStep);
+        _cycle = new SchedulingCycle(queue, new PlacementEngine(PlacementPolicies.Create(_options.PlacementPolicy)));
+    }
+
+    /// <summary>Completes once the store is loaded and the loop takes events.</summary>
+    public Task Ready => _ready.Task;
+
+    public MasterView View => Volatile.Read(ref _view);
+
+    public string StoreKind => _store.Kind;
+
+    public TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
+
+    /// <summary>Hands an event to the loop; false only while the host shuts down.</summary>
+    public bool Post(IMasterEvent e) => _inbox.Writer.TryWrite(e);
+
+    /// <summary>Posts a request and waits for the loop's answer.</summary>
+    public async Task<T> AskAsync<T>(Func<TaskCompletionSource<T>, IMasterEvent> make, CancellationToken cancellationToken)
+    {
+        await Ready.WaitAsync(cancellationToken);
+        var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!Post(make(reply)))
+        {
+            throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "the master is shutting down"));
+        }
+
+        return await reply.Task.WaitAsync(cancellationToken);
+    }
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Load before the host starts serving, so no request ever sees an empty cluster.
+        await LoadAsync(cancellationToken);
+        await base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(50, _options.HeartbeatIntervalMs / 2)), _time);
+        var tickTask = TickAsync(ticker, stoppingToken);
+        _ready.TrySetResult();
+        try
+        {
+            var reader = _inbox.Reader;
+            while (await reader.WaitToReadAsync(stoppingToken))
+            {
+                var handled = 0;
+                while (handled < MaxBatch && reader.TryRead(out var e))
+                {
+                    handled++;
+                    try
+                    {
+                        await HandleAsync(e, stoppingToken);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        LogEventFailed(e.GetType().Name, ex);
+                        FailReply(e, ex);
+                    }
+                }
+
+                if (_needsPass)
+                {
+                    await RunPassAsync(stoppingToken);
+                }
+
+                Publish();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            foreach (var watcher in _watchers)
+            {
+                watcher.End();
+            }
+
+            foreach (var entry in _nodes.Values)
+            {
+                entry.Session?.Close();
+            }
+
+            await tickTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task TickAsync(PeriodicTimer ticker, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (await ticker.WaitForNextTickAsync(cancellationToken))
+            {
+                Post(Tick.Instance);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        _epoch = await _store.BeginTermAsync(cancellationToken);
+        var now = _time.GetUtcNow();
+        _leaderSince = now;
+        var state = await _store.LoadAsync(cancellationToken);
+        foreach (var record in state.Nodes)
+        {
+            // Until its worker registers again, a known node is suspect: its jobs still count as
+            // running there, and the failure detector requeues them if it never comes back.
+            var entry = new NodeEntry(record, ProtoMapping.ToState(record), now);
+            entry.State.Health = NodeHealth.Suspect;
+            _nodes[record.Id] = entry;
+            _dirtyNodes.Add(record.Id);
+        }
+
+        var orphans = new List<JobRecord>();
+        foreach (var job in state.Jobs)
+        {
+            _jobs[job.Id] = job;
+            _jobByRequestId[job.RequestId] = job.Id;
+            _nextSequence = Math.Max(_nextSequence, job.Sequence + 1);
+            if (job.State == JobState.Pending)
+            {
+                _pending.Add(job.Id);
+            }
+
+            if (job.HoldsAllocation && !TryReallocate(job))
+            {
+                orphans.Add(job);
+            }
+        }
+
+        _viewJobs = _jobs.ToImmutableDictionary(StringComparer.Ordinal);
+        foreach (var job in orphans)
+        {
+            await ApplyAsync([Requeue(ReleaseOf(job, now), "its node's record was lost", countsAsRetry: true, now)], cancellationToken);
+        }
+
+        _needsPass = _pending.Count > 0;
+        Publish();
+        LogLoaded(_epoch, _jobs.Count, _nodes.Count, _store.Kind);
+    }
+
+    private bool TryReallocate(JobRecord job)
+    {
+        if (job.NodeId is null || !_nodes.TryGetValue(job.NodeId, out var entry))
+        {
+            return false;
+        }
+
+        var allocation = new Allocation(job.Id, job.NodeId, ProtoMapping.ToRequest(job.Spec.Resources), job.GpuShares);
+        try
+        {
+            entry.State.Allocate(allocation);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private Task HandleAsync(IMasterEvent e, CancellationToken ct) => e switch
+    {
+        SubmitJob s => SubmitAsync(s, ct),
+        CancelJob c => CancelAsync(c, ct),
+        ChangeNode n => ChangeNodeAsync(n, ct),
+        FetchJobLogs f => FetchLogs(f),
+        WatchSubscribe w => Subscribe(w.Watcher),
+        WatchUnsubscribe w => Unsubscribe(w.Watcher),
+        WorkerConnected w => WorkerConnectedAsync(w, ct),
+        WorkerMessageReceived m => WorkerMessageAsync(m, ct),
+        WorkerDisconnected d => WorkerDisconnected(d),
+        Tick => TickAsync(ct),
+        _ => throw new UnreachableException(e.GetType().Name),
+    };
+
+    private static void FailReply(IMasterEvent e, Exception ex)
+    {
+        var error = new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Internal, ex.Message));
+        switch (e)
+        {
+            case SubmitJob s: s.Reply.TrySetException(error); break;
+            case CancelJob c: c.Reply.TrySetException(error); break;
+            case ChangeNode n: n.Reply.TrySetException(error); break;
+            case FetchJobLogs f: f.Reply.TrySetException(error); break;
+        }
+    }
+
+    /// <summary>Persists the records, then makes them current and tells watchers: persist before act.</summary>
+    private async Task ApplyAsync(IReadOnlyCollection<JobRecord> records, CancellationToken ct)
+    {
+        await _store.SaveJobsAsync(records, ct);
+        foreach (var record in records)
+        {
+            Remember(record);
+        }
+    }
+
+    /// <summary>Makes a record current in memory (and for watchers) without persisting it.</summary>
+    private void Remember(JobRecord record)
+    {
+        _jobs[record.Id] = record;
+        _viewJobs = _viewJobs.SetItem(record.Id, record);
+        if (record.State == JobState.Pending)
+        {
+            _pending.Add(record.Id);
+            _needsPass = true;
+        }
+        else
+        {
+            _pending.Remove(record.Id);
+        }
+
+        if (record.NodeId is not null)
+        {
+            _dirtyNodes.Add(record.NodeId);
+        }
+
+        Notify(record);
+    }
+
+    private void Notify(JobRecord record)
+    {
+        if (_watchers.Count == 0)
+        {
+            return;
+        }
+
+        var proto = ProtoMapping.ToProto(record);
+        for (var i = _watchers.Count - 1; i >= 0; i--)
+        {
+            if (_watchers[i].Matches(record.Id) && !_watchers[i].Push(proto))
+            {
+                _watchers.RemoveAt(i);
+            }
+        }
+    }
+
+    private void Publish()
+    {
+        foreach (var id in _dirtyNodes)
+        {
+            _viewNodes = _nodes.TryGetValue(id, out var entry)
+                ? _viewNodes.SetItem(id, ProtoMapping.ToProto(entry))
+                : _viewNodes.Remove(id);
+        }
+
+        _dirtyNodes.Clear();
+        var previous = _view;
+        Volatile.Write(ref _view, new MasterView(previous.Version + 1, _epoch, _leaderSince, _viewJobs, _viewNodes));
+    }
+
+    private Task Subscribe(JobWatcher watcher)
+    {
+        // The current state first, then changes: registering inside the loop means none is missed.
+        foreach (var job in _jobs.Values.OrderBy(j => j.Sequence))
+        {
+            if (watcher.Matches(job.Id) && !watcher.Push(ProtoMapping.ToProto(job)))
+            {
+                return Task.CompletedTask;
+            }
+        }
+
+        _watchers.Add(watcher);
+        return Task.CompletedTask;
+    }
+
+    private Task Unsubscribe(JobWatcher watcher)
+    {
+        _watchers.Remove(watcher);
+        watcher.End();
+        return Task.CompletedTask;
+    }
+
+    private async Task TickAsync(CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
+        var deadAfter = TimeSpan.FromMilliseconds(_options.DeadAfterMs);
+        var suspectAfter = TimeSpan.FromMilliseconds((long)_options.HeartbeatIntervalMs * _options.SuspectAfterMissed);
+        foreach (var entry in _nodes.Values.ToArray())
+        {
+            var silent = now - entry.LastSeen;
+            if (entry.State.Health != NodeHealth.Dead && silent > deadAfter)
+            {
+                await MarkDeadAsync(entry, silent, ct);
+            }
+            else if (entry.State.Health == NodeHealth.Ready && silent > suspectAfter)
+            {
+                entry.State.Health = NodeHealth.Suspect;
+                _dirtyNodes.Add(entry.Id);
+                LogNodeSuspect(entry.Id, (long)silent.TotalMilliseconds);
+            }
+        }
+
+        foreach (var (id, pending) in _pendingLogs.ToArray())
+        {
+            if (now >= pending.Expires)
+            {
+                _pendingLogs.Remove(id);
+                pending.Reply.TrySetException(new Grpc.Core.RpcException(new Grpc.Core.Status(
+                    Grpc.Core.StatusCode.DeadlineExceeded, $"worker {pending.NodeId} did not send the logs in time")));
+            }
+        }
+
+        // Aging can reorder the queue even when nothing else changed.
+        if (_pending.Count > 0 && now - _lastPass >= TimeSpan.FromSeconds(1))
+        {
+            _needsPass = true;
+        }
+    }
+
+    private async Task RunPassAsync(CancellationToken ct)
+    {
+        _needsPass = false;
+        var now = _time.GetUtcNow();
+        _lastPass = now;
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var waiting = new List<QueuedJob>(_pending.Count);
+        foreach (var id in _pending)
+        {
+            var job = _jobs[id];
+            waiting.Add(new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence,
+                job.Spec.Tenant.Length == 0 ? "default" : job.Spec.Tenant));
+        }
+
+        var nodes = _nodes.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal);
+        var decisions = _cycle.Run(waiting, nodes, now);
+        var placed = new List<JobRecord>();
+        foreach (var decision in decisions)
+        {
+            var job = _jobs[decision.Job.Demand.JobId];
+            if (decision.Allocation is { } allocation)
+            {
+                var node = _nodes[allocation.NodeId];
+                placed.Add(job with
+                {
+                    State = JobState.Assigned,
+                    Attempt = job.Attempt + 1,
+                    NodeId = allocation.NodeId,
+                    GpuShares = allocation.Gpus,
+                    GpuUuids = allocation.Gpus.Select(s => node.State.Gpus[s.Index].Uuid).ToArray(),
+                    HoldsAllocation = true,
+                    PendingReason = "",
+                    ExitCode = null,
+                    Message = $"placed on {allocation.NodeId}",
+                    UpdatedAt = now,
+                });
+            }
+            else if (decision.Reason is { } reason && reason != job.PendingReason)
+            {
+                // Derived, not durable: recomputed on every pass, so only memory and watchers see it.
+                Remember(job with { PendingReason = reason });
+            }
+        }
+
+        if (placed.Count > 0)
+        {
+            try
+            {
+                await ApplyAsync(placed, ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                foreach (var job in placed)
+                {
+                    _nodes[job.NodeId!].State.Release(job.Id);
+                }
+
+                LogPersistFailed(placed.Count, ex);
+                return;
+            }
+
+            foreach (var job in placed)
+            {
+                Dispatch(job);
+            }
+        }
+
+        _metrics.RecordPass(Stopwatch.GetElapsedTime(started), waiting.Count, placed.Count);
+    }
+
+    private void Dispatch(JobRecord job)
+    {
+        var entry = _nodes[job.NodeId!];
+        LogDispatch(job.Id, job.Attempt, entry.Id, _epoch);
+        var start = new StartAgent
+        {
+            JobId = job.Id,
+            Attempt = job.Attempt,
+            Command = job.Spec.Command,
+            WorkingDir = job.Spec.WorkingDir,
+            Resources = job.Spec.Resources,
+        };
+        start.Args.Add(job.Spec.Args);
+        start.Env.Add(job.Spec.Env);
+        start.GpuUuids.Add(job.GpuUuids);
+        Send(entry, new MasterCommand { Start = start });
+    }
+
+    private void Send(NodeEntry entry, MasterCommand command)
+    {
+        command.Epoch = _epoch;
+        if (entry.Session is { } session && !session.Send(command))
+        {
+            LogSessionOverflow(entry.Id);
+        }
+    }
+
+    private void SendStop(NodeEntry entry, string jobId, int attempt, string reason) =>
+        Send(entry, new MasterCommand
+        {
+            Stop = new StopAgent { JobId = jobId, Attempt = attempt, Reason = reason, GraceMs = _options.StopGraceMs },
+        });
+
+    private JobRecord ReleaseOf(JobRecord job, DateTimeOffset now)
+    {
+        if (job.HoldsAllocation && job.NodeId is not null && _nodes.TryGetValue(job.NodeId, out var entry))
+        {
+            entry.State.Release(job.Id);
+            _dirtyNodes.Add(entry.Id);
+            _needsPass = true;
+        }
+
+        return job with { HoldsAllocation = false, RequeueOnExit = false, UpdatedAt = now };
+    }
+
+    /// <summary>Back to the queue after losing its node; past max_retries it fails instead.</summary>
+    private JobRecord Requeue(JobRecord job, string why, bool countsAsRetry, DateTimeOffset now)
+    {
+        if (countsAsRetry && job.Requeues >= job.MaxRetries)
+        {
+            return job with
+            {
+                State = JobState.Failed,
+                Message = $"lost {job.Requeues + 1} times, max_retries is {job.MaxRetries}: {why}",
+                FinishedAt = now,
+                UpdatedAt = now,
+            };
+        }
+
+        _metrics.Requeued();
+        LogRequeue(job.Id, job.Attempt, job.NodeId ?? "", why);
+        return job with
+        {
+            State = JobState.Pending,
+            Requeues = job.Requeues + (countsAsRetry ? 1 : 0),
+            Message = $"requeued: {why}",
+            PendingReason = "waiting for the next scheduling pass",
+            UpdatedAt = now,
+        };
+    }
+
+    private sealed record PendingLogs(string NodeId, int Attempt, TaskCompletionSource<GetLogsResponse> Reply, DateTimeOffset Expires);
+}

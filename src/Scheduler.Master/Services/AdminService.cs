@@ -1,0 +1,119 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Scheduling;
+
+namespace Scheduler.Master.Services;
+
+/// <summary>Operating the cluster: reads come from the published view, changes go through the loop.</summary>
+internal sealed class AdminService : Admin.AdminBase
+{
+    private readonly SchedulerLoop _loop;
+    private readonly MasterAddress _address;
+    private readonly MasterOptions _options;
+
+    public AdminService(SchedulerLoop loop, MasterAddress address, IOptions<MasterOptions> options)
+    {
+        _loop = loop;
+        _address = address;
+        _options = options.Value;
+    }
+
+    public override Task<ClusterStatus> GetClusterStatus(GetClusterStatusRequest request, ServerCallContext context)
+    {
+        var view = _loop.View;
+        var status = new ClusterStatus
+        {
+            Leader = Leader(view),
+            NodesTotal = view.Nodes.Count,
+            NodesReady = view.Nodes.Values.Count(n => n.Health == NodeHealth.Ready),
+            Capacity = new Contracts.V1.Resources(),
+            Allocated = new Contracts.V1.Resources(),
+        };
+        long gpuMilliTotal = 0;
+        long gpuMilliFree = 0;
+        foreach (var node in view.Nodes.Values.Where(n => n.Health != NodeHealth.Dead))
+        {
+            status.Capacity.CpuMillis += node.Capacity.CpuMillis;
+            status.Capacity.MemoryMib += node.Capacity.MemoryMib;
+            status.Capacity.Gpus += node.Capacity.Gpus;
+            status.Allocated.CpuMillis += node.Capacity.CpuMillis - node.Free.CpuMillis;
+            status.Allocated.MemoryMib += node.Capacity.MemoryMib - node.Free.MemoryMib;
+            status.Allocated.Gpus += node.Capacity.Gpus - node.Free.Gpus;
+            gpuMilliTotal += node.Gpus.Count * 1000L;
+            gpuMilliFree += node.Gpus.Sum(g => (long)g.FreeMilli);
+        }
+
+        status.GpusTotal = status.Capacity.Gpus;
+        status.GpuAllocationPercent = gpuMilliTotal == 0 ? 0 : 100.0 * (gpuMilliTotal - gpuMilliFree) / gpuMilliTotal;
+        foreach (var group in view.Jobs.Values.GroupBy(j => j.State))
+        {
+            status.JobsByState[StateName(group.Key)] = group.Count();
+        }
+
+        return Task.FromResult(status);
+    }
+
+    public override Task<ListNodesResponse> ListNodes(ListNodesRequest request, ServerCallContext context)
+    {
+        var response = new ListNodesResponse();
+        response.Nodes.Add(_loop.View.Nodes.Values);
+        return Task.FromResult(response);
+    }
+
+    public override Task<Node> DescribeNode(DescribeNodeRequest request, ServerCallContext context)
+    {
+        JobsService.RequireId(request.Id, "id");
+        return _loop.View.Nodes.TryGetValue(request.Id, out var node)
+            ? Task.FromResult(node)
+            : throw new RpcException(new Status(StatusCode.NotFound, $"node '{request.Id}' not found"));
+    }
+
+    public override Task<Node> CordonNode(CordonNodeRequest request, ServerCallContext context) =>
+        Change(request.Id, NodeOperation.Cordon, "", context);
+
+    public override Task<Node> UncordonNode(UncordonNodeRequest request, ServerCallContext context) =>
+        Change(request.Id, NodeOperation.Uncordon, "", context);
+
+    public override Task<Node> DrainNode(DrainNodeRequest request, ServerCallContext context)
+    {
+        if (request.Reason.Length > 1024)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "reason must be at most 1024 characters"));
+        }
+
+        return Change(request.Id, NodeOperation.Drain, request.Reason, context);
+    }
+
+    public override Task<LeaderInfo> GetLeader(GetLeaderRequest request, ServerCallContext context) =>
+        Task.FromResult(Leader(_loop.View));
+
+    private Task<Node> Change(string id, NodeOperation operation, string reason, ServerCallContext context)
+    {
+        JobsService.RequireId(id, "id");
+        return _loop.AskAsync<Node>(tcs => new ChangeNode(id, operation, reason, tcs), context.CancellationToken);
+    }
+
+    private LeaderInfo Leader(MasterView view) => new()
+    {
+        Address = _address.Url ?? "",
+        MasterId = _options.MasterId,
+        Epoch = view.Epoch,
+        IsLeader = true,
+        Since = Timestamp.FromDateTimeOffset(view.LeaderSince),
+        Store = _loop.StoreKind,
+    };
+
+    private static string StateName(JobState state) => state switch
+    {
+        JobState.Pending => "PENDING",
+        JobState.Assigned => "ASSIGNED",
+        JobState.Running => "RUNNING",
+        JobState.Succeeded => "SUCCEEDED",
+        JobState.Failed => "FAILED",
+        JobState.Cancelled => "CANCELLED",
+        JobState.Lost => "LOST",
+        _ => "UNSPECIFIED",
+    };
+}

@@ -1,0 +1,21 @@
+namespace Scheduler.Master.Store;
+
+/// <summary>
+/// Durable cluster state. Only the leader's scheduling loop writes, and it writes before it acts
+/// (persist before dispatch), so what a new leader loads is never behind what workers were told.
+/// </summary>
+internal interface IStateStore : IAsyncDisposable
+{
+    /// <summary>"sqlite" or "etcd".</summary>
+    string Kind { get; }
+
+    /// <summary>Starts a new leader term and returns its epoch, greater than every earlier one.</summary>
+    Task<long> BeginTermAsync(CancellationToken cancellationToken);
+
+    Task<StoredState> LoadAsync(CancellationToken cancellationToken);
+
+    /// <summary>Writes all records in one transaction: either every one is stored or none.</summary>
+    Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken);
+
+    Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken);
+}

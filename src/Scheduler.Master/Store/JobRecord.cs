@@ -1,0 +1,58 @@
+using Scheduler.Contracts.V1;
+using Scheduler.Core.Resources;
+
+namespace Scheduler.Master.Store;
+
+/// <summary>
+/// The master's durable view of one job. Immutable: the scheduling loop replaces a record with a
+/// modified copy and persists it before acting on the change. <see cref="Spec"/> is validated at
+/// submit and never mutated afterwards.
+/// </summary>
+internal sealed record JobRecord
+{
+    public required string Id { get; init; }
+
+    public required long Sequence { get; init; }
+
+    public required string RequestId { get; init; }
+
+    public required JobSpec Spec { get; init; }
+
+    public required JobState State { get; init; }
+
+    public string PendingReason { get; init; } = "";
+
+    public int Attempt { get; init; }
+
+    public string? NodeId { get; init; }
+
+    public IReadOnlyList<GpuShare> GpuShares { get; init; } = [];
+
+    public IReadOnlyList<string> GpuUuids { get; init; } = [];
+
+    public int? ExitCode { get; init; }
+
+    public string Message { get; init; } = "";
+
+    public int Requeues { get; init; }
+
+    /// <summary>Set when the running attempt is being stopped to move the job (drain): its exit requeues it.</summary>
+    public bool RequeueOnExit { get; init; }
+
+    /// <summary>True while the current attempt holds resources on <see cref="NodeId"/>.</summary>
+    public bool HoldsAllocation { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    public required DateTimeOffset UpdatedAt { get; init; }
+
+    public DateTimeOffset? StartedAt { get; init; }
+
+    public DateTimeOffset? FinishedAt { get; init; }
+
+    public bool IsTerminal => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
+
+    public int MaxRetries => Spec.HasMaxRetries ? Spec.MaxRetries : 3;
+
+    public int Priority => Spec.Priority == 0 ? 100 : Spec.Priority;
+}
