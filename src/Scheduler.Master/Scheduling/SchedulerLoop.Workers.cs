@@ -242,6 +242,12 @@ internal sealed partial class SchedulerLoop
         {
             next = released with { ExitCode = code };
         }
+        else if (agent.Fenced)
+        {
+            // The worker killed it for losing us, not the job for failing: run it again elsewhere.
+            Notify(released with { State = JobState.Lost, Message = $"fenced by {entry.Id}" });
+            next = Requeue(released, $"fenced by {entry.Id} after losing the master", countsAsRetry: !job.RequeueOnExit, now);
+        }
         else if (job.RequeueOnExit && code != 0)
         {
             next = Requeue(released with { ExitCode = code }, $"moved off {entry.Id}", countsAsRetry: false, now);
