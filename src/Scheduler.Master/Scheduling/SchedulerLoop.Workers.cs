@@ -22,6 +22,7 @@ internal sealed partial class SchedulerLoop
 
         var record = ProtoMapping.ToRecord(registration, entry?.Record);
         var lost = new List<JobRecord>();
+        var known = entry is not null;
         if (entry is null)
         {
             entry = new NodeEntry(record, ProtoMapping.ToState(record), now);
@@ -40,7 +41,7 @@ internal sealed partial class SchedulerLoop
             }
         }
 
-        if (entry.Record != record)
+        if (!known || entry.Record != record)
         {
             await _store.SaveNodeAsync(record, ct);
             entry.Record = record;
