@@ -71,7 +71,7 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     /// <summary>Starts a worker process with simulated GPUs.</summary>
-    public ManagedProcess StartWorker(string nodeId, int gpus = 4, string gpuModel = "A100", long cpuMillis = 8000, long memoryMib = 32768, string? labels = null)
+    public ManagedProcess StartWorker(string nodeId, int gpus = 4, string gpuModel = "A100", long cpuMillis = 8000, long memoryMib = 32768, string? labels = null, params string[] extraArgs)
     {
         var args = new List<string>
         {
@@ -89,6 +89,8 @@ public sealed class TestCluster : IAsyncDisposable
         {
             args.AddRange(["--labels", labels]);
         }
+
+        args.AddRange(extraArgs);
 
         return Track(ManagedProcess.StartDotnet(nodeId, Artifacts.WorkerDll, args, Path.Combine(Root, $"{nodeId}.log")));
     }
