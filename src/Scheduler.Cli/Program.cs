@@ -14,5 +14,6 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     NodesCommands.Leader(),
     UpCommand.Create(),
     DemoCommand.Create(),
+    SimCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
