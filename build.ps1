@@ -19,6 +19,7 @@ switch ($Target) {
   "sim" { Build; dotnet $schedctl sim @Rest }
   "bench" {
     Build
+    dotnet $schedctl bench
     foreach ($w in "default", "gpushare40", "multigpu20", "gpuspec10") {
       dotnet $schedctl sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv --tasks "../shared/data/alibaba-gpu-v2023/openb_pod_list_$w.csv" --policy all @Rest
     }

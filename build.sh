@@ -21,6 +21,7 @@ case "$target" in
   sim) build; dotnet "$schedctl" sim "$@" ;;
   bench)
     build
+    dotnet "$schedctl" bench
     for w in default gpushare40 multigpu20 gpuspec10; do
       dotnet "$schedctl" sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv \
         --tasks "../shared/data/alibaba-gpu-v2023/openb_pod_list_$w.csv" --policy all "$@"

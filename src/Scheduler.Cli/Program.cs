@@ -15,5 +15,6 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     UpCommand.Create(),
     DemoCommand.Create(),
     SimCommand.Create(),
+    BenchCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

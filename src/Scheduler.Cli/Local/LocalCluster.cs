@@ -62,6 +62,12 @@ internal sealed class LocalCluster : IAsyncDisposable
             cluster.StartWorker(WorkerName(i), options.GpusPerWorker, options.GpuModel);
         }
 
+        if (options.SimulatedNodes > 0)
+        {
+            // One process hosting many nodes (sim-000, sim-001, ...): scale without a process per node.
+            cluster.StartWorker("sim", options.GpusPerWorker, options.GpuModel, "--simulate", options.SimulatedNodes.ToString(CultureInfo.InvariantCulture));
+        }
+
         return cluster;
     }
 
@@ -69,7 +75,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     public static string WorkerName(int index) =>
         index < 26 ? $"worker-{(char)('a' + index)}" : $"worker-{(index + 1).ToString(CultureInfo.InvariantCulture)}";
 
-    public LocalProcess StartWorker(string nodeId, int gpus, string gpuModel)
+    public LocalProcess StartWorker(string nodeId, int gpus, string gpuModel, params string[] extraArgs)
     {
         var worker = LocalProcess.StartDotnet(
             nodeId,
@@ -84,6 +90,7 @@ internal sealed class LocalCluster : IAsyncDisposable
                 "--cpu-millis", "8000",
                 "--memory-mib", "32768",
                 "--labels", $"node={nodeId}",
+                .. extraArgs,
             ],
             Path.Combine(Directory, $"{nodeId}.log"));
         _workers.Add(worker);

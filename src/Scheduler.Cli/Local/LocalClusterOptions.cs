@@ -7,4 +7,5 @@ internal sealed record LocalClusterOptions(
     string GpuModel = "A100",
     int Port = 0,
     int HeartbeatIntervalMs = 500,
-    int DeadAfterMs = 3000);
+    int DeadAfterMs = 3000,
+    int SimulatedNodes = 0);
