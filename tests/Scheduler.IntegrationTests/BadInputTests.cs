@@ -56,6 +56,9 @@ public sealed class BadInputTests
         yield return Case("an_env_name_with_equals", "spec.env", s => s.Env["A=B"] = "x");
         yield return Case("gpu_models_without_gpus", "spec.gpu_models", s => s.GpuModels.Add("A100"));
         yield return Case("a_nul_in_an_argument", "spec.args[0]", s => s.Args.Add("a\0b"));
+        yield return Case("a_negative_runtime_estimate", "spec.runtime_estimate_s", s => s.RuntimeEstimateS = -1);
+        yield return Case("an_empty_affinity_key", "spec.affinity_keys[0]", s => s.AffinityKeys.Add(""));
+        yield return Case("too_many_replicas", "spec.replicas", s => s.Replicas = 100_000);
     }
 
     [TestCaseSource(nameof(InvalidSpecs))]

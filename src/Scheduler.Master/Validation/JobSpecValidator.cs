@@ -22,6 +22,9 @@ internal static class JobSpecValidator
     public const int MaxTenantLength = 63;
     public const int MaxRetriesLimit = 100;
     public const int MaxPriority = 1000;
+    public const int MaxReplicas = 1024;
+    public const int MaxAffinityKeys = 16;
+    public const long MaxRuntimeEstimateSeconds = 366L * 24 * 3600;
 
     public static void Validate(SubmitJobRequest request)
     {
@@ -138,6 +141,26 @@ internal static class JobSpecValidator
         if (spec.Tenant.Length > MaxTenantLength)
         {
             throw Invalid("spec.tenant", $"must be at most {MaxTenantLength} characters");
+        }
+
+        if (spec.RuntimeEstimateS < 0 || spec.RuntimeEstimateS > MaxRuntimeEstimateSeconds)
+        {
+            throw Invalid("spec.runtime_estimate_s", $"must be between 0 (unknown) and {MaxRuntimeEstimateSeconds} seconds (got {spec.RuntimeEstimateS})");
+        }
+
+        if (spec.AffinityKeys.Count > MaxAffinityKeys)
+        {
+            throw Invalid("spec.affinity_keys", $"must have at most {MaxAffinityKeys} entries");
+        }
+
+        for (var i = 0; i < spec.AffinityKeys.Count; i++)
+        {
+            RequireText($"spec.affinity_keys[{i}]", spec.AffinityKeys[i], MaxNameLength);
+        }
+
+        if (spec.Replicas < 0 || spec.Replicas > MaxReplicas)
+        {
+            throw Invalid("spec.replicas", $"must be between 0 and {MaxReplicas} (got {spec.Replicas})");
         }
     }
 
