@@ -1,0 +1,130 @@
+using Grpc.Core;
+using Polly;
+using Polly.Retry;
+
+namespace Scheduler.Client;
+
+/// <summary>
+/// Retries a call on UNAVAILABLE (next address, exponential backoff with jitter) and follows a standby's
+/// leader redirect at once; bounded by a count and by the time since the first failure.
+/// </summary>
+internal sealed class CallRetryPolicy
+{
+    private static readonly ResiliencePropertyKey<MasterEndpoint> EndpointKey = new("scheduler.endpoint");
+    private static readonly ResiliencePropertyKey<long> FirstFailureKey = new("scheduler.first-failure");
+
+    private readonly MasterEndpoints _endpoints;
+    private readonly TimeProvider _timeProvider;
+    private readonly TimeSpan _budget;
+    private readonly ResiliencePipeline _pipeline;
+
+    public CallRetryPolicy(SchedulerClientOptions options, MasterEndpoints endpoints, TimeProvider timeProvider, Random random)
+    {
+        _endpoints = endpoints;
+        _timeProvider = timeProvider;
+        _budget = options.RetryBudget;
+        var retry = new RetryStrategyOptions
+        {
+            MaxRetryAttempts = Math.Max(1, options.MaxRetries),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = options.InitialBackoff,
+            MaxDelay = options.MaxBackoff,
+            Randomizer = random.NextDouble,
+            ShouldHandle = args => ValueTask.FromResult(options.MaxRetries > 0 && ShouldRetry(args.Context, args.Outcome.Exception)),
+            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RedirectTarget(args.Context, args.Outcome.Exception) is not null ? TimeSpan.Zero : null),
+            OnRetry = args =>
+            {
+                OnFailure(args.Context, args.Outcome.Exception);
+                return ValueTask.CompletedTask;
+            },
+        };
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = timeProvider }.AddRetry(retry).Build();
+    }
+
+    /// <summary>Runs <paramref name="call"/> against the current master, retrying per the policy.</summary>
+    public async Task<T> ExecuteAsync<T>(Func<MasterEndpoint, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        try
+        {
+            return await _pipeline.ExecuteAsync(
+                static async (ctx, state) =>
+                {
+                    var endpoint = state.Self._endpoints.Current;
+                    ctx.Properties.Set(EndpointKey, endpoint);
+                    return await state.Call(endpoint, ctx.CancellationToken);
+                },
+                context,
+                (Self: this, Call: call));
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && ex.Status.DebugException is not null)
+        {
+            throw new MasterUnreachableException(_endpoints.Known, ex);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>The leader a standby named in its FAILED_PRECONDITION trailer, or null when the error is no redirect.</summary>
+    internal static Uri? LeaderOf(Exception? error)
+    {
+        if (error is RpcException { StatusCode: StatusCode.FailedPrecondition } ex
+            && ex.Trailers.GetValue(SchedulerMetadata.LeaderTrailer) is { Length: > 0 } leader
+            && Uri.TryCreate(leader, UriKind.Absolute, out var uri))
+        {
+            return uri;
+        }
+
+        return null;
+    }
+
+    /// <summary>The leader to switch to; null when there is none or it is the master that just refused (a stale answer).</summary>
+    private static Uri? RedirectTarget(ResilienceContext context, Exception? error)
+    {
+        var leader = LeaderOf(error);
+        return leader is not null
+            && context.Properties.TryGetValue(EndpointKey, out var endpoint)
+            && MasterEndpoints.SameAddress(endpoint.Address, leader)
+            ? null
+            : leader;
+    }
+
+    private static bool IsStandbyWithoutLeader(RpcException ex) =>
+        ex.StatusCode == StatusCode.FailedPrecondition && ex.Trailers.Get(SchedulerMetadata.LeaderTrailer) is not null;
+
+    private bool ShouldRetry(ResilienceContext context, Exception? error)
+    {
+        if (error is not RpcException ex || !(ex.StatusCode == StatusCode.Unavailable || IsStandbyWithoutLeader(ex)))
+        {
+            return false;
+        }
+
+        if (!context.Properties.TryGetValue(FirstFailureKey, out var first))
+        {
+            context.Properties.Set(FirstFailureKey, _timeProvider.GetTimestamp());
+            return true;
+        }
+
+        return _timeProvider.GetElapsedTime(first) < _budget;
+    }
+
+    private void OnFailure(ResilienceContext context, Exception? error)
+    {
+        if (!context.Properties.TryGetValue(EndpointKey, out var endpoint))
+        {
+            return;
+        }
+
+        if (RedirectTarget(context, error) is { } leader)
+        {
+            _endpoints.FollowLeader(leader);
+        }
+        else
+        {
+            _endpoints.Advance(endpoint);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using Grpc.Net.Client;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Client;
+
+/// <summary>One reused HTTP/2 channel per master address, and the address calls currently go to.</summary>
+internal sealed class MasterEndpoints : IAsyncDisposable
+{
+    private readonly Dictionary<string, MasterEndpoint> _endpoints = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<Uri> _known;
+    private readonly TimeSpan _connectTimeout;
+    private readonly Lock _lock = new();
+    private int _current;
+
+    public MasterEndpoints(IReadOnlyList<Uri> addresses, TimeSpan connectTimeout)
+    {
+        _known = [.. addresses];
+        _connectTimeout = connectTimeout;
+    }
+
+    public MasterEndpoint Current
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return Get(_known[_current]);
+            }
+        }
+    }
+
+    /// <summary>Every address tried or learnt so far, in order of first use.</summary>
+    public IReadOnlyList<Uri> Known
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _known];
+            }
+        }
+    }
+
+    /// <summary>Moves to the next configured or learnt address, wrapping around.</summary>
+    public void Advance(MasterEndpoint failed)
+    {
+        lock (_lock)
+        {
+            // Only the first of several concurrent failures on the same address moves the cursor.
+            if (SameAddress(_known[_current], failed.Address))
+            {
+                _current = (_current + 1) % _known.Count;
+            }
+        }
+    }
+
+    /// <summary>Points calls at the leader a standby named, adding it to the known addresses if new.</summary>
+    public void FollowLeader(Uri leader)
+    {
+        lock (_lock)
+        {
+            var index = _known.FindIndex(k => SameAddress(k, leader));
+            if (index < 0)
+            {
+                _known.Add(leader);
+                index = _known.Count - 1;
+            }
+
+            _current = index;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        MasterEndpoint[] endpoints;
+        lock (_lock)
+        {
+            endpoints = [.. _endpoints.Values];
+            _endpoints.Clear();
+        }
+
+        foreach (var endpoint in endpoints)
+        {
+            await endpoint.Channel.ShutdownAsync();
+            endpoint.Channel.Dispose();
+        }
+    }
+
+    public static bool SameAddress(Uri a, Uri b) => Uri.Compare(a, b, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
+
+    private MasterEndpoint Get(Uri address)
+    {
+        var key = address.GetComponents(UriComponents.SchemeAndServer, UriFormat.Unescaped);
+        lock (_lock)
+        {
+            if (!_endpoints.TryGetValue(key, out var endpoint))
+            {
+                var channel = GrpcChannel.ForAddress(key, new GrpcChannelOptions
+                {
+                    HttpHandler = new SocketsHttpHandler
+                    {
+                        ConnectTimeout = _connectTimeout,
+                        EnableMultipleHttp2Connections = true,
+                        KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+                        KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+                        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                    },
+                    DisposeHttpClient = true,
+                });
+                endpoint = new MasterEndpoint(new Uri(key), channel, new Jobs.JobsClient(channel), new Admin.AdminClient(channel));
+                _endpoints.Add(key, endpoint);
+            }
+
+            return endpoint;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Runtime.CompilerServices;
+using Grpc.Core;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Client;
+
+/// <summary>
+/// Typed access to the scheduler's Jobs and Admin services that follows the leader and retries transient
+/// failures. Every call here is safe to retry: Submit carries an idempotency key, the rest are reads or
+/// converge to the same state when repeated.
+/// </summary>
+public sealed class SchedulerClient : IAsyncDisposable
+{
+    private readonly SchedulerClientOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly MasterEndpoints _endpoints;
+    private readonly CallRetryPolicy _retry;
+
+    /// <summary>Creates a client; no connection is made until the first call.</summary>
+    public SchedulerClient(SchedulerClientOptions options)
+        : this(options, TimeProvider.System, new Random())
+    {
+    }
+
+    internal SchedulerClient(SchedulerClientOptions options, TimeProvider timeProvider, Random random)
+    {
+        options.Validate();
+        _options = options;
+        _timeProvider = timeProvider;
+        _endpoints = new MasterEndpoints(options.Addresses, options.Timeout);
+        _retry = new CallRetryPolicy(options, _endpoints, timeProvider, random);
+    }
+
+    /// <summary>The master address calls currently go to (the leader, once one answered).</summary>
+    public Uri CurrentAddress => _endpoints.Current.Address;
+
+    /// <summary>Submits a job. A missing <paramref name="requestId"/> is generated once and reused by every retry, so a retried submit never creates a second job.</summary>
+    public Task<SubmitJobResponse> SubmitAsync(JobSpec spec, string? requestId, CancellationToken cancellationToken)
+    {
+        var request = new SubmitJobRequest { Spec = spec, RequestId = string.IsNullOrEmpty(requestId) ? Guid.NewGuid().ToString("N") : requestId };
+        return UnaryAsync((e, o) => e.Jobs.SubmitAsync(request, o), cancellationToken);
+    }
+
+    /// <summary>One job by id; NOT_FOUND for an unknown id.</summary>
+    public Task<Job> GetJobAsync(string jobId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Jobs.GetAsync(new GetJobRequest { Id = jobId }, o), cancellationToken);
+
+    /// <summary>Jobs, newest first, in any of <paramref name="states"/> (all when empty); at most <paramref name="limit"/> (0 means the master's default).</summary>
+    public async Task<IReadOnlyList<Job>> ListJobsAsync(IEnumerable<JobState>? states, int limit, CancellationToken cancellationToken)
+    {
+        var request = new ListJobsRequest { Limit = limit };
+        if (states is not null)
+        {
+            request.States.Add(states);
+        }
+
+        var response = await UnaryAsync((e, o) => e.Jobs.ListAsync(request, o), cancellationToken);
+        return response.Jobs;
+    }
+
+    /// <summary>Cancels a job; cancelling a finished job is a no-op.</summary>
+    public Task<Job> CancelJobAsync(string jobId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Jobs.CancelAsync(new CancelJobRequest { Id = jobId }, o), cancellationToken);
+
+    /// <summary>The current state of one job (or every job when <paramref name="jobId"/> is null), then every change; reconnects transparently after a failover, replaying current state.</summary>
+    public async IAsyncEnumerable<Job> WatchJobsAsync(string? jobId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var request = new WatchJobsRequest { JobId = jobId ?? string.Empty };
+        AsyncServerStreamingCall<JobEvent>? call = null;
+        try
+        {
+            while (true)
+            {
+                var next = await _retry.ExecuteAsync(
+                    async (endpoint, ct) =>
+                    {
+                        call ??= endpoint.Jobs.Watch(request, new CallOptions(cancellationToken: ct));
+                        try
+                        {
+                            return await call.ResponseStream.MoveNext(ct) ? call.ResponseStream.Current : null;
+                        }
+                        catch (RpcException)
+                        {
+                            call.Dispose();
+                            call = null;
+                            throw;
+                        }
+                    },
+                    cancellationToken);
+                if (next is null)
+                {
+                    yield break;
+                }
+
+                yield return next.Job;
+            }
+        }
+        finally
+        {
+            call?.Dispose();
+        }
+    }
+
+    /// <summary>The tail of a job's captured stdout or stderr; <paramref name="tailBytes"/> 0 means the master's default.</summary>
+    public Task<GetLogsResponse> GetLogsAsync(string jobId, LogStream stream, int tailBytes, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Jobs.GetLogsAsync(new GetLogsRequest { JobId = jobId, Stream = stream, TailBytes = tailBytes }, o), cancellationToken);
+
+    /// <summary>Cluster summary: leader, node counts, capacity, allocation and jobs by state.</summary>
+    public Task<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.GetClusterStatusAsync(new GetClusterStatusRequest(), o), cancellationToken);
+
+    /// <summary>Every node the master knows.</summary>
+    public async Task<IReadOnlyList<Node>> ListNodesAsync(CancellationToken cancellationToken)
+    {
+        var response = await UnaryAsync((e, o) => e.Admin.ListNodesAsync(new ListNodesRequest(), o), cancellationToken);
+        return response.Nodes;
+    }
+
+    /// <summary>One node with its GPUs and their telemetry; NOT_FOUND for an unknown node.</summary>
+    public Task<Node> DescribeNodeAsync(string nodeId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.DescribeNodeAsync(new DescribeNodeRequest { Id = nodeId }, o), cancellationToken);
+
+    /// <summary>Stops new placements on a node; running jobs continue.</summary>
+    public Task<Node> CordonAsync(string nodeId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.CordonNodeAsync(new CordonNodeRequest { Id = nodeId }, o), cancellationToken);
+
+    /// <summary>Allows placements on a cordoned node again.</summary>
+    public Task<Node> UncordonAsync(string nodeId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.UncordonNodeAsync(new UncordonNodeRequest { Id = nodeId }, o), cancellationToken);
+
+    /// <summary>Cordons a node and requeues every job running there.</summary>
+    public Task<Node> DrainAsync(string nodeId, string? reason, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.DrainNodeAsync(new DrainNodeRequest { Id = nodeId, Reason = reason ?? string.Empty }, o), cancellationToken);
+
+    /// <summary>Who leads, as seen by the master answering.</summary>
+    public Task<LeaderInfo> GetLeaderAsync(CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.GetLeaderAsync(new GetLeaderRequest(), o), cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _endpoints.DisposeAsync();
+
+    private Task<T> UnaryAsync<T>(Func<MasterEndpoint, CallOptions, AsyncUnaryCall<T>> call, CancellationToken cancellationToken) =>
+        _retry.ExecuteAsync(
+            async (endpoint, ct) =>
+            {
+                var deadline = _timeProvider.GetUtcNow().UtcDateTime + _options.Timeout;
+                using var pending = call(endpoint, new CallOptions(deadline: deadline, cancellationToken: ct));
+                return await pending.ResponseAsync;
+            },
+            cancellationToken);
+}

@@ -1,0 +1,55 @@
+namespace Scheduler.Client;
+
+/// <summary>Where the masters are and how patiently to talk to them.</summary>
+public sealed class SchedulerClientOptions
+{
+    /// <summary>Master URLs (e.g. <c>http://127.0.0.1:7070</c>); the client starts with the first and follows the leader from there.</summary>
+    public IReadOnlyList<Uri> Addresses { get; init; } = [new Uri("http://127.0.0.1:7070")];
+
+    /// <summary>Deadline of one attempt of a unary call; streams have none.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How many times one call is retried after a transient failure or a leader redirect.</summary>
+    public int MaxRetries { get; init; } = 6;
+
+    /// <summary>No retry starts once this much time has passed since the call began.</summary>
+    public TimeSpan RetryBudget { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>First backoff delay; later ones grow exponentially with jitter up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Upper bound of one backoff delay.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Parses a comma-separated list of master URLs such as <c>http://m1:7070,http://m2:7070</c>.</summary>
+    /// <exception cref="FormatException">An entry is not an absolute http or https URL.</exception>
+    public static IReadOnlyList<Uri> ParseAddresses(string addresses)
+    {
+        var result = new List<Uri>();
+        foreach (var part in addresses.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var text = part.Contains("://", StringComparison.Ordinal) ? part : "http://" + part;
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                throw new FormatException($"'{part}' is not a master URL like http://127.0.0.1:7070");
+            }
+
+            result.Add(uri);
+        }
+
+        return result.Count > 0 ? result : throw new FormatException("no master address given");
+    }
+
+    internal void Validate()
+    {
+        if (Addresses.Count == 0)
+        {
+            throw new ArgumentException("at least one master address is required", nameof(Addresses));
+        }
+
+        if (Timeout <= TimeSpan.Zero || MaxRetries < 0 || RetryBudget < TimeSpan.Zero || InitialBackoff < TimeSpan.Zero || MaxBackoff < InitialBackoff)
+        {
+            throw new ArgumentException("timeouts and backoffs must be positive, MaxRetries non-negative and MaxBackoff >= InitialBackoff");
+        }
+    }
+}

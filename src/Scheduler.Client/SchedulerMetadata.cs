@@ -1,0 +1,8 @@
+namespace Scheduler.Client;
+
+/// <summary>Metadata keys shared by masters and clients.</summary>
+public static class SchedulerMetadata
+{
+    /// <summary>Trailer a standby master sets on FAILED_PRECONDITION: the URL of the current leader (may be empty mid-election).</summary>
+    public const string LeaderTrailer = "x-scheduler-leader";
+}
