@@ -1,1 +1,66 @@
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Scheduler.Worker;
+using Scheduler.Worker.Gpu;
+
+var switches = new Dictionary<string, string>
+{
+    ["--master"] = "Worker:Master",
+    ["--node-id"] = "Worker:NodeId",
+    ["--data-dir"] = "Worker:DataDir",
+    ["--gpu-probe"] = "Worker:GpuProbe",
+    ["--gpus"] = "Worker:Gpus",
+    ["--gpu-model"] = "Worker:GpuModel",
+    ["--gpu-memory-mib"] = "Worker:GpuMemoryMib",
+    ["--cpu-millis"] = "Worker:CpuMillis",
+    ["--memory-mib"] = "Worker:MemoryMib",
+    ["--labels"] = "Worker:Labels",
+    ["--simulate"] = "Worker:Simulate",
+    ["--max-reconnect-delay-ms"] = "Worker:MaxReconnectDelayMs",
+};
+
+// A bare flag reads as "true".
+args = [.. args.Select(a => a == "--probe-only" ? "--Worker:ProbeOnly=true" : a)];
+
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
+builder.Configuration.AddEnvironmentVariables("SCHEDULER_");
+builder.Configuration.AddCommandLine(args, switches);
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+});
+builder.Services.AddOptions<WorkerOptions>()
+    .Bind(builder.Configuration.GetSection(WorkerOptions.Section))
+    .ValidateDataAnnotations()
+    .Validate(o => o.Master.Split(',', StringSplitOptions.RemoveEmptyEntries).All(m => Uri.TryCreate(m.Trim(), UriKind.Absolute, out _)), "Worker:Master must be one or more absolute URLs, e.g. http://127.0.0.1:7070")
+    .Validate(o => o.NodeId.Length is > 0 and <= 253, "Worker:NodeId must be 1..253 characters")
+    .ValidateOnStart();
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddHostedService<WorkerService>();
+
+var options = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+if (options.ProbeOnly)
+{
+    // Prints what the probe reads, for checking a host's NVML by hand.
+    using var probe = GpuProbeFactory.Create(options, options.NodeId, NullLogger.Instance);
+    var report = new
+    {
+        probe = probe.Kind,
+        devices = probe.Devices.Select(d => new { d.Index, d.Uuid, d.Model, d.MemoryMib }),
+        telemetry = probe.Sample(new HashSet<string>()).Select(t => new
+        {
+            t.Index, t.Uuid, t.UtilizationPercent, t.MemoryUsedMib, t.MemoryTotalMib, t.TemperatureC, t.PowerMw, t.EccErrors,
+        }),
+    };
+    Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+    return 0;
+}
+
+await builder.Build().RunAsync();
 return 0;

@@ -9,7 +9,10 @@ namespace Scheduler.Core.Cluster;
 public sealed class NodeState
 {
     private readonly int[] _gpuFreeMilli;
+    private readonly ulong[] _gpuModelHash;
+    private readonly ulong _fixedHash;
     private readonly Dictionary<string, Allocation> _allocations = new(StringComparer.Ordinal);
+    private ulong _gpuHash;
 
     /// <summary>Creates an idle node.</summary>
     public NodeState(
@@ -20,6 +23,8 @@ public sealed class NodeState
         IReadOnlyDictionary<string, string>? labels = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
+        ArgumentOutOfRangeException.ThrowIfNegative(cpuMillis);
+        ArgumentOutOfRangeException.ThrowIfNegative(memoryMib);
         Id = id;
         CpuCapacity = cpuMillis;
         MemoryCapacity = memoryMib;
@@ -30,6 +35,21 @@ public sealed class NodeState
         _gpuFreeMilli = new int[gpus.Count];
         Array.Fill(_gpuFreeMilli, ResourceLimits.MilliPerGpu);
         GpuFreeMilliTotal = GpuCapacityMilli;
+
+        _gpuModelHash = new ulong[gpus.Count];
+        var fixedHash = Mix((ulong)cpuMillis) ^ Mix((ulong)memoryMib * 31);
+        for (var i = 0; i < gpus.Count; i++)
+        {
+            _gpuModelHash[i] = HashString(gpus[i].Model.ToUpperInvariant());
+            _gpuHash += GpuTerm(i);
+        }
+
+        foreach (var (key, value) in Labels)
+        {
+            fixedHash += Mix(HashString(key) ^ (HashString(value) * 7));
+        }
+
+        _fixedHash = fixedHash;
     }
 
     /// <summary>Unique node name.</summary>
@@ -74,6 +94,17 @@ public sealed class NodeState
     /// <summary>Total milli-GPU of the node.</summary>
     public long GpuCapacityMilli => Gpus.Count * (long)ResourceLimits.MilliPerGpu;
 
+    /// <summary>Bumped by every allocation and release: lets callers cache what they derive from the state.</summary>
+    public long Version { get; private set; }
+
+    /// <summary>
+    /// A 64-bit digest of everything placement looks at except the node's name: capacities, labels,
+    /// free CPU and memory, and the multiset of (GPU model, free milli-GPU). Nodes with equal keys are
+    /// (up to a negligible hash collision) interchangeable, which lets the engine score each
+    /// equivalence class once instead of every node.
+    /// </summary>
+    public ulong EquivalenceKey => _fixedHash ^ Mix(_gpuHash + ((ulong)CpuFree * 0x9E3779B97F4A7C15UL) + Mix((ulong)MemoryFree));
+
     /// <summary>What is allocated here, by job id.</summary>
     public IReadOnlyDictionary<string, Allocation> Allocations => _allocations;
 
@@ -96,8 +127,24 @@ public sealed class NodeState
     }
 
     /// <summary>True when GPU <paramref name="index"/> is of a model the job accepts.</summary>
-    public bool GpuModelAllowed(int index, IReadOnlyCollection<string> models) =>
-        models.Count == 0 || models.Contains(Gpus[index].Model, StringComparer.OrdinalIgnoreCase);
+    public bool GpuModelAllowed(int index, IReadOnlyCollection<string> models)
+    {
+        if (models.Count == 0)
+        {
+            return true;
+        }
+
+        var model = Gpus[index].Model;
+        foreach (var m in models)
+        {
+            if (string.Equals(m, model, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Records an allocation. Throws when it does not fit: callers check first.</summary>
     public void Allocate(Allocation allocation)
@@ -108,14 +155,36 @@ public sealed class NodeState
         }
 
         var r = allocation.Resources;
+        if (r.CpuMillis < 0 || r.MemoryMib < 0)
+        {
+            throw new InvalidOperationException($"Job {allocation.JobId} asks for negative CPU or memory.");
+        }
+
         if (r.CpuMillis > CpuFree || r.MemoryMib > MemoryFree)
         {
             throw new InvalidOperationException($"Job {allocation.JobId} does not fit CPU/memory on {Id}.");
         }
 
-        foreach (var share in allocation.Gpus)
+        var gpus = allocation.Gpus;
+        for (var s = 0; s < gpus.Count; s++)
         {
-            if ((uint)share.Index >= (uint)_gpuFreeMilli.Length || _gpuFreeMilli[share.Index] < share.Milli)
+            var share = gpus[s];
+            if ((uint)share.Index >= (uint)_gpuFreeMilli.Length || share.Milli <= 0)
+            {
+                throw new InvalidOperationException($"Job {allocation.JobId} names an invalid GPU share {share} on {Id}.");
+            }
+
+            // Two shares may name the same GPU: check their sum, or they would overdraw it together.
+            var onThisGpu = 0;
+            for (var t = 0; t < gpus.Count; t++)
+            {
+                if (gpus[t].Index == share.Index)
+                {
+                    onThisGpu += gpus[t].Milli;
+                }
+            }
+
+            if (_gpuFreeMilli[share.Index] < onThisGpu)
             {
                 throw new InvalidOperationException($"Job {allocation.JobId} does not fit GPU {share.Index} on {Id}.");
             }
@@ -123,13 +192,14 @@ public sealed class NodeState
 
         CpuFree -= r.CpuMillis;
         MemoryFree -= r.MemoryMib;
-        foreach (var share in allocation.Gpus)
+        foreach (var share in gpus)
         {
-            _gpuFreeMilli[share.Index] -= share.Milli;
+            SetGpuFree(share.Index, _gpuFreeMilli[share.Index] - share.Milli);
             GpuFreeMilliTotal -= share.Milli;
         }
 
         _allocations.Add(allocation.JobId, allocation);
+        Version++;
     }
 
     /// <summary>Frees what a job held here; returns false when it held nothing.</summary>
@@ -144,10 +214,40 @@ public sealed class NodeState
         MemoryFree += allocation.Resources.MemoryMib;
         foreach (var share in allocation.Gpus)
         {
-            _gpuFreeMilli[share.Index] += share.Milli;
+            SetGpuFree(share.Index, _gpuFreeMilli[share.Index] + share.Milli);
             GpuFreeMilliTotal += share.Milli;
         }
 
+        Version++;
         return true;
+    }
+
+    private static ulong Mix(ulong x)
+    {
+        // SplitMix64 finaliser: cheap and spreads small integers over all 64 bits.
+        x += 0x9E3779B97F4A7C15UL;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+        return x ^ (x >> 31);
+    }
+
+    private static ulong HashString(string s)
+    {
+        var h = 14695981039346656037UL;
+        foreach (var c in s)
+        {
+            h = (h ^ c) * 1099511628211UL;
+        }
+
+        return h;
+    }
+
+    private ulong GpuTerm(int index) => Mix(_gpuModelHash[index] ^ ((ulong)_gpuFreeMilli[index] * 0xD6E8FEB86659FD93UL));
+
+    private void SetGpuFree(int index, int free)
+    {
+        _gpuHash -= GpuTerm(index);
+        _gpuFreeMilli[index] = free;
+        _gpuHash += GpuTerm(index);
     }
 }

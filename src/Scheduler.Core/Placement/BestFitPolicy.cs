@@ -12,6 +12,8 @@ internal sealed class BestFitPolicy : IPlacementPolicy
 {
     public string Name => PlacementPolicyNames.BestFit;
 
+    public bool ScoresNodeStateOnly => true;
+
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus) =>
         -Leftover.After(node, demand.Resources, gpus);
 }

@@ -15,4 +15,10 @@ public interface IPlacementPolicy
 
     /// <summary>Higher is better. Must not modify <paramref name="node"/>.</summary>
     double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus);
+
+    /// <summary>
+    /// True when the score depends only on the node's state (see <see cref="NodeState.EquivalenceKey"/>),
+    /// never on its name or on chance: the engine may then score one node per equivalence class.
+    /// </summary>
+    bool ScoresNodeStateOnly => false;
 }

@@ -6,14 +6,22 @@ namespace Scheduler.Core.Placement;
 /// <summary>
 /// Filter then score: drops every node the job cannot run on, enumerates the GPU choices on the
 /// rest, and lets the policy pick. When nothing fits, the reason counts why each node was dropped,
-/// so `jobs get` can tell a user what to change.
+/// so `jobs get` can tell a user what to change. One engine serves one scheduling loop: it reuses
+/// scratch buffers and is not thread-safe.
 /// </summary>
 public sealed class PlacementEngine
 {
     private readonly IPlacementPolicy _policy;
+    private readonly bool _dedupe;
+    private readonly HashSet<ulong> _seenClasses = [];
+    private readonly List<GpuShare> _shares = new(8);
 
     /// <summary>Creates an engine that scores with <paramref name="policy"/>.</summary>
-    public PlacementEngine(IPlacementPolicy policy) => _policy = policy;
+    public PlacementEngine(IPlacementPolicy policy)
+    {
+        _policy = policy;
+        _dedupe = policy.ScoresNodeStateOnly;
+    }
 
     /// <summary>The scoring policy.</summary>
     public IPlacementPolicy Policy => _policy;
@@ -24,27 +32,37 @@ public sealed class PlacementEngine
         NodeState? bestNode = null;
         GpuShare[]? bestGpus = null;
         var bestScore = double.NegativeInfinity;
-        var rejections = new FilterTally();
-        var shares = new List<GpuShare>(8);
+        var r = demand.Resources;
+        var shares = _shares;
+        _seenClasses.Clear();
 
         foreach (var node in nodes)
         {
-            var why = Filter(node, demand);
-            if (why is not null)
+            // Cheap rejections first; the full Filter (with its reason) only runs when nothing fits.
+            if (r.CpuMillis > node.CpuFree || r.MemoryMib > node.MemoryFree || r.TotalGpuMilli > node.GpuFreeMilliTotal
+                || !node.Schedulable)
             {
-                rejections.Add(why);
                 continue;
             }
 
-            var r = demand.Resources;
+            if (_dedupe && !_seenClasses.Add(node.EquivalenceKey))
+            {
+                // An identical node was already scored; the earlier one wins ties anyway.
+                continue;
+            }
+
+            if (Filter(node, demand) is not null)
+            {
+                continue;
+            }
+
             if (r.IsSharedGpu)
             {
                 // Every GPU with room is a distinct choice; GPUs with the same free amount score alike.
-                var seenFree = new HashSet<int>();
-                for (var i = 0; i < node.Gpus.Count; i++)
+                var free = node.GpuFreeMilli;
+                for (var i = 0; i < free.Length; i++)
                 {
-                    var free = node.GpuFreeMilli[i];
-                    if (free < r.GpuMilli || !node.GpuModelAllowed(i, demand.GpuModels) || !seenFree.Add(free))
+                    if (free[i] < r.GpuMilli || !node.GpuModelAllowed(i, demand.GpuModels) || SeenEarlier(node, demand, i))
                     {
                         continue;
                     }
@@ -57,9 +75,10 @@ public sealed class PlacementEngine
             else
             {
                 shares.Clear();
-                for (var i = 0; i < node.Gpus.Count && shares.Count < r.Gpus; i++)
+                var free = node.GpuFreeMilli;
+                for (var i = 0; i < free.Length && shares.Count < r.Gpus; i++)
                 {
-                    if (node.GpuFreeMilli[i] == ResourceLimits.MilliPerGpu && node.GpuModelAllowed(i, demand.GpuModels))
+                    if (free[i] == ResourceLimits.MilliPerGpu && node.GpuModelAllowed(i, demand.GpuModels))
                     {
                         shares.Add(new GpuShare(i, ResourceLimits.MilliPerGpu));
                     }
@@ -71,7 +90,7 @@ public sealed class PlacementEngine
 
         if (bestNode is null)
         {
-            return new PlacementOutcome(null, rejections.Describe());
+            return new PlacementOutcome(null, DescribeRejections(demand, nodes));
         }
 
         return new PlacementOutcome(new Allocation(demand.JobId, bestNode.Id, demand.Resources, bestGpus!), null);
@@ -127,7 +146,8 @@ public sealed class PlacementEngine
 
         var modelOk = false;
         var fits = 0;
-        for (var i = 0; i < node.Gpus.Count; i++)
+        var freeMilli = node.GpuFreeMilli;
+        for (var i = 0; i < freeMilli.Length; i++)
         {
             if (!node.GpuModelAllowed(i, demand.GpuModels))
             {
@@ -135,7 +155,7 @@ public sealed class PlacementEngine
             }
 
             modelOk = true;
-            var free = node.GpuFreeMilli[i];
+            var free = freeMilli[i];
             if (r.IsSharedGpu ? free >= r.GpuMilli : free == ResourceLimits.MilliPerGpu)
             {
                 fits++;
@@ -150,29 +170,43 @@ public sealed class PlacementEngine
         return fits >= (r.IsSharedGpu ? 1 : r.Gpus) ? null : "too few free GPUs";
     }
 
-    private sealed class FilterTally
+    // True when an earlier GPU of the same model has the same free amount: the same choice again.
+    private static bool SeenEarlier(NodeState node, JobDemand demand, int index)
     {
-        private readonly SortedDictionary<string, int> _counts = new(StringComparer.Ordinal);
-        private int _total;
-
-        public void Add(string reason)
+        var free = node.GpuFreeMilli;
+        var model = node.Gpus[index].Model;
+        for (var j = 0; j < index; j++)
         {
-            _counts[reason] = _counts.GetValueOrDefault(reason) + 1;
-            _total++;
-        }
-
-        public string Describe()
-        {
-            if (_total == 0)
+            if (free[j] == free[index] && node.GpuModelAllowed(j, demand.GpuModels)
+                && string.Equals(node.Gpus[j].Model, model, StringComparison.OrdinalIgnoreCase))
             {
-                return "no nodes registered";
+                return true;
             }
-
-            var parts = _counts
-                .OrderByDescending(kv => kv.Value)
-                .ThenBy(kv => kv.Key, StringComparer.Ordinal)
-                .Select(kv => $"{kv.Value} {(kv.Value == 1 ? "node" : "nodes")}: {kv.Key}");
-            return $"no node fits ({string.Join("; ", parts)})";
         }
+
+        return false;
+    }
+
+    private static string DescribeRejections(JobDemand demand, IEnumerable<NodeState> nodes)
+    {
+        var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var total = 0;
+        foreach (var node in nodes)
+        {
+            var why = Filter(node, demand) ?? "too few free GPUs";
+            counts[why] = counts.GetValueOrDefault(why) + 1;
+            total++;
+        }
+
+        if (total == 0)
+        {
+            return "no nodes registered";
+        }
+
+        var parts = counts
+            .OrderByDescending(kv => kv.Value)
+            .ThenBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => $"{kv.Value} {(kv.Value == 1 ? "node" : "nodes")}: {kv.Key}");
+        return $"no node fits ({string.Join("; ", parts)})";
     }
 }

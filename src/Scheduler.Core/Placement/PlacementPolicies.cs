@@ -3,18 +3,45 @@ namespace Scheduler.Core.Placement;
 /// <summary>Creates placement policies by their configured name.</summary>
 public static class PlacementPolicies
 {
-    /// <summary>The policy used when configuration names none.</summary>
-    public const string Default = PlacementPolicyNames.BestFit;
+    /// <summary>The policy used when configuration names none: the winner of the trace benchmark.</summary>
+    public const string Default = PlacementPolicyNames.FragPack;
 
     /// <summary>Every known policy name.</summary>
-    public static IReadOnlyList<string> Names { get; } = [PlacementPolicyNames.BestFit, PlacementPolicyNames.Spread];
+    public static IReadOnlyList<string> Names { get; } =
+    [
+        PlacementPolicyNames.BestFit,
+        PlacementPolicyNames.DotProduct,
+        PlacementPolicyNames.Spread,
+        PlacementPolicyNames.GpuPacking,
+        PlacementPolicyNames.GpuClustering,
+        PlacementPolicyNames.Random,
+        PlacementPolicyNames.Fgd,
+        PlacementPolicyNames.FragPack,
+    ];
 
     /// <summary>The policy called <paramref name="name"/>; throws <see cref="ArgumentException"/> for an unknown name.</summary>
-    public static IPlacementPolicy Create(string name, int seed = 42) => name switch
+    public static IPlacementPolicy Create(string name, int seed = 42) => Create(name, seed, workload: null);
+
+    /// <summary>
+    /// The policy called <paramref name="name"/>. Fragmentation-aware policies measure against
+    /// <paramref name="workload"/>; without one they learn the task distribution from the jobs they
+    /// place. Other policies ignore it. Each call returns a fresh instance (policies hold caches and
+    /// random state: one per scheduling loop or simulation).
+    /// </summary>
+    public static IPlacementPolicy Create(string name, int seed, TaskDistribution? workload) => name switch
     {
         PlacementPolicyNames.BestFit => new BestFitPolicy(),
         PlacementPolicyNames.Spread => new SpreadPolicy(),
+        PlacementPolicyNames.DotProduct => new DotProductPolicy(),
+        PlacementPolicyNames.GpuPacking => new GpuPackingPolicy(),
+        PlacementPolicyNames.GpuClustering => new GpuClusteringPolicy(),
+        PlacementPolicyNames.Random => new RandomPolicy(seed),
+        PlacementPolicyNames.Fgd => new FgdPolicy(name, workload, new FgdOptions(MemoryAware: false, PackingWeight: 0)),
+        PlacementPolicyNames.FragPack => new FgdPolicy(name, workload, new FgdOptions(MemoryAware: true, PackingWeight: 0.1)),
         _ => throw new ArgumentException(
             $"Unknown placement policy '{name}'. Known: {string.Join(", ", Names)}.", nameof(name)),
     };
+
+    /// <summary>True when <paramref name="name"/> is a known policy.</summary>
+    public static bool IsKnown(string name) => Names.Contains(name, StringComparer.Ordinal);
 }

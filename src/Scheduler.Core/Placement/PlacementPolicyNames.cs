@@ -8,4 +8,22 @@ public static class PlacementPolicyNames
 
     /// <summary>Most leftover capacity after placement: spreads load and heat.</summary>
     public const string Spread = "spread";
+
+    /// <summary>Tetris alignment: smallest dot product of request and free capacity.</summary>
+    public const string DotProduct = "dot-product";
+
+    /// <summary>Share used GPUs first, then used nodes, then idle nodes.</summary>
+    public const string GpuPacking = "gpu-packing";
+
+    /// <summary>Keep tasks with the same GPU request on the same nodes.</summary>
+    public const string GpuClustering = "gpu-clustering";
+
+    /// <summary>Uniformly random among feasible placements (seeded).</summary>
+    public const string Random = "random";
+
+    /// <summary>Fragmentation gradient descent (ATC'23), as published.</summary>
+    public const string Fgd = "fgd";
+
+    /// <summary>Our default: fragmentation gradient descent that also counts memory stranding, with a packing term.</summary>
+    public const string FragPack = "frag-pack";
 }

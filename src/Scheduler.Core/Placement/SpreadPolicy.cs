@@ -11,6 +11,8 @@ internal sealed class SpreadPolicy : IPlacementPolicy
 {
     public string Name => PlacementPolicyNames.Spread;
 
+    public bool ScoresNodeStateOnly => true;
+
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus) =>
         Leftover.After(node, demand.Resources, gpus);
 }

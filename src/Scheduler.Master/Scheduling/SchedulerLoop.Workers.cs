@@ -22,6 +22,7 @@ internal sealed partial class SchedulerLoop
 
         var record = ProtoMapping.ToRecord(registration, entry?.Record);
         var lost = new List<JobRecord>();
+        var known = entry is not null;
         if (entry is null)
         {
             entry = new NodeEntry(record, ProtoMapping.ToState(record), now);
@@ -40,7 +41,7 @@ internal sealed partial class SchedulerLoop
             }
         }
 
-        if (entry.Record != record)
+        if (!known || entry.Record != record)
         {
             await _store.SaveNodeAsync(record, ct);
             entry.Record = record;
@@ -241,6 +242,12 @@ internal sealed partial class SchedulerLoop
         if (job.State == JobState.Cancelled)
         {
             next = released with { ExitCode = code };
+        }
+        else if (agent.Fenced)
+        {
+            // The worker killed it for losing us, not the job for failing: run it again elsewhere.
+            Notify(released with { State = JobState.Lost, Message = $"fenced by {entry.Id}" });
+            next = Requeue(released, $"fenced by {entry.Id} after losing the master", countsAsRetry: !job.RequeueOnExit, now);
         }
         else if (job.RequeueOnExit && code != 0)
         {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Thin entry point; the real logic lives in .NET code (schedctl demo/up/sim). Twin: build.ps1.
+#   ./build.sh build | test | demo | up | sim [args] | bench
+set -euo pipefail
+cd "$(dirname "$0")"
+target="${1:-build}"; shift || true
+config="${CONFIGURATION:-Release}"
+schedctl="artifacts/bin/Scheduler.Cli/${config,,}/schedctl.dll"
+
+build() { dotnet build Scheduler.sln -c "$config" -v quiet -nologo "$@"; }
+
+case "$target" in
+  build) build "$@" ;;
+  test)
+    build
+    rm -rf artifacts/test-results
+    dotnet test Scheduler.sln -c "$config" --no-build -nologo \
+      --logger "trx" --logger "console;verbosity=minimal" --results-directory artifacts/test-results "$@" ;;
+  demo) build; dotnet "$schedctl" demo "$@" ;;
+  up) build; dotnet "$schedctl" up "$@" ;;
+  sim) build; dotnet "$schedctl" sim "$@" ;;
+  bench)
+    build
+    for w in default gpushare40 multigpu20 gpuspec10; do
+      dotnet "$schedctl" sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv \
+        --tasks "../shared/data/alibaba-gpu-v2023/openb_pod_list_$w.csv" --policy all "$@"
+    done ;;
+  *) echo "usage: ./build.sh build|test|demo|up|sim|bench" >&2; exit 2 ;;
+esac

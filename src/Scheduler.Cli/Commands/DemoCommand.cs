@@ -1,0 +1,172 @@
+using System.CommandLine;
+using Scheduler.Cli.Local;
+using Scheduler.Client;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Cli.Commands;
+
+/// <summary>
+/// `schedctl demo`: a local cluster doing real work. Submits a mixed batch (CPU-only, shared,
+/// whole and 4-GPU jobs at different priorities, one that fails), SIGKILLs the worker running
+/// the most jobs mid-run, and shows those jobs requeued and finished on the other worker.
+/// Exit 0 only if every job ended as expected and something was actually requeued.
+/// </summary>
+internal static class DemoCommand
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
+
+    public static Command Create()
+    {
+        var dir = new Option<string?>("--dir") { Description = "Data and logs (default: a fresh temporary folder)" };
+        var command = new Command("demo", "Run a local cluster through a job batch and a worker crash, then stop it") { dir };
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            deadline.CancelAfter(Deadline);
+            var directory = parse.GetValue(dir) ?? Path.Combine(Path.GetTempPath(), $"scheduler-demo-{Environment.ProcessId}");
+            try
+            {
+                return await RunAsync(directory, output, deadline.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                await output.WriteLineAsync($"demo: did not finish within {Deadline.TotalSeconds:F0} s; logs in {directory}");
+                return Cli.JobFailed;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string directory, TextWriter output, CancellationToken ct)
+    {
+        var printer = new Printer("table", output);
+        await output.WriteLineAsync($"== starting a master and 2 workers with 4 simulated A100s each (logs in {directory})");
+        await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(directory), ct);
+        await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = [new Uri(cluster.MasterUrl)] });
+        await WaitAsync(async () => (await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) == 2, ct);
+        printer.Nodes(await client.ListNodesAsync(ct));
+
+        await output.WriteLineAsync("== submitting a mixed batch; agents are real processes");
+        using var watchStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var watcher = PrintChangesAsync(client, output, watchStop.Token);
+        var expected = new Dictionary<string, JobState>(StringComparer.Ordinal);
+        foreach (var (spec, outcome) in Batch())
+        {
+            var response = await client.SubmitAsync(spec, null, ct);
+            expected[response.Job.Id] = outcome;
+        }
+
+        // Kill the worker with the most running jobs once the long jobs are under way.
+        var victim = await WaitForAsync(
+            async () =>
+            {
+                var running = (await client.ListJobsAsync([JobState.Running], 0, ct)).Where(j => j.Spec.Name.StartsWith("train", StringComparison.Ordinal)).ToArray();
+                return running.Length >= 2 ? running.GroupBy(j => j.NodeId).OrderByDescending(g => g.Count()).First().Key : null;
+            },
+            ct);
+        var worker = cluster.Workers.First(w => w.Name == victim);
+        await output.WriteLineAsync($"== killing {victim} (pid {worker.Pid}) with SIGKILL while it runs jobs");
+        worker.Kill();
+
+        await WaitAsync(async () => (await client.ListJobsAsync(null, 0, ct)).All(j => j.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled), ct);
+        await watchStop.CancelAsync();
+        await watcher.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+        var jobs = (await client.ListJobsAsync(null, 0, ct)).OrderBy(j => j.Id, StringComparer.Ordinal).ToArray();
+        await output.WriteLineAsync("== summary");
+        printer.Jobs(jobs);
+        var moved = jobs.Where(j => j.Requeues > 0).ToArray();
+        if (moved.OrderByDescending(j => j.Spec.Name.StartsWith("train", StringComparison.Ordinal)).FirstOrDefault() is { } example)
+        {
+            var logs = await client.GetLogsAsync(example.Id, LogStream.Stdout, 0, ct);
+            await output.WriteLineAsync($"== output of {example.Id} ({example.Spec.Name}), requeued from {victim} to {example.NodeId}:");
+            await output.WriteLineAsync(logs.Data.ToStringUtf8().TrimEnd());
+        }
+
+        var wrong = jobs.Where(j => expected[j.Id] != j.State).ToArray();
+        foreach (var job in wrong)
+        {
+            await output.WriteLineAsync($"unexpected: {job.Id} {job.Spec.Name} is {job.State}, expected {expected[job.Id]}");
+        }
+
+        var ok = wrong.Length == 0 && moved.Length > 0 && moved.All(j => j.NodeId != victim);
+        await output.WriteLineAsync(ok
+            ? $"== demo passed: {jobs.Length} jobs finished as expected; {moved.Length} requeued off {victim} and completed elsewhere. Stopping the cluster."
+            : "== demo FAILED (see above); stopping the cluster.");
+        return ok ? Cli.Ok : Cli.JobFailed;
+    }
+
+    private static IEnumerable<(JobSpec Spec, JobState Outcome)> Batch()
+    {
+        yield return (Shell("hello-cpu", "echo hello from $SCHEDULER_NODE_ID; uname -sr", cpu: 500), JobState.Succeeded);
+        yield return (Shell("nvidia-smi-1gpu", "echo visible GPU: $CUDA_VISIBLE_DEVICES; sleep 1", gpus: 1), JobState.Succeeded);
+        yield return (Shell("notebook-half-gpu", "echo shared GPU: $CUDA_VISIBLE_DEVICES; sleep 1", gpuMilli: 500), JobState.Succeeded);
+        yield return (Shell("eval-half-gpu", "echo shared GPU: $CUDA_VISIBLE_DEVICES; sleep 1", gpuMilli: 500), JobState.Succeeded);
+        yield return (Shell("broken-agent", "echo 'missing checkpoint' >&2; exit 3"), JobState.Failed);
+        yield return (Shell("train-4gpu", Steps(8), gpus: 4, priority: 300), JobState.Succeeded);
+        yield return (Shell("train-2gpu", Steps(8), gpus: 2, priority: 200), JobState.Succeeded);
+        yield return (Shell("train-1gpu", Steps(8), gpus: 1, priority: 150), JobState.Succeeded);
+        yield return (Shell("batch-low", Steps(6), cpu: 2000, priority: 50), JobState.Succeeded);
+    }
+
+    private static string Steps(int steps) =>
+        $"echo attempt $SCHEDULER_ATTEMPT on $SCHEDULER_NODE_ID with GPUs $CUDA_VISIBLE_DEVICES; " +
+        $"for i in $(seq 1 {steps}); do echo step $i; sleep 0.5; done; echo done";
+
+    private static JobSpec Shell(string name, string script, long cpu = 250, int gpus = 0, int gpuMilli = 0, int priority = 100)
+    {
+        var spec = new JobSpec
+        {
+            Name = name,
+            Command = "/bin/sh",
+            Priority = priority,
+            Resources = new Resources { CpuMillis = cpu, MemoryMib = 256, Gpus = gpus, GpuMilli = gpuMilli },
+        };
+        spec.Args.Add(["-c", script]);
+        return spec;
+    }
+
+    private static async Task PrintChangesAsync(SchedulerClient client, TextWriter output, CancellationToken ct)
+    {
+        var last = new Dictionary<string, JobState>(StringComparer.Ordinal);
+        await foreach (var job in client.WatchJobsAsync(null, ct))
+        {
+            if (last.TryGetValue(job.Id, out var state) && state == job.State)
+            {
+                continue;
+            }
+
+            last[job.Id] = job.State;
+            var detail = job.State switch
+            {
+                JobState.Pending => job.PendingReason.Length > 0 ? job.PendingReason : job.Message,
+                JobState.Assigned or JobState.Running => $"on {job.NodeId} attempt {job.Attempt}",
+                _ => job.Message,
+            };
+            await output.WriteLineAsync($"  {job.Id} {job.Spec.Name,-18} {Printer.StateName(job.State),-10} {detail}");
+        }
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, CancellationToken ct)
+    {
+        while (!await condition())
+        {
+            await Task.Delay(100, ct);
+        }
+    }
+
+    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, CancellationToken ct)
+        where T : class
+    {
+        while (true)
+        {
+            if (await probe() is { } value)
+            {
+                return value;
+            }
+
+            await Task.Delay(100, ct);
+        }
+    }
+}

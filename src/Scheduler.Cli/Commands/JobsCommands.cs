@@ -1,0 +1,170 @@
+using System.CommandLine;
+using Scheduler.Client;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Cli.Commands;
+
+/// <summary>`schedctl jobs list|get|cancel|watch|wait` and `schedctl logs`.</summary>
+internal static class JobsCommands
+{
+    private static readonly Argument<string> Id = new("job") { Description = "Job id" };
+
+    public static Command Create()
+    {
+        var jobs = new Command("jobs", "List, inspect, cancel and watch jobs") { State, Limit };
+        var list = List();
+        jobs.Add(list);
+        jobs.Add(Get());
+        jobs.Add(Cancel());
+        jobs.Add(Watch());
+        jobs.Add(WaitCommand());
+
+        // `schedctl jobs` alone lists.
+        jobs.SetAction(ListAction);
+        return jobs;
+    }
+
+    public static Command Logs()
+    {
+        var stderr = new Option<bool>("--stderr") { Description = "Show stderr instead of stdout" };
+        var tail = new Option<int>("--tail") { Description = "Bytes from the end (default 64 KiB)" };
+        var command = new Command("logs", "Show a job's captured output (through the master)") { Id, stderr, tail };
+        command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+        {
+            var logs = await client.GetLogsAsync(parse.GetValue(Id)!, parse.GetValue(stderr) ? LogStream.Stderr : LogStream.Stdout, parse.GetValue(tail), ct);
+            if (printer.IsJson)
+            {
+                printer.Message(logs);
+                return Cli.Ok;
+            }
+
+            if (logs.Truncated)
+            {
+                printer.Line("[... earlier output truncated]");
+            }
+
+            printer.Line(logs.Data.ToStringUtf8().TrimEnd('\n'));
+            return Cli.Ok;
+        }));
+        return command;
+    }
+
+    internal static async Task<int> WaitAsync(SchedulerClient client, Printer printer, string id, TimeSpan? timeout, CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (timeout is { } t)
+        {
+            limit.CancelAfter(t);
+        }
+
+        try
+        {
+            await foreach (var job in client.WatchJobsAsync(id, limit.Token))
+            {
+                if (job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled)
+                {
+                    printer.Job(job);
+                    return job.State == JobState.Succeeded ? Cli.Ok : Cli.JobFailed;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            printer.Line($"timed out waiting for {id}");
+        }
+
+        return Cli.JobFailed;
+    }
+
+    private static readonly Option<string[]> State = new("--state") { Description = "Only jobs in this state (repeatable): pending, running, succeeded..." };
+    private static readonly Option<int> Limit = new("--limit") { Description = "At most this many, newest first" };
+
+    private static readonly Func<ParseResult, CancellationToken, Task<int>> ListAction = Cli.Action(async (parse, client, printer, ct) =>
+    {
+        var states = (parse.GetValue(State) ?? []).Select(ParseState).ToArray();
+        printer.Jobs(await client.ListJobsAsync(states, parse.GetValue(Limit), ct));
+        return Cli.Ok;
+    });
+
+    private static Command List()
+    {
+        var command = new Command("list", "List jobs, newest first") { State, Limit };
+        command.SetAction(ListAction);
+        return command;
+    }
+
+    private static Command Get()
+    {
+        var command = new Command("get", "Show one job") { Id };
+        command.Aliases.Add("describe");
+        command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+        {
+            printer.Job(await client.GetJobAsync(parse.GetValue(Id)!, ct));
+            return Cli.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Cancel()
+    {
+        var command = new Command("cancel", "Cancel a job; its agent is stopped") { Id };
+        command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+        {
+            var job = await client.CancelJobAsync(parse.GetValue(Id)!, ct);
+            if (printer.IsJson)
+            {
+                printer.Message(job);
+            }
+            else
+            {
+                printer.Line($"{job.Id} {Printer.StateName(job.State)}");
+            }
+
+            return Cli.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Watch()
+    {
+        var id = new Argument<string?>("job") { Description = "Only this job (default: all)", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("watch", "Stream job state changes until interrupted") { id };
+        command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+        {
+            try
+            {
+                await foreach (var job in client.WatchJobsAsync(parse.GetValue(id), ct))
+                {
+                    if (printer.IsJson)
+                    {
+                        printer.Message(job);
+                    }
+                    else
+                    {
+                        printer.Line($"{job.UpdatedAt?.ToDateTimeOffset():HH:mm:ss} {job.Id} {job.Spec.Name} {Printer.StateName(job.State)} {job.NodeId} {(job.State == JobState.Pending ? job.PendingReason : job.Message)}");
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+            }
+
+            return Cli.Ok;
+        }));
+        return command;
+    }
+
+    private static Command WaitCommand()
+    {
+        var timeout = new Option<double?>("--timeout") { Description = "Give up after this many seconds (exit 1)" };
+        var command = new Command("wait", "Wait until a job finishes; exit 0 only if it succeeded") { Id, timeout };
+        command.SetAction(Cli.Action((parse, client, printer, ct) =>
+            WaitAsync(client, printer, parse.GetValue(Id)!, parse.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null, ct)));
+        return command;
+    }
+
+    private static JobState ParseState(string text) =>
+        Enum.TryParse<JobState>(text.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out var state) && state != JobState.Unspecified
+            ? state
+            : throw new FormatException($"--state: '{text}' is not a job state (pending, assigned, running, succeeded, failed, cancelled, lost)");
+}

@@ -1,0 +1,140 @@
+using System.Globalization;
+
+namespace Scheduler.Cli.Local;
+
+/// <summary>
+/// A master and workers with simulated GPUs as child processes on loopback, like `nomad agent -dev`.
+/// Used by `schedctl up` (kept running) and `schedctl demo` (scripted, then stopped).
+/// </summary>
+internal sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly List<LocalProcess> _workers = [];
+
+    private LocalCluster(string directory, LocalProcess master, string masterUrl)
+    {
+        Directory = directory;
+        Master = master;
+        MasterUrl = masterUrl;
+    }
+
+    public static string DefaultDirectory => Path.Combine(".scheduler", "local");
+
+    public string Directory { get; }
+
+    public LocalProcess Master { get; }
+
+    public string MasterUrl { get; }
+
+    public IReadOnlyList<LocalProcess> Workers => _workers;
+
+    public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct)
+    {
+        var dir = Path.GetFullPath(options.Directory);
+        var masterDir = Path.Combine(dir, "master");
+        System.IO.Directory.CreateDirectory(masterDir);
+        var addressFile = Path.Combine(masterDir, "master.addr");
+        File.Delete(addressFile);
+        var master = LocalProcess.StartDotnet(
+            "master",
+            Locate("Scheduler.Master", "Scheduler.Master.dll"),
+            [
+                "--listen", $"127.0.0.1:{options.Port.ToString(CultureInfo.InvariantCulture)}",
+                "--data-dir", masterDir,
+                "--heartbeat-interval-ms", options.HeartbeatIntervalMs.ToString(CultureInfo.InvariantCulture),
+                "--dead-after-ms", options.DeadAfterMs.ToString(CultureInfo.InvariantCulture),
+                "--stop-grace-ms", "2000",
+            ],
+            Path.Combine(dir, "master.log"));
+        string url;
+        try
+        {
+            url = await WaitForAddressAsync(master, addressFile, ct);
+        }
+        catch
+        {
+            await master.DisposeAsync();
+            throw;
+        }
+
+        var cluster = new LocalCluster(dir, master, url);
+        for (var i = 0; i < options.Workers; i++)
+        {
+            cluster.StartWorker(WorkerName(i), options.GpusPerWorker, options.GpuModel);
+        }
+
+        return cluster;
+    }
+
+    /// <summary>worker-a, worker-b, ... worker-z, worker-27, ...</summary>
+    public static string WorkerName(int index) =>
+        index < 26 ? $"worker-{(char)('a' + index)}" : $"worker-{(index + 1).ToString(CultureInfo.InvariantCulture)}";
+
+    public LocalProcess StartWorker(string nodeId, int gpus, string gpuModel)
+    {
+        var worker = LocalProcess.StartDotnet(
+            nodeId,
+            Locate("Scheduler.Worker", "Scheduler.Worker.dll"),
+            [
+                "--master", MasterUrl,
+                "--node-id", nodeId,
+                "--data-dir", Path.Combine(Directory, nodeId),
+                "--gpu-probe", "simulated",
+                "--gpus", gpus.ToString(CultureInfo.InvariantCulture),
+                "--gpu-model", gpuModel,
+                "--cpu-millis", "8000",
+                "--memory-mib", "32768",
+                "--labels", $"node={nodeId}",
+            ],
+            Path.Combine(Directory, $"{nodeId}.log"));
+        _workers.Add(worker);
+        return worker;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // Workers first, so they report their agents' exits to a master still listening.
+        await Task.WhenAll(_workers.Select(w => w.DisposeAsync().AsTask()));
+        await Master.DisposeAsync();
+    }
+
+    /// <summary>The built master/worker beside schedctl: artifacts/bin/PROJECT/CONFIG/, or one flat folder.</summary>
+    internal static string Locate(string project, string dll)
+    {
+        var own = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
+        var flat = Path.Combine(own, dll);
+        if (File.Exists(flat))
+        {
+            return flat;
+        }
+
+        var config = Path.GetFileName(own);
+        var sibling = Path.GetFullPath(Path.Combine(own, "..", "..", project, config, dll));
+        return File.Exists(sibling)
+            ? sibling
+            : throw new FileNotFoundException($"{dll} is not built (looked in {own} and {sibling}); run ./build.sh build first");
+    }
+
+    private static async Task<string> WaitForAddressAsync(LocalProcess master, string addressFile, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        while (!File.Exists(addressFile))
+        {
+            if (master.HasExited)
+            {
+                throw new IOException($"the master exited at start; its log ({master.LogPath}) ends with:\n{master.Tail()}");
+            }
+
+            try
+            {
+                await Task.Delay(50, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new IOException($"the master did not start within 60 s; see {master.LogPath}");
+            }
+        }
+
+        return (await File.ReadAllTextAsync(addressFile, ct)).Trim();
+    }
+}

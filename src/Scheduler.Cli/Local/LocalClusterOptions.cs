@@ -1,0 +1,10 @@
+namespace Scheduler.Cli.Local;
+
+internal sealed record LocalClusterOptions(
+    string Directory,
+    int Workers = 2,
+    int GpusPerWorker = 4,
+    string GpuModel = "A100",
+    int Port = 0,
+    int HeartbeatIntervalMs = 500,
+    int DeadAfterMs = 3000);

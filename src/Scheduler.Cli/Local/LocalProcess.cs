@@ -1,0 +1,78 @@
+using System.Diagnostics;
+
+namespace Scheduler.Cli.Local;
+
+/// <summary>A child process (master or worker) with its output in a log file; stopped by PID.</summary>
+internal sealed class LocalProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private LocalProcess(string name, Process process, string logPath)
+    {
+        Name = name;
+        _process = process;
+        LogPath = logPath;
+    }
+
+    public string Name { get; }
+
+    public string LogPath { get; }
+
+    public int Pid => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public static LocalProcess StartDotnet(string name, string dll, IEnumerable<string> args, string logPath)
+    {
+        var host = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
+
+        // The shell points output at the log and execs, so the PID is the .NET process itself.
+        var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        foreach (var arg in new[] { "-c", "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1", "sh", logPath, host, dll }.Concat(args))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return new LocalProcess(name, Process.Start(info) ?? throw new InvalidOperationException($"could not start {name}"), logPath);
+    }
+
+    public void Kill() => _process.Kill();
+
+    /// <summary>SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        Posix.Signal(_process.Id, Posix.SigTerm);
+        using var timeout = new CancellationTokenSource(grace);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync(CancellationToken.None);
+        }
+    }
+
+    public string Tail(int bytes = 4000)
+    {
+        if (!File.Exists(LogPath))
+        {
+            return "";
+        }
+
+        var text = File.ReadAllText(LogPath);
+        return text.Length > bytes ? text[^bytes..] : text;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.FromSeconds(10));
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,213 @@
+using System.Globalization;
+using Google.Protobuf;
+using Scheduler.Contracts.V1;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Scheduler.Cli;
+
+/// <summary>Human tables (Spectre.Console) or protobuf JSON for scripts.</summary>
+internal sealed class Printer
+{
+    private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithIndentation());
+    private readonly TextWriter _out;
+    private readonly IAnsiConsole _console;
+
+    public Printer(string format, TextWriter output)
+    {
+        Format = format;
+        _out = output;
+        _console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+        });
+        _console.Profile.Width = 160;
+    }
+
+    public string Format { get; }
+
+    public bool IsJson => Format == "json";
+
+    public bool IsWide => Format == "wide";
+
+    public void Line(string text) => _out.WriteLine(text);
+
+    public void Message(IMessage message) => _out.WriteLine(Json.Format(message));
+
+    public void Jobs(IEnumerable<Job> jobs)
+    {
+        if (IsJson)
+        {
+            var list = new ListJobsResponse();
+            list.Jobs.AddRange(jobs);
+            Message(list);
+            return;
+        }
+
+        var table = NewTable("ID", "NAME", "STATE", "NODE", "ATTEMPT", "EXIT", "PRIORITY", "RESOURCES", IsWide ? "GPUS" : null, "MESSAGE");
+        foreach (var job in jobs)
+        {
+            AddRow(
+                table,
+                job.Id,
+                job.Spec.Name,
+                StateName(job.State),
+                job.NodeId,
+                job.Attempt.ToString(CultureInfo.InvariantCulture),
+                job.HasExitCode ? job.ExitCode.ToString(CultureInfo.InvariantCulture) : "",
+                job.Spec.Priority.ToString(CultureInfo.InvariantCulture),
+                Describe(job.Spec.Resources),
+                IsWide ? string.Join(',', job.GpuUuids) : null,
+                job.State == JobState.Pending ? job.PendingReason : job.Message);
+        }
+
+        _console.Write(table);
+    }
+
+    public void Job(Job job)
+    {
+        if (IsJson)
+        {
+            Message(job);
+            return;
+        }
+
+        var grid = new Grid().AddColumn().AddColumn();
+        void Row(string key, string? value) => grid.AddRow(new Text(key), new Text(value ?? ""));
+        Row("ID", job.Id);
+        Row("Name", job.Spec.Name);
+        Row("State", StateName(job.State));
+        Row("Pending reason", job.PendingReason);
+        Row("Message", job.Message);
+        Row("Node", job.NodeId);
+        Row("Attempt", job.Attempt.ToString(CultureInfo.InvariantCulture));
+        Row("Requeues", job.Requeues.ToString(CultureInfo.InvariantCulture));
+        Row("Exit code", job.HasExitCode ? job.ExitCode.ToString(CultureInfo.InvariantCulture) : "");
+        Row("GPUs", string.Join(", ", job.GpuUuids));
+        Row("Command", string.Join(' ', new[] { job.Spec.Command }.Concat(job.Spec.Args)));
+        Row("Resources", Describe(job.Spec.Resources));
+        Row("Priority", job.Spec.Priority.ToString(CultureInfo.InvariantCulture));
+        Row("Tenant", job.Spec.Tenant);
+        Row("Request id", job.RequestId);
+        Row("Created", job.CreatedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture));
+        Row("Started", job.StartedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture));
+        Row("Finished", job.FinishedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture));
+        _console.Write(grid);
+    }
+
+    public void Nodes(IEnumerable<Node> nodes)
+    {
+        if (IsJson)
+        {
+            var list = new ListNodesResponse();
+            list.Nodes.AddRange(nodes);
+            Message(list);
+            return;
+        }
+
+        var table = NewTable("NODE", "HEALTH", "SCHEDULING", "CPU FREE/TOTAL", "MEMORY FREE/TOTAL", "GPUS FREE/TOTAL", "MODEL", "JOBS", IsWide ? "LABELS" : null);
+        foreach (var node in nodes)
+        {
+            AddRow(
+                table,
+                node.Id,
+                node.Health.ToString().ToUpperInvariant(),
+                node.Draining ? "draining" : node.Cordoned ? "cordoned" : "enabled",
+                $"{node.Free.CpuMillis}m/{node.Capacity.CpuMillis}m",
+                $"{node.Free.MemoryMib}/{node.Capacity.MemoryMib} MiB",
+                $"{node.Free.Gpus}/{node.Gpus.Count}",
+                string.Join(',', node.Gpus.Select(g => g.Info.Model).Distinct()),
+                node.JobIds.Count.ToString(CultureInfo.InvariantCulture),
+                IsWide ? string.Join(',', node.Labels.Select(kv => $"{kv.Key}={kv.Value}")) : null);
+        }
+
+        _console.Write(table);
+    }
+
+    public void Node(Node node)
+    {
+        if (IsJson)
+        {
+            Message(node);
+            return;
+        }
+
+        Nodes([node]);
+        var gpus = NewTable("GPU", "UUID", "MODEL", "FREE MILLI", "UTIL %", "MEMORY USED/TOTAL", "TEMP C", "POWER W", "ECC", "JOBS");
+        foreach (var gpu in node.Gpus)
+        {
+            var t = gpu.Telemetry ?? new GpuTelemetry();
+            AddRow(
+                gpus,
+                gpu.Info.Index.ToString(CultureInfo.InvariantCulture),
+                gpu.Info.Uuid,
+                gpu.Info.Model,
+                gpu.FreeMilli.ToString(CultureInfo.InvariantCulture),
+                t.UtilizationPercent.ToString(CultureInfo.InvariantCulture),
+                $"{t.MemoryUsedMib}/{gpu.Info.MemoryMib} MiB",
+                t.TemperatureC.ToString(CultureInfo.InvariantCulture),
+                (t.PowerMw / 1000.0).ToString("F0", CultureInfo.InvariantCulture),
+                t.EccErrors.ToString(CultureInfo.InvariantCulture),
+                string.Join(',', gpu.JobIds));
+        }
+
+        _console.Write(gpus);
+        Line($"Labels: {string.Join(", ", node.Labels.Select(kv => $"{kv.Key}={kv.Value}"))}");
+        Line($"Last heartbeat: {node.LastHeartbeat?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture)}  Worker: {node.WorkerVersion}");
+    }
+
+    public void Status(ClusterStatus status)
+    {
+        if (IsJson)
+        {
+            Message(status);
+            return;
+        }
+
+        Line($"Leader:   {status.Leader?.MasterId} at {status.Leader?.Address} (epoch {status.Leader?.Epoch}, store {status.Leader?.Store})");
+        Line($"Nodes:    {status.NodesReady}/{status.NodesTotal} ready");
+        Line($"CPU:      {status.Allocated.CpuMillis}m / {status.Capacity.CpuMillis}m allocated");
+        Line($"Memory:   {status.Allocated.MemoryMib} / {status.Capacity.MemoryMib} MiB allocated");
+        Line($"GPUs:     {status.GpuAllocationPercent.ToString("F1", CultureInfo.InvariantCulture)}% of {status.GpusTotal} allocated");
+        Line($"Jobs:     {string.Join("  ", status.JobsByState.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))}");
+    }
+
+    public static string StateName(JobState state) => state.ToString().ToUpperInvariant();
+
+    public static string Describe(Resources? r)
+    {
+        if (r is null)
+        {
+            return "";
+        }
+
+        var parts = new List<string> { $"{r.CpuMillis}m CPU", $"{r.MemoryMib} MiB" };
+        if (r.Gpus > 0)
+        {
+            parts.Add($"{r.Gpus} GPU");
+        }
+
+        if (r.GpuMilli > 0)
+        {
+            parts.Add($"{r.GpuMilli / 1000.0:0.###} GPU");
+        }
+
+        return string.Join(", ", parts);
+    }
+
+    private static Table NewTable(params string?[] headers)
+    {
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var header in headers.OfType<string>())
+        {
+            table.AddColumn(new TableColumn(header).NoWrap());
+        }
+
+        return table;
+    }
+
+    private static void AddRow(Table table, params string?[] cells) =>
+        table.AddRow(cells.OfType<string>().Select(c => (IRenderable)new Text(c)).ToArray());
+}

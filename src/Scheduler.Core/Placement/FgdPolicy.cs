@@ -1,0 +1,172 @@
+using Scheduler.Core.Cluster;
+using Scheduler.Core.Resources;
+
+namespace Scheduler.Core.Placement;
+
+/// <summary>
+/// Fragmentation gradient descent (Weng et al., ATC'23): place the task where the expected
+/// fragmentation of the node, measured against the workload's typical tasks, grows least.
+/// Optionally (<see cref="FgdOptions"/>) memory stranding counts too and a best-fit term breaks
+/// near-ties. Fragmentation values are memoised by node state: most nodes of a cluster pass through
+/// the same few states, so the measure is rarely recomputed.
+/// </summary>
+internal sealed class FgdPolicy : IPlacementPolicy
+{
+    private const int MemoLimit = 1 << 20;
+    private readonly TaskDistribution _workload;
+    private readonly FgdOptions _options;
+    private readonly bool _learn;
+    private readonly Dictionary<NodeState, NodeInfo> _nodes = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<MemoKey, double> _memo = [];
+    private int[] _scratch = new int[8];
+    private int _version = -1;
+    private string? _lastJobId;
+
+    /// <summary>
+    /// Scores against <paramref name="workload"/>; with none, learns the distribution from the jobs
+    /// it is asked to place (the live master) and packs best-fit until it has seen one.
+    /// </summary>
+    public FgdPolicy(string name, TaskDistribution? workload, FgdOptions options)
+    {
+        Name = name;
+        _learn = workload is null;
+        _workload = workload ?? new TaskDistribution();
+        _options = options;
+    }
+
+    public string Name { get; }
+
+    public bool ScoresNodeStateOnly => true;
+
+    public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)
+    {
+        if (_learn && !ReferenceEquals(demand.JobId, _lastJobId))
+        {
+            _lastJobId = demand.JobId;
+            _workload.Observe(demand);
+        }
+
+        if (_workload.Version != _version)
+        {
+            _version = _workload.Version;
+            _nodes.Clear();
+            _memo.Clear();
+        }
+
+        var leftover = Leftover.After(node, demand.Resources, gpus);
+        if (_workload.Typical.Count == 0)
+        {
+            return -leftover;
+        }
+
+        if (!_nodes.TryGetValue(node, out var info))
+        {
+            info = new NodeInfo(node, _workload.Typical);
+            _nodes.Add(node, info);
+        }
+
+        var r = demand.Resources;
+        var before = Frag(info, node.CpuFree, node.MemoryFree, node.GpuFreeMilli);
+
+        var free = node.GpuFreeMilli;
+        if (_scratch.Length < free.Length)
+        {
+            _scratch = new int[free.Length];
+        }
+
+        var after = _scratch.AsSpan(0, free.Length);
+        free.CopyTo(after);
+        foreach (var share in gpus)
+        {
+            after[share.Index] -= share.Milli;
+        }
+
+        var fragAfter = Frag(info, node.CpuFree - r.CpuMillis, node.MemoryFree - r.MemoryMib, after);
+        return ((before - fragAfter) / ResourceLimits.MilliPerGpu) - (_options.PackingWeight * leftover);
+    }
+
+    private double Frag(NodeInfo info, long cpu, long memory, ReadOnlySpan<int> gpuFree)
+    {
+        if (!info.Memoisable)
+        {
+            return Fragmentation.Compute(cpu, memory, gpuFree, info.Masks, _workload.TypicalArray, _options.MemoryAware);
+        }
+
+        Span<int> sorted = stackalloc int[gpuFree.Length];
+        gpuFree.CopyTo(sorted);
+        if (info.UniformModel)
+        {
+            // GPUs of one model are interchangeable: order does not change the measure.
+            sorted.Sort();
+        }
+
+        ulong lo = 0, hi = 0;
+        for (var g = 0; g < sorted.Length; g++)
+        {
+            var v = (ulong)(uint)sorted[g] & 0x7FF;
+            if (g < 5)
+            {
+                lo |= v << (11 * g);
+            }
+            else
+            {
+                hi |= v << (11 * (g - 5));
+            }
+        }
+
+        var key = new MemoKey(info.ModelKey, cpu, _options.MemoryAware ? memory : 0, lo, hi);
+        if (_memo.TryGetValue(key, out var frag))
+        {
+            return frag;
+        }
+
+        var masks = info.Masks;
+        if (info.UniformModel)
+        {
+            // Masks of a uniform node are all-or-nothing, so the sorted order is as good as the real one.
+            frag = Fragmentation.Compute(cpu, memory, sorted, masks, _workload.TypicalArray, _options.MemoryAware);
+        }
+        else
+        {
+            frag = Fragmentation.Compute(cpu, memory, gpuFree, masks, _workload.TypicalArray, _options.MemoryAware);
+        }
+
+        if (_memo.Count >= MemoLimit)
+        {
+            _memo.Clear();
+        }
+
+        _memo.Add(key, frag);
+        return frag;
+    }
+
+    private readonly record struct MemoKey(ulong Models, long Cpu, long Memory, ulong Lo, ulong Hi);
+
+    private sealed class NodeInfo
+    {
+        public NodeInfo(NodeState node, IReadOnlyList<TypicalTask> typical)
+        {
+            Masks = Fragmentation.AccessMasks(node, typical);
+            var models = node.Gpus.Select(g => g.Model.ToUpperInvariant()).ToArray();
+            UniformModel = models.Distinct(StringComparer.Ordinal).Count() <= 1;
+
+            // Memo keys pack 11 bits per GPU into two words; larger nodes are computed directly.
+            Memoisable = models.Length <= 10;
+            ulong h = 14695981039346656037UL;
+            foreach (var c in string.Join('|', models))
+            {
+                h = (h ^ c) * 1099511628211UL;
+            }
+
+            ModelKey = h;
+        }
+
+        public ulong[] Masks { get; }
+
+        public bool UniformModel { get; }
+
+        public bool Memoisable { get; }
+
+        public ulong ModelKey { get; }
+    }
+}

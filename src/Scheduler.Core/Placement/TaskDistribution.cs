@@ -1,0 +1,151 @@
+using Scheduler.Core.Resources;
+
+namespace Scheduler.Core.Placement;
+
+/// <summary>
+/// The typical tasks of a workload: the most frequent task shapes covering
+/// <see cref="Coverage"/> of all tasks, with weights summing to one. Built once from a trace, or
+/// learned online from submitted jobs (the master has no trace): counts decay so the distribution
+/// follows the workload, and the typical set is rebuilt as evidence accumulates.
+/// </summary>
+public sealed class TaskDistribution
+{
+    /// <summary>Share of tasks the typical set covers (the FGD paper's popularity threshold).</summary>
+    public const double DefaultCoverage = 0.95;
+
+    private const double DecayAbove = 20_000;
+    private readonly Dictionary<Shape, Tally> _counts = [];
+    private readonly double _coverage;
+    private double _total;
+    private double _sinceRebuild;
+    private TypicalTask[] _typical = [];
+
+    /// <summary>Creates an empty distribution to be filled by <see cref="Observe"/>.</summary>
+    public TaskDistribution(double coverage = DefaultCoverage)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(coverage);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(coverage, 1.0);
+        _coverage = coverage;
+    }
+
+    /// <summary>Share of tasks the typical set covers.</summary>
+    public double Coverage => _coverage;
+
+    /// <summary>The typical tasks, most frequent first; empty until something was observed.</summary>
+    public IReadOnlyList<TypicalTask> Typical => _typical;
+
+    internal TypicalTask[] TypicalArray => _typical;
+
+    /// <summary>Bumped whenever <see cref="Typical"/> changes, so scorers can drop their caches.</summary>
+    public int Version { get; private set; }
+
+    /// <summary>The distribution of <paramref name="demands"/> (e.g. a whole trace).</summary>
+    public static TaskDistribution FromDemands(IEnumerable<JobDemand> demands, double coverage = DefaultCoverage)
+    {
+        var d = new TaskDistribution(coverage);
+        foreach (var demand in demands)
+        {
+            d.Count(demand.Resources, demand.GpuModels);
+        }
+
+        d.Rebuild();
+        return d;
+    }
+
+    /// <summary>Counts one submitted job; rebuilds the typical set when enough has changed.</summary>
+    public void Observe(JobDemand demand)
+    {
+        Count(demand.Resources, demand.GpuModels);
+        _sinceRebuild++;
+
+        // Rebuild quickly while little is known, then only after a tenth more evidence.
+        if (_typical.Length == 0 || _sinceRebuild >= Math.Max(8, _total * 0.1))
+        {
+            Rebuild();
+        }
+    }
+
+    private void Count(ResourceRequest r, IReadOnlyList<string> models)
+    {
+        var count = r.IsSharedGpu ? 1 : r.Gpus;
+        var milli = r.IsSharedGpu ? r.GpuMilli : (r.Gpus > 0 ? ResourceLimits.MilliPerGpu : 0);
+        var key = new Shape(r.CpuMillis, count, milli, ModelsKey(models));
+        ref var tally = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_counts, key, out var existed);
+        if (!existed)
+        {
+            tally = new Tally { Models = models.Count == 0 ? [] : [.. models] };
+        }
+
+        tally!.Count++;
+        tally.MemorySum += r.MemoryMib;
+        _total++;
+
+        if (_total > DecayAbove)
+        {
+            // Halve every count: old jobs fade, the typical set follows the current workload.
+            foreach (var t in _counts.Values)
+            {
+                t.Count /= 2;
+                t.MemorySum /= 2;
+            }
+
+            _total /= 2;
+        }
+    }
+
+    private void Rebuild()
+    {
+        _sinceRebuild = 0;
+        if (_total <= 0)
+        {
+            _typical = [];
+            Version++;
+            return;
+        }
+
+        var ordered = _counts
+            .OrderByDescending(kv => kv.Value.Count)
+            .ThenBy(kv => kv.Key.CpuMillis)
+            .ThenBy(kv => kv.Key.GpuMilli)
+            .ThenBy(kv => kv.Key.GpuCount)
+            .ThenBy(kv => kv.Key.Models, StringComparer.Ordinal)
+            .ToList();
+        var chosen = new List<KeyValuePair<Shape, Tally>>();
+        double cumulative = 0;
+        foreach (var kv in ordered)
+        {
+            if (cumulative >= _coverage * _total)
+            {
+                break;
+            }
+
+            chosen.Add(kv);
+            cumulative += kv.Value.Count;
+        }
+
+        _typical = chosen
+            .Select(kv => new TypicalTask(
+                kv.Key.CpuMillis,
+                (long)(kv.Value.MemorySum / kv.Value.Count),
+                kv.Key.GpuCount,
+                kv.Key.GpuMilli,
+                kv.Value.Models,
+                kv.Value.Count / cumulative))
+            .ToArray();
+        Version++;
+    }
+
+    private static string ModelsKey(IReadOnlyList<string> models) =>
+        models.Count == 0 ? string.Empty : string.Join('|', models.Select(m => m.ToUpperInvariant()).Order(StringComparer.Ordinal));
+
+    private readonly record struct Shape(long CpuMillis, int GpuCount, int GpuMilli, string Models);
+
+    private sealed class Tally
+    {
+        public double Count { get; set; }
+
+        public double MemorySum { get; set; }
+
+        public required string[] Models { get; init; }
+    }
+}

@@ -1,0 +1,59 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Scheduler.Worker.Agents;
+
+/// <summary>
+/// Starts every agent from one long-lived thread. Agents are started with a parent-death signal,
+/// and Linux sends it when the thread that forked them exits, not the process: forking from a
+/// pool thread would kill agents whenever the pool retired that thread. The signal still fires
+/// if the worker dies, so no agent outlives its worker unsupervised.
+/// </summary>
+internal sealed class AgentLauncher : IDisposable
+{
+    private readonly BlockingCollection<(Process Process, TaskCompletionSource Started)> _requests = new();
+    private readonly Thread _thread;
+
+    public AgentLauncher()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = "agent-launcher" };
+        _thread.Start();
+    }
+
+    /// <summary>Whether agents get a parent-death signal and their own session (util-linux present).</summary>
+    public static bool Supervised { get; } = File.Exists(SetPriv) && File.Exists(SetSid);
+
+    internal const string SetPriv = "/usr/bin/setpriv";
+    internal const string SetSid = "/usr/bin/setsid";
+
+    /// <summary>Starts <paramref name="process"/> on the launcher thread.</summary>
+    public Task StartAsync(Process process, CancellationToken ct)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _requests.Add((process, started), ct);
+        return started.Task;
+    }
+
+    public void Dispose()
+    {
+        _requests.CompleteAdding();
+        _thread.Join(TimeSpan.FromSeconds(5));
+        _requests.Dispose();
+    }
+
+    private void Run()
+    {
+        foreach (var (process, started) in _requests.GetConsumingEnumerable())
+        {
+            try
+            {
+                process.Start();
+                started.SetResult();
+            }
+            catch (Exception ex)
+            {
+                started.SetException(ex);
+            }
+        }
+    }
+}

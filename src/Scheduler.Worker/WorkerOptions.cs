@@ -1,0 +1,57 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Scheduler.Worker;
+
+/// <summary>Worker settings, bound from the "Worker" configuration section and command-line flags.</summary>
+internal sealed class WorkerOptions
+{
+    public const string Section = "Worker";
+
+    /// <summary>Master URL(s), comma separated; the worker tries them in turn until one accepts it.</summary>
+    [Required]
+    public string Master { get; set; } = "http://127.0.0.1:7070";
+
+    /// <summary>Stable node name; defaults to the host name.</summary>
+    public string NodeId { get; set; } = Environment.MachineName;
+
+    /// <summary>Holds agent logs and scratch folders, cached keys and the last obeyed epoch.</summary>
+    [Required]
+    public string DataDir { get; set; } = ".scheduler/worker";
+
+    /// <summary>auto (NVML when the library loads, else simulated), nvml, or simulated.</summary>
+    [RegularExpression("^(auto|nvml|simulated)$")]
+    public string GpuProbe { get; set; } = "auto";
+
+    /// <summary>Simulated probe: how many GPUs.</summary>
+    [Range(0, 64)]
+    public int Gpus { get; set; } = 4;
+
+    /// <summary>Simulated probe: the model every GPU reports.</summary>
+    public string GpuModel { get; set; } = "A100";
+
+    /// <summary>Simulated probe: memory per GPU.</summary>
+    [Range(1, 1 << 22)]
+    public long GpuMemoryMib { get; set; } = 40960;
+
+    /// <summary>Allocatable CPU; 0 means every core of the host.</summary>
+    [Range(0, 10_000_000)]
+    public long CpuMillis { get; set; }
+
+    /// <summary>Allocatable memory; 0 means the host's total memory.</summary>
+    [Range(0, 1L << 32)]
+    public long MemoryMib { get; set; }
+
+    /// <summary>Node labels as k=v,k=v, matched by job node selectors.</summary>
+    public string Labels { get; set; } = "";
+
+    /// <summary>Host N simulated workers in this one process (node ids NODE-000...), for scale tests.</summary>
+    [Range(0, 10_000)]
+    public int Simulate { get; set; }
+
+    /// <summary>Upper bound of the reconnect backoff.</summary>
+    [Range(100, 600_000)]
+    public int MaxReconnectDelayMs { get; set; } = 5000;
+
+    /// <summary>Print what the GPU probe sees and exit.</summary>
+    public bool ProbeOnly { get; set; }
+}

@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Scheduler.Worker.Agents;
+using Scheduler.Worker.Gpu;
+using Scheduler.Worker.Link;
+
+namespace Scheduler.Worker;
+
+/// <summary>
+/// Runs one node, or with <see cref="WorkerOptions.Simulate"/> many simulated nodes in this one
+/// process (each with its own identity, data folder, probe and stream; agents are still real).
+/// </summary>
+internal sealed partial class WorkerService : BackgroundService
+{
+    private readonly WorkerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger<WorkerService> _logger;
+
+    public WorkerService(IOptions<WorkerOptions> options, TimeProvider time, ILoggerFactory loggers)
+    {
+        _options = options.Value;
+        _time = time;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger<WorkerService>();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var nodes = _options.Simulate > 0
+            ? Enumerable.Range(0, _options.Simulate).Select(i => ($"{_options.NodeId}-{i:D3}", Path.Combine(_options.DataDir, $"{_options.NodeId}-{i:D3}"))).ToArray()
+            : [(_options.NodeId, _options.DataDir)];
+        if (!AgentLauncher.Supervised)
+        {
+            LogUnsupervised(AgentLauncher.SetPriv, AgentLauncher.SetSid);
+        }
+
+        using var launcher = new AgentLauncher();
+        var probes = new List<IGpuProbe>();
+        try
+        {
+            var links = new List<Task>();
+            foreach (var (nodeId, dataDir) in nodes)
+            {
+                Directory.CreateDirectory(dataDir);
+                var probe = _options.Simulate > 0
+                    ? new SimulatedGpuProbe(nodeId, _options.Gpus, _options.GpuModel, _options.GpuMemoryMib)
+                    : GpuProbeFactory.Create(_options, nodeId, _logger);
+                probes.Add(probe);
+                var identity = new WorkerIdentity(nodeId, dataDir, HostResources.CpuMillis(_options), HostResources.MemoryMib(_options), HostResources.ParseLabels(_options.Labels));
+                var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>());
+                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>());
+                LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master);
+                links.Add(link.RunAsync(stoppingToken));
+            }
+
+            await Task.WhenAll(links);
+        }
+        finally
+        {
+            foreach (var probe in probes)
+            {
+                probe.Dispose();
+            }
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "Worker {NodeId} starting: {Probe} probe, {Gpus} GPUs, {CpuMillis}m CPU, {MemoryMib} MiB, master {Master}")]
+    private partial void LogStarting(string nodeId, string probe, int gpus, long cpuMillis, long memoryMib, string master);
+
+    [LoggerMessage(2, LogLevel.Warning, "{SetPriv} or {SetSid} missing: agents will not die with the worker nor be stopped as a group")]
+    private partial void LogUnsupervised(string setPriv, string setSid);
+}

@@ -1,0 +1,30 @@
+namespace Scheduler.Cli.Tests;
+
+/// <summary>The README's main job, end to end: `schedctl demo` must pass and clean up after itself.</summary>
+[TestFixture]
+public sealed class DemoTests
+{
+    [Test]
+    [CancelAfter(180_000)]
+    public async Task Demo_runs_a_batch_survives_a_killed_worker_and_exits_zero()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"demo-{Guid.NewGuid():N}");
+        try
+        {
+            var result = await Schedctl.RunAsync(null, TimeSpan.FromSeconds(170), "demo", "--dir", dir);
+
+            Assert.That(result.ExitCode, Is.Zero, result.Out + result.Err);
+            Assert.That(result.Out, Does.Contain("with SIGKILL").And.Contain("demo passed"));
+            Assert.That(result.Out, Does.Match("requeued off worker-[ab] and completed elsewhere"));
+            var pids = Directory.GetFiles(dir, "*.log").Length;
+            Assert.That(pids, Is.EqualTo(3), "a master and two worker logs");
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+}

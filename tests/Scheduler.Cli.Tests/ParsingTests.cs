@@ -1,0 +1,108 @@
+using System.CommandLine;
+using Scheduler.Cli.Commands;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Cli.Tests;
+
+[TestFixture]
+public sealed class ParsingTests
+{
+    [TestCase("2", 2000)]
+    [TestCase("0.5", 500)]
+    [TestCase("500m", 500)]
+    [TestCase("1.25", 1250)]
+    public void Cpu_quantities_parse_to_millicores(string text, long millis) =>
+        Assert.That(Quantities.CpuMillis(text, "--cpu"), Is.EqualTo(millis));
+
+    [TestCase("4Gi", 4096)]
+    [TestCase("512Mi", 512)]
+    [TestCase("1024", 1024)]
+    [TestCase("1G", 954)]
+    [TestCase("1.5Gi", 1536)]
+    public void Memory_quantities_parse_to_mib(string text, long mib) =>
+        Assert.That(Quantities.MemoryMib(text, "--memory"), Is.EqualTo(mib));
+
+    [TestCase("two")]
+    [TestCase("-1")]
+    [TestCase("5x")]
+    public void Bad_quantities_name_the_flag(string text)
+    {
+        Assert.That(() => Quantities.CpuMillis(text, "--cpu"), Throws.TypeOf<FormatException>().With.Message.StartsWith("--cpu: "));
+        Assert.That(() => Quantities.MemoryMib(text, "--memory"), Throws.TypeOf<FormatException>().With.Message.StartsWith("--memory: "));
+    }
+
+    [Test]
+    public void Job_file_maps_every_field()
+    {
+        const string yaml = """
+            name: train
+            command: python
+            args: ["train.py", "--epochs", "3"]
+            env: {HF_HOME: /cache}
+            workingDir: /srv
+            resources: {cpu: 1500m, memory: 8Gi, gpus: 2}
+            priority: 300
+            gpuModels: [H100, A100]
+            nodeSelector: {zone: a}
+            maxRetries: 0
+            tenant: research
+            runtimeEstimateSeconds: 3600
+            affinityKeys: [llama-70b]
+            replicas: 2
+            checkpointable: true
+            """;
+
+        var spec = JobFile.Parse(yaml, "job.yaml");
+
+        Assert.That(spec.Name, Is.EqualTo("train"));
+        Assert.That(spec.Command, Is.EqualTo("python"));
+        Assert.That(spec.Args, Is.EqualTo(new[] { "train.py", "--epochs", "3" }));
+        Assert.That(spec.Env["HF_HOME"], Is.EqualTo("/cache"));
+        Assert.That(spec.WorkingDir, Is.EqualTo("/srv"));
+        Assert.That(spec.Resources, Is.EqualTo(new Resources { CpuMillis = 1500, MemoryMib = 8192, Gpus = 2 }));
+        Assert.That(spec.Priority, Is.EqualTo(300));
+        Assert.That(spec.GpuModels, Is.EqualTo(new[] { "H100", "A100" }));
+        Assert.That(spec.NodeSelector["zone"], Is.EqualTo("a"));
+        Assert.That(spec.HasMaxRetries && spec.MaxRetries == 0, Is.True, "an explicit 0 must survive");
+        Assert.That(spec.Tenant, Is.EqualTo("research"));
+        Assert.That(spec.RuntimeEstimateS, Is.EqualTo(3600));
+        Assert.That(spec.AffinityKeys, Is.EqualTo(new[] { "llama-70b" }));
+        Assert.That(spec.Replicas, Is.EqualTo(2));
+        Assert.That(spec.Checkpointable, Is.True);
+    }
+
+    [Test]
+    public void Job_file_with_an_unknown_field_is_rejected_with_its_line()
+    {
+        Assert.That(
+            () => JobFile.Parse("name: x\ncomand: /bin/true\n", "job.yaml"),
+            Throws.TypeOf<FormatException>().With.Message.Contains("job.yaml:2").And.Message.Contains("comand"));
+    }
+
+    [Test]
+    public void Flags_override_the_job_file_and_the_command_follows_the_double_dash()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, "name: from-file\ncommand: /bin/false\nresources: {cpu: 1, memory: 1Gi}\npriority: 10\n");
+            var root = new RootCommand { SubmitCommand.Create() };
+
+            var parse = root.Parse(["submit", "-f", file, "--priority", "500", "--gpu-milli", "250", "--env", "A=b=c", "--selector", "zone=a", "--", "/bin/echo", "hi", "--not-a-flag"]);
+            var spec = SubmitCommand.BuildSpec(parse);
+
+            Assert.That(parse.Errors, Is.Empty);
+            Assert.That(spec.Name, Is.EqualTo("from-file"));
+            Assert.That(spec.Command, Is.EqualTo("/bin/echo"));
+            Assert.That(spec.Args, Is.EqualTo(new[] { "hi", "--not-a-flag" }));
+            Assert.That(spec.Priority, Is.EqualTo(500));
+            Assert.That(spec.Resources, Is.EqualTo(new Resources { CpuMillis = 1000, MemoryMib = 1024, GpuMilli = 250 }));
+            Assert.That(spec.Env["A"], Is.EqualTo("b=c"));
+            Assert.That(spec.NodeSelector["zone"], Is.EqualTo("a"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Text.Json;
+using Scheduler.Tests.Common;
+
+namespace Scheduler.Cli.Tests;
+
+/// <summary>schedctl as a process against a real master and worker.</summary>
+[TestFixture]
+[CancelAfter(120_000)]
+public sealed class SchedctlTests
+{
+    private TestCluster _cluster = null!;
+
+    [OneTimeSetUp]
+    public async Task StartCluster()
+    {
+        _cluster = await TestCluster.StartAsync("schedctl");
+        _cluster.StartWorker("w1", gpus: 2);
+        await Eventually.TrueAsync(
+            async () => (await Schedctl.RunAsync(_cluster.MasterUrl, null, "nodes", "-o", "json")).Out.Contains("NODE_HEALTH_READY", StringComparison.Ordinal),
+            "w1 to be ready");
+    }
+
+    [OneTimeTearDown]
+    public async Task StopCluster()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+    }
+
+    [Test]
+    public async Task Submit_then_wait_then_logs_shows_the_agent_output()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--name", "cli-hello", "--gpus", "1", "--", "/bin/sh", "-c", "echo gpu=$CUDA_VISIBLE_DEVICES");
+        Assert.That(submit.ExitCode, Is.Zero, submit.Err);
+        var id = submit.Out.Trim();
+
+        var wait = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "wait", id, "--timeout", "30");
+        var logs = await Schedctl.RunAsync(_cluster.MasterUrl, null, "logs", id);
+        var list = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "list");
+
+        Assert.That(wait.ExitCode, Is.Zero, wait.Out + wait.Err);
+        Assert.That(logs.Out, Does.Match("gpu=GPU-[0-9a-f-]+"));
+        Assert.That(list.Out, Does.Contain(id).And.Contain("cli-hello").And.Contain("SUCCEEDED"));
+    }
+
+    [Test]
+    public async Task Failed_job_makes_wait_exit_non_zero()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--wait", "--", "/bin/sh", "-c", "exit 5");
+
+        Assert.That(submit.ExitCode, Is.EqualTo(1));
+        Assert.That(submit.Out, Does.Contain("FAILED"));
+    }
+
+    [Test]
+    public async Task Cancel_and_json_output_agree_with_the_master()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "-o", "json", "--", "/bin/sleep", "60");
+        var id = JsonDocument.Parse(submit.Out).RootElement.GetProperty("id").GetString()!;
+
+        var cancel = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "cancel", id);
+        var get = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "get", id, "-o", "json");
+
+        Assert.That(cancel.ExitCode, Is.Zero, cancel.Err);
+        Assert.That(JsonDocument.Parse(get.Out).RootElement.GetProperty("state").GetString(), Is.EqualTo("JOB_STATE_CANCELLED"));
+    }
+
+    [Test]
+    public async Task Bad_input_exits_2_with_one_line_naming_the_field()
+    {
+        var negative = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--gpus", "-1", "--", "/bin/true");
+        var quantity = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--memory", "lots", "--", "/bin/true");
+        var unknown = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "get", "j-does-not-exist");
+
+        Assert.That(negative.ExitCode, Is.EqualTo(2));
+        Assert.That(negative.Err, Does.StartWith("error: InvalidArgument").And.Contain("resources.gpus"));
+        Assert.That((quantity.ExitCode, quantity.Err.Trim()), Is.EqualTo((2, "error: --memory: 'lots' is not a memory quantity (e.g. 4Gi, 512Mi, 1024)")));
+        Assert.That(unknown.ExitCode, Is.EqualTo(2));
+        Assert.That(unknown.Err, Does.StartWith("error: NotFound"));
+    }
+
+    [Test]
+    public async Task Nodes_and_status_show_the_cluster()
+    {
+        var nodes = await Schedctl.RunAsync(_cluster.MasterUrl, null, "nodes");
+        var describe = await Schedctl.RunAsync(_cluster.MasterUrl, null, "nodes", "describe", "w1");
+        var status = await Schedctl.RunAsync(_cluster.MasterUrl, null, "status");
+        var cordon = await Schedctl.RunAsync(_cluster.MasterUrl, null, "nodes", "cordon", "w1");
+        var cordoned = await Schedctl.RunAsync(_cluster.MasterUrl, null, "nodes");
+        var uncordon = await Schedctl.RunAsync(_cluster.MasterUrl, null, "nodes", "uncordon", "w1");
+
+        Assert.That(nodes.Out, Does.Contain("w1").And.Contain("READY").And.Contain("A100"));
+        Assert.That(describe.Out, Does.Contain("GPU-"));
+        Assert.That(status.Out, Does.Contain("Nodes:    1/1 ready"));
+        Assert.That((cordon.ExitCode, uncordon.ExitCode), Is.EqualTo((0, 0)));
+        Assert.That(cordoned.Out, Does.Contain("cordoned"));
+    }
+
+    [Test]
+    public async Task Unreachable_master_is_reported_with_its_address()
+    {
+        var result = await Schedctl.RunAsync("http://127.0.0.1:1", TimeSpan.FromSeconds(60), "jobs");
+
+        Assert.That(result.ExitCode, Is.EqualTo(2));
+        Assert.That(result.Err, Does.StartWith("error: ").And.Contain("127.0.0.1:1"));
+    }
+}

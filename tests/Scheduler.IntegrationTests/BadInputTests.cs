@@ -1,0 +1,158 @@
+using Grpc.Core;
+using Scheduler.Contracts.V1;
+using Scheduler.Tests.Common;
+
+namespace Scheduler.IntegrationTests;
+
+/// <summary>Every bad request gets a clear status naming the field, and nothing is stored.</summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class BadInputTests
+{
+    private TestCluster _cluster = null!;
+    private ClusterApi _api = null!;
+
+    [OneTimeSetUp]
+    public async Task StartMaster()
+    {
+        _cluster = await TestCluster.StartAsync("badinput");
+        _api = new ClusterApi(_cluster.MasterUrl);
+    }
+
+    [OneTimeTearDown]
+    public async Task StopMaster()
+    {
+        _api?.Dispose();
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+    }
+
+    public static IEnumerable<TestCaseData> InvalidSpecs()
+    {
+        static TestCaseData Case(string name, string field, Action<JobSpec> mutate) =>
+            new TestCaseData(mutate, field).SetName($"Submit_rejects_{name}");
+
+        yield return Case("an_empty_command", "spec.command", s => s.Command = "");
+        yield return Case("a_whitespace_command", "spec.command", s => s.Command = "   ");
+        yield return Case("negative_cpu", "spec.resources.cpu_millis", s => s.Resources.CpuMillis = -1);
+        yield return Case("absurd_cpu", "spec.resources.cpu_millis", s => s.Resources.CpuMillis = 1_000_000_000);
+        yield return Case("negative_memory", "spec.resources.memory_mib", s => s.Resources.MemoryMib = -5);
+        yield return Case("absurd_memory", "spec.resources.memory_mib", s => s.Resources.MemoryMib = long.MaxValue);
+        yield return Case("zero_resources", "spec.resources", s => s.Resources = new Resources());
+        yield return Case("missing_resources", "spec.resources", s => s.Resources = null);
+        yield return Case("negative_gpus", "spec.resources.gpus", s => s.Resources.Gpus = -1);
+        yield return Case("absurd_gpus", "spec.resources.gpus", s => s.Resources.Gpus = 10_000);
+        yield return Case("a_whole_gpu_as_milli", "spec.resources.gpu_milli", s => s.Resources.GpuMilli = 1000);
+        yield return Case("gpus_and_gpu_milli_together", "spec.resources.gpu_milli", s =>
+        {
+            s.Resources.Gpus = 1;
+            s.Resources.GpuMilli = 500;
+        });
+        yield return Case("priority_out_of_range", "spec.priority", s => s.Priority = 5000);
+        yield return Case("negative_max_retries", "spec.max_retries", s => s.MaxRetries = -1);
+        yield return Case("a_relative_working_dir", "spec.working_dir", s => s.WorkingDir = "relative/dir");
+        yield return Case("an_env_name_with_equals", "spec.env", s => s.Env["A=B"] = "x");
+        yield return Case("gpu_models_without_gpus", "spec.gpu_models", s => s.GpuModels.Add("A100"));
+        yield return Case("a_nul_in_an_argument", "spec.args[0]", s => s.Args.Add("a\0b"));
+    }
+
+    [TestCaseSource(nameof(InvalidSpecs))]
+    public async Task Submit_rejects_invalid_spec_naming_the_field_and_stores_nothing(Action<JobSpec> mutate, string field)
+    {
+        var spec = new JobSpec { Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64 } };
+        mutate(spec);
+        var requestId = Guid.NewGuid().ToString("N");
+
+        var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.SubmitAsync(new SubmitJobRequest { Spec = spec, RequestId = requestId }, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.StartWith(field));
+        var all = await _api.Jobs.ListAsync(new ListJobsRequest(), deadline: ClusterApi.Deadline());
+        Assert.That(all.Jobs.Select(j => j.RequestId), Does.Not.Contain(requestId));
+    }
+
+    [Test]
+    public async Task Submit_without_a_request_id_is_rejected()
+    {
+        var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.SubmitAsync(new SubmitJobRequest { Spec = ClusterApi.Shell("exit 0") }, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.StartWith("request_id"));
+    }
+
+    [Test]
+    public async Task Submit_without_a_spec_is_rejected()
+    {
+        var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.SubmitAsync(new SubmitJobRequest { RequestId = "r-no-spec" }, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.StartWith("spec"));
+    }
+
+    [Test]
+    public async Task Reusing_a_request_id_for_a_different_spec_is_rejected()
+    {
+        var requestId = Guid.NewGuid().ToString("N");
+        await _api.Jobs.SubmitAsync(new SubmitJobRequest { Spec = ClusterApi.Shell("exit 0"), RequestId = requestId }, deadline: ClusterApi.Deadline());
+
+        var ex = await RpcAssert.FailsWith(StatusCode.AlreadyExists,
+            () => _api.Jobs.SubmitAsync(new SubmitJobRequest { Spec = ClusterApi.Shell("exit 1"), RequestId = requestId }, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.Contain("request_id"));
+    }
+
+    [Test]
+    public async Task Oversize_request_is_rejected_before_it_reaches_the_scheduler()
+    {
+        var spec = ClusterApi.Shell("exit 0");
+        spec.Env["BIG"] = new string('x', 2 * 1024 * 1024);
+        var requestId = Guid.NewGuid().ToString("N");
+
+        await RpcAssert.FailsWith(StatusCode.ResourceExhausted,
+            () => _api.Jobs.SubmitAsync(new SubmitJobRequest { Spec = spec, RequestId = requestId }, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        var all = await _api.Jobs.ListAsync(new ListJobsRequest(), deadline: ClusterApi.Deadline());
+        Assert.That(all.Jobs.Select(j => j.RequestId), Does.Not.Contain(requestId));
+    }
+
+    [Test]
+    public async Task Unknown_job_id_is_not_found_for_get_cancel_and_logs()
+    {
+        var ex = await RpcAssert.FailsWith(StatusCode.NotFound,
+            () => _api.Jobs.GetAsync(new GetJobRequest { Id = "j-999999" }, deadline: ClusterApi.Deadline()).ResponseAsync);
+        Assert.That(ex.Status.Detail, Does.Contain("j-999999"));
+        await RpcAssert.FailsWith(StatusCode.NotFound,
+            () => _api.Jobs.CancelAsync(new CancelJobRequest { Id = "j-999999" }, deadline: ClusterApi.Deadline()).ResponseAsync);
+        await RpcAssert.FailsWith(StatusCode.NotFound,
+            () => _api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = "j-999999" }, deadline: ClusterApi.Deadline()).ResponseAsync);
+    }
+
+    [Test]
+    public async Task Empty_job_id_is_invalid()
+    {
+        var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.GetAsync(new GetJobRequest(), deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.StartWith("id"));
+    }
+
+    [Test]
+    public async Task Unknown_node_is_not_found_for_describe_and_cordon()
+    {
+        await RpcAssert.FailsWith(StatusCode.NotFound,
+            () => _api.Admin.DescribeNodeAsync(new DescribeNodeRequest { Id = "no-such-node" }, deadline: ClusterApi.Deadline()).ResponseAsync);
+        await RpcAssert.FailsWith(StatusCode.NotFound,
+            () => _api.Admin.CordonNodeAsync(new CordonNodeRequest { Id = "no-such-node" }, deadline: ClusterApi.Deadline()).ResponseAsync);
+    }
+
+    [Test]
+    public async Task Negative_list_limit_is_invalid()
+    {
+        var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.ListAsync(new ListJobsRequest { Limit = -1 }, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.StartWith("limit"));
+    }
+}
