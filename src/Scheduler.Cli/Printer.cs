@@ -28,6 +28,8 @@ internal sealed class Printer
 
     public string Format { get; }
 
+    public TextWriter Writer => _out;
+
     public bool IsJson => Format == "json";
 
     public bool IsWide => Format == "wide";

@@ -68,6 +68,47 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Resubmitting_with_the_same_request_id_returns_the_first_job()
+    {
+        var requestId = $"cli-test-{Guid.NewGuid():N}";
+
+        var first = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--request-id", requestId, "--", "/bin/true");
+        var second = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--request-id", requestId, "--", "/bin/true");
+
+        Assert.That((first.ExitCode, second.ExitCode), Is.EqualTo((0, 0)), first.Err + second.Err);
+        Assert.That(second.Out.Trim(), Is.EqualTo($"{first.Out.Trim()} (already submitted with this request id)"));
+    }
+
+    [Test]
+    public async Task Logs_follow_prints_every_line_once_and_returns_when_the_job_ends()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/sh", "-c", "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.3; done");
+        var id = submit.Out.Trim();
+
+        var follow = await Schedctl.RunAsync(_cluster.MasterUrl, TimeSpan.FromSeconds(30), "logs", id, "--follow");
+
+        Assert.That(follow.ExitCode, Is.Zero, follow.Err);
+        Assert.That(follow.Out, Is.EqualTo("line 1\nline 2\nline 3\nline 4\nline 5\nline 6\n"));
+    }
+
+    [Test]
+    public async Task Top_level_shortcuts_reach_the_same_commands()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/sleep", "60");
+        var id = submit.Out.Trim();
+
+        var cancel = await Schedctl.RunAsync(_cluster.MasterUrl, null, "cancel", id);
+        var wait = await Schedctl.RunAsync(_cluster.MasterUrl, null, "wait", id, "--timeout", "20");
+        var describe = await Schedctl.RunAsync(_cluster.MasterUrl, null, "job", "describe", id);
+        var node = await Schedctl.RunAsync(_cluster.MasterUrl, null, "node", "describe", "w1");
+
+        Assert.That(cancel.Out.Trim(), Is.EqualTo($"{id} CANCELLED"), cancel.Err);
+        Assert.That(wait.ExitCode, Is.EqualTo(1), "a cancelled job did not succeed");
+        Assert.That(describe.Out, Does.Contain("CANCELLED").And.Contain("/bin/sleep 60"));
+        Assert.That(node.Out, Does.Contain("w1").And.Contain("GPU-"));
+    }
+
+    [Test]
     public async Task Bad_input_exits_2_with_one_line_naming_the_field()
     {
         var negative = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--gpus", "-1", "--", "/bin/true");
