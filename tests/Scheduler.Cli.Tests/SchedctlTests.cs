@@ -100,11 +100,14 @@ public sealed class SchedctlTests
         var cancel = await Schedctl.RunAsync(_cluster.MasterUrl, null, "cancel", id);
         var wait = await Schedctl.RunAsync(_cluster.MasterUrl, null, "wait", id, "--timeout", "20");
         var describe = await Schedctl.RunAsync(_cluster.MasterUrl, null, "job", "describe", id);
+        var watch = await Schedctl.RunAsync(_cluster.MasterUrl, TimeSpan.FromSeconds(20), "watch", id);
         var node = await Schedctl.RunAsync(_cluster.MasterUrl, null, "node", "describe", "w1");
 
         Assert.That(cancel.Out.Trim(), Is.EqualTo($"{id} CANCELLED"), cancel.Err);
         Assert.That(wait.ExitCode, Is.EqualTo(1), "a cancelled job did not succeed");
         Assert.That(describe.Out, Does.Contain("CANCELLED").And.Contain("/bin/sleep 60"));
+        Assert.That(watch.ExitCode, Is.Zero, "watching one job returns once it has finished: " + watch.Err);
+        Assert.That(watch.Out, Does.Contain($"{id} ").And.Contain("CANCELLED"));
         Assert.That(node.Out, Does.Contain("w1").And.Contain("GPU-"));
     }
 

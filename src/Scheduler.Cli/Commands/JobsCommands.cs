@@ -138,12 +138,13 @@ internal static class JobsCommands
     internal static Command Watch()
     {
         var id = new Argument<string?>("job") { Description = "Only this job (default: all)", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("watch", "Stream job state changes until interrupted") { id };
+        var command = new Command("watch", "Stream job state changes until interrupted (or until the one job watched finishes)") { id };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
+            var only = parse.GetValue(id);
             try
             {
-                await foreach (var job in client.WatchJobsAsync(parse.GetValue(id), ct))
+                await foreach (var job in client.WatchJobsAsync(only, ct))
                 {
                     if (printer.IsJson)
                     {
@@ -153,10 +154,16 @@ internal static class JobsCommands
                     {
                         printer.Line($"{job.UpdatedAt?.ToDateTimeOffset():HH:mm:ss} {job.Id} {job.Spec.Name} {Printer.StateName(job.State)} {job.NodeId} {(job.State == JobState.Pending ? job.PendingReason : job.Message)}");
                     }
+
+                    if (only is not null && job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled)
+                    {
+                        break;
+                    }
                 }
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception ex) when (ct.IsCancellationRequested && ex is OperationCanceledException or Grpc.Core.RpcException { StatusCode: Grpc.Core.StatusCode.Cancelled })
             {
+                // Ctrl+C is how a watch of every job ends.
             }
 
             return Cli.Ok;
