@@ -23,5 +23,6 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     NodesCommands.Drain(),
     UpCommand.Create(),
     DemoCommand.Create(),
+    SimCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
