@@ -143,6 +143,29 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Without_master_flag_the_environment_wins_over_the_local_cluster_file()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"cwd-{Guid.NewGuid():N}");
+        var addressFile = Path.Combine(dir, ".scheduler", "local", "master", "master.addr");
+        Directory.CreateDirectory(Path.GetDirectoryName(addressFile)!);
+        try
+        {
+            await File.WriteAllTextAsync(addressFile, _cluster.MasterUrl + "\n");
+            var fromFile = await Schedctl.RunInAsync(dir, null, null, null, "leader");
+            var fromEnv = await Schedctl.RunInAsync(dir, "http://127.0.0.1:1", null, TimeSpan.FromSeconds(60), "leader");
+
+            Assert.That(fromFile.ExitCode, Is.Zero, fromFile.Err);
+            Assert.That(fromFile.Out, Does.Contain(_cluster.MasterUrl));
+            Assert.That(fromEnv.ExitCode, Is.EqualTo(2));
+            Assert.That(fromEnv.Err, Does.Contain("127.0.0.1:1"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
     public async Task Unreachable_master_is_reported_with_its_address()
     {
         var result = await Schedctl.RunAsync("http://127.0.0.1:1", TimeSpan.FromSeconds(60), "jobs");
