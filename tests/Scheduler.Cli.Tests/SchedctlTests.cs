@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Scheduler.Client;
+using Scheduler.Contracts.V1;
 using Scheduler.Tests.Common;
 
 namespace Scheduler.Cli.Tests;
@@ -163,6 +165,26 @@ public sealed class SchedctlTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Test]
+    public async Task Client_moves_past_a_dead_master_address_and_submits_once()
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var options = new SchedulerClientOptions
+        {
+            Addresses = SchedulerClientOptions.ParseAddresses($"http://127.0.0.1:1,{_cluster.MasterUrl}"),
+            InitialBackoff = TimeSpan.FromMilliseconds(10),
+        };
+        await using var client = new SchedulerClient(options);
+        var spec = new JobSpec { Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64 } };
+
+        var submitted = await client.SubmitAsync(spec, null, limit.Token);
+        var jobs = await client.ListJobsAsync(null, 0, limit.Token);
+
+        Assert.That(submitted.Created, Is.True);
+        Assert.That(client.CurrentAddress.Port, Is.EqualTo(new Uri(_cluster.MasterUrl).Port));
+        Assert.That(jobs.Count(j => j.RequestId == submitted.Job.RequestId), Is.EqualTo(1));
     }
 
     [Test]
