@@ -23,10 +23,14 @@ internal sealed class Printer
             Ansi = AnsiSupport.No,
             ColorSystem = ColorSystemSupport.NoColors,
         });
-        _console.Profile.Width = 160;
+        // Like kubectl, print long rows whole rather than squeezing cells into wrapped fragments: a table only
+        // takes the width its content needs, and scripts grepping the output must see whole ids and UUIDs.
+        _console.Profile.Width = 1024;
     }
 
     public string Format { get; }
+
+    public TextWriter Writer => _out;
 
     public bool IsJson => Format == "json";
 

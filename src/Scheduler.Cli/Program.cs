@@ -12,6 +12,15 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     NodesCommands.Create(),
     NodesCommands.Status(),
     NodesCommands.Leader(),
+
+    // Shortcuts for the everyday verbs, so `schedctl cancel ID` works as well as `schedctl jobs cancel ID`.
+    JobsCommands.Get(),
+    JobsCommands.Cancel(),
+    JobsCommands.Watch(),
+    JobsCommands.WaitCommand(),
+    NodesCommands.Cordon(),
+    NodesCommands.Uncordon(),
+    NodesCommands.Drain(),
     UpCommand.Create(),
     DemoCommand.Create(),
     SimCommand.Create(),

@@ -5,13 +5,15 @@ using Polly.Retry;
 namespace Scheduler.Client;
 
 /// <summary>
-/// Retries a call on UNAVAILABLE (next address, exponential backoff with jitter) and follows a standby's
-/// leader redirect at once; bounded by a count and by the time since the first failure.
+/// Retries a call on UNAVAILABLE (next address, exponential backoff with jitter), on DEADLINE_EXCEEDED when the
+/// call is idempotent, and follows a standby's leader redirect at once; bounded by a count and by the time since
+/// the first failure.
 /// </summary>
 internal sealed class CallRetryPolicy
 {
     private static readonly ResiliencePropertyKey<MasterEndpoint> EndpointKey = new("scheduler.endpoint");
     private static readonly ResiliencePropertyKey<long> FirstFailureKey = new("scheduler.first-failure");
+    private static readonly ResiliencePropertyKey<bool> IdempotentKey = new("scheduler.idempotent");
 
     private readonly MasterEndpoints _endpoints;
     private readonly TimeProvider _timeProvider;
@@ -42,10 +44,14 @@ internal sealed class CallRetryPolicy
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = timeProvider }.AddRetry(retry).Build();
     }
 
-    /// <summary>Runs <paramref name="call"/> against the current master, retrying per the policy.</summary>
-    public async Task<T> ExecuteAsync<T>(Func<MasterEndpoint, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="call"/> against the current master, retrying per the policy. A timed-out attempt may
+    /// still have taken effect, so DEADLINE_EXCEEDED is retried only when <paramref name="idempotent"/>.
+    /// </summary>
+    public async Task<T> ExecuteAsync<T>(Func<MasterEndpoint, CancellationToken, Task<T>> call, bool idempotent, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(IdempotentKey, idempotent);
         try
         {
             return await _pipeline.ExecuteAsync(
@@ -68,10 +74,10 @@ internal sealed class CallRetryPolicy
         }
     }
 
-    /// <summary>The leader a standby named in its FAILED_PRECONDITION trailer, or null when the error is no redirect.</summary>
+    /// <summary>The leader a standby named in its FAILED_PRECONDITION or UNAVAILABLE trailer, or null when the error is no redirect.</summary>
     internal static Uri? LeaderOf(Exception? error)
     {
-        if (error is RpcException { StatusCode: StatusCode.FailedPrecondition } ex
+        if (error is RpcException { StatusCode: StatusCode.FailedPrecondition or StatusCode.Unavailable } ex
             && ex.Trailers.GetValue(SchedulerMetadata.LeaderTrailer) is { Length: > 0 } leader
             && Uri.TryCreate(leader, UriKind.Absolute, out var uri))
         {
@@ -95,9 +101,14 @@ internal sealed class CallRetryPolicy
     private static bool IsStandbyWithoutLeader(RpcException ex) =>
         ex.StatusCode == StatusCode.FailedPrecondition && ex.Trailers.Get(SchedulerMetadata.LeaderTrailer) is not null;
 
+    private static bool IsTransient(ResilienceContext context, RpcException ex) =>
+        ex.StatusCode == StatusCode.Unavailable
+        || IsStandbyWithoutLeader(ex)
+        || (ex.StatusCode == StatusCode.DeadlineExceeded && context.Properties.GetValue(IdempotentKey, false));
+
     private bool ShouldRetry(ResilienceContext context, Exception? error)
     {
-        if (error is not RpcException ex || !(ex.StatusCode == StatusCode.Unavailable || IsStandbyWithoutLeader(ex)))
+        if (error is not RpcException ex || !IsTransient(context, ex))
         {
             return false;
         }

@@ -4,7 +4,7 @@ using Scheduler.Contracts.V1;
 namespace Scheduler.Client;
 
 /// <summary>One reused HTTP/2 channel per master address, and the address calls currently go to.</summary>
-internal sealed class MasterEndpoints : IAsyncDisposable
+internal sealed class MasterEndpoints : IAsyncDisposable, IDisposable
 {
     private readonly Dictionary<string, MasterEndpoint> _endpoints = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<Uri> _known;
@@ -72,21 +72,32 @@ internal sealed class MasterEndpoints : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        MasterEndpoint[] endpoints;
-        lock (_lock)
-        {
-            endpoints = [.. _endpoints.Values];
-            _endpoints.Clear();
-        }
-
-        foreach (var endpoint in endpoints)
+        foreach (var endpoint in TakeAll())
         {
             await endpoint.Channel.ShutdownAsync();
             endpoint.Channel.Dispose();
         }
     }
 
+    public void Dispose()
+    {
+        foreach (var endpoint in TakeAll())
+        {
+            endpoint.Channel.Dispose();
+        }
+    }
+
     public static bool SameAddress(Uri a, Uri b) => Uri.Compare(a, b, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
+
+    private MasterEndpoint[] TakeAll()
+    {
+        lock (_lock)
+        {
+            MasterEndpoint[] endpoints = [.. _endpoints.Values];
+            _endpoints.Clear();
+            return endpoints;
+        }
+    }
 
     private MasterEndpoint Get(Uri address)
     {

@@ -5,17 +5,20 @@ namespace Scheduler.Client;
 /// <summary>No master could be reached at the transport level within the retry bounds.</summary>
 public sealed class MasterUnreachableException : Exception
 {
+    /// <summary>Creates the exception with no addresses, for serialisers and frameworks.</summary>
     public MasterUnreachableException()
         : this([], new RpcException(new Status(StatusCode.Unavailable, "unreachable")))
     {
     }
 
+    /// <summary>Creates the exception with a message and no addresses.</summary>
     public MasterUnreachableException(string message)
         : base(message)
     {
         Addresses = [];
     }
 
+    /// <summary>Creates the exception with a message and the failure behind it.</summary>
     public MasterUnreachableException(string message, Exception innerException)
         : base(message, innerException)
     {

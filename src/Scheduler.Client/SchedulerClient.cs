@@ -6,10 +6,10 @@ namespace Scheduler.Client;
 
 /// <summary>
 /// Typed access to the scheduler's Jobs and Admin services that follows the leader and retries transient
-/// failures. Every call here is safe to retry: Submit carries an idempotency key, the rest are reads or
-/// converge to the same state when repeated.
+/// failures. Every call here is safe to retry, even after a timed-out attempt: Submit carries an idempotency
+/// key, the rest are reads or converge to the same state when repeated.
 /// </summary>
-public sealed class SchedulerClient : IAsyncDisposable
+public sealed class SchedulerClient : IAsyncDisposable, IDisposable
 {
     private readonly SchedulerClientOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -86,6 +86,7 @@ public sealed class SchedulerClient : IAsyncDisposable
                             throw;
                         }
                     },
+                    idempotent: true,
                     cancellationToken);
                 if (next is null)
                 {
@@ -136,8 +137,11 @@ public sealed class SchedulerClient : IAsyncDisposable
     public Task<LeaderInfo> GetLeaderAsync(CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Admin.GetLeaderAsync(new GetLeaderRequest(), o), cancellationToken);
 
-    /// <inheritdoc />
+    /// <summary>Shuts down every channel this client opened.</summary>
     public ValueTask DisposeAsync() => _endpoints.DisposeAsync();
+
+    /// <summary>Disposes every channel this client opened without waiting for calls in flight.</summary>
+    public void Dispose() => _endpoints.Dispose();
 
     private Task<T> UnaryAsync<T>(Func<MasterEndpoint, CallOptions, AsyncUnaryCall<T>> call, CancellationToken cancellationToken) =>
         _retry.ExecuteAsync(
@@ -147,5 +151,6 @@ public sealed class SchedulerClient : IAsyncDisposable
                 using var pending = call(endpoint, new CallOptions(deadline: deadline, cancellationToken: ct));
                 return await pending.ResponseAsync;
             },
+            idempotent: true,
             cancellationToken);
 }

@@ -5,13 +5,13 @@ namespace Scheduler.Cli.Tests;
 public sealed class DemoTests
 {
     [Test]
-    [CancelAfter(180_000)]
+    [CancelAfter(120_000)]
     public async Task Demo_runs_a_batch_survives_a_killed_worker_and_exits_zero()
     {
         var dir = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"demo-{Guid.NewGuid():N}");
         try
         {
-            var result = await Schedctl.RunAsync(null, TimeSpan.FromSeconds(170), "demo", "--dir", dir);
+            var result = await Schedctl.RunAsync(null, TimeSpan.FromSeconds(110), "demo", "--dir", dir);
 
             Assert.That(result.ExitCode, Is.Zero, result.Out + result.Err);
             Assert.That(result.Out, Does.Contain("with SIGKILL").And.Contain("demo passed"));

@@ -6,13 +6,18 @@ namespace Scheduler.Cli.Tests;
 /// <summary>Runs the built schedctl as a process, as a user would, bounded in time and killed by PID.</summary>
 internal static class Schedctl
 {
-    public static async Task<(int ExitCode, string Out, string Err)> RunAsync(string? master, TimeSpan? timeout, params string[] args)
+    public static Task<(int ExitCode, string Out, string Err)> RunAsync(string? master, TimeSpan? timeout, params string[] args) =>
+        RunInAsync(null, null, master, timeout, args);
+
+    /// <summary>Runs schedctl in <paramref name="workingDirectory"/> with SCHEDULER_MASTER set to <paramref name="masterEnv"/> (unset when null).</summary>
+    public static async Task<(int ExitCode, string Out, string Err)> RunInAsync(string? workingDirectory, string? masterEnv, string? master, TimeSpan? timeout, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         info.ArgumentList.Add(Artifacts.SchedctlDll);
         if (master is not null)
@@ -27,6 +32,11 @@ internal static class Schedctl
         }
 
         info.Environment.Remove("SCHEDULER_MASTER");
+        if (masterEnv is not null)
+        {
+            info.Environment["SCHEDULER_MASTER"] = masterEnv;
+        }
+
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

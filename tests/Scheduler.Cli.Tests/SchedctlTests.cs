@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Scheduler.Client;
+using Scheduler.Contracts.V1;
 using Scheduler.Tests.Common;
 
 namespace Scheduler.Cli.Tests;
@@ -68,6 +70,50 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Resubmitting_with_the_same_request_id_returns_the_first_job()
+    {
+        var requestId = $"cli-test-{Guid.NewGuid():N}";
+
+        var first = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--request-id", requestId, "--", "/bin/true");
+        var second = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--request-id", requestId, "--", "/bin/true");
+
+        Assert.That((first.ExitCode, second.ExitCode), Is.EqualTo((0, 0)), first.Err + second.Err);
+        Assert.That(second.Out.Trim(), Is.EqualTo($"{first.Out.Trim()} (already submitted with this request id)"));
+    }
+
+    [Test]
+    public async Task Logs_follow_prints_every_line_once_and_returns_when_the_job_ends()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/sh", "-c", "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.3; done");
+        var id = submit.Out.Trim();
+
+        var follow = await Schedctl.RunAsync(_cluster.MasterUrl, TimeSpan.FromSeconds(30), "logs", id, "--follow");
+
+        Assert.That(follow.ExitCode, Is.Zero, follow.Err);
+        Assert.That(follow.Out, Is.EqualTo("line 1\nline 2\nline 3\nline 4\nline 5\nline 6\n"));
+    }
+
+    [Test]
+    public async Task Top_level_shortcuts_reach_the_same_commands()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/sleep", "60");
+        var id = submit.Out.Trim();
+
+        var cancel = await Schedctl.RunAsync(_cluster.MasterUrl, null, "cancel", id);
+        var wait = await Schedctl.RunAsync(_cluster.MasterUrl, null, "wait", id, "--timeout", "20");
+        var describe = await Schedctl.RunAsync(_cluster.MasterUrl, null, "job", "describe", id);
+        var watch = await Schedctl.RunAsync(_cluster.MasterUrl, TimeSpan.FromSeconds(20), "watch", id);
+        var node = await Schedctl.RunAsync(_cluster.MasterUrl, null, "node", "describe", "w1");
+
+        Assert.That(cancel.Out.Trim(), Is.EqualTo($"{id} CANCELLED"), cancel.Err);
+        Assert.That(wait.ExitCode, Is.EqualTo(1), "a cancelled job did not succeed");
+        Assert.That(describe.Out, Does.Contain("CANCELLED").And.Contain("/bin/sleep 60"));
+        Assert.That(watch.ExitCode, Is.Zero, "watching one job returns once it has finished: " + watch.Err);
+        Assert.That(watch.Out, Does.Contain($"{id} ").And.Contain("CANCELLED"));
+        Assert.That(node.Out, Does.Contain("w1").And.Contain("GPU-"));
+    }
+
+    [Test]
     public async Task Bad_input_exits_2_with_one_line_naming_the_field()
     {
         var negative = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--gpus", "-1", "--", "/bin/true");
@@ -96,6 +142,49 @@ public sealed class SchedctlTests
         Assert.That(status.Out, Does.Contain("Nodes:    1/1 ready"));
         Assert.That((cordon.ExitCode, uncordon.ExitCode), Is.EqualTo((0, 0)));
         Assert.That(cordoned.Out, Does.Contain("cordoned"));
+    }
+
+    [Test]
+    public async Task Without_master_flag_the_environment_wins_over_the_local_cluster_file()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"cwd-{Guid.NewGuid():N}");
+        var addressFile = Path.Combine(dir, ".scheduler", "local", "master", "master.addr");
+        Directory.CreateDirectory(Path.GetDirectoryName(addressFile)!);
+        try
+        {
+            await File.WriteAllTextAsync(addressFile, _cluster.MasterUrl + "\n");
+            var fromFile = await Schedctl.RunInAsync(dir, null, null, null, "leader");
+            var fromEnv = await Schedctl.RunInAsync(dir, "http://127.0.0.1:1", null, TimeSpan.FromSeconds(60), "leader");
+
+            Assert.That(fromFile.ExitCode, Is.Zero, fromFile.Err);
+            Assert.That(fromFile.Out, Does.Contain(_cluster.MasterUrl));
+            Assert.That(fromEnv.ExitCode, Is.EqualTo(2));
+            Assert.That(fromEnv.Err, Does.Contain("127.0.0.1:1"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public async Task Client_moves_past_a_dead_master_address_and_submits_once()
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var options = new SchedulerClientOptions
+        {
+            Addresses = SchedulerClientOptions.ParseAddresses($"http://127.0.0.1:1,{_cluster.MasterUrl}"),
+            InitialBackoff = TimeSpan.FromMilliseconds(10),
+        };
+        await using var client = new SchedulerClient(options);
+        var spec = new JobSpec { Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64 } };
+
+        var submitted = await client.SubmitAsync(spec, null, limit.Token);
+        var jobs = await client.ListJobsAsync(null, 0, limit.Token);
+
+        Assert.That(submitted.Created, Is.True);
+        Assert.That(client.CurrentAddress.Port, Is.EqualTo(new Uri(_cluster.MasterUrl).Port));
+        Assert.That(jobs.Count(j => j.RequestId == submitted.Job.RequestId), Is.EqualTo(1));
     }
 
     [Test]

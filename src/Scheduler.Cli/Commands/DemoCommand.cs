@@ -13,7 +13,7 @@ namespace Scheduler.Cli.Commands;
 /// </summary>
 internal static class DemoCommand
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     public static Command Create()
     {

@@ -12,6 +12,7 @@ internal static class JobsCommands
     public static Command Create()
     {
         var jobs = new Command("jobs", "List, inspect, cancel and watch jobs") { State, Limit };
+        jobs.Aliases.Add("job");
         var list = List();
         jobs.Add(list);
         jobs.Add(Get());
@@ -28,10 +29,19 @@ internal static class JobsCommands
     {
         var stderr = new Option<bool>("--stderr") { Description = "Show stderr instead of stdout" };
         var tail = new Option<int>("--tail") { Description = "Bytes from the end (default 64 KiB)" };
-        var command = new Command("logs", "Show a job's captured output (through the master)") { Id, stderr, tail };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new output until the job finishes" };
+        var command = new Command("logs", "Show a job's captured output (through the master)") { Id, stderr, tail, follow };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
-            var logs = await client.GetLogsAsync(parse.GetValue(Id)!, parse.GetValue(stderr) ? LogStream.Stderr : LogStream.Stdout, parse.GetValue(tail), ct);
+            var id = parse.GetValue(Id)!;
+            var stream = parse.GetValue(stderr) ? LogStream.Stderr : LogStream.Stdout;
+            if (parse.GetValue(follow))
+            {
+                await new LogFollower(client, printer.Writer, id, stream).RunAsync(parse.GetValue(tail), ct);
+                return Cli.Ok;
+            }
+
+            var logs = await client.GetLogsAsync(id, stream, parse.GetValue(tail), ct);
             if (printer.IsJson)
             {
                 printer.Message(logs);
@@ -86,14 +96,14 @@ internal static class JobsCommands
         return Cli.Ok;
     });
 
-    private static Command List()
+    internal static Command List()
     {
         var command = new Command("list", "List jobs, newest first") { State, Limit };
         command.SetAction(ListAction);
         return command;
     }
 
-    private static Command Get()
+    internal static Command Get()
     {
         var command = new Command("get", "Show one job") { Id };
         command.Aliases.Add("describe");
@@ -105,7 +115,7 @@ internal static class JobsCommands
         return command;
     }
 
-    private static Command Cancel()
+    internal static Command Cancel()
     {
         var command = new Command("cancel", "Cancel a job; its agent is stopped") { Id };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
@@ -125,15 +135,16 @@ internal static class JobsCommands
         return command;
     }
 
-    private static Command Watch()
+    internal static Command Watch()
     {
         var id = new Argument<string?>("job") { Description = "Only this job (default: all)", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("watch", "Stream job state changes until interrupted") { id };
+        var command = new Command("watch", "Stream job state changes until interrupted (or until the one job watched finishes)") { id };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
+            var only = parse.GetValue(id);
             try
             {
-                await foreach (var job in client.WatchJobsAsync(parse.GetValue(id), ct))
+                await foreach (var job in client.WatchJobsAsync(only, ct))
                 {
                     if (printer.IsJson)
                     {
@@ -143,10 +154,16 @@ internal static class JobsCommands
                     {
                         printer.Line($"{job.UpdatedAt?.ToDateTimeOffset():HH:mm:ss} {job.Id} {job.Spec.Name} {Printer.StateName(job.State)} {job.NodeId} {(job.State == JobState.Pending ? job.PendingReason : job.Message)}");
                     }
+
+                    if (only is not null && job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled)
+                    {
+                        break;
+                    }
                 }
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception ex) when (ct.IsCancellationRequested && ex is OperationCanceledException or Grpc.Core.RpcException { StatusCode: Grpc.Core.StatusCode.Cancelled })
             {
+                // Ctrl+C is how a watch of every job ends.
             }
 
             return Cli.Ok;
@@ -154,7 +171,7 @@ internal static class JobsCommands
         return command;
     }
 
-    private static Command WaitCommand()
+    internal static Command WaitCommand()
     {
         var timeout = new Option<double?>("--timeout") { Description = "Give up after this many seconds (exit 1)" };
         var command = new Command("wait", "Wait until a job finishes; exit 0 only if it succeeded") { Id, timeout };

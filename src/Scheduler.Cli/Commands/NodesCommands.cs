@@ -10,6 +10,7 @@ internal static class NodesCommands
     public static Command Create()
     {
         var nodes = new Command("nodes", "List, inspect, cordon and drain nodes");
+        nodes.Aliases.Add("node");
         var listAction = Cli.Action(async (parse, client, printer, ct) =>
         {
             printer.Nodes(await client.ListNodesAsync(ct));
@@ -17,6 +18,17 @@ internal static class NodesCommands
         });
         var list = new Command("list", "List nodes");
         list.SetAction(listAction);
+        nodes.Add(list);
+        nodes.Add(Describe());
+        nodes.Add(Cordon());
+        nodes.Add(Uncordon());
+        nodes.Add(Drain());
+        nodes.SetAction(listAction);
+        return nodes;
+    }
+
+    public static Command Describe()
+    {
         var describe = new Command("describe", "Show a node with its GPUs and their telemetry") { Id };
         describe.Aliases.Add("get");
         describe.SetAction(Cli.Action(async (parse, client, printer, ct) =>
@@ -24,23 +36,32 @@ internal static class NodesCommands
             printer.Node(await client.DescribeNodeAsync(parse.GetValue(Id)!, ct));
             return Cli.Ok;
         }));
+        return describe;
+    }
+
+    public static Command Cordon()
+    {
+        var cordon = new Command("cordon", "Place no new jobs on a node") { Id };
+        cordon.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+            Done(printer, await client.CordonAsync(parse.GetValue(Id)!, ct), "cordoned")));
+        return cordon;
+    }
+
+    public static Command Uncordon()
+    {
+        var uncordon = new Command("uncordon", "Allow new jobs on a node again") { Id };
+        uncordon.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+            Done(printer, await client.UncordonAsync(parse.GetValue(Id)!, ct), "uncordoned")));
+        return uncordon;
+    }
+
+    public static Command Drain()
+    {
         var reason = new Option<string?>("--reason") { Description = "Why, for the record" };
         var drain = new Command("drain", "Cordon a node and move its jobs elsewhere") { Id, reason };
         drain.SetAction(Cli.Action(async (parse, client, printer, ct) =>
             Done(printer, await client.DrainAsync(parse.GetValue(Id)!, parse.GetValue(reason), ct), "draining")));
-        var cordon = new Command("cordon", "Place no new jobs on a node") { Id };
-        cordon.SetAction(Cli.Action(async (parse, client, printer, ct) =>
-            Done(printer, await client.CordonAsync(parse.GetValue(Id)!, ct), "cordoned")));
-        var uncordon = new Command("uncordon", "Allow new jobs on a node again") { Id };
-        uncordon.SetAction(Cli.Action(async (parse, client, printer, ct) =>
-            Done(printer, await client.UncordonAsync(parse.GetValue(Id)!, ct), "uncordoned")));
-        nodes.Add(list);
-        nodes.Add(describe);
-        nodes.Add(cordon);
-        nodes.Add(uncordon);
-        nodes.Add(drain);
-        nodes.SetAction(listAction);
-        return nodes;
+        return drain;
     }
 
     public static Command Status()

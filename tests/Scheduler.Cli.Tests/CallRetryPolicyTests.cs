@@ -1,0 +1,142 @@
+using Grpc.Core;
+using Scheduler.Client;
+
+namespace Scheduler.Cli.Tests;
+
+/// <summary>The client's retry and leader-following policy, driven by scripted failures (no network is touched).</summary>
+[TestFixture]
+[CancelAfter(10_000)]
+public sealed class CallRetryPolicyTests
+{
+    private static readonly Uri M1 = new("http://127.0.0.1:7001");
+    private static readonly Uri M2 = new("http://127.0.0.1:7002");
+    private static readonly Uri M3 = new("http://127.0.0.1:7003");
+
+    [Test]
+    public async Task Follows_a_standby_redirect_to_a_leader_it_did_not_know(CancellationToken ct)
+    {
+        await using var endpoints = new MasterEndpoints([M1], TimeSpan.FromSeconds(1));
+        var policy = Policy(endpoints);
+        var tried = new List<Uri>();
+
+        var answered = await policy.ExecuteAsync(
+            (e, _) => Answer(tried, e, e.Address.Port == M1.Port ? Redirect(StatusCode.FailedPrecondition, M3) : null),
+            idempotent: true,
+            ct);
+
+        Assert.That(tried, Is.EqualTo(new[] { M1, M3 }).Using<Uri>(MasterEndpoints.SameAddress));
+        Assert.That(MasterEndpoints.SameAddress(answered, M3), Is.True);
+        Assert.That(MasterEndpoints.SameAddress(endpoints.Current.Address, M3), Is.True, "later calls go straight to the leader");
+    }
+
+    [Test]
+    public async Task Follows_a_leader_named_on_unavailable_too(CancellationToken ct)
+    {
+        await using var endpoints = new MasterEndpoints([M1, M2], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+
+        await Policy(endpoints).ExecuteAsync(
+            (e, _) => Answer(tried, e, e.Address.Port == M1.Port ? Redirect(StatusCode.Unavailable, M3) : null),
+            idempotent: true,
+            ct);
+
+        Assert.That(tried, Is.EqualTo(new[] { M1, M3 }).Using<Uri>(MasterEndpoints.SameAddress));
+    }
+
+    [Test]
+    public async Task Moves_to_the_next_address_when_a_master_is_unavailable(CancellationToken ct)
+    {
+        await using var endpoints = new MasterEndpoints([M1, M2], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+
+        await Policy(endpoints).ExecuteAsync(
+            (e, _) => Answer(tried, e, e.Address.Port == M1.Port ? ConnectionRefused() : null),
+            idempotent: true,
+            ct);
+
+        Assert.That(tried, Is.EqualTo(new[] { M1, M2 }).Using<Uri>(MasterEndpoints.SameAddress));
+    }
+
+    [TestCase(true, 2)]
+    [TestCase(false, 1)]
+    public async Task Retries_a_timed_out_attempt_only_when_the_call_is_idempotent(bool idempotent, int attempts)
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await using var endpoints = new MasterEndpoints([M1], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+
+        var call = Policy(endpoints).ExecuteAsync(
+            (e, _) => Answer(tried, e, tried.Count == 0 ? new RpcException(new Status(StatusCode.DeadlineExceeded, "slow")) : null),
+            idempotent,
+            limit.Token);
+
+        if (idempotent)
+        {
+            await call;
+        }
+        else
+        {
+            Assert.That(async () => await call, Throws.TypeOf<RpcException>().With.Property(nameof(RpcException.StatusCode)).EqualTo(StatusCode.DeadlineExceeded));
+        }
+
+        Assert.That(tried, Has.Count.EqualTo(attempts));
+    }
+
+    [Test]
+    public async Task Does_not_retry_a_rejected_request(CancellationToken ct)
+    {
+        await using var endpoints = new MasterEndpoints([M1, M2], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+
+        var call = Policy(endpoints).ExecuteAsync(
+            (e, _) => Answer(tried, e, new RpcException(new Status(StatusCode.InvalidArgument, "spec.command is required"))),
+            idempotent: true,
+            ct);
+
+        Assert.That(async () => await call, Throws.TypeOf<RpcException>().With.Property(nameof(RpcException.StatusCode)).EqualTo(StatusCode.InvalidArgument));
+        Assert.That(tried, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Names_every_address_tried_when_no_master_answers(CancellationToken ct)
+    {
+        await using var endpoints = new MasterEndpoints([M1, M2], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+
+        var call = Policy(endpoints, maxRetries: 3).ExecuteAsync((e, _) => Answer(tried, e, ConnectionRefused()), idempotent: true, ct);
+
+        Assert.That(
+            async () => await call,
+            Throws.TypeOf<MasterUnreachableException>().With.Message.Contains("127.0.0.1:7001").And.Message.Contains("127.0.0.1:7002").And.Message.Contains("Connection refused"));
+        Assert.That(tried, Has.Count.EqualTo(4), "the first attempt and three retries");
+    }
+
+    [Test]
+    public void Parses_comma_separated_master_addresses_and_rejects_other_schemes()
+    {
+        var addresses = SchedulerClientOptions.ParseAddresses("http://m1:7070, 127.0.0.1:7071");
+
+        Assert.That(addresses.Select(a => a.ToString()), Is.EqualTo(new[] { "http://m1:7070/", "http://127.0.0.1:7071/" }));
+        Assert.That(() => SchedulerClientOptions.ParseAddresses("ftp://m1"), Throws.TypeOf<FormatException>().With.Message.Contains("ftp://m1"));
+        Assert.That(() => SchedulerClientOptions.ParseAddresses(" , "), Throws.TypeOf<FormatException>());
+    }
+
+    private static CallRetryPolicy Policy(MasterEndpoints endpoints, int maxRetries = 6) =>
+        new(
+            new SchedulerClientOptions { MaxRetries = maxRetries, InitialBackoff = TimeSpan.FromMilliseconds(1), MaxBackoff = TimeSpan.FromMilliseconds(5) },
+            endpoints,
+            TimeProvider.System,
+            new Random(42));
+
+    private static Task<Uri> Answer(List<Uri> tried, MasterEndpoint endpoint, RpcException? failure)
+    {
+        tried.Add(endpoint.Address);
+        return failure is null ? Task.FromResult(endpoint.Address) : Task.FromException<Uri>(failure);
+    }
+
+    private static RpcException Redirect(StatusCode code, Uri leader) =>
+        new(new Status(code, "not the leader"), new Metadata { { SchedulerMetadata.LeaderTrailer, leader.ToString() } });
+
+    private static RpcException ConnectionRefused() =>
+        new(new Status(StatusCode.Unavailable, "Error connecting to subchannel.", new HttpRequestException("Connection refused (127.0.0.1:7001)")));
+}
