@@ -26,8 +26,9 @@ internal static class Build
         int gpuMilli = 0,
         string tenant = "default",
         TimeSpan? runtime = null,
-        DateTimeOffset? enqueued = null) =>
-        new(JobDemand.Of(id, new ResourceRequest(cpuCores * 1000L, 1024, gpus, gpuMilli)), priority, enqueued ?? T0, seq, tenant)
+        DateTimeOffset? enqueued = null,
+        long memoryMib = 1024) =>
+        new(JobDemand.Of(id, new ResourceRequest(cpuCores * 1000L, memoryMib, gpus, gpuMilli)), priority, enqueued ?? T0, seq, tenant)
         {
             RuntimeEstimate = runtime,
         };
