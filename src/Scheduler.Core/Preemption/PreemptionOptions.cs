@@ -21,4 +21,10 @@ public sealed record PreemptionOptions
     /// choice; bounds the cost of a node crowded with small jobs.
     /// </summary>
     public int SearchBudgetPerNode { get; init; } = 20_000;
+
+    /// <summary>
+    /// Blocked jobs one scheduling cycle plans preemption for; keeps a pass over a long queue of
+    /// jobs that fit nowhere from searching every node for each of them.
+    /// </summary>
+    public int MaxPlansPerCycle { get; init; } = 16;
 }

@@ -24,10 +24,13 @@ internal sealed class SchedulingPass
     private readonly Dictionary<string, DateTimeOffset> _startedEnds = new(StringComparer.Ordinal);
     private readonly HashSet<string> _claimedVictims = new(StringComparer.Ordinal);
     private readonly List<SchedulingDecision> _decisions = [];
+    private readonly Dictionary<ShapeKey, string?> _noNode = [];
+    private readonly HashSet<ShapeKey> _onlyOnReservedNode = [];
     private Reservation? _reservation;
     private QueuedJob? _head;
     private NodeScratch? _shadow;
     private int _reservationAttempts;
+    private int _preemptionAttempts;
 
     public SchedulingPass(
         PlacementEngine engine,
@@ -104,6 +107,7 @@ internal sealed class SchedulingPass
         }
 
         if (_planner is not null && _planner.MayPreempt(job) &&
+            _preemptionAttempts++ < _planner.Options.MaxPlansPerCycle &&
             _planner.Plan(job, _ordered, _running, _now, _claimedVictims) is { } plan)
         {
             _claimedVictims.UnionWith(plan.Victims);
@@ -155,7 +159,7 @@ internal sealed class SchedulingPass
         var placed = new List<(QueuedJob Job, Allocation Allocation)>(members.Length);
         foreach (var member in members)
         {
-            var (allocation, reason) = TryPlace(member);
+            var (allocation, reason) = TryPlace(member, tentative: true);
             if (allocation is null)
             {
                 // All or nothing: hand back what the earlier replicas took, latest first.
@@ -178,12 +182,29 @@ internal sealed class SchedulingPass
         }
     }
 
-    private (Allocation? Allocation, string? Reason) TryPlace(QueuedJob job)
+    private (Allocation? Allocation, string? Reason) TryPlace(QueuedJob job, bool tentative = false)
     {
-        var outcome = _engine.Find(job.Demand, _ordered);
+        // Outside a gang attempt free capacity only shrinks during a pass, so a shape that found
+        // no node once finds none again, and one that fit only on the reserved node still fits
+        // nowhere else: skip those scans, as Borg's equivalence classes do. Failures inside a gang
+        // attempt are not remembered, because its rollback gives capacity back.
+        var shape = ShapeKey.Of(job.Demand);
+        if (_noNode.TryGetValue(shape, out var known))
+        {
+            return (null, known);
+        }
+
+        var reservation = _reservation;
+        var onlyReserved = reservation is not null && _onlyOnReservedNode.Contains(shape);
+        var outcome = onlyReserved ? _engine.Find(job.Demand, [_nodes[reservation!.NodeId]]) : _engine.Find(job.Demand, _ordered);
         if (outcome.Allocation is not { } allocation)
         {
-            return (null, outcome.Reason);
+            if (!tentative)
+            {
+                _noNode[shape] = onlyReserved ? DescribeNoNode(job) : outcome.Reason;
+            }
+
+            return (null, _noNode.GetValueOrDefault(shape, outcome.Reason));
         }
 
         if (DoesNotDelayReservation(job, allocation))
@@ -191,12 +212,24 @@ internal sealed class SchedulingPass
             return (allocation, null);
         }
 
-        var reservation = _reservation!;
-        var elsewhere = _engine.Find(job.Demand, _ordered.Where(n => !string.Equals(n.Id, reservation.NodeId, StringComparison.Ordinal)));
-        return elsewhere.Allocation is not null
-            ? (elsewhere.Allocation, null)
-            : (null, Invariant($"would delay {reservation.JobId}, reserved on {reservation.NodeId} from {reservation.At:O}"));
+        if (!onlyReserved)
+        {
+            var elsewhere = _engine.Find(job.Demand, _ordered.Where(n => !string.Equals(n.Id, reservation!.NodeId, StringComparison.Ordinal)));
+            if (elsewhere.Allocation is not null)
+            {
+                return (elsewhere.Allocation, null);
+            }
+
+            if (!tentative)
+            {
+                _onlyOnReservedNode.Add(shape);
+            }
+        }
+
+        return (null, Invariant($"would delay {reservation!.JobId}, reserved on {reservation.NodeId} from {reservation.At:O}"));
     }
+
+    private string? DescribeNoNode(QueuedJob job) => _engine.Find(job.Demand, _ordered).Reason;
 
     private bool DoesNotDelayReservation(QueuedJob job, Allocation allocation)
     {

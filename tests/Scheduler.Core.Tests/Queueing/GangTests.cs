@@ -34,6 +34,18 @@ public sealed class GangTests
     }
 
     [Test]
+    public void A_job_of_the_same_shape_still_gets_the_capacity_a_failed_gang_gave_back()
+    {
+        var nodes = Nodes(Node("n1", gpus: 8), Node("n2", gpus: 4));
+        var waiting = GangJobs.Expand(Job("train", 1, gpus: 4), 4).Append(Job("solo", 9, gpus: 4)).ToArray();
+
+        var decisions = Cycle().Run(waiting, nodes, T0).ToDictionary(d => d.Job.JobId);
+
+        Assert.That(decisions["train/3"].Placed, Is.False);
+        Assert.That(decisions["solo"].Placed, Is.True);
+    }
+
+    [Test]
     public void A_gang_with_replicas_missing_from_the_queue_waits()
     {
         var nodes = Nodes(Node("n1", gpus: 8));
