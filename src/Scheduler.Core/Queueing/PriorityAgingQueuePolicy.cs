@@ -8,13 +8,14 @@ namespace Scheduler.Core.Queueing;
 public sealed class PriorityAgingQueuePolicy : IQueuePolicy
 {
     /// <summary>Configuration name.</summary>
-    public const string PolicyName = "priority";
+    public const string PolicyName = QueuePolicyNames.Priority;
 
     /// <summary>Creates the policy; a zero <paramref name="agingInterval"/> disables aging.</summary>
     public PriorityAgingQueuePolicy(TimeSpan agingInterval, int agingStep = 10, int maxBoost = 1000)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(agingInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfNegative(agingStep);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBoost);
         AgingInterval = agingInterval;
         AgingStep = agingStep;
         MaxBoost = maxBoost;
@@ -40,7 +41,8 @@ public sealed class PriorityAgingQueuePolicy : IQueuePolicy
             return job.Priority;
         }
 
-        var steps = (now - job.EnqueuedAt).Ticks / AgingInterval.Ticks;
+        // Capping the steps first keeps the product from overflowing after a very long wait.
+        var steps = Math.Min((now - job.EnqueuedAt).Ticks / AgingInterval.Ticks, MaxBoost);
         return job.Priority + Math.Min(steps * AgingStep, MaxBoost);
     }
 

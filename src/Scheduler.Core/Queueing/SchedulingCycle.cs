@@ -1,50 +1,69 @@
 using Scheduler.Core.Cluster;
 using Scheduler.Core.Placement;
+using Scheduler.Core.Preemption;
 
 namespace Scheduler.Core.Queueing;
 
 /// <summary>
 /// One pass over the queue: jobs in policy order, each placed on the best node or left waiting
 /// with a reason. Allocations are applied to the nodes as they are made, so later jobs in the
-/// same pass see the capacity earlier ones took. A job that fits nowhere does not block smaller
-/// jobs behind it.
+/// same pass see the capacity earlier ones took. Tenant quotas are enforced, gangs are placed all
+/// or nothing, a blocked job may get a preemption plan, and with EASY backfill the first blocked
+/// job gets a reservation that later, smaller jobs must not delay.
 /// </summary>
 public sealed class SchedulingCycle
 {
+    private static readonly Dictionary<string, RunningJob> NoneRunning = new(StringComparer.Ordinal);
     private readonly IQueuePolicy _queuePolicy;
     private readonly PlacementEngine _engine;
+    private readonly SchedulingCycleOptions _options;
+    private readonly PreemptionPlanner? _planner;
 
-    /// <summary>Creates a cycle from a queue policy and a placement engine.</summary>
+    /// <summary>Creates a cycle from a queue policy and a placement engine, with default options.</summary>
     public SchedulingCycle(IQueuePolicy queuePolicy, PlacementEngine engine)
+        : this(queuePolicy, engine, new SchedulingCycleOptions())
+    {
+    }
+
+    /// <summary>Creates a cycle from a queue policy, a placement engine and <paramref name="options"/>.</summary>
+    public SchedulingCycle(IQueuePolicy queuePolicy, PlacementEngine engine, SchedulingCycleOptions options)
     {
         _queuePolicy = queuePolicy;
         _engine = engine;
+        _options = options;
+        _planner = options.Preemption is { } preemption ? new PreemptionPlanner(preemption) : null;
     }
 
-    /// <summary>Runs one pass and allocates on <paramref name="nodes"/> for every job placed.</summary>
+    /// <summary>The options this cycle runs with.</summary>
+    public SchedulingCycleOptions Options => _options;
+
+    /// <summary>
+    /// Runs one pass and allocates on <paramref name="nodes"/> for every job placed. Nothing is known
+    /// about what already runs, so backfill has no end times to plan with and quotas see no usage.
+    /// </summary>
     public IReadOnlyList<SchedulingDecision> Run(
         IReadOnlyCollection<QueuedJob> waiting,
         IReadOnlyDictionary<string, NodeState> nodes,
-        DateTimeOffset now)
+        DateTimeOffset now) => Run(waiting, nodes, now, NoneRunning);
+
+    /// <summary>
+    /// Runs one pass and allocates on <paramref name="nodes"/> for every job placed.
+    /// <paramref name="running"/> describes the jobs holding allocations (tenant, priority, start,
+    /// runtime estimate): fair share and quotas count their usage, backfill their expected ends,
+    /// preemption picks its victims among them.
+    /// </summary>
+    public IReadOnlyList<SchedulingDecision> Run(
+        IReadOnlyCollection<QueuedJob> waiting,
+        IReadOnlyDictionary<string, NodeState> nodes,
+        DateTimeOffset now,
+        IReadOnlyDictionary<string, RunningJob> running)
     {
-        var decisions = new List<SchedulingDecision>(waiting.Count);
         if (waiting.Count == 0)
         {
-            return decisions;
+            return [];
         }
 
-        var ordered = nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToArray();
-        foreach (var job in _queuePolicy.Order(waiting, now))
-        {
-            var outcome = _engine.Find(job.Demand, ordered);
-            if (outcome.Allocation is { } allocation)
-            {
-                nodes[allocation.NodeId].Allocate(allocation);
-            }
-
-            decisions.Add(new SchedulingDecision(job, outcome.Allocation, outcome.Reason));
-        }
-
-        return decisions;
+        var pass = new SchedulingPass(_engine, _options, _planner, nodes, now, running);
+        return pass.Run(_queuePolicy, waiting);
     }
 }

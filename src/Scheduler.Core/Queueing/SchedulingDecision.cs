@@ -1,4 +1,5 @@
 using Scheduler.Core.Cluster;
+using Scheduler.Core.Preemption;
 
 namespace Scheduler.Core.Queueing;
 
@@ -7,4 +8,13 @@ public sealed record SchedulingDecision(QueuedJob Job, Allocation? Allocation, s
 {
     /// <summary>True when the job got an allocation this cycle.</summary>
     public bool Placed => Allocation is not null;
+
+    /// <summary>
+    /// Set when the job fits nowhere but may evict lower-priority work: the master stops (or
+    /// checkpoints and requeues) the victims, and the job is placed on a later pass.
+    /// </summary>
+    public PreemptionPlan? Preemption { get; init; }
+
+    /// <summary>Set for the blocked head job when backfill holds room for it: where and from when.</summary>
+    public Reservation? Reservation { get; init; }
 }
