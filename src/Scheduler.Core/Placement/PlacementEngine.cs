@@ -29,6 +29,18 @@ public sealed class PlacementEngine
     /// <summary>Finds the best place for <paramref name="demand"/>; does not allocate.</summary>
     public PlacementOutcome Find(JobDemand demand, IEnumerable<NodeState> nodes)
     {
+        var allocation = FindAllocation(demand, nodes);
+        return allocation is null
+            ? new PlacementOutcome(null, DescribeRejections(demand, nodes))
+            : new PlacementOutcome(allocation, null);
+    }
+
+    /// <summary>
+    /// Like <see cref="Find"/> but without explaining a failure: for callers (trace replay) that
+    /// only need the allocation and would pay for a reason they never read.
+    /// </summary>
+    public Allocation? FindAllocation(JobDemand demand, IEnumerable<NodeState> nodes)
+    {
         NodeState? bestNode = null;
         GpuShare[]? bestGpus = null;
         var bestScore = double.NegativeInfinity;
@@ -88,12 +100,7 @@ public sealed class PlacementEngine
             }
         }
 
-        if (bestNode is null)
-        {
-            return new PlacementOutcome(null, DescribeRejections(demand, nodes));
-        }
-
-        return new PlacementOutcome(new Allocation(demand.JobId, bestNode.Id, demand.Resources, bestGpus!), null);
+        return bestNode is null ? null : new Allocation(demand.JobId, bestNode.Id, demand.Resources, bestGpus!);
 
         void Consider(NodeState node, List<GpuShare> gpus)
         {
