@@ -1,11 +1,7 @@
 namespace Scheduler.Simulation;
 
-/// <summary>One policy on one workload, means over the seeds. Percentages are of the cluster's GPU capacity.</summary>
-public sealed record ReplayResult(
-    string Policy,
-    double Alloc100,
-    double Alloc130,
-    double Frag100,
-    double Seconds,
-    int Seeds,
-    TimeReplayResult? Timed);
+/// <summary>
+/// One seed of the paper's protocol. Allocation and fragmentation are percentages of the cluster's
+/// GPU capacity; <see cref="Frag100"/> is measured when arrived demand reaches 100%.
+/// </summary>
+public readonly record struct ReplayResult(double Alloc100, double Alloc130, double Frag100, int Tasks, int Placed);

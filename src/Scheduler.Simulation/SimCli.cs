@@ -1,90 +1,133 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using Scheduler.Core.Placement;
 
 namespace Scheduler.Simulation;
 
 /// <summary>
-/// `schedctl sim --nodes NODES.csv --tasks TASKS.csv [--policy NAME|all] [--seeds 42-51] [-o json] [--no-time]`:
-/// replays a trace through the real Core placement and prints, per policy, allocation at 100% and
-/// 130% arrived demand and fragmentation at 100% (means over the seeds), and queueing delay in time.
+/// <c>sim --nodes NODES.csv --tasks TASKS.csv [--policy NAME|all] [--seeds 42-51] [-o json] [--no-time]</c>:
+/// replays a trace through every named placement policy and prints a table, or one JSON object.
 /// </summary>
 public static class SimCli
 {
-    public const string Usage = "usage: sim --nodes NODES.csv --tasks TASKS.csv [--policy NAME|all] [--seeds 42-51] [-o json] [--no-time]";
+    public const string Usage =
+        "usage: sim --nodes NODES.csv --tasks TASKS.csv [--policy NAME|all] [--seeds 42-51] [-o table|json] [--no-time]";
 
+    /// <summary>Runs the command (arguments without the leading "sim"); returns the exit code (0 ok, 2 usage or input error).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken ct)
     {
-        SimArgs parsed;
-        try
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        if (args.Any(a => a is "-h" or "--help"))
         {
-            parsed = SimArgs.Parse(args);
+            await output.WriteLineAsync(Usage.AsMemory(), ct).ConfigureAwait(false);
+            await output.WriteLineAsync($"policies: {string.Join(", ", PlacementPolicies.Names)} (default {PlacementPolicies.Default})".AsMemory(), ct).ConfigureAwait(false);
+            return 0;
         }
-        catch (FormatException ex)
+
+        if (!SimOptions.TryParse(args, out var options, out var error))
         {
-            await output.WriteLineAsync($"error: {ex.Message}\n{Usage}");
+            await output.WriteLineAsync($"error: {error}\n{Usage}".AsMemory(), ct).ConfigureAwait(false);
             return 2;
         }
 
         IReadOnlyList<TraceNode> nodes;
-        IReadOnlyList<TraceTask> tasks;
+        Workload workload;
         try
         {
-            nodes = TraceReader.ReadNodes(parsed.Nodes);
-            tasks = TraceReader.ReadTasks(parsed.Tasks);
+            nodes = TraceReader.ReadNodes(options.Nodes);
+            workload = new Workload(TraceReader.ReadTasks(options.Tasks));
         }
-        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or TraceFormatException)
         {
-            await output.WriteLineAsync($"error: {ex.Message}");
+            await output.WriteLineAsync($"error: {e.Message}".AsMemory(), ct).ConfigureAwait(false);
             return 2;
         }
 
-        var policies = parsed.Policy == "all" ? PlacementPolicies.Names : [parsed.Policy];
-        var results = new List<ReplayResult>();
-        foreach (var policy in policies)
+        var json = options.Json;
+        if (!json)
         {
-            ct.ThrowIfCancellationRequested();
-            results.Add(Evaluator.Evaluate(nodes, tasks, policy, parsed.Seeds, parsed.Timed));
+            await output.WriteLineAsync(Header(options, nodes, workload).AsMemory(), ct).ConfigureAwait(false);
         }
 
-        if (parsed.Json)
+        var results = new List<PolicyResult>();
+        var clock = Stopwatch.StartNew();
+        foreach (var policy in options.Policies)
         {
-            await output.WriteLineAsync(JsonSerializer.Serialize(new
+            var result = await Task.Run(() => PolicyEvaluation.Run(nodes, workload, policy, options.Seeds, options.ReplayInTime, ct), ct).ConfigureAwait(false);
+            results.Add(result);
+            if (!json)
             {
-                nodes = parsed.Nodes,
-                tasks = parsed.Tasks,
-                seeds = parsed.Seeds,
-                machine = Machine(),
-                results = results.Select(r => new
-                {
-                    policy = r.Policy,
-                    alloc100 = Math.Round(r.Alloc100, 2),
-                    alloc130 = Math.Round(r.Alloc130, 2),
-                    frag100 = Math.Round(r.Frag100, 2),
-                    seconds = Math.Round(r.Seconds, 2),
-                    queueDelayMeanS = r.Timed is { } t ? Math.Round(t.MeanDelaySeconds, 1) : (double?)null,
-                    queueDelayP95S = r.Timed?.P95DelaySeconds,
-                    neverPlaced = r.Timed?.NeverPlaced,
-                }),
-            }));
-            return 0;
+                await output.WriteLineAsync(Row(result).AsMemory(), ct).ConfigureAwait(false);
+            }
         }
 
-        var cluster = $"{nodes.Count} nodes, {nodes.Sum(n => n.GpuCount)} GPUs";
-        await output.WriteLineAsync($"trace {Path.GetFileName(parsed.Tasks)}: {tasks.Count} tasks on {cluster}; seeds {string.Join(',', parsed.Seeds)}; {Machine()}");
-        await output.WriteLineAsync($"{"policy",-16}{"alloc@100%",12}{"alloc@130%",12}{"frag@100%",11}{"wait mean s",13}{"wait p95 s",12}{"seconds",9}");
-        foreach (var r in results)
+        if (json)
         {
-            var mean = r.Timed is { } t ? t.MeanDelaySeconds.ToString("F0", CultureInfo.InvariantCulture) : "-";
-            var p95 = r.Timed is { } u ? u.P95DelaySeconds.ToString("F0", CultureInfo.InvariantCulture) : "-";
-            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Policy + (r.Policy == PlacementPolicies.Default ? "*" : ""),-16}{r.Alloc100,12:F2}{r.Alloc130,12:F2}{r.Frag100,11:F2}{mean,13}{p95,12}{r.Seconds,9:F1}"));
+            await output.WriteLineAsync(ToJson(results).AsMemory(), ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"total {clock.Elapsed.TotalSeconds:F1} s").AsMemory(), ct).ConfigureAwait(false);
         }
 
         return 0;
     }
 
-    private static string Machine() =>
-        $"{Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.FrameworkDescription}";
+    private static string Header(SimOptions options, IReadOnlyList<TraceNode> nodes, Workload workload)
+    {
+        var gpus = nodes.Sum(n => n.GpuCount);
+        var seeds = options.Seeds;
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"nodes:   {options.Nodes} ({nodes.Count} nodes, {gpus} GPUs)\n");
+        sb.Append(CultureInfo.InvariantCulture, $"tasks:   {options.Tasks} ({workload.Tasks.Count} tasks, {workload.Distribution.Typical.Count} typical shapes)\n");
+        sb.Append(CultureInfo.InvariantCulture, $"seeds:   {seeds.Count} ({string.Join(",", seeds)}); allocation and frag in % of GPU capacity, means over seeds\n");
+        sb.Append(CultureInfo.InvariantCulture, $"{"policy",-16}{"alloc@100%",11}{"alloc@130%",11}{"frag@100%",10}{"wait mean s",12}{"wait p95 s",11}{"unstarted",10}{"seconds",9}");
+        return sb.ToString();
+    }
+
+    private static string Row(PolicyResult r)
+    {
+        var t = r.Time;
+        var wait = t is { } x
+            ? string.Create(CultureInfo.InvariantCulture, $"{x.MeanDelaySeconds,12:F1}{x.P95DelaySeconds,11:F1}{x.NeverStarted,10}")
+            : $"{"-",12}{"-",11}{"-",10}";
+        return string.Create(CultureInfo.InvariantCulture, $"{r.Policy,-16}{r.Alloc100,11:F2}{r.Alloc130,11:F2}{r.Frag100,10:F2}{wait}{r.Seconds,9:F2}");
+    }
+
+    private static string ToJson(IReadOnlyList<PolicyResult> results)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("results");
+            foreach (var r in results)
+            {
+                w.WriteStartObject();
+                w.WriteString("policy", r.Policy);
+                w.WriteNumber("alloc100", Math.Round(r.Alloc100, 3));
+                w.WriteNumber("alloc130", Math.Round(r.Alloc130, 3));
+                w.WriteNumber("frag100", Math.Round(r.Frag100, 3));
+                w.WriteNumber("seconds", Math.Round(r.Seconds, 3));
+                if (r.Time is { } t)
+                {
+                    w.WriteNumber("waitMeanSeconds", Math.Round(t.MeanDelaySeconds, 3));
+                    w.WriteNumber("waitP95Seconds", Math.Round(t.P95DelaySeconds, 3));
+                    w.WriteNumber("neverStarted", t.NeverStarted);
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
 }

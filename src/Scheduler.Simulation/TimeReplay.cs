@@ -1,84 +1,133 @@
+using System.Globalization;
 using Scheduler.Core.Cluster;
 using Scheduler.Core.Placement;
 
 namespace Scheduler.Simulation;
 
 /// <summary>
-/// Replays a trace in time: tasks arrive at their creation time and leave after their recorded
-/// run time (deletion − creation) once placed; what does not fit waits in a FIFO queue and is
-/// retried, in order, whenever something leaves. Reports how long placed tasks waited.
+/// Replays a task list in time: tasks arrive at their creation time and hold their resources for
+/// their recorded run time (deletion minus scheduled time, or minus creation time for tasks the
+/// trace never scheduled); departures free resources. A task that does not fit waits in a FIFO
+/// queue, retried in order after departures; a later task may start before an earlier one that
+/// still does not fit, so one huge task cannot block the cluster.
 /// </summary>
 public static class TimeReplay
 {
-    /// <summary>Null when the trace has no creation/deletion times.</summary>
-    public static TimeReplayResult? Run(IReadOnlyList<TraceNode> nodes, IReadOnlyList<TraceTask> tasks, string policy, int seed, TaskDistribution workload)
+    /// <summary>Runs the replay, or returns null when the tasks carry no creation/deletion times.</summary>
+    public static TimeReplayResult? Run(IReadOnlyList<TraceNode> nodes, Workload workload, string policy, int seed)
     {
-        var timed = tasks
-            .Select((t, i) => (Task: t, Id: $"t{i}"))
-            .Where(x => x.Task.CreationTime is not null && x.Task.DeletionTime > x.Task.CreationTime)
-            .OrderBy(x => x.Task.CreationTime)
-            .ThenBy(x => x.Id, StringComparer.Ordinal)
-            .ToArray();
-        if (timed.Length == 0)
+        var tasks = workload.Tasks;
+        var arrivals = new List<int>(tasks.Count);
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            if (tasks[i].CreationTime is not null && tasks[i].DeletionTime is not null)
+            {
+                arrivals.Add(i);
+            }
+        }
+
+        if (arrivals.Count == 0)
         {
             return null;
         }
 
-        var states = nodes.Select(n => n.ToState()).ToArray();
-        var byName = states.ToDictionary(s => s.Id, StringComparer.Ordinal);
-        var engine = new PlacementEngine(PlacementPolicies.Create(policy, seed, workload));
-        var departures = new PriorityQueue<(string Node, string Job), long>();
-        var waiting = new LinkedList<(TraceTask Task, string Id)>();
-        var delays = new List<double>(timed.Length);
-        var impossible = 0;
-        var next = 0;
-        while (next < timed.Length || departures.Count > 0)
+        arrivals.Sort((a, b) =>
         {
-            var arrivalAt = next < timed.Length ? timed[next].Task.CreationTime!.Value : long.MaxValue;
-            var departureAt = departures.TryPeek(out _, out var d) ? d : long.MaxValue;
-            var now = Math.Min(arrivalAt, departureAt);
-            while (departures.TryPeek(out var leaving, out var at) && at == now)
+            var c = tasks[a].CreationTime!.Value.CompareTo(tasks[b].CreationTime!.Value);
+            return c != 0 ? c : a.CompareTo(b);
+        });
+
+        var cluster = TraceCluster.Build(nodes);
+        var byId = cluster.ToDictionary(n => n.Id, StringComparer.Ordinal);
+        var engine = new PlacementEngine(PlacementPolicies.Create(policy, seed, workload.Distribution));
+        var departures = new PriorityQueue<int, (long Time, int Task)>();
+        var waiting = new List<int>();
+        var delays = new List<double>(arrivals.Count);
+        var delayed = 0;
+        var placedOn = new NodeState?[tasks.Count];
+        var demands = new JobDemand[tasks.Count];
+        for (var i = 0; i < demands.Length; i++)
+        {
+            // Ids by position: task names need not be unique across a hand-made list.
+            demands[i] = workload.Demands[i] with { JobId = i.ToString(CultureInfo.InvariantCulture) };
+        }
+
+        bool TryStart(int i, long now)
+        {
+            var allocation = engine.FindAllocation(demands[i], cluster);
+            if (allocation is null)
+            {
+                return false;
+            }
+
+            var node = byId[allocation.NodeId];
+            node.Allocate(allocation);
+            placedOn[i] = node;
+            var t = tasks[i];
+            var runFrom = t.ScheduledTime ?? t.CreationTime!.Value;
+            var runTime = Math.Max(0, t.DeletionTime!.Value - runFrom);
+            departures.Enqueue(i, (now + runTime, i));
+            var delay = now - t.CreationTime!.Value;
+            delays.Add(delay);
+            if (delay > 0)
+            {
+                delayed++;
+            }
+
+            return true;
+        }
+
+        void Depart(long until)
+        {
+            while (departures.TryPeek(out var i, out var at) && at.Time <= until)
             {
                 departures.Dequeue();
-                byName[leaving.Node].Release(leaving.Job);
-            }
+                placedOn[i]!.Release(demands[i].JobId);
+                placedOn[i] = null;
 
-            while (next < timed.Length && timed[next].Task.CreationTime == now)
-            {
-                waiting.AddLast(timed[next]);
-                next++;
-            }
-
-            for (var node = waiting.First; node is not null;)
-            {
-                var (task, id) = node.Value;
-                var following = node.Next;
-                var outcome = engine.Find(task.Demand(id), states);
-                if (outcome.Allocation is { } allocation)
+                // Departures at the same instant free capacity together before anyone retries.
+                if (departures.TryPeek(out _, out var next) && next.Time == at.Time)
                 {
-                    byName[allocation.NodeId].Allocate(allocation);
-                    departures.Enqueue((allocation.NodeId, id), now + (task.DeletionTime!.Value - task.CreationTime!.Value));
-                    delays.Add(now - task.CreationTime.Value);
-                    waiting.Remove(node);
-                }
-                else if (departures.Count == 0 && next >= timed.Length)
-                {
-                    // Nothing will ever free up: it can never be placed.
-                    impossible++;
-                    waiting.Remove(node);
+                    continue;
                 }
 
-                node = following;
+                if (waiting.Count > 0)
+                {
+                    waiting.RemoveAll(w => TryStart(w, at.Time));
+                }
             }
         }
 
+        foreach (var i in arrivals)
+        {
+            var now = tasks[i].CreationTime!.Value;
+            Depart(now);
+            if (!TryStart(i, now))
+            {
+                waiting.Add(i);
+            }
+        }
+
+        Depart(long.MaxValue);
+        return Summarise(arrivals.Count, delays, delayed, waiting.Count);
+    }
+
+    private static TimeReplayResult Summarise(int tasks, List<double> delays, int delayed, int neverStarted)
+    {
+        if (delays.Count == 0)
+        {
+            return new TimeReplayResult(tasks, 0, 0, neverStarted, 0, 0);
+        }
+
         delays.Sort();
-        return new TimeReplayResult(
-            timed.Length,
-            delays.Count,
-            impossible + waiting.Count,
-            delays.Count == 0 ? 0 : delays.Average(),
-            delays.Count == 0 ? 0 : delays[(int)Math.Ceiling(0.95 * delays.Count) - 1],
-            delays.Count == 0 ? 0 : delays[^1]);
+        double sum = 0;
+        foreach (var d in delays)
+        {
+            sum += d;
+        }
+
+        // Nearest-rank percentile: the smallest delay at least 95% of started tasks did not exceed.
+        var rank = (int)Math.Ceiling(0.95 * delays.Count) - 1;
+        return new TimeReplayResult(tasks, delays.Count, delayed, neverStarted, sum / delays.Count, delays[Math.Clamp(rank, 0, delays.Count - 1)]);
     }
 }

@@ -3,74 +3,152 @@ using System.Globalization;
 namespace Scheduler.Simulation;
 
 /// <summary>
-/// Reads the Alibaba GPU trace v2023 CSV format (clusterdata/cluster-trace-gpu-v2023): node lists
-/// `sn,cpu_milli,memory_mib,gpu,model` and pod lists `name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,...,creation_time,deletion_time,...]`.
-/// Columns are found by header name, so lists with only the first five columns read too.
+/// Reads node and task lists in the Alibaba GPU trace v2023 format (CSV with a header row).
+/// Columns are found by name, so files with fewer columns (multigpu20 has only the first five)
+/// read as well; missing optional values become empty or null.
 /// </summary>
 public static class TraceReader
 {
-    public static IReadOnlyList<TraceNode> ReadNodes(string path)
-    {
-        var (header, rows) = Read(path);
-        int name = Column(header, path, "sn"), cpu = Column(header, path, "cpu_milli"), memory = Column(header, path, "memory_mib"),
-            gpu = Column(header, path, "gpu"), model = Column(header, path, "model");
-        return rows.Select((r, line) => new TraceNode(
-            r[name],
-            Long(r[cpu], path, line, "cpu_milli"),
-            Long(r[memory], path, line, "memory_mib"),
-            (int)Long(r[gpu], path, line, "gpu"),
-            r[model])).ToArray();
-    }
+    /// <summary>Reads a node list: <c>sn,cpu_milli,memory_mib,gpu,model</c>.</summary>
+    public static IReadOnlyList<TraceNode> ReadNodes(string path) => ParseNodes(File.ReadLines(path), path);
 
-    public static IReadOnlyList<TraceTask> ReadTasks(string path)
-    {
-        var (header, rows) = Read(path);
-        int name = Column(header, path, "name"), cpu = Column(header, path, "cpu_milli"), memory = Column(header, path, "memory_mib"),
-            numGpu = Column(header, path, "num_gpu"), gpuMilli = Column(header, path, "gpu_milli");
-        int spec = Array.IndexOf(header, "gpu_spec"), created = Array.IndexOf(header, "creation_time"), deleted = Array.IndexOf(header, "deletion_time");
-        return rows.Select((r, line) => new TraceTask(
-            r[name],
-            Long(r[cpu], path, line, "cpu_milli"),
-            Long(r[memory], path, line, "memory_mib"),
-            (int)Long(r[numGpu], path, line, "num_gpu"),
-            (int)Long(r[gpuMilli], path, line, "gpu_milli"),
-            spec >= 0 && r[spec].Length > 0 ? r[spec].Split('|', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [],
-            created >= 0 && r[created].Length > 0 ? Long(r[created], path, line, "creation_time") : null,
-            deleted >= 0 && r[deleted].Length > 0 ? Long(r[deleted], path, line, "deletion_time") : null)).ToArray();
-    }
+    /// <summary>Reads a task list: <c>name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,...,creation_time,deletion_time,scheduled_time]</c>.</summary>
+    public static IReadOnlyList<TraceTask> ReadTasks(string path) => ParseTasks(File.ReadLines(path), path);
 
-    private static (string[] Header, List<string[]> Rows) Read(string path)
+    /// <summary>Parses node list lines (header first); <paramref name="source"/> names them in errors.</summary>
+    public static IReadOnlyList<TraceNode> ParseNodes(IEnumerable<string> lines, string source)
     {
-        using var reader = new StreamReader(path);
-        var header = (reader.ReadLine() ?? throw new FormatException($"{path}: empty file")).Split(',');
-        var rows = new List<string[]>();
-        while (reader.ReadLine() is { } line)
+        var nodes = new List<TraceNode>();
+        Read(lines, source, ["sn", "cpu_milli", "memory_mib", "gpu", "model"], row =>
         {
-            if (line.Length == 0)
+            var gpus = (int)row.Long(3);
+            var model = row.Text(4);
+            if (gpus > 0 && model.Length == 0)
+            {
+                throw row.Error(4, "a node with GPUs needs a model");
+            }
+
+            nodes.Add(new TraceNode(row.Text(0), row.Long(1), row.Long(2), gpus, model));
+        });
+        return nodes;
+    }
+
+    /// <summary>Parses task list lines (header first); <paramref name="source"/> names them in errors.</summary>
+    public static IReadOnlyList<TraceTask> ParseTasks(IEnumerable<string> lines, string source)
+    {
+        var tasks = new List<TraceTask>();
+        var models = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        Read(
+            lines,
+            source,
+            ["name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec?", "creation_time?", "deletion_time?", "scheduled_time?"],
+            row =>
+            {
+                var gpuCount = (int)row.Long(3);
+                var gpuMilli = (int)row.Long(4);
+                if (gpuCount < 0 || gpuMilli < 0 || gpuMilli > 1000 || (gpuCount > 1 && gpuMilli != 1000) || (gpuCount > 0 && gpuMilli == 0))
+                {
+                    throw row.Error(4, $"num_gpu {gpuCount} with gpu_milli {gpuMilli} is not a valid GPU request");
+                }
+
+                var spec = row.Text(5);
+                if (!models.TryGetValue(spec, out var allowed))
+                {
+                    // Repeated model lists (e.g. "V100M16|V100M32|V100M32" in gpuspec10) collapse to a set.
+                    allowed = spec.Length == 0
+                        ? []
+                        : spec.Split('|', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                            .Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+                    models.Add(spec, allowed);
+                }
+
+                tasks.Add(new TraceTask(
+                    row.Text(0),
+                    row.Long(1),
+                    row.Long(2),
+                    gpuCount,
+                    gpuCount == 0 ? 0 : gpuMilli,
+                    allowed,
+                    row.OptionalLong(6),
+                    row.OptionalLong(7),
+                    row.OptionalLong(8)));
+            });
+        return tasks;
+    }
+
+    private static void Read(IEnumerable<string> lines, string source, string[] columns, Action<Row> onRow)
+    {
+        using var e = lines.GetEnumerator();
+        if (!e.MoveNext())
+        {
+            throw new TraceFormatException($"{source}: empty file, expected a header row");
+        }
+
+        var header = e.Current.Split(',');
+        var index = new int[columns.Length];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            var optional = columns[c].EndsWith('?');
+            var name = optional ? columns[c][..^1] : columns[c];
+            index[c] = Array.FindIndex(header, h => string.Equals(h.Trim(), name, StringComparison.OrdinalIgnoreCase));
+            if (index[c] < 0 && !optional)
+            {
+                throw new TraceFormatException($"{source}: header has no column '{name}'");
+            }
+        }
+
+        var line = 1;
+        while (e.MoveNext())
+        {
+            line++;
+            if (string.IsNullOrWhiteSpace(e.Current))
             {
                 continue;
             }
 
-            var cells = line.Split(',');
-            if (cells.Length < header.Length)
+            onRow(new Row(source, line, e.Current.Split(','), index, columns));
+        }
+    }
+
+    private readonly struct Row(string source, int line, string[] cells, int[] index, string[] columns)
+    {
+        public string Text(int column)
+        {
+            var i = index[column];
+            if (i < 0 || i >= cells.Length)
             {
-                throw new FormatException($"{path}:{rows.Count + 2}: {cells.Length} columns, the header has {header.Length}");
+                return string.Empty;
             }
 
-            rows.Add(cells);
+            var v = cells[i].Trim();
+            return v.Equals("nan", StringComparison.OrdinalIgnoreCase) ? string.Empty : v;
         }
 
-        return (header, rows);
-    }
+        public long Long(int column)
+        {
+            var text = Text(column);
+            if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < 0)
+            {
+                throw Error(column, $"'{text}' is not a non-negative integer");
+            }
 
-    private static int Column(string[] header, string path, string name)
-    {
-        var index = Array.IndexOf(header, name);
-        return index >= 0 ? index : throw new FormatException($"{path}: no '{name}' column (header: {string.Join(',', header)})");
-    }
+            return v;
+        }
 
-    private static long Long(string text, string path, int row, string column) =>
-        long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= 0
-            ? value
-            : throw new FormatException($"{path}:{row + 2}: {column} '{text}' is not a non-negative integer");
+        public long? OptionalLong(int column)
+        {
+            var text = Text(column);
+            if (text.Length == 0)
+            {
+                return null;
+            }
+
+            return long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+                ? v
+                : throw Error(column, $"'{text}' is not an integer");
+        }
+
+        public TraceFormatException Error(int column, string what) =>
+            new($"{source}:{line}: column '{columns[column].TrimEnd('?')}': {what}");
+    }
 }

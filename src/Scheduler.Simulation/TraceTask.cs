@@ -1,9 +1,10 @@
-using Scheduler.Core.Placement;
-using Scheduler.Core.Resources;
-
 namespace Scheduler.Simulation;
 
-/// <summary>One task (pod) of a trace. Times are seconds from the trace start; null where the trace has none.</summary>
+/// <summary>
+/// One row of a task list. <see cref="GpuMilli"/> is per GPU (1000 for whole GPUs, less for a
+/// shared one); <see cref="GpuModels"/> is empty when any model will do. Times are seconds, null
+/// where the file has none.
+/// </summary>
 public sealed record TraceTask(
     string Name,
     long CpuMillis,
@@ -12,17 +13,12 @@ public sealed record TraceTask(
     int GpuMilli,
     IReadOnlyList<string> GpuModels,
     long? CreationTime,
-    long? DeletionTime)
+    long? DeletionTime,
+    long? ScheduledTime)
 {
-    /// <summary>One GPU with less than 1000 milli is a share of one GPU; otherwise whole GPUs.</summary>
-    public ResourceRequest Request => GpuCount == 1 && GpuMilli is > 0 and < ResourceLimits.MilliPerGpu
-        ? new ResourceRequest(CpuMillis, MemoryMib, GpuMilli: GpuMilli)
-        : new ResourceRequest(CpuMillis, MemoryMib, Gpus: GpuCount);
+    /// <summary>True when the task takes a fraction of one GPU.</summary>
+    public bool SharesGpu => GpuCount == 1 && GpuMilli is > 0 and < 1000;
 
-    /// <summary>Requested GPU in milli-GPU, the protocol's measure of demand.</summary>
-    public long GpuDemandMilli => Request.TotalGpuMilli;
-
-    public JobDemand Demand(string id) => new(id, Request, GpuModels, NoSelector);
-
-    private static readonly Dictionary<string, string> NoSelector = [];
+    /// <summary>Milli-GPU the task asks for in total: the paper's unit of demand.</summary>
+    public long TotalGpuMilli => SharesGpu ? GpuMilli : GpuCount * 1000L;
 }

@@ -10,12 +10,13 @@ namespace Scheduler.Core.Placement;
 /// near-ties. Fragmentation values are memoised by node state: most nodes of a cluster pass through
 /// the same few states, so the measure is rarely recomputed.
 /// </summary>
-internal sealed class FgdPolicy : IPlacementPolicy
+internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
 {
     private const int MemoLimit = 1 << 20;
     private readonly TaskDistribution _workload;
     private readonly FgdOptions _options;
     private readonly bool _learn;
+    private readonly Random _random;
     private readonly Dictionary<NodeState, NodeInfo> _nodes = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<MemoKey, double> _memo = [];
     private int[] _scratch = new int[8];
@@ -26,15 +27,20 @@ internal sealed class FgdPolicy : IPlacementPolicy
     /// Scores against <paramref name="workload"/>; with none, learns the distribution from the jobs
     /// it is asked to place (the live master) and packs best-fit until it has seen one.
     /// </summary>
-    public FgdPolicy(string name, TaskDistribution? workload, FgdOptions options)
+    public FgdPolicy(string name, TaskDistribution? workload, FgdOptions options, int seed)
     {
+        _random = new Random(seed);
         Name = name;
         _learn = workload is null;
-        _workload = workload ?? new TaskDistribution();
+        _workload = workload is null
+            ? new TaskDistribution(options.Coverage)
+            : workload.Coverage == options.Coverage ? workload : workload.WithCoverage(options.Coverage);
         _options = options;
     }
 
     public string Name { get; }
+
+    public Random? TieBreak => _options.AsPublished ? _random : null;
 
     public bool ScoresNodeStateOnly => true;
 
@@ -82,7 +88,15 @@ internal sealed class FgdPolicy : IPlacementPolicy
         }
 
         var fragAfter = Frag(info, node.CpuFree - r.CpuMillis, node.MemoryFree - r.MemoryMib, after);
-        return ((before - fragAfter) / ResourceLimits.MilliPerGpu) - (_options.PackingWeight * leftover);
+        var decrease = (before - fragAfter) / ResourceLimits.MilliPerGpu;
+        if (_options.AsPublished)
+        {
+            // The simulator's plugin truncates 100·sigmoid(decrease) to an integer; the engine then
+            // picks uniformly among the top scores (TieBreak), as kube-scheduler does.
+            return Math.Floor(100 / (1 + Math.Exp(-decrease)));
+        }
+
+        return decrease - (_options.PackingWeight * leftover);
     }
 
     private double Frag(NodeInfo info, long cpu, long memory, ReadOnlySpan<int> gpuFree)

@@ -13,14 +13,17 @@ public sealed class PlacementEngine
 {
     private readonly IPlacementPolicy _policy;
     private readonly bool _dedupe;
-    private readonly HashSet<ulong> _seenClasses = [];
+    private readonly Random? _tieBreak;
+    private readonly Dictionary<ulong, double> _classScores = [];
     private readonly List<GpuShare> _shares = new(8);
+    private readonly List<GpuShare> _nodeBest = new(8);
 
     /// <summary>Creates an engine that scores with <paramref name="policy"/>.</summary>
     public PlacementEngine(IPlacementPolicy policy)
     {
         _policy = policy;
         _dedupe = policy.ScoresNodeStateOnly;
+        _tieBreak = (policy as IRandomTieBreak)?.TieBreak;
     }
 
     /// <summary>The scoring policy.</summary>
@@ -29,12 +32,24 @@ public sealed class PlacementEngine
     /// <summary>Finds the best place for <paramref name="demand"/>; does not allocate.</summary>
     public PlacementOutcome Find(JobDemand demand, IEnumerable<NodeState> nodes)
     {
+        var allocation = FindAllocation(demand, nodes);
+        return allocation is null
+            ? new PlacementOutcome(null, DescribeRejections(demand, nodes))
+            : new PlacementOutcome(allocation, null);
+    }
+
+    /// <summary>
+    /// Like <see cref="Find"/> but without explaining a failure: for callers (trace replay) that
+    /// only need the allocation and would pay for a reason they never read.
+    /// </summary>
+    public Allocation? FindAllocation(JobDemand demand, IEnumerable<NodeState> nodes)
+    {
         NodeState? bestNode = null;
         GpuShare[]? bestGpus = null;
         var bestScore = double.NegativeInfinity;
+        var ties = 0;
         var r = demand.Resources;
-        var shares = _shares;
-        _seenClasses.Clear();
+        _classScores.Clear();
 
         foreach (var node in nodes)
         {
@@ -45,66 +60,44 @@ public sealed class PlacementEngine
                 continue;
             }
 
-            if (_dedupe && !_seenClasses.Add(node.EquivalenceKey))
+            var key = 0UL;
+            if (_dedupe)
             {
-                // An identical node was already scored; the earlier one wins ties anyway.
+                key = node.EquivalenceKey;
+                if (_classScores.ContainsKey(key))
+                {
+                    // An identical node was already scored: the earlier one stands for its class, and
+                    // random tie-breaks (IRandomTieBreak) draw among distinct node states, not nodes.
+                    continue;
+                }
+            }
+
+            var score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
+            if (_dedupe)
+            {
+                _classScores.Add(key, score);
+            }
+
+            if (double.IsNegativeInfinity(score))
+            {
                 continue;
             }
 
-            if (Filter(node, demand) is not null)
-            {
-                continue;
-            }
-
-            if (r.IsSharedGpu)
-            {
-                // Every GPU with room is a distinct choice; GPUs with the same free amount score alike.
-                var free = node.GpuFreeMilli;
-                for (var i = 0; i < free.Length; i++)
-                {
-                    if (free[i] < r.GpuMilli || !node.GpuModelAllowed(i, demand.GpuModels) || SeenEarlier(node, demand, i))
-                    {
-                        continue;
-                    }
-
-                    shares.Clear();
-                    shares.Add(new GpuShare(i, r.GpuMilli));
-                    Consider(node, shares);
-                }
-            }
-            else
-            {
-                shares.Clear();
-                var free = node.GpuFreeMilli;
-                for (var i = 0; i < free.Length && shares.Count < r.Gpus; i++)
-                {
-                    if (free[i] == ResourceLimits.MilliPerGpu && node.GpuModelAllowed(i, demand.GpuModels))
-                    {
-                        shares.Add(new GpuShare(i, ResourceLimits.MilliPerGpu));
-                    }
-                }
-
-                Consider(node, shares);
-            }
-        }
-
-        if (bestNode is null)
-        {
-            return new PlacementOutcome(null, DescribeRejections(demand, nodes));
-        }
-
-        return new PlacementOutcome(new Allocation(demand.JobId, bestNode.Id, demand.Resources, bestGpus!), null);
-
-        void Consider(NodeState node, List<GpuShare> gpus)
-        {
-            var score = _policy.Score(node, demand, gpus);
             if (score > bestScore)
             {
                 bestScore = score;
                 bestNode = node;
-                bestGpus = [.. gpus];
+                bestGpus = [.. _nodeBest];
+                ties = 1;
+            }
+            else if (score == bestScore && _tieBreak is not null && _tieBreak.Next(++ties) == 0)
+            {
+                bestNode = node;
+                bestGpus = [.. _nodeBest];
             }
         }
+
+        return bestNode is null ? null : new Allocation(demand.JobId, bestNode.Id, demand.Resources, bestGpus!);
     }
 
     /// <summary>Why <paramref name="node"/> cannot take <paramref name="demand"/>, or null when it can.</summary>
@@ -168,6 +161,57 @@ public sealed class PlacementEngine
         }
 
         return fits >= (r.IsSharedGpu ? 1 : r.Gpus) ? null : "too few free GPUs";
+    }
+
+    // The node's best choice of GPUs (the first of equal scores) into _nodeBest; returns its score.
+    private double ScoreNode(NodeState node, JobDemand demand)
+    {
+        var r = demand.Resources;
+        var shares = _shares;
+        var best = double.NegativeInfinity;
+        _nodeBest.Clear();
+        if (r.IsSharedGpu)
+        {
+            // Every GPU with room is a distinct choice; GPUs with the same free amount score alike.
+            var free = node.GpuFreeMilli;
+            for (var i = 0; i < free.Length; i++)
+            {
+                if (free[i] < r.GpuMilli || !node.GpuModelAllowed(i, demand.GpuModels) || SeenEarlier(node, demand, i))
+                {
+                    continue;
+                }
+
+                shares.Clear();
+                shares.Add(new GpuShare(i, r.GpuMilli));
+                Keep(_policy.Score(node, demand, shares));
+            }
+        }
+        else
+        {
+            shares.Clear();
+            var free = node.GpuFreeMilli;
+            for (var i = 0; i < free.Length && shares.Count < r.Gpus; i++)
+            {
+                if (free[i] == ResourceLimits.MilliPerGpu && node.GpuModelAllowed(i, demand.GpuModels))
+                {
+                    shares.Add(new GpuShare(i, ResourceLimits.MilliPerGpu));
+                }
+            }
+
+            Keep(_policy.Score(node, demand, shares));
+        }
+
+        return best;
+
+        void Keep(double score)
+        {
+            if (score > best)
+            {
+                best = score;
+                _nodeBest.Clear();
+                _nodeBest.AddRange(shares);
+            }
+        }
     }
 
     // True when an earlier GPU of the same model has the same free amount: the same choice again.

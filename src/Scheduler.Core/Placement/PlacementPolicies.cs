@@ -4,7 +4,7 @@ namespace Scheduler.Core.Placement;
 public static class PlacementPolicies
 {
     /// <summary>The policy used when configuration names none: the winner of the trace benchmark.</summary>
-    public const string Default = PlacementPolicyNames.FragPack;
+    public const string Default = PlacementPolicyNames.FgdMem;
 
     /// <summary>Every known policy name.</summary>
     public static IReadOnlyList<string> Names { get; } =
@@ -17,6 +17,7 @@ public static class PlacementPolicies
         PlacementPolicyNames.Random,
         PlacementPolicyNames.Fgd,
         PlacementPolicyNames.FragPack,
+        PlacementPolicyNames.FgdMem,
     ];
 
     /// <summary>The policy called <paramref name="name"/>; throws <see cref="ArgumentException"/> for an unknown name.</summary>
@@ -36,8 +37,9 @@ public static class PlacementPolicies
         PlacementPolicyNames.GpuPacking => new GpuPackingPolicy(),
         PlacementPolicyNames.GpuClustering => new GpuClusteringPolicy(),
         PlacementPolicyNames.Random => new RandomPolicy(seed),
-        PlacementPolicyNames.Fgd => new FgdPolicy(name, workload, new FgdOptions(MemoryAware: false, PackingWeight: 0)),
-        PlacementPolicyNames.FragPack => new FgdPolicy(name, workload, new FgdOptions(MemoryAware: true, PackingWeight: 0.1)),
+        PlacementPolicyNames.Fgd => new FgdPolicy(name, workload, new FgdOptions(AsPublished: true, MemoryAware: false, PackingWeight: 0, Coverage: TaskDistribution.DefaultCoverage), seed),
+        PlacementPolicyNames.FragPack => new FgdPolicy(name, workload, new FgdOptions(AsPublished: false, MemoryAware: true, PackingWeight: 0.1, Coverage: TaskDistribution.DefaultCoverage), seed),
+        PlacementPolicyNames.FgdMem => new FgdPolicy(name, workload, new FgdOptions(AsPublished: true, MemoryAware: true, PackingWeight: 0, Coverage: 1.0), seed),
         _ => throw new ArgumentException(
             $"Unknown placement policy '{name}'. Known: {string.Join(", ", Names)}.", nameof(name)),
     };

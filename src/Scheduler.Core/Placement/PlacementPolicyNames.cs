@@ -24,6 +24,9 @@ public static class PlacementPolicyNames
     /// <summary>Fragmentation gradient descent (ATC'23), as published.</summary>
     public const string Fgd = "fgd";
 
-    /// <summary>Our default: fragmentation gradient descent that also counts memory stranding, with a packing term.</summary>
+    /// <summary>Deterministic variant: exact fragmentation decrease counting memory stranding, with a best-fit term.</summary>
     public const string FragPack = "frag-pack";
+
+    /// <summary>Our default: FGD measured against every task shape, counting memory stranding (see <see cref="PlacementPolicies.Default"/>).</summary>
+    public const string FgdMem = "fgd-mem";
 }

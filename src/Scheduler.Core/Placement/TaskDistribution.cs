@@ -4,7 +4,8 @@ namespace Scheduler.Core.Placement;
 
 /// <summary>
 /// The typical tasks of a workload: the most frequent task shapes covering
-/// <see cref="Coverage"/> of all tasks, with weights summing to one. Built once from a trace, or
+/// <see cref="Coverage"/> of all tasks, each weighted by its frequency among all tasks (as the
+/// paper's simulator does: the weights sum to about the coverage, not to one). Built once from a trace, or
 /// learned online from submitted jobs (the master has no trace): counts decay so the distribution
 /// follows the workload, and the typical set is rebuilt as evidence accumulates.
 /// </summary>
@@ -50,6 +51,20 @@ public sealed class TaskDistribution
 
         d.Rebuild();
         return d;
+    }
+
+    /// <summary>A copy of this distribution whose typical set covers <paramref name="coverage"/> of the tasks.</summary>
+    public TaskDistribution WithCoverage(double coverage)
+    {
+        var copy = new TaskDistribution(coverage);
+        foreach (var (shape, tally) in _counts)
+        {
+            copy._counts.Add(shape, new Tally { Models = tally.Models, Count = tally.Count, MemorySum = tally.MemorySum });
+        }
+
+        copy._total = _total;
+        copy.Rebuild();
+        return copy;
     }
 
     /// <summary>Counts one submitted job; rebuilds the typical set when enough has changed.</summary>
@@ -130,7 +145,7 @@ public sealed class TaskDistribution
                 kv.Key.GpuCount,
                 kv.Key.GpuMilli,
                 kv.Value.Models,
-                kv.Value.Count / cumulative))
+                kv.Value.Count / _total))
             .ToArray();
         Version++;
     }

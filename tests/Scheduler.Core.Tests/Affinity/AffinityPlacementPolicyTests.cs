@@ -33,7 +33,7 @@ public sealed class AffinityPlacementPolicyTests
     [Test]
     public void Jobs_without_keys_score_as_the_inner_policy_does()
     {
-        var inner = PlacementPolicies.Create(PlacementPolicies.Default);
+        var inner = PlacementPolicies.Create(PlacementPolicyNames.BestFit);
         var policy = new AffinityPlacementPolicy(inner, _ => [], _ => new HashSet<string> { "x" });
         var node = Node("n1", gpus: 2);
         var demand = JobDemand.Of("other", new ResourceRequest(1000, 1024, 1));
@@ -45,7 +45,7 @@ public sealed class AffinityPlacementPolicyTests
 
     private static string? Place(NodeState[] nodes, Dictionary<string, IReadOnlySet<string>> cache, bool withAffinity)
     {
-        var inner = PlacementPolicies.Create(PlacementPolicies.Default);
+        var inner = PlacementPolicies.Create(PlacementPolicyNames.BestFit);
         IPlacementPolicy policy = withAffinity
             ? new AffinityPlacementPolicy(inner, id => JobKeys.GetValueOrDefault(id, []), id => cache.GetValueOrDefault(id))
             : inner;

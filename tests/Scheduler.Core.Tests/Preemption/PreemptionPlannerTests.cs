@@ -97,7 +97,7 @@ public sealed class PreemptionPlannerTests
                     job = job with { Demand = job.Demand with { Resources = job.Demand.Resources with { GpuMilli = random.Next(1, 1000) } } };
                 }
 
-                if (Placement.PlacementEngine.Filter(host, job.Demand) is null)
+                if (global::Scheduler.Core.Placement.PlacementEngine.Filter(host, job.Demand) is null)
                 {
                     running[job.JobId] = Start(host, job, T0.AddMinutes(-random.Next(0, 600)), checkpointable: random.Next(3) == 0);
                 }
@@ -126,7 +126,7 @@ public sealed class PreemptionPlannerTests
                 copy.Allocate(allocation);
             }
 
-            Assert.That(Placement.PlacementEngine.Filter(copy, pending.Demand), Is.Null, $"scenario {scenario}: the job fits once the victims are gone");
+            Assert.That(global::Scheduler.Core.Placement.PlacementEngine.Filter(copy, pending.Demand), Is.Null, $"scenario {scenario}: the job fits once the victims are gone");
         }
 
         Assert.That(planned, Is.GreaterThan(60));
@@ -154,7 +154,7 @@ public sealed class PreemptionPlannerTests
                     copy.Allocate(allocation);
                 }
 
-                if (Placement.PlacementEngine.Filter(copy, pending.Demand) is not null)
+                if (global::Scheduler.Core.Placement.PlacementEngine.Filter(copy, pending.Demand) is not null)
                 {
                     continue;
                 }
