@@ -33,6 +33,24 @@ internal sealed class MasterOptions
     [Required]
     public string PlacementPolicy { get; set; } = PlacementPolicies.Default;
 
+    /// <summary>priority (with aging), fifo, sjf (by runtime estimate) or drf (per-tenant dominant resource fairness).</summary>
+    [Required]
+    public string QueuePolicy { get; set; } = Core.Queueing.QueuePolicies.Default;
+
+    /// <summary>EASY backfill: a later job may start when it does not delay the blocked head job's reservation.</summary>
+    public bool Backfill { get; set; } = true;
+
+    /// <summary>Jobs at or above this priority may evict lower-priority work when they fit nowhere; 0 turns preemption off.</summary>
+    [Range(0, 1000)]
+    public int PreemptMinPriority { get; set; } = 500;
+
+    /// <summary>Jobs at or above this priority are never evicted.</summary>
+    [Range(1, 1001)]
+    public int PreemptProtectedPriority { get; set; } = 900;
+
+    /// <summary>Per-tenant ceilings on what running jobs may hold, e.g. Master:Quotas:team-a:GpuMilli=4000.</summary>
+    public Dictionary<string, TenantQuota> Quotas { get; set; } = [];
+
     /// <summary>Waiting this long raises a job's effective priority by one aging step; 0 disables aging.</summary>
     [Range(0, 86_400)]
     public int AgingIntervalSeconds { get; set; } = 60;

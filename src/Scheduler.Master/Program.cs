@@ -15,6 +15,10 @@ var switches = new Dictionary<string, string>
     ["--heartbeat-interval-ms"] = "Master:HeartbeatIntervalMs",
     ["--dead-after-ms"] = "Master:DeadAfterMs",
     ["--placement-policy"] = "Master:PlacementPolicy",
+    ["--queue-policy"] = "Master:QueuePolicy",
+    ["--backfill"] = "Master:Backfill",
+    ["--preempt-min-priority"] = "Master:PreemptMinPriority",
+    ["--preempt-protected-priority"] = "Master:PreemptProtectedPriority",
     ["--aging-interval-s"] = "Master:AgingIntervalSeconds",
     ["--stop-grace-ms"] = "Master:StopGraceMs",
     ["--max-request-bytes"] = "Master:MaxRequestBytes",
@@ -33,6 +37,7 @@ builder.Services.AddOptions<MasterOptions>()
     .Bind(builder.Configuration.GetSection(MasterOptions.Section))
     .ValidateDataAnnotations()
     .Validate(o => Scheduler.Core.Placement.PlacementPolicies.Names.Contains(o.PlacementPolicy), "Master:PlacementPolicy names no known policy")
+    .Validate(o => Scheduler.Core.Queueing.QueuePolicies.Names.Contains(o.QueuePolicy), "Master:QueuePolicy names no known policy (priority, fifo, sjf, drf)")
     .Validate(o => o.DeadAfterMs > o.HeartbeatIntervalMs * 2, "Master:DeadAfterMs must exceed two heartbeat intervals")
     .ValidateOnStart();
 

@@ -15,9 +15,11 @@ public sealed class WorkerTests
     public async Task StopCluster()
     {
         _api?.Dispose();
+        _api = null;
         if (_cluster is not null)
         {
             await _cluster.DisposeAsync();
+            _cluster = null;
         }
     }
 

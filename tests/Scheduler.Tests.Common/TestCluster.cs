@@ -10,10 +10,13 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly List<ManagedProcess> _processes = [];
     private int _masterStarts;
 
-    private TestCluster(string root, ClusterTimings timings)
+    private readonly string[] _masterArgs;
+
+    private TestCluster(string root, ClusterTimings timings, string[] masterArgs)
     {
         Root = root;
         Timings = timings;
+        _masterArgs = masterArgs;
     }
 
     public string Root { get; }
@@ -28,11 +31,11 @@ public sealed class TestCluster : IAsyncDisposable
 
     public IReadOnlyList<ManagedProcess> Processes => _processes;
 
-    public static async Task<TestCluster> StartAsync(string name, ClusterTimings? timings = null)
+    public static async Task<TestCluster> StartAsync(string name, ClusterTimings? timings = null, params string[] masterArgs)
     {
         var root = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"{name}-{Guid.NewGuid():N}"[..Math.Min(name.Length + 9, 60)]);
         Directory.CreateDirectory(root);
-        var cluster = new TestCluster(root, timings ?? ClusterTimings.Fast);
+        var cluster = new TestCluster(root, timings ?? ClusterTimings.Fast, masterArgs);
         await cluster.StartMasterAsync();
         return cluster;
     }
@@ -54,6 +57,7 @@ public sealed class TestCluster : IAsyncDisposable
                 "--heartbeat-interval-ms", Timings.HeartbeatIntervalMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 "--dead-after-ms", Timings.DeadAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 "--stop-grace-ms", "2000",
+                .. _masterArgs,
             ],
             Path.Combine(Root, $"master-{_masterStarts}.log")));
         var master = Master;

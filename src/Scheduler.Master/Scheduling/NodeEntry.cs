@@ -8,6 +8,8 @@ namespace Scheduler.Master.Scheduling;
 /// <summary>The loop's mutable bookkeeping for one node: placement state, its stream, its last signs of life.</summary>
 internal sealed class NodeEntry
 {
+    private Heartbeat? _lastHeartbeat;
+
     public NodeEntry(NodeRecord record, NodeState state, DateTimeOffset lastSeen)
     {
         Record = record;
@@ -27,5 +29,16 @@ internal sealed class NodeEntry
 
     public DateTimeOffset? LastHeartbeatAt { get; set; }
 
-    public Heartbeat? LastHeartbeat { get; set; }
+    public Heartbeat? LastHeartbeat
+    {
+        get => _lastHeartbeat;
+        set
+        {
+            _lastHeartbeat = value;
+            CachedKeys = value is { CachedKeys.Count: > 0 } h ? h.CachedKeys.ToHashSet(StringComparer.Ordinal) : null;
+        }
+    }
+
+    /// <summary>Model/dataset keys the worker reported cached, for affinity; null when none.</summary>
+    public IReadOnlySet<string>? CachedKeys { get; private set; }
 }

@@ -49,4 +49,7 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(16, LogLevel.Error, "Could not persist {Count} placements; they stay pending")]
     private partial void LogPersistFailed(int count, Exception exception);
+
+    [LoggerMessage(17, LogLevel.Warning, "Preempting {JobId} (priority {Priority}) for {Preemptor} (priority {PreemptorPriority}) on {NodeId}")]
+    private partial void LogPreempting(string jobId, int priority, string preemptor, int preemptorPriority, string nodeId);
 }

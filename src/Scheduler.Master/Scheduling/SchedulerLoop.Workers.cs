@@ -249,9 +249,9 @@ internal sealed partial class SchedulerLoop
             Notify(released with { State = JobState.Lost, Message = $"fenced by {entry.Id}" });
             next = Requeue(released, $"fenced by {entry.Id} after losing the master", countsAsRetry: !job.RequeueOnExit, now);
         }
-        else if (job.RequeueOnExit && code != 0)
+        else if (job.RequeueOnExit)
         {
-            next = Requeue(released with { ExitCode = code }, $"moved off {entry.Id}", countsAsRetry: false, now);
+            next = Requeue(released with { ExitCode = code }, $"{job.Message}; requeued from {entry.Id}", countsAsRetry: false, now);
         }
         else if (agent.State == AgentState.FailedToStart)
         {

@@ -5,7 +5,10 @@ using Microsoft.Extensions.Options;
 using Scheduler.Contracts.V1;
 using Scheduler.Core.Cluster;
 using NodeHealth = Scheduler.Core.Cluster.NodeHealth;
+using Scheduler.Core.Affinity;
+using Scheduler.Core.Fairness;
 using Scheduler.Core.Placement;
+using Scheduler.Core.Preemption;
 using Scheduler.Core.Queueing;
 using Scheduler.Master.Store;
 
@@ -58,8 +61,25 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _time = time;
         _logger = logger;
         _metrics = metrics;
-        var queue = new PriorityAgingQueuePolicy(TimeSpan.FromSeconds(_options.AgingIntervalSeconds), _options.AgingStep);
-        _cycle = new SchedulingCycle(queue, new PlacementEngine(PlacementPolicies.Create(_options.PlacementPolicy)));
+        var queue = QueuePolicies.Create(_options.QueuePolicy, new QueuePolicyOptions
+        {
+            AgingInterval = TimeSpan.FromSeconds(_options.AgingIntervalSeconds),
+            AgingStep = _options.AgingStep,
+        });
+
+        // Nodes that report a job's model/dataset keys cached win placements that otherwise tie.
+        var placement = new AffinityPlacementPolicy(
+            PlacementPolicies.Create(_options.PlacementPolicy),
+            jobId => _jobs.TryGetValue(jobId, out var job) ? job.Spec.AffinityKeys : [],
+            nodeId => _nodes.TryGetValue(nodeId, out var node) ? node.CachedKeys : null);
+        _cycle = new SchedulingCycle(queue, new PlacementEngine(placement), new SchedulingCycleOptions
+        {
+            Backfill = _options.Backfill,
+            Quotas = new TenantQuotas(_options.Quotas.ToDictionary(kv => kv.Key, kv => kv.Value.ToTotals(), StringComparer.Ordinal)),
+            Preemption = _options.PreemptMinPriority > 0
+                ? new PreemptionOptions { MinPreemptorPriority = _options.PreemptMinPriority, ProtectedFromPriority = _options.PreemptProtectedPriority }
+                : null,
+        });
     }
 
     /// <summary>Completes once the store is loaded and the loop takes events.</summary>
@@ -388,16 +408,39 @@ internal sealed partial class SchedulerLoop : BackgroundService
         foreach (var id in _pending)
         {
             var job = _jobs[id];
-            waiting.Add(new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence,
-                job.Spec.Tenant.Length == 0 ? "default" : job.Spec.Tenant));
+            waiting.Add(new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence, TenantOf(job))
+            {
+                RuntimeEstimate = EstimateOf(job),
+                Checkpointable = job.Spec.Checkpointable,
+            });
+        }
+
+        // What holds capacity now: backfill needs expected ends, fair share and quotas need usage.
+        var running = new Dictionary<string, RunningJob>(StringComparer.Ordinal);
+        foreach (var job in _jobs.Values)
+        {
+            if (job.HoldsAllocation)
+            {
+                running[job.Id] = new RunningJob(job.Id, TenantOf(job), job.Priority, job.StartedAt ?? job.UpdatedAt)
+                {
+                    RuntimeEstimate = EstimateOf(job),
+                    Checkpointable = job.Spec.Checkpointable,
+                };
+            }
         }
 
         var nodes = _nodes.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal);
-        var decisions = _cycle.Run(waiting, nodes, now);
+        var decisions = _cycle.Run(waiting, nodes, now, running);
         var placed = new List<JobRecord>();
+        var evicted = new List<JobRecord>();
         foreach (var decision in decisions)
         {
             var job = _jobs[decision.Job.Demand.JobId];
+            if (decision.Preemption is { } plan)
+            {
+                evicted.AddRange(Evict(plan, job, now));
+            }
+
             if (decision.Allocation is { } allocation)
             {
                 var node = _nodes[allocation.NodeId];
@@ -419,6 +462,16 @@ internal sealed partial class SchedulerLoop : BackgroundService
             {
                 // Derived, not durable: recomputed on every pass, so only memory and watchers see it.
                 Remember(job with { PendingReason = reason });
+            }
+        }
+
+        if (evicted.Count > 0)
+        {
+            // Persisted before the stop goes out, so a failover still requeues them when they exit.
+            await ApplyAsync(evicted, ct);
+            foreach (var victim in evicted)
+            {
+                SendStop(_nodes[victim.NodeId!], victim.Id, victim.Attempt, victim.Message);
             }
         }
 
@@ -447,6 +500,33 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         _metrics.RecordPass(Stopwatch.GetElapsedTime(started), waiting.Count, placed.Count);
     }
+
+    /// <summary>
+    /// The victims of a preemption plan, marked to be requeued (not failed) when their agents exit.
+    /// Their capacity frees up when the worker confirms the exit; the preemptor is placed on a later pass.
+    /// </summary>
+    private IEnumerable<JobRecord> Evict(Core.Preemption.PreemptionPlan plan, JobRecord preemptor, DateTimeOffset now)
+    {
+        foreach (var id in plan.Victims)
+        {
+            if (_jobs.TryGetValue(id, out var victim) && victim.HoldsAllocation && !victim.IsTerminal && !victim.RequeueOnExit)
+            {
+                LogPreempting(victim.Id, victim.Priority, preemptor.Id, preemptor.Priority, plan.NodeId);
+                _metrics.Preempted();
+                yield return victim with
+                {
+                    RequeueOnExit = true,
+                    Message = $"preempted by {preemptor.Id} (priority {preemptor.Priority})",
+                    UpdatedAt = now,
+                };
+            }
+        }
+    }
+
+    private static string TenantOf(JobRecord job) => job.Spec.Tenant.Length == 0 ? "default" : job.Spec.Tenant;
+
+    private static TimeSpan? EstimateOf(JobRecord job) =>
+        job.Spec.RuntimeEstimateS > 0 ? TimeSpan.FromSeconds(job.Spec.RuntimeEstimateS) : null;
 
     private void Dispatch(JobRecord job)
     {

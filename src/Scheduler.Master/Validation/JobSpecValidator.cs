@@ -162,6 +162,12 @@ internal static class JobSpecValidator
         {
             throw Invalid("spec.replicas", $"must be between 0 and {MaxReplicas} (got {spec.Replicas})");
         }
+
+        if (spec.Replicas > 1)
+        {
+            throw new RpcException(new Status(StatusCode.Unimplemented,
+                "spec.replicas > 1 (gang jobs) is not supported by this master yet: Core plans gangs, but the master does not run them; submit replicas as separate jobs"));
+        }
     }
 
     private static void ValidateResources(Contracts.V1.Resources? r)
