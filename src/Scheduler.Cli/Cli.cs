@@ -59,17 +59,7 @@ internal static class Cli
             await error.WriteLineAsync($"error: {ex.StatusCode}: {ex.Status.Detail}");
             return Error;
         }
-        catch (MasterUnreachableException ex)
-        {
-            await error.WriteLineAsync($"error: {ex.Message}");
-            return Error;
-        }
-        catch (FormatException ex)
-        {
-            await error.WriteLineAsync($"error: {ex.Message}");
-            return Error;
-        }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is MasterUnreachableException or FormatException or IOException)
         {
             await error.WriteLineAsync($"error: {ex.Message}");
             return Error;

@@ -6,7 +6,7 @@ using Scheduler.Tests.Common;
 namespace Scheduler.IntegrationTests;
 
 /// <summary>Raw gRPC clients to a test cluster's master, plus waits on what tests observe.</summary>
-internal sealed class ClusterApi : IDisposable
+public sealed class ClusterApi : IDisposable
 {
     private readonly GrpcChannel _channel;
 

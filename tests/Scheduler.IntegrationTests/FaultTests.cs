@@ -10,23 +10,8 @@ namespace Scheduler.IntegrationTests;
 /// </summary>
 [TestFixture]
 [CancelAfter(120_000)]
-public sealed class FaultTests
+public sealed class FaultTests : PerTestCluster
 {
-    private TestCluster? _cluster;
-    private ClusterApi? _api;
-
-    [TearDown]
-    public async Task StopCluster()
-    {
-        _api?.Dispose();
-        _api = null;
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-            _cluster = null;
-        }
-    }
-
     [Test]
     public async Task Jobs_of_a_worker_killed_with_SIGKILL_are_requeued_and_finish_on_another_worker()
     {
@@ -107,13 +92,6 @@ public sealed class FaultTests
         var next = await api.SubmitAsync(ClusterApi.Shell("exit 0"));
         var placed = await api.WaitForStateAsync(next.Id, JobState.Succeeded);
         Assert.That(placed.NodeId, Is.EqualTo("w2"));
-    }
-
-    private async Task<(TestCluster Cluster, ClusterApi Api)> StartAsync(string name)
-    {
-        _cluster = await TestCluster.StartAsync(name);
-        _api = new ClusterApi(_cluster.MasterUrl);
-        return (_cluster, _api);
     }
 
     /// <summary>The first attempt blocks (until killed); later attempts finish at once.</summary>

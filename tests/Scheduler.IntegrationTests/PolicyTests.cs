@@ -6,28 +6,13 @@ namespace Scheduler.IntegrationTests;
 /// <summary>Scheduling policies through the real master: preemption, affinity, quotas, queue order.</summary>
 [TestFixture]
 [CancelAfter(120_000)]
-public sealed class PolicyTests
+public sealed class PolicyTests : PerTestCluster
 {
-    private TestCluster? _cluster;
-    private ClusterApi? _api;
-
-    [TearDown]
-    public async Task StopCluster()
-    {
-        _api?.Dispose();
-        _api = null;
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-            _cluster = null;
-        }
-    }
-
     [Test]
     public async Task High_priority_job_preempts_lower_priority_work_which_is_requeued_and_finishes_later()
     {
-        var api = await StartAsync("preempt");
-        _cluster!.StartWorker("w1", gpus: 2);
+        var (cluster, api) = await StartAsync("preempt");
+        cluster.StartWorker("w1", gpus: 2);
         await api.WaitForReadyNodesAsync("w1");
         var low = await api.SubmitAsync(Script("if [ \"$SCHEDULER_ATTEMPT\" = 1 ]; then exec sleep 120; fi; echo resumed", gpus: 2, priority: 100));
         await api.WaitForStateAsync(low.Id, JobState.Running);
@@ -45,8 +30,8 @@ public sealed class PolicyTests
     [Test]
     public async Task Job_below_the_preemption_threshold_waits_instead_of_evicting()
     {
-        var api = await StartAsync("no-preempt");
-        _cluster!.StartWorker("w1", gpus: 1);
+        var (cluster, api) = await StartAsync("no-preempt");
+        cluster.StartWorker("w1", gpus: 1);
         await api.WaitForReadyNodesAsync("w1");
         var low = await api.SubmitAsync(Script("exec sleep 120", gpus: 1, priority: 100));
         await api.WaitForStateAsync(low.Id, JobState.Running);
@@ -62,10 +47,10 @@ public sealed class PolicyTests
     [Test]
     public async Task Job_goes_to_the_node_that_has_its_model_cached()
     {
-        var api = await StartAsync("affinity");
-        Directory.CreateDirectory(Path.Combine(_cluster!.Root, "w2", "cache", "llama-70b"));
-        _cluster.StartWorker("w1");
-        _cluster.StartWorker("w2");
+        var (cluster, api) = await StartAsync("affinity");
+        Directory.CreateDirectory(Path.Combine(cluster.Root, "w2", "cache", "llama-70b"));
+        cluster.StartWorker("w1");
+        cluster.StartWorker("w2");
         await api.WaitForReadyNodesAsync("w1", "w2");
         await Eventually.TrueAsync(
             async () => (await api.Admin.ListNodesAsync(new ListNodesRequest(), deadline: ClusterApi.Deadline())).Nodes.All(n => n.LastHeartbeat is not null),
@@ -86,8 +71,8 @@ public sealed class PolicyTests
     [Test]
     public async Task Tenant_over_its_quota_waits_with_a_reason_naming_the_quota()
     {
-        var api = await StartAsync("quota", "--Master:Quotas:team-a:GpuMilli=1000");
-        _cluster!.StartWorker("w1", gpus: 4);
+        var (cluster, api) = await StartAsync("quota", "--Master:Quotas:team-a:GpuMilli=1000");
+        cluster.StartWorker("w1", gpus: 4);
         await api.WaitForReadyNodesAsync("w1");
         var first = Script("exec sleep 120", gpus: 1);
         first.Tenant = "team-a";
@@ -112,27 +97,20 @@ public sealed class PolicyTests
     [Test]
     public async Task Unknown_queue_policy_stops_the_master_with_a_message()
     {
-        var ex = await Assert.ThrowsAsync<AssertionException>(async () => _cluster = await TestCluster.StartAsync("bad-queue", null, "--queue-policy", "lottery"));
+        var ex = await Assert.ThrowsAsync<AssertionException>(async () => await StartAsync("bad-queue", "--queue-policy", "lottery"));
         Assert.That(ex!.Message, Does.Contain("Master:QueuePolicy"));
     }
 
     [Test]
     public async Task Gang_jobs_are_refused_clearly_until_the_master_runs_them()
     {
-        var api = await StartAsync("gang");
+        var (cluster, api) = await StartAsync("gang");
         var spec = Script("exit 0");
         spec.Replicas = 4;
 
         var ex = await RpcAssert.FailsWith(Grpc.Core.StatusCode.Unimplemented, () => api.SubmitAsync(spec));
 
         Assert.That(ex.Status.Detail, Does.Contain("spec.replicas"));
-    }
-
-    private async Task<ClusterApi> StartAsync(string name, params string[] masterArgs)
-    {
-        _cluster = await TestCluster.StartAsync(name, null, masterArgs);
-        _api = new ClusterApi(_cluster.MasterUrl);
-        return _api;
     }
 
     private static JobSpec Script(string script, int gpus = 0, int priority = 0) => ClusterApi.Shell(script, gpus: gpus, priority: priority);

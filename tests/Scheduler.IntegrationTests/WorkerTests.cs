@@ -6,38 +6,22 @@ namespace Scheduler.IntegrationTests;
 /// <summary>Worker behaviour that needs a real master on the other end of the stream.</summary>
 [TestFixture]
 [CancelAfter(90_000)]
-public sealed class WorkerTests
+public sealed class WorkerTests : PerTestCluster
 {
-    private TestCluster? _cluster;
-    private ClusterApi? _api;
-
-    [TearDown]
-    public async Task StopCluster()
-    {
-        _api?.Dispose();
-        _api = null;
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-            _cluster = null;
-        }
-    }
-
     [Test]
     public async Task Worker_cut_off_from_the_master_kills_its_agents_before_the_master_would_requeue_them()
     {
-        _cluster = await TestCluster.StartAsync("fence");
-        _api = new ClusterApi(_cluster.MasterUrl);
-        var worker = _cluster.StartWorker("w1");
-        await _api.WaitForReadyNodesAsync("w1");
-        var pidFile = Path.Combine(_cluster.Root, "pid");
-        var job = await _api.SubmitAsync(ClusterApi.Shell($"echo $$ > {pidFile}; exec sleep 120"));
-        await _api.WaitForStateAsync(job.Id, JobState.Running);
+        var (cluster, api) = await StartAsync("fence");
+        var worker = cluster.StartWorker("w1");
+        await api.WaitForReadyNodesAsync("w1");
+        var pidFile = Path.Combine(cluster.Root, "pid");
+        var job = await api.SubmitAsync(ClusterApi.Shell($"echo $$ > {pidFile}; exec sleep 120"));
+        await api.WaitForStateAsync(job.Id, JobState.Running);
         var pid = int.Parse(await Eventually.ReturnsAsync(
             () => Task.FromResult(File.Exists(pidFile) && File.ReadAllText(pidFile).Trim() is { Length: > 0 } s ? s : null),
             "the agent to write its pid"), System.Globalization.CultureInfo.InvariantCulture);
 
-        await _cluster.Master!.KillAsync();
+        await cluster.Master!.KillAsync();
 
         // The worker fences one heartbeat before the master's dead-after deadline (3 s in tests).
         await Eventually.TrueAsync(() => !Posix.IsAlive(pid), "the cut-off worker to kill its agent", TimeSpan.FromSeconds(15));
@@ -48,16 +32,15 @@ public sealed class WorkerTests
     [Test]
     public async Task Simulate_hosts_many_workers_in_one_process()
     {
-        _cluster = await TestCluster.StartAsync("simulate");
-        _api = new ClusterApi(_cluster.MasterUrl);
+        var (cluster, api) = await StartAsync("simulate");
 
-        _cluster.StartWorker("sim", gpus: 2, extraArgs: ["--simulate", "5"]);
+        cluster.StartWorker("sim", gpus: 2, extraArgs: ["--simulate", "5"]);
 
-        await _api.WaitForReadyNodesAsync("sim-000", "sim-001", "sim-002", "sim-003", "sim-004");
-        var nodes = await _api.Admin.ListNodesAsync(new ListNodesRequest(), deadline: ClusterApi.Deadline());
+        await api.WaitForReadyNodesAsync("sim-000", "sim-001", "sim-002", "sim-003", "sim-004");
+        var nodes = await api.Admin.ListNodesAsync(new ListNodesRequest(), deadline: ClusterApi.Deadline());
         Assert.That(nodes.Nodes.SelectMany(n => n.Gpus).Select(g => g.Info.Uuid), Is.Unique);
-        var job = await _api.SubmitAsync(ClusterApi.Shell("echo ran on $SCHEDULER_NODE_ID"));
-        var done = await _api.WaitForStateAsync(job.Id, JobState.Succeeded);
+        var job = await api.SubmitAsync(ClusterApi.Shell("echo ran on $SCHEDULER_NODE_ID"));
+        var done = await api.WaitForStateAsync(job.Id, JobState.Succeeded);
         Assert.That(done.NodeId, Does.StartWith("sim-"));
     }
 }
