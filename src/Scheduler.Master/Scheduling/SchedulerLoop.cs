@@ -47,6 +47,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private long _epoch;
     private DateTimeOffset _leaderSince;
     private bool _needsPass;
+    private readonly Dictionary<string, string[]> _evictionsFor = new(StringComparer.Ordinal);
     private DateTimeOffset _lastPass;
 
     public SchedulerLoop(
@@ -443,6 +444,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
             if (decision.Allocation is { } allocation)
             {
+                _evictionsFor.Remove(job.Id);
                 var node = _nodes[allocation.NodeId];
                 placed.Add(job with
                 {
@@ -507,6 +509,15 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// </summary>
     private IEnumerable<JobRecord> Evict(Core.Preemption.PreemptionPlan plan, JobRecord preemptor, DateTimeOffset now)
     {
+        // Until the victims already chosen for this job have exited, their capacity still looks
+        // taken: planning again would evict more than needed.
+        if (_evictionsFor.TryGetValue(preemptor.Id, out var inFlight)
+            && inFlight.Any(v => _jobs.TryGetValue(v, out var j) && j.HoldsAllocation))
+        {
+            yield break;
+        }
+
+        _evictionsFor[preemptor.Id] = [.. plan.Victims];
         foreach (var id in plan.Victims)
         {
             if (_jobs.TryGetValue(id, out var victim) && victim.HoldsAllocation && !victim.IsTerminal && !victim.RequeueOnExit)
