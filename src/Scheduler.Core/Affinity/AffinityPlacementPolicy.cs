@@ -9,7 +9,7 @@ namespace Scheduler.Core.Affinity;
 /// already cache the job's model or dataset keys. A cached node therefore wins only when its base
 /// score is within the tolerance of the best: reuse of warm caches without giving up packing.
 /// </summary>
-public sealed class AffinityPlacementPolicy : IPlacementPolicy
+public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak
 {
     private readonly IPlacementPolicy _inner;
     private readonly Func<string, IReadOnlyCollection<string>> _jobKeys;
@@ -38,6 +38,9 @@ public sealed class AffinityPlacementPolicy : IPlacementPolicy
 
     /// <summary>The most a cached node's score is raised (all keys cached).</summary>
     public double Tolerance { get; }
+
+    // Exact ties (no cache involved) are still broken the way the wrapped policy wants.
+    Random? IRandomTieBreak.TieBreak => (_inner as IRandomTieBreak)?.TieBreak;
 
     /// <inheritdoc />
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)

@@ -31,6 +31,20 @@ public sealed class AffinityPlacementPolicyTests
     }
 
     [Test]
+    public void Exact_ties_are_still_broken_at_random_when_the_wrapped_policy_does_so()
+    {
+        var chosen = new HashSet<string>();
+        for (var seed = 1; seed <= 20; seed++)
+        {
+            var nodes = Enumerable.Range(0, 4).Select(i => Node($"n{i}", gpus: 8)).ToArray();
+            var policy = new AffinityPlacementPolicy(PlacementPolicies.Create(PlacementPolicyNames.FgdMem, seed), _ => [], _ => null);
+            chosen.Add(new PlacementEngine(policy).Find(JobDemand.Of("j", new ResourceRequest(1000, 1024, 1)), nodes).Allocation!.NodeId);
+        }
+
+        Assert.That(chosen, Has.Count.GreaterThan(1), "identical idle nodes tie; the published FGD draws among them");
+    }
+
+    [Test]
     public void Jobs_without_keys_score_as_the_inner_policy_does()
     {
         var inner = PlacementPolicies.Create(PlacementPolicyNames.BestFit);
