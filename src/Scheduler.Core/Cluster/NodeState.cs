@@ -94,8 +94,6 @@ public sealed class NodeState
     /// <summary>Total milli-GPU of the node.</summary>
     public long GpuCapacityMilli => Gpus.Count * (long)ResourceLimits.MilliPerGpu;
 
-    /// <summary>Bumped by every allocation and release: lets callers cache what they derive from the state.</summary>
-    public long Version { get; private set; }
 
     /// <summary>
     /// A 64-bit digest of everything placement looks at except the node's name: capacities, labels,
@@ -199,7 +197,6 @@ public sealed class NodeState
         }
 
         _allocations.Add(allocation.JobId, allocation);
-        Version++;
     }
 
     /// <summary>Frees what a job held here; returns false when it held nothing.</summary>
@@ -218,7 +215,6 @@ public sealed class NodeState
             GpuFreeMilliTotal += share.Milli;
         }
 
-        Version++;
         return true;
     }
 

@@ -418,10 +418,16 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         // What holds capacity now: backfill needs expected ends, fair share and quotas need usage.
         var running = new Dictionary<string, RunningJob>(StringComparer.Ordinal);
-        foreach (var job in _jobs.Values)
+        foreach (var node in _nodes.Values)
         {
-            if (job.HoldsAllocation)
+            // The nodes' allocations, not the whole job history: a pass costs what is running.
+            foreach (var id in node.State.Allocations.Keys)
             {
+                if (!_jobs.TryGetValue(id, out var job))
+                {
+                    continue;
+                }
+
                 running[job.Id] = new RunningJob(job.Id, TenantOf(job), job.Priority, job.StartedAt ?? job.UpdatedAt)
                 {
                     RuntimeEstimate = EstimateOf(job),
