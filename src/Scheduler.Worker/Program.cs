@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Scheduler.Worker;
 using Scheduler.Worker.Gpu;
+using Scheduler.Worker.Keeper;
 
 var switches = new Dictionary<string, string>
 {
@@ -20,7 +21,13 @@ var switches = new Dictionary<string, string>
     ["--labels"] = "Worker:Labels",
     ["--simulate"] = "Worker:Simulate",
     ["--max-reconnect-delay-ms"] = "Worker:MaxReconnectDelayMs",
+    ["--stop-grace-ms"] = "Worker:StopGraceMs",
 };
+
+if (args is [KeeperProcess.Verb])
+{
+    return KeeperProcess.Run();
+}
 
 // A bare flag reads as "true".
 args = [.. args.Select(a => a == "--probe-only" ? "--Worker:ProbeOnly=true" : a)];
@@ -40,7 +47,9 @@ builder.Services.AddOptions<WorkerOptions>()
     .Validate(o => o.Master.Split(',', StringSplitOptions.RemoveEmptyEntries).All(m => Uri.TryCreate(m.Trim(), UriKind.Absolute, out _)), "Worker:Master must be one or more absolute URLs, e.g. http://127.0.0.1:7070")
     .Validate(o => o.NodeId.Length is > 0 and <= 253, "Worker:NodeId must be 1..253 characters")
     .ValidateOnStart();
-builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+// Room for a graceful leave: agents' grace, the master's acknowledgements, closing the stream.
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(
+    (builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions()).StopGraceMs + 15_000));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHostedService<WorkerService>();
 

@@ -52,6 +52,10 @@ internal sealed class WorkerOptions
     [Range(100, 600_000)]
     public int MaxReconnectDelayMs { get; set; } = 5000;
 
+    /// <summary>On shutdown, how long agents get between SIGTERM and SIGKILL.</summary>
+    [Range(0, 600_000)]
+    public int StopGraceMs { get; set; } = 5000;
+
     /// <summary>Print what the GPU probe sees and exit.</summary>
     public bool ProbeOnly { get; set; }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Scheduler.Worker.Agents;
 using Scheduler.Worker.Gpu;
+using Scheduler.Worker.Keeper;
 using Scheduler.Worker.Link;
 
 namespace Scheduler.Worker;
@@ -36,6 +37,9 @@ internal sealed partial class WorkerService : BackgroundService
         }
 
         using var launcher = new AgentLauncher();
+
+        // Disposed after the links have stopped their agents: the keeper then has nothing left to kill.
+        using var keeper = new AgentKeeper(_loggers.CreateLogger<AgentKeeper>());
         var probes = new List<IGpuProbe>();
         try
         {
@@ -48,8 +52,14 @@ internal sealed partial class WorkerService : BackgroundService
                     : GpuProbeFactory.Create(_options, nodeId, _logger);
                 probes.Add(probe);
                 var identity = new WorkerIdentity(nodeId, dataDir, HostResources.CpuMillis(_options), HostResources.MemoryMib(_options), HostResources.ParseLabels(_options.Labels));
-                var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>());
-                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>());
+                var cgroups = AgentCgroups.Create(nodeId, dataDir);
+                if (cgroups.Root is null && nodes.Length == 1)
+                {
+                    LogNoCgroups(nodeId);
+                }
+
+                var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups);
+                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper);
                 LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master);
                 links.Add(link.RunAsync(stoppingToken));
             }
@@ -67,6 +77,9 @@ internal sealed partial class WorkerService : BackgroundService
 
     [LoggerMessage(1, LogLevel.Information, "Worker {NodeId} starting: {Probe} probe, {Gpus} GPUs, {CpuMillis}m CPU, {MemoryMib} MiB, master {Master}")]
     private partial void LogStarting(string nodeId, string probe, int gpus, long cpuMillis, long memoryMib, string master);
+
+    [LoggerMessage(3, LogLevel.Information, "Node {NodeId}: no cgroup v2 to delegate here; agent trees are tracked by session and environment token, without CPU/memory limits")]
+    private partial void LogNoCgroups(string nodeId);
 
     [LoggerMessage(2, LogLevel.Warning, "{SetPriv} or {SetSid} missing: agents will not die with the worker nor be stopped as a group")]
     private partial void LogUnsupervised(string setPriv, string setSid);

@@ -21,9 +21,12 @@ public abstract class PerTestCluster
         }
     }
 
-    protected async Task<(TestCluster Cluster, ClusterApi Api)> StartAsync(string name, params string[] masterArgs)
+    protected Task<(TestCluster Cluster, ClusterApi Api)> StartAsync(string name, params string[] masterArgs) =>
+        StartAsync(name, null, masterArgs);
+
+    protected async Task<(TestCluster Cluster, ClusterApi Api)> StartAsync(string name, ClusterTimings? timings, params string[] masterArgs)
     {
-        Cluster = await TestCluster.StartAsync(name, null, masterArgs);
+        Cluster = await TestCluster.StartAsync(name, timings, masterArgs);
         Api = new ClusterApi(Cluster.MasterUrl);
         return (Cluster, Api);
     }

@@ -9,27 +9,6 @@ namespace Scheduler.IntegrationTests;
 public sealed class WorkerTests : PerTestCluster
 {
     [Test]
-    public async Task Worker_cut_off_from_the_master_kills_its_agents_before_the_master_would_requeue_them()
-    {
-        var (cluster, api) = await StartAsync("fence");
-        var worker = cluster.StartWorker("w1");
-        await api.WaitForReadyNodesAsync("w1");
-        var pidFile = Path.Combine(cluster.Root, "pid");
-        var job = await api.SubmitAsync(ClusterApi.Shell($"echo $$ > {pidFile}; exec sleep 120"));
-        await api.WaitForStateAsync(job.Id, JobState.Running);
-        var pid = int.Parse(await Eventually.ReturnsAsync(
-            () => Task.FromResult(File.Exists(pidFile) && File.ReadAllText(pidFile).Trim() is { Length: > 0 } s ? s : null),
-            "the agent to write its pid"), System.Globalization.CultureInfo.InvariantCulture);
-
-        await cluster.Master!.KillAsync();
-
-        // The worker fences one heartbeat before the master's dead-after deadline (3 s in tests).
-        await Eventually.TrueAsync(() => !Posix.IsAlive(pid), "the cut-off worker to kill its agent", TimeSpan.FromSeconds(15));
-        Assert.That(worker.HasExited, Is.False, "the worker itself keeps running and keeps trying to reconnect");
-        Assert.That(worker.ReadLog(), Does.Contain("Fencing"));
-    }
-
-    [Test]
     public async Task Simulate_hosts_many_workers_in_one_process()
     {
         var (cluster, api) = await StartAsync("simulate");

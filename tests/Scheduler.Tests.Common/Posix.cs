@@ -7,6 +7,9 @@ public static partial class Posix
 {
     public const int SigKill = 9;
     public const int SigTerm = 15;
+    public const int SigInt = 2;
+    public const int SigCont = 18;
+    public const int SigStop = 19;
 
     public static bool Signal(int pid, int signal) => kill(pid, signal) == 0;
 

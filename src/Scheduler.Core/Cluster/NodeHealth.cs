@@ -11,4 +11,7 @@ public enum NodeHealth
 
     /// <summary>Silent past the grace period: its jobs have been requeued.</summary>
     Dead,
+
+    /// <summary>The worker is shutting down gracefully: no new work; its agents are being stopped and handed back.</summary>
+    Leaving,
 }

@@ -68,6 +68,7 @@ internal static class ProtoMapping
             {
                 NodeHealth.Ready => Contracts.V1.NodeHealth.Ready,
                 NodeHealth.Suspect => Contracts.V1.NodeHealth.Suspect,
+                NodeHealth.Leaving => Contracts.V1.NodeHealth.Leaving,
                 _ => Contracts.V1.NodeHealth.Dead,
             },
             Cordoned = state.Cordoned,

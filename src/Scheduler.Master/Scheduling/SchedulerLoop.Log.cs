@@ -52,4 +52,13 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(17, LogLevel.Warning, "Preempting {JobId} (priority {Priority}) for {Preemptor} (priority {PreemptorPriority}) on {NodeId}")]
     private partial void LogPreempting(string jobId, int priority, string preemptor, int preemptorPriority, string nodeId);
+
+    [LoggerMessage(18, LogLevel.Information, "Node {NodeId} is leaving: {Reason}")]
+    private partial void LogNodeLeaving(string nodeId, string reason);
+
+    [LoggerMessage(19, LogLevel.Warning, "Node {NodeId} obeyed epoch {Reported}, newer than this term's {Epoch}: the store lost history; this term moves to epoch {NewEpoch}")]
+    private partial void LogEpochAdvanced(string nodeId, long reported, long epoch, long newEpoch);
+
+    [LoggerMessage(20, LogLevel.Information, "Stopping: no more dispatch; closing {Sessions} worker streams")]
+    private partial void LogStopping(int sessions);
 }

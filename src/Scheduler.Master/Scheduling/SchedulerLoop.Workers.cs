@@ -47,6 +47,15 @@ internal sealed partial class SchedulerLoop
             entry.Record = record;
         }
 
+        if (registration.LastEpoch > _epoch)
+        {
+            // This worker obeyed a term newer than ours: the store lost history (restored from an old
+            // backup, or started anew). Move past it, or the worker would ignore every command.
+            var raised = await _store.RaiseEpochAsync(registration.LastEpoch + 1, ct);
+            LogEpochAdvanced(registration.NodeId, registration.LastEpoch, _epoch, raised);
+            _epoch = raised;
+        }
+
         entry.Session = session;
         entry.LastSeen = now;
         entry.State.Health = NodeHealth.Ready;
@@ -90,7 +99,7 @@ internal sealed partial class SchedulerLoop
 
         var now = _time.GetUtcNow();
         entry.LastSeen = now;
-        if (entry.State.Health != NodeHealth.Ready)
+        if (entry.State.Health is not NodeHealth.Ready and not NodeHealth.Leaving)
         {
             entry.State.Health = NodeHealth.Ready;
             _needsPass = true;
@@ -109,6 +118,15 @@ internal sealed partial class SchedulerLoop
                     await AgentStatusAsync(entry, agent, ct);
                 }
 
+                // Processed, so LastSeen is at least the moment the worker sent it: the worker's
+                // fencing clock may restart from that moment.
+                Send(entry, new MasterCommand { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } });
+                break;
+            case WorkerMessage.BodyOneofCase.Leaving:
+                // Nothing new goes there; its agents' exits follow, each requeued without using a retry.
+                entry.State.Health = NodeHealth.Leaving;
+                _dirtyNodes.Add(entry.Id);
+                LogNodeLeaving(entry.Id, message.Leaving.Reason);
                 break;
             case WorkerMessage.BodyOneofCase.AgentEvent when message.AgentEvent.Agent is { } agent:
                 await AgentStatusAsync(entry, agent, ct);
@@ -148,6 +166,11 @@ internal sealed partial class SchedulerLoop
             if (entry.State.Health == NodeHealth.Ready)
             {
                 entry.State.Health = NodeHealth.Suspect;
+            }
+            else if (entry.State.Health == NodeHealth.Leaving && entry.State.Allocations.Count == 0)
+            {
+                // Left cleanly: every agent's exit was reported, nothing to wait for.
+                entry.State.Health = NodeHealth.Dead;
             }
 
             _dirtyNodes.Add(entry.Id);
@@ -202,6 +225,12 @@ internal sealed partial class SchedulerLoop
     private async Task AgentStatusAsync(NodeEntry entry, AgentStatus agent, CancellationToken ct)
     {
         var exited = agent.State is AgentState.Exited or AgentState.FailedToStart;
+        if (exited && _jobs.TryGetValue(agent.JobId, out var given) && IsGivenUp(given, entry, agent))
+        {
+            await GivenUpAttemptExitedAsync(entry, given, agent, ct);
+            return;
+        }
+
         if (!_jobs.TryGetValue(agent.JobId, out var job)
             || !job.HoldsAllocation
             || job.NodeId != entry.Id
@@ -243,6 +272,11 @@ internal sealed partial class SchedulerLoop
         {
             next = released with { ExitCode = code };
         }
+        else if (agent.HostStop)
+        {
+            // The worker is shutting down: not the job's doing, and not a loss either.
+            next = Requeue(released, $"{entry.Id} shut down", countsAsRetry: false, now);
+        }
         else if (agent.Fenced)
         {
             // The worker killed it for losing us, not the job for failing: run it again elsewhere.
@@ -281,6 +315,39 @@ internal sealed partial class SchedulerLoop
             LogFinished(next.Id, next.Attempt, next.State.ToString(), code ?? -1);
         }
 
+        Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+    }
+
+    /// <summary>
+    /// The exit of the very attempt this master gave up on when it lost the node (a restart or a
+    /// partition outlasted dead-after) while the job waits to be placed again: the worker's report
+    /// is the truth, so an attempt that finished is not run a second time.
+    /// </summary>
+    private static bool IsGivenUp(JobRecord job, NodeEntry entry, AgentStatus agent) =>
+        job.State == JobState.Pending
+        && job.Attempt == agent.Attempt
+        && job.NodeId == entry.Id
+        && !agent.Fenced
+        && !agent.HostStop
+        && agent.State == AgentState.Exited;
+
+    private async Task GivenUpAttemptExitedAsync(NodeEntry entry, JobRecord job, AgentStatus agent, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
+        int? code = agent.HasExitCode ? agent.ExitCode : null;
+        var next = job with
+        {
+            State = code == 0 ? JobState.Succeeded : JobState.Failed,
+            ExitCode = code,
+            Message = code == 0 ? $"exited 0 on {entry.Id} (reported after the node was given up)" : $"exited with code {code} on {entry.Id}",
+            PendingReason = "",
+            StartedAt = job.StartedAt ?? now,
+            FinishedAt = now,
+            UpdatedAt = now,
+        };
+        await ApplyAsync([next], ct);
+        _metrics.Finished(next.State.ToString());
+        LogFinished(next.Id, next.Attempt, next.State.ToString(), code ?? -1);
         Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
     }
 }

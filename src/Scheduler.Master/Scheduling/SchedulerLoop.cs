@@ -31,6 +31,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly MasterMetrics _metrics;
     private readonly SchedulingCycle _cycle;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stopping = new();
 
     private readonly Dictionary<string, JobRecord> _jobs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _jobByRequestId = new(StringComparer.Ordinal);
@@ -55,8 +56,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
         IOptions<MasterOptions> options,
         TimeProvider time,
         ILogger<SchedulerLoop> logger,
-        MasterMetrics metrics)
+        MasterMetrics metrics,
+        IHostApplicationLifetime lifetime)
     {
+        // The moment a stop begins, before the server drains its calls: a stopping master must not
+        // dispatch while a successor may already be starting on the same jobs.
+        lifetime.ApplicationStopping.Register(_stopping.Cancel);
         _store = store;
         _options = options.Value;
         _time = time;
@@ -115,8 +120,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
         await base.StartAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, _stopping.Token);
+        var stoppingToken = linked.Token;
         using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(50, _options.HeartbeatIntervalMs / 2)), _time);
         var tickTask = TickAsync(ticker, stoppingToken);
         _ready.TrySetResult();
@@ -136,7 +143,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         LogEventFailed(e.GetType().Name, ex);
-                        FailReply(e, ex);
+                        FailReply(e, ToStatus(ex));
                     }
                 }
 
@@ -153,6 +160,13 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
         finally
         {
+            LogStopping(_nodes.Values.Count(n => n.Session is not null));
+            _inbox.Writer.TryComplete();
+            while (_inbox.Reader.TryRead(out var unanswered))
+            {
+                FailReply(unanswered, new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "the master is shutting down")));
+            }
+
             foreach (var watcher in _watchers)
             {
                 watcher.End();
@@ -165,6 +179,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
             await tickTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
+    }
+
+    public override void Dispose()
+    {
+        _stopping.Dispose();
+        base.Dispose();
     }
 
     private async Task TickAsync(PeriodicTimer ticker, CancellationToken cancellationToken)
@@ -259,9 +279,16 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _ => throw new UnreachableException(e.GetType().Name),
     };
 
-    private static void FailReply(IMasterEvent e, Exception ex)
+    /// <summary>A store the disk refused is UNAVAILABLE (retry later, nothing was stored); anything else is a bug.</summary>
+    private static Grpc.Core.RpcException ToStatus(Exception ex) => ex switch
     {
-        var error = new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Internal, ex.Message));
+        Grpc.Core.RpcException rpc => rpc,
+        StoreUnavailableException => new(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, ex.Message)),
+        _ => new(new Grpc.Core.Status(Grpc.Core.StatusCode.Internal, ex.Message)),
+    };
+
+    private static void FailReply(IMasterEvent e, Grpc.Core.RpcException error)
+    {
         switch (e)
         {
             case SubmitJob s: s.Reply.TrySetException(error); break;

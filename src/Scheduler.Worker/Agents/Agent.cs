@@ -32,10 +32,21 @@ internal sealed class Agent
 
     public bool Fenced { get; set; }
 
+    /// <summary>Stopped because the worker itself is shutting down: the job is requeued without using a retry.</summary>
+    public bool HostStop { get; set; }
+
+    /// <summary>Every process of the agent, once it is started.</summary>
+    public AgentTree? Tree { get; set; }
+
+    /// <summary>The keeper writes this file before it kills the agent, so its exit is reported as fenced.</summary>
+    public string FencedMarker => Path.Combine(Directory, "fenced");
+
     /// <summary>Set once a stop was asked, so the exit is reported as the stop's outcome.</summary>
     public bool StopRequested { get; set; }
 
     public bool IsLive => State is AgentState.Starting or AgentState.Running;
+
+    private bool ExitedCleanly => State == AgentState.Exited && ExitCode == 0;
 
     public AgentStatus ToStatus()
     {
@@ -46,7 +57,10 @@ internal sealed class Agent
             State = State,
             Pid = Pid,
             Message = Message,
-            Fenced = Fenced,
+
+            // An agent that exits 0 finished its work, even during a stop: running it again would run it twice.
+            Fenced = Fenced && !ExitedCleanly,
+            HostStop = HostStop && !ExitedCleanly,
         };
         if (ExitCode is { } code)
         {

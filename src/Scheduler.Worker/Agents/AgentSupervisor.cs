@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Scheduler.Contracts.V1;
+using Scheduler.Worker.Keeper;
 
 namespace Scheduler.Worker.Agents;
 
@@ -18,14 +19,26 @@ internal sealed partial class AgentSupervisor
     private readonly AgentLauncher _launcher;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly AgentKeeper? _keeper;
+    private readonly AgentCgroups? _cgroups;
+    private bool _shuttingDown;
 
-    public AgentSupervisor(string dataDir, string nodeId, AgentLauncher launcher, TimeProvider time, ILogger logger)
+    public AgentSupervisor(
+        string dataDir,
+        string nodeId,
+        AgentLauncher launcher,
+        TimeProvider time,
+        ILogger logger,
+        AgentKeeper? keeper = null,
+        AgentCgroups? cgroups = null)
     {
         _root = Path.GetFullPath(Path.Combine(dataDir, "agents"));
         _nodeId = nodeId;
         _launcher = launcher;
         _time = time;
         _logger = logger;
+        _keeper = keeper;
+        _cgroups = cgroups;
     }
 
     /// <summary>Raised outside the lock after every state change.</summary>
@@ -74,6 +87,17 @@ internal sealed partial class AgentSupervisor
 
             agent = new Agent(key, [.. start.GpuUuids], AgentDirectory(key));
             _agents[key] = agent;
+            if (_shuttingDown)
+            {
+                // A start that crossed our Leaving message: not the job's failure, so it is requeued.
+                agent.HostStop = true;
+            }
+        }
+
+        if (agent.HostStop)
+        {
+            Finish(agent, AgentState.FailedToStart, null, $"{_nodeId} is shutting down");
+            return;
         }
 
         Process process;
@@ -101,10 +125,12 @@ internal sealed partial class AgentSupervisor
 
         AgentStatus status;
         bool stopAtOnce;
+        AgentTree tree;
         lock (_lock)
         {
             agent.Process = process;
             agent.Pid = process.Id;
+            agent.Tree = tree = agent.Tree! with { Pid = process.Id };
             stopAtOnce = agent.StopRequested;
             if (agent.State == AgentState.Starting)
             {
@@ -115,11 +141,12 @@ internal sealed partial class AgentSupervisor
             status = agent.ToStatus();
         }
 
+        _keeper?.Track(_nodeId, key, tree, agent.FencedMarker);
         LogStarted(key.ToString(), agent.Pid, string.Join(',', agent.GpuUuids));
         Publish(status);
         if (stopAtOnce)
         {
-            Posix.SignalGroup(agent.Pid, Posix.SigKill);
+            tree.Kill(everywhere: false);
         }
     }
 
@@ -159,7 +186,7 @@ internal sealed partial class AgentSupervisor
     /// </summary>
     public void Fence(string reason)
     {
-        int[] pids;
+        AgentTree[] trees;
         lock (_lock)
         {
             var live = _agents.Values.Where(a => a.IsLive).ToArray();
@@ -170,31 +197,35 @@ internal sealed partial class AgentSupervisor
                 agent.Message = reason;
             }
 
-            pids = live.Select(a => a.Pid).Where(p => p > 0).ToArray();
+            trees = live.Select(a => a.Tree).OfType<AgentTree>().Where(t => t.Pid > 0).ToArray();
         }
 
-        if (pids.Length > 0)
+        if (trees.Length > 0)
         {
-            LogFenced(pids.Length, reason);
+            LogFenced(trees.Length, reason);
         }
 
-        foreach (var pid in pids)
+        foreach (var tree in trees)
         {
-            Posix.SignalGroup(pid, Posix.SigKill);
+            tree.Kill(everywhere: true);
         }
     }
 
-    /// <summary>Stops every agent (worker shutdown) and waits, bounded, until they have exited.</summary>
+    /// <summary>
+    /// Worker shutdown: refuses new agents from now on, stops every live one and waits, bounded,
+    /// until they have exited. Each is reported as stopped by the host, so the master requeues it
+    /// without using a retry, unless it exited 0 by itself.
+    /// </summary>
     public async Task StopAllAsync(TimeSpan grace, string reason, CancellationToken ct)
     {
         AgentKey[] keys;
         lock (_lock)
         {
+            _shuttingDown = true;
             keys = _agents.Values.Where(a => a.IsLive).Select(a => a.Key).ToArray();
             foreach (var key in keys)
             {
-                // Not the job's fault: the master requeues them instead of failing them.
-                _agents[key].Fenced = true;
+                _agents[key].HostStop = true;
             }
         }
 
@@ -210,6 +241,18 @@ internal sealed partial class AgentSupervisor
         }
     }
 
+    /// <summary>Agents whose exit the master has not acknowledged yet.</summary>
+    public int UnacknowledgedCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _agents.Count;
+            }
+        }
+    }
+
     /// <summary>The master recorded the exit: forget the agent (its logs stay on disk).</summary>
     public void Ack(AgentKey key)
     {
@@ -219,6 +262,7 @@ internal sealed partial class AgentSupervisor
             {
                 _agents.Remove(key);
                 agent.Process?.Dispose();
+                AgentCgroups.Remove(agent.Tree?.Cgroup);
             }
         }
     }
@@ -252,6 +296,7 @@ internal sealed partial class AgentSupervisor
 
     private async Task KillAfterAsync(AgentKey key, int pid, TimeSpan grace)
     {
+        AgentTree? tree;
         await Task.Delay(grace, _time);
         lock (_lock)
         {
@@ -262,7 +307,12 @@ internal sealed partial class AgentSupervisor
         }
 
         LogKilled(key.ToString(), pid, (long)grace.TotalMilliseconds);
-        Posix.SignalGroup(pid, Posix.SigKill);
+        lock (_lock)
+        {
+            tree = _agents.TryGetValue(key, out var agent) ? agent.Tree : null;
+        }
+
+        tree?.Kill(everywhere: false);
     }
 
     private Process Prepare(Agent agent, StartAgent start)
@@ -286,6 +336,9 @@ internal sealed partial class AgentSupervisor
 
         var stdout = Path.Combine(agent.Directory, "stdout.log");
         var stderr = Path.Combine(agent.Directory, "stderr.log");
+        File.Delete(agent.FencedMarker);
+        var cgroup = _cgroups?.CreateFor(agent.Key, start.Resources?.CpuMillis ?? 0, start.Resources?.MemoryMib ?? 0);
+        agent.Tree = new AgentTree(0, $"{_nodeId}/{agent.Key}/{Guid.NewGuid():N}", cgroup);
         var info = new ProcessStartInfo { UseShellExecute = false, WorkingDirectory = workingDir };
         if (AgentLauncher.Supervised)
         {
@@ -302,7 +355,10 @@ internal sealed partial class AgentSupervisor
             info.FileName = "/bin/sh";
         }
 
-        foreach (var arg in new[] { "-c", "o=$1; e=$2; shift 2; exec \"$@\" </dev/null >>\"$o\" 2>>\"$e\"", "agent", stdout, stderr, executable })
+        // The shell joins the agent's cgroup (when it has one) before anything else runs, so every
+        // process the agent ever forks is in it.
+        const string Script = "o=$1; e=$2; cg=$3; shift 3; [ -z \"$cg\" ] || { echo $$ >\"$cg/cgroup.procs\"; } 2>/dev/null; exec \"$@\" </dev/null >>\"$o\" 2>>\"$e\"";
+        foreach (var arg in new[] { "-c", Script, "agent", stdout, stderr, cgroup ?? "", executable })
         {
             info.ArgumentList.Add(arg);
         }
@@ -324,6 +380,7 @@ internal sealed partial class AgentSupervisor
         info.Environment["SCHEDULER_ATTEMPT"] = start.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["SCHEDULER_NODE_ID"] = _nodeId;
         info.Environment["SCHEDULER_AGENT_DIR"] = agent.Directory;
+        info.Environment[AgentTree.TokenVariable] = agent.Tree.Token;
         return new Process { StartInfo = info, EnableRaisingEvents = true };
     }
 
@@ -339,7 +396,22 @@ internal sealed partial class AgentSupervisor
             code = -1;
         }
 
+        // The job ends with its main process: whatever it left behind in its session or cgroup goes too.
+        agent.Tree?.Kill(everywhere: false);
+        _keeper?.Untrack(_nodeId, agent.Key);
+        if (File.Exists(agent.FencedMarker))
+        {
+            // Killed by the keeper while this worker could not act (frozen or cut off).
+            lock (_lock)
+            {
+                agent.Fenced = true;
+                agent.Message = File.ReadAllText(agent.FencedMarker);
+                agent.StopRequested = true;
+            }
+        }
+
         Finish(agent, AgentState.Exited, code, null);
+        AgentCgroups.Remove(agent.Tree?.Cgroup);
     }
 
     private void Finish(Agent agent, AgentState state, int? code, string? message)

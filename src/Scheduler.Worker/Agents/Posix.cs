@@ -15,6 +15,8 @@ internal static partial class Posix
         _ = Kill(pid, signal);
     }
 
+    public static void Signal(int pid, int signal) => _ = Kill(pid, signal);
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 }

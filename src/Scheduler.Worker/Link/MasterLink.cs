@@ -7,6 +7,7 @@ using Polly.Retry;
 using Scheduler.Contracts.V1;
 using Scheduler.Worker.Agents;
 using Scheduler.Worker.Gpu;
+using Scheduler.Worker.Keeper;
 
 namespace Scheduler.Worker.Link;
 
@@ -20,6 +21,8 @@ internal sealed partial class MasterLink
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(3);
     private readonly WorkerIdentity _identity;
     private readonly IGpuProbe _probe;
     private readonly AgentSupervisor _agents;
@@ -27,13 +30,17 @@ internal sealed partial class MasterLink
     private readonly WorkerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly AgentKeeper? _keeper;
     private readonly string[] _addresses;
+    private readonly HashSet<string> _refusing = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private int _nextAddress;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(1);
+    private TimeSpan _reconnectCap;
     private TimeSpan? _fenceAfter;
-    private DateTimeOffset _lastContact;
+    private long _contact;
     private Channel<WorkerMessage>? _outbox;
+    private volatile bool _leaving;
 
     public MasterLink(
         WorkerIdentity identity,
@@ -41,7 +48,8 @@ internal sealed partial class MasterLink
         AgentSupervisor agents,
         WorkerOptions options,
         TimeProvider time,
-        ILogger logger)
+        ILogger logger,
+        AgentKeeper? keeper = null)
     {
         _identity = identity;
         _probe = probe;
@@ -50,13 +58,17 @@ internal sealed partial class MasterLink
         _options = options;
         _time = time;
         _logger = logger;
+        _keeper = keeper;
         _addresses = options.Master.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        _lastContact = time.GetUtcNow();
+        _reconnectCap = TimeSpan.FromMilliseconds(options.MaxReconnectDelayMs);
+        _contact = time.GetTimestamp();
     }
 
     /// <summary>
-    /// Runs until <paramref name="stopping"/>; then stops the agents (reported to the master as
-    /// not the job's doing, so they are requeued at once) and closes the stream.
+    /// Runs until <paramref name="stopping"/>; then leaves gracefully: tells the master to place
+    /// nothing more here, stops the agents (reported as stopped by the host, so the master requeues
+    /// them without using a retry), waits until the master has acknowledged every exit, and closes
+    /// the stream. Bounded throughout: a master that does not answer gets the normal failure path.
     /// </summary>
     public async Task RunAsync(CancellationToken stopping)
     {
@@ -65,16 +77,29 @@ internal sealed partial class MasterLink
         var watchdog = WatchdogAsync(hard.Token);
         try
         {
-            await Task.Delay(Timeout.Infinite, stopping);
+            await Task.Delay(Timeout.InfiniteTimeSpan, _time, stopping);
         }
         catch (OperationCanceledException)
         {
         }
 
-        await _agents.StopAllAsync(TimeSpan.FromSeconds(2), "worker shutting down", CancellationToken.None);
-        await FlushAsync(TimeSpan.FromSeconds(1));
-        await hard.CancelAsync();
-        await Task.WhenAll(connection, watchdog).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        try
+        {
+            _leaving = true;
+            LogLeaving(_identity.NodeId, _agents.LiveCount);
+            CurrentOutbox()?.Writer.TryWrite(new WorkerMessage { Leaving = new Leaving { Reason = "worker shutting down" } });
+            await _agents.StopAllAsync(TimeSpan.FromMilliseconds(_options.StopGraceMs), "worker shutting down", CancellationToken.None);
+            await WaitAsync(() => _agents.UnacknowledgedCount == 0 || CurrentOutbox() is null, AckWait);
+
+            // Completing the outbox ends the request stream; the master then ends the call.
+            CurrentOutbox()?.Writer.TryComplete();
+            await connection.WaitAsync(CloseWait, _time, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        finally
+        {
+            await hard.CancelAsync();
+            await Task.WhenAll(connection, watchdog).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     private async Task ConnectLoopAsync(CancellationToken ct)
@@ -82,12 +107,12 @@ internal sealed partial class MasterLink
         var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
             .AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(ex => !ct.IsCancellationRequested),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(200),
-                MaxDelay = TimeSpan.FromMilliseconds(_options.MaxReconnectDelayMs),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(ex => !ct.IsCancellationRequested && !_leaving),
                 MaxRetryAttempts = int.MaxValue,
+
+                // Capped below the master's dead-after (learnt at registration): a restarted master
+                // waits dead-after for its known workers, and this worker must be back within it.
+                DelayGenerator = args => new ValueTask<TimeSpan?>(CappedDelay(args.AttemptNumber)),
                 OnRetry = args =>
                 {
                     LogRetry(args.AttemptNumber + 1, (long)args.RetryDelay.TotalMilliseconds, args.Outcome.Exception?.Message ?? "stream ended");
@@ -95,7 +120,7 @@ internal sealed partial class MasterLink
                 },
             })
             .Build();
-        while (!ct.IsCancellationRequested)
+        while (!ct.IsCancellationRequested && !_leaving)
         {
             try
             {
@@ -105,7 +130,24 @@ internal sealed partial class MasterLink
             {
                 return;
             }
+            catch (Exception) when (_leaving)
+            {
+                return;
+            }
         }
+    }
+
+    private TimeSpan CappedDelay(int attempt)
+    {
+        TimeSpan cap;
+        lock (_lock)
+        {
+            cap = _reconnectCap;
+        }
+
+        // Full jitter over an exponential ceiling: reconnecting workers do not arrive in lockstep.
+        var ceiling = Math.Min(cap.TotalMilliseconds, 200 * Math.Pow(2, Math.Min(attempt, 16)));
+        return TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
     }
 
     /// <summary>One stream. Throws when it fails before registration (so the backoff grows); returns when a registered stream ends.</summary>
@@ -136,12 +178,23 @@ internal sealed partial class MasterLink
 
         _agents.Changed += OnChanged;
         var registered = false;
+        var heartbeats = new SentHeartbeats();
         try
         {
-            await call.RequestStream.WriteAsync(new WorkerMessage { Register = BuildRegistration() }, ct);
-            var accepted = await HandshakeAsync(call.ResponseStream, ct);
-            ApplyTimings(accepted);
-            MarkContact();
+            var sentAt = _time.GetTimestamp();
+            try
+            {
+                await call.RequestStream.WriteAsync(new WorkerMessage { Register = BuildRegistration() }, ct);
+                var accepted = await HandshakeAsync(call.ResponseStream, ct);
+                ApplyTimings(accepted);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested)
+            {
+                NoteFailure(address, ex);
+                throw;
+            }
+
+            MarkContact(sentAt);
             registered = true;
             lock (_lock)
             {
@@ -150,13 +203,12 @@ internal sealed partial class MasterLink
 
             LogRegistered(_identity.NodeId, address, _probe.Devices.Count, (long)_heartbeatInterval.TotalMilliseconds, _epochs.Highest);
             var writer = WriteLoopAsync(call.RequestStream, outbox.Reader, session.Token);
-            var heartbeats = HeartbeatLoopAsync(outbox.Writer, session.Token);
+            var beating = HeartbeatLoopAsync(outbox.Writer, heartbeats, session.Token);
             try
             {
                 await foreach (var command in call.ResponseStream.ReadAllAsync(session.Token))
                 {
-                    MarkContact();
-                    await HandleAsync(command, outbox.Writer, session.Token);
+                    await HandleAsync(command, outbox.Writer, heartbeats, session.Token);
                 }
 
                 LogStreamEnded(address, "the master closed it");
@@ -169,7 +221,7 @@ internal sealed partial class MasterLink
             {
                 outbox.Writer.TryComplete();
                 await session.CancelAsync();
-                await Task.WhenAll(writer, heartbeats).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await Task.WhenAll(writer, beating).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
         finally
@@ -184,7 +236,7 @@ internal sealed partial class MasterLink
             }
         }
 
-        if (registered)
+        if (registered && !_leaving)
         {
             // Reconnect soon but not in a tight loop if the master keeps accepting then closing.
             await Task.Delay(TimeSpan.FromMilliseconds(100 + Random.Shared.Next(100)), _time, ct);
@@ -215,16 +267,18 @@ internal sealed partial class MasterLink
         return first.Registered;
     }
 
-    private async Task WriteLoopAsync(IClientStreamWriter<WorkerMessage> stream, ChannelReader<WorkerMessage> outbox, CancellationToken ct)
+    private static async Task WriteLoopAsync(IClientStreamWriter<WorkerMessage> stream, ChannelReader<WorkerMessage> outbox, CancellationToken ct)
     {
         await foreach (var message in outbox.ReadAllAsync(ct))
         {
             await stream.WriteAsync(message, ct);
-            MarkContact();
         }
+
+        // The outbox completes only on a graceful leave: tell the master this side is done.
+        await stream.CompleteAsync();
     }
 
-    private async Task HeartbeatLoopAsync(ChannelWriter<WorkerMessage> outbox, CancellationToken ct)
+    private async Task HeartbeatLoopAsync(ChannelWriter<WorkerMessage> outbox, SentHeartbeats sent, CancellationToken ct)
     {
         ulong sequence = 0;
         using var timer = new PeriodicTimer(_heartbeatInterval, _time);
@@ -235,6 +289,7 @@ internal sealed partial class MasterLink
                 Sequence = ++sequence,
                 SentAt = Timestamp.FromDateTimeOffset(_time.GetUtcNow()),
             };
+            sent.Add(sequence, _time.GetTimestamp());
             heartbeat.Gpus.AddRange(_probe.Sample(_agents.BusyGpus()));
             heartbeat.Agents.AddRange(_agents.Snapshot());
             heartbeat.CachedKeys.AddRange(CachedKeys());
@@ -246,7 +301,7 @@ internal sealed partial class MasterLink
         while (await timer.WaitForNextTickAsync(ct));
     }
 
-    private async Task HandleAsync(MasterCommand command, ChannelWriter<WorkerMessage> outbox, CancellationToken ct)
+    private async Task HandleAsync(MasterCommand command, ChannelWriter<WorkerMessage> outbox, SentHeartbeats heartbeats, CancellationToken ct)
     {
         if (!_epochs.Accept(command.Epoch))
         {
@@ -275,9 +330,20 @@ internal sealed partial class MasterLink
             case MasterCommand.BodyOneofCase.AckExit:
                 _agents.Ack(new AgentKey(command.AckExit.JobId, command.AckExit.Attempt));
                 break;
+            case MasterCommand.BodyOneofCase.HeartbeatAck:
+                if (heartbeats.TakeSentAt(command.HeartbeatAck.Sequence) is { } sentAt)
+                {
+                    MarkContact(sentAt);
+                }
+
+                break;
         }
     }
 
+    /// <summary>
+    /// Every tick: fences this node's agents once the master may have declared it dead, and renews the
+    /// keeper's lease up to that same moment, so a frozen worker's agents die on time too.
+    /// </summary>
     private async Task WatchdogAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(WatchdogPeriod, _time);
@@ -292,38 +358,75 @@ internal sealed partial class MasterLink
                 return;
             }
 
-            TimeSpan silent;
+            long contact;
             TimeSpan? fenceAfter;
             lock (_lock)
             {
-                silent = _time.GetUtcNow() - _lastContact;
+                contact = _contact;
                 fenceAfter = _fenceAfter;
             }
 
-            if (fenceAfter is { } limit && silent > limit && _agents.LiveCount > 0)
+            if (fenceAfter is not { } limit)
             {
+                continue;
+            }
+
+            var deadline = contact + (long)(limit.TotalSeconds * _time.TimestampFrequency);
+            _keeper?.Lease(_identity.NodeId, deadline);
+            if (_time.GetTimestamp() > deadline && _agents.LiveCount > 0)
+            {
+                var silent = _time.GetElapsedTime(contact);
                 _agents.Fence($"no contact with the master for {silent.TotalSeconds:F1}s; it will have requeued this node's jobs");
             }
         }
     }
 
-    private async Task FlushAsync(TimeSpan limit)
+    /// <summary>
+    /// A connection refused at every master address proves no master is running: nobody can declare
+    /// this node dead meanwhile (a master that starts waits dead-after for its known nodes), so the
+    /// fencing clock holds still. A timeout proves nothing (a partition looks the same) and lets it run.
+    /// </summary>
+    private void NoteFailure(string address, Exception ex)
     {
-        var deadline = _time.GetUtcNow() + limit;
-        while (_time.GetUtcNow() < deadline)
+        var refused = false;
+        for (var e = ex; e is not null; e = e.InnerException)
         {
-            Channel<WorkerMessage>? outbox;
-            lock (_lock)
+            if (e is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
             {
-                outbox = _outbox;
+                refused = true;
             }
+        }
 
-            if (outbox is null || outbox.Reader.Count == 0)
+        lock (_lock)
+        {
+            if (!refused)
             {
+                _refusing.Remove(address);
                 return;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(10), _time);
+            _refusing.Add(address);
+            if (_refusing.Count == _addresses.Distinct(StringComparer.Ordinal).Count())
+            {
+                _contact = Math.Max(_contact, _time.GetTimestamp());
+            }
+        }
+    }
+
+    private Channel<WorkerMessage>? CurrentOutbox()
+    {
+        lock (_lock)
+        {
+            return _outbox;
+        }
+    }
+
+    private async Task WaitAsync(Func<bool> condition, TimeSpan limit)
+    {
+        var started = _time.GetTimestamp();
+        while (!condition() && _time.GetElapsedTime(started) < limit)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time);
         }
     }
 
@@ -355,14 +458,17 @@ internal sealed partial class MasterLink
 
             // One interval before the master's deadline, so our agents are gone before it requeues them.
             _fenceAfter = TimeSpan.FromMilliseconds(Math.Max(registered.HeartbeatIntervalMs, registered.DeadAfterMs - registered.HeartbeatIntervalMs));
+            _reconnectCap = TimeSpan.FromMilliseconds(Math.Clamp(registered.DeadAfterMs / 4, 200, _options.MaxReconnectDelayMs));
         }
     }
 
-    private void MarkContact()
+    /// <summary>The master heard from us no earlier than <paramref name="sentAt"/>: the fencing clock restarts there.</summary>
+    private void MarkContact(long sentAt)
     {
         lock (_lock)
         {
-            _lastContact = _time.GetUtcNow();
+            _contact = Math.Max(_contact, sentAt);
+            _refusing.Clear();
         }
     }
 
@@ -388,4 +494,47 @@ internal sealed partial class MasterLink
 
     [LoggerMessage(24, LogLevel.Information, "Node {NodeId} is draining: {Reason}")]
     private partial void LogDrain(string nodeId, string reason);
+
+    [LoggerMessage(25, LogLevel.Information, "Node {NodeId} leaving: stopping {Agents} agents and handing their jobs back")]
+    private partial void LogLeaving(string nodeId, int agents);
+
+    /// <summary>Send times of this stream's heartbeats not yet acknowledged.</summary>
+    private sealed class SentHeartbeats
+    {
+        private readonly Lock _lock = new();
+        private readonly Queue<(ulong Sequence, long SentAt)> _sent = new();
+
+        public void Add(ulong sequence, long sentAt)
+        {
+            lock (_lock)
+            {
+                _sent.Enqueue((sequence, sentAt));
+
+                // A master that never acknowledges must not make this grow without bound.
+                while (_sent.Count > 1024)
+                {
+                    _sent.Dequeue();
+                }
+            }
+        }
+
+        /// <summary>The send time of <paramref name="sequence"/>; older entries go (acks come in order).</summary>
+        public long? TakeSentAt(ulong sequence)
+        {
+            lock (_lock)
+            {
+                long? found = null;
+                while (_sent.TryPeek(out var head) && head.Sequence <= sequence)
+                {
+                    _sent.Dequeue();
+                    if (head.Sequence == sequence)
+                    {
+                        found = head.SentAt;
+                    }
+                }
+
+                return found;
+            }
+        }
+    }
 }
