@@ -9,10 +9,13 @@ public sealed class SchedulerClientOptions
     /// <summary>Deadline of one attempt of a unary call; streams have none.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How many times one call is retried after a transient failure or a leader redirect.</summary>
-    public int MaxRetries { get; init; } = 6;
+    /// <summary>
+    /// A cap on how many times one call is retried; by default none, so <see cref="RetryBudget"/> decides
+    /// (a master restarted by systemd is back within it). 0 turns retries off.
+    /// </summary>
+    public int MaxRetries { get; init; } = int.MaxValue;
 
-    /// <summary>No retry starts once this much time has passed since the call began.</summary>
+    /// <summary>No retry starts once this much time has passed since the first failure.</summary>
     public TimeSpan RetryBudget { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>First backoff delay; later ones grow exponentially with jitter up to <see cref="MaxBackoff"/>.</summary>

@@ -69,4 +69,11 @@ internal sealed class MasterOptions
     /// <summary>How long GetLogs waits for the worker's answer.</summary>
     [Range(100, 600_000)]
     public int LogsTimeoutMs { get; set; } = 10_000;
+
+    /// <summary>Start an empty store on a folder whose database is missing, empty or corrupt (job history is lost).</summary>
+    public bool ForceNewStore { get; set; }
+
+    /// <summary>Upper bound on the store's size; 0 for none. Past it, writes fail as UNAVAILABLE like a full disk.</summary>
+    [Range(0, 1 << 30)]
+    public long MaxStoreMib { get; set; }
 }

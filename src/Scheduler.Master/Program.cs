@@ -22,7 +22,11 @@ var switches = new Dictionary<string, string>
     ["--aging-interval-s"] = "Master:AgingIntervalSeconds",
     ["--stop-grace-ms"] = "Master:StopGraceMs",
     ["--max-request-bytes"] = "Master:MaxRequestBytes",
+    ["--max-store-mib"] = "Master:MaxStoreMib",
 };
+
+// A bare flag reads as "true".
+args = [.. args.Select(a => a == "--force-new-store" ? "--Master:ForceNewStore=true" : a)];
 
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
 builder.Configuration.AddEnvironmentVariables("SCHEDULER_");
@@ -38,7 +42,8 @@ builder.Services.AddOptions<MasterOptions>()
     .ValidateDataAnnotations()
     .Validate(o => Scheduler.Core.Placement.PlacementPolicies.Names.Contains(o.PlacementPolicy), "Master:PlacementPolicy names no known policy")
     .Validate(o => Scheduler.Core.Queueing.QueuePolicies.Names.Contains(o.QueuePolicy), "Master:QueuePolicy names no known policy (priority, fifo, sjf, drf)")
-    .Validate(o => o.DeadAfterMs > o.HeartbeatIntervalMs * 2, "Master:DeadAfterMs must exceed two heartbeat intervals")
+    .Validate(o => o.DeadAfterMs >= o.HeartbeatIntervalMs * 3, "Master:DeadAfterMs must be at least three heartbeat intervals (workers fence one interval before it)")
+    .Validate(o => o.HeartbeatIntervalMs * o.SuspectAfterMissed < o.DeadAfterMs, "Master:SuspectAfterMissed heartbeats must pass before Master:DeadAfterMs")
     .ValidateOnStart();
 
 var options = builder.Configuration.GetSection(MasterOptions.Section).Get<MasterOptions>() ?? new MasterOptions();
@@ -51,11 +56,24 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<MasterMetrics>();
 builder.Services.AddSingleton<MasterAddress>();
-builder.Services.AddSingleton<IStateStore>(sp =>
+
+// The folder is locked before the store is touched, and the store opened before the host starts:
+// a refusal is one line and exit code 3, not a stack trace.
+DataDirLock dataLock;
+IStateStore store;
+try
 {
-    var o = sp.GetRequiredService<IOptions<MasterOptions>>().Value;
-    return SqliteStateStore.OpenAsync(o.DataDir, CancellationToken.None).GetAwaiter().GetResult();
-});
+    dataLock = DataDirLock.Acquire(options.DataDir);
+    store = await SqliteStateStore.OpenAsync(options.DataDir, options.ForceNewStore, options.MaxStoreMib, CancellationToken.None);
+}
+catch (StoreException ex)
+{
+    await Console.Error.WriteLineAsync($"error: {ex.Message}");
+    return 3;
+}
+
+builder.Services.AddSingleton(dataLock);
+builder.Services.AddSingleton(store);
 builder.Services.AddSingleton<SchedulerLoop>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerLoop>());
 builder.Services.AddGrpc(grpc =>
@@ -87,7 +105,17 @@ app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"master listening on {url} (data {Path.GetFullPath(o.DataDir)})");
 });
 
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (StoreException ex)
+{
+    // A store that cannot be loaded (a corrupt row): say which, do not crash.
+    await Console.Error.WriteLineAsync($"error: {ex.Message}");
+    return 3;
+}
+
 return 0;
 
 static (System.Net.IPAddress Host, int Port) ParseListen(string listen)

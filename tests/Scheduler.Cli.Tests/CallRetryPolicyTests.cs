@@ -112,6 +112,55 @@ public sealed class CallRetryPolicyTests
     }
 
     [Test]
+    public async Task Keeps_retrying_an_unavailable_master_for_the_whole_budget_not_a_fixed_count(CancellationToken ct)
+    {
+        await using var endpoints = new MasterEndpoints([M1], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+        var policy = new CallRetryPolicy(
+            new SchedulerClientOptions { InitialBackoff = TimeSpan.FromMilliseconds(1), MaxBackoff = TimeSpan.FromMilliseconds(2) },
+            endpoints,
+            TimeProvider.System,
+            new Random(42));
+
+        // A master restarting: twenty refusals, well within the default 20 s budget, then an answer.
+        var answered = await policy.ExecuteAsync((e, _) => Answer(tried, e, tried.Count < 20 ? ConnectionRefused() : null), idempotent: false, ct);
+
+        Assert.That(MasterEndpoints.SameAddress(answered, M1), Is.True);
+        Assert.That(tried, Has.Count.EqualTo(21));
+    }
+
+    [Test]
+    public async Task Stops_retrying_once_the_budget_is_spent(CancellationToken ct)
+    {
+        var time = new ManualTimeProvider();
+        await using var endpoints = new MasterEndpoints([M1], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+        var policy = new CallRetryPolicy(
+            new SchedulerClientOptions { RetryBudget = TimeSpan.FromSeconds(20), InitialBackoff = TimeSpan.Zero, MaxBackoff = TimeSpan.Zero },
+            endpoints,
+            time,
+            new Random(42));
+
+        await Assert.ThatAsync(
+            () =>
+            {
+                return policy.ExecuteAsync(
+                    (e, _) =>
+                    {
+                        // Each attempt takes 3 s (a connect timeout, say).
+                        time.Advance(TimeSpan.FromSeconds(3));
+                        return Answer(tried, e, ConnectionRefused());
+                    },
+                    idempotent: false,
+                    ct);
+            },
+            Throws.TypeOf<MasterUnreachableException>());
+
+        // The first failure starts the budget; the 8th comes 21 s later, past it.
+        Assert.That(tried, Has.Count.EqualTo(8));
+    }
+
+    [Test]
     public void Parses_comma_separated_master_addresses_and_rejects_other_schemes()
     {
         var addresses = SchedulerClientOptions.ParseAddresses("http://m1:7070, 127.0.0.1:7071");
@@ -139,4 +188,16 @@ public sealed class CallRetryPolicyTests
 
     private static RpcException ConnectionRefused() =>
         new(new Status(StatusCode.Unavailable, "Error connecting to subchannel.", new HttpRequestException("Connection refused (127.0.0.1:7001)")));
+
+    /// <summary>A clock that moves only when told to.</summary>
+    private sealed class ManualTimeProvider : TimeProvider
+    {
+        private long _ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => Interlocked.Read(ref _ticks);
+
+        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+    }
 }

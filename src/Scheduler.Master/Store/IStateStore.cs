@@ -12,6 +12,9 @@ internal interface IStateStore : IAsyncDisposable
     /// <summary>Starts a new leader term and returns its epoch, greater than every earlier one.</summary>
     Task<long> BeginTermAsync(CancellationToken cancellationToken);
 
+    /// <summary>Raises the current epoch to at least <paramref name="atLeast"/> (never lowers it) and returns it.</summary>
+    Task<long> RaiseEpochAsync(long atLeast, CancellationToken cancellationToken);
+
     Task<StoredState> LoadAsync(CancellationToken cancellationToken);
 
     /// <summary>Writes all records in one transaction: either every one is stored or none.</summary>
