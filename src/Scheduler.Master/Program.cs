@@ -60,7 +60,7 @@ builder.Services.AddSingleton<MasterAddress>();
 // The folder is locked before the store is touched, and the store opened before the host starts:
 // a refusal is one line and exit code 3, not a stack trace.
 DataDirLock dataLock;
-IStateStore store;
+SqliteStateStore store;
 try
 {
     dataLock = DataDirLock.Acquire(options.DataDir);
@@ -73,7 +73,7 @@ catch (StoreException ex)
 }
 
 builder.Services.AddSingleton(dataLock);
-builder.Services.AddSingleton(store);
+builder.Services.AddSingleton<IStateStore>(store);
 builder.Services.AddSingleton<SchedulerLoop>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerLoop>());
 builder.Services.AddGrpc(grpc =>
@@ -114,6 +114,12 @@ catch (StoreException ex)
     // A store that cannot be loaded (a corrupt row): say which, do not crash.
     await Console.Error.WriteLineAsync($"error: {ex.Message}");
     return 3;
+}
+finally
+{
+    // Registered as an instance, so the container does not own it: closing it checkpoints the log.
+    await store.DisposeAsync();
+    dataLock.Dispose();
 }
 
 return 0;

@@ -41,7 +41,7 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     /// <summary>Starts (or restarts) the master on the cluster's data folder and waits for its address.</summary>
-    public async Task StartMasterAsync()
+    public async Task StartMasterAsync(IReadOnlyList<string>? extraArgs = null)
     {
         var addressFile = Path.Combine(MasterDataDir, "master.addr");
         Directory.CreateDirectory(MasterDataDir);
@@ -58,6 +58,7 @@ public sealed class TestCluster : IAsyncDisposable
                 "--dead-after-ms", Timings.DeadAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 "--stop-grace-ms", "2000",
                 .. _masterArgs,
+                .. extraArgs ?? [],
             ],
             Path.Combine(Root, $"master-{_masterStarts}.log")));
         var master = Master;
