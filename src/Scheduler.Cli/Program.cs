@@ -26,4 +26,6 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     SimCommand.Create(),
     BenchCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+// Ctrl+C cancels the command; `up` and `demo` then stop their cluster, which takes a few seconds
+// (workers hand their jobs back first). The default 2 s would end schedctl midway and orphan them.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });

@@ -24,7 +24,7 @@ var switches = new Dictionary<string, string>
     ["--stop-grace-ms"] = "Worker:StopGraceMs",
 };
 
-if (args is [KeeperProcess.Verb])
+if (args is [KeeperProcess.Verb, ..])
 {
     return KeeperProcess.Run();
 }

@@ -39,7 +39,7 @@ internal sealed partial class WorkerService : BackgroundService
         using var launcher = new AgentLauncher();
 
         // Disposed after the links have stopped their agents: the keeper then has nothing left to kill.
-        using var keeper = new AgentKeeper(_loggers.CreateLogger<AgentKeeper>());
+        using var keeper = new AgentKeeper(Path.GetFullPath(_options.DataDir), _loggers.CreateLogger<AgentKeeper>());
         var probes = new List<IGpuProbe>();
         try
         {

@@ -22,13 +22,18 @@ internal sealed class LocalProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    private const string SetSid = "/usr/bin/setsid";
+
     public static LocalProcess StartDotnet(string name, string dll, IEnumerable<string> args, string logPath)
     {
         var host = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
 
-        // The shell points output at the log and execs, so the PID is the .NET process itself.
-        var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        foreach (var arg in new[] { "-c", "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1", "sh", logPath, host, dll }.Concat(args))
+        // The shell points output at the log and execs, so the PID is the .NET process itself. Its own
+        // session keeps a terminal's Ctrl+C from reaching it: schedctl stops its children itself, in
+        // order (workers first, so they can hand their jobs back to a master still listening).
+        var info = new ProcessStartInfo(File.Exists(SetSid) ? SetSid : "/bin/sh") { UseShellExecute = false };
+        var shell = new[] { "-c", "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1", "sh", logPath, host, dll };
+        foreach (var arg in (File.Exists(SetSid) ? ["/bin/sh", .. shell] : shell).Concat(args))
         {
             info.ArgumentList.Add(arg);
         }
@@ -72,7 +77,8 @@ internal sealed class LocalProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await StopAsync(TimeSpan.FromSeconds(10));
+        // A worker's graceful leave: its agents' grace (5 s), the master's acknowledgements, the close.
+        await StopAsync(TimeSpan.FromSeconds(20));
         _process.Dispose();
     }
 }

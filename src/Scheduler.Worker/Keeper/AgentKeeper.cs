@@ -16,8 +16,12 @@ internal sealed partial class AgentKeeper : IDisposable
     private Process? _process;
     private bool _disposed;
 
-    public AgentKeeper(ILogger logger)
+    private readonly string _owner;
+
+    /// <param name="owner">Shown in the keeper's command line, so `ps` tells which worker it guards.</param>
+    public AgentKeeper(string owner, ILogger logger)
     {
+        _owner = owner;
         _logger = logger;
         lock (_lock)
         {
@@ -146,6 +150,7 @@ internal sealed partial class AgentKeeper : IDisposable
         }
 
         info.ArgumentList.Add(KeeperProcess.Verb);
+        info.ArgumentList.Add(_owner);
         _process = Process.Start(info) ?? throw new InvalidOperationException("could not start the agent keeper");
         LogKeeperStarted(_process.Id);
     }

@@ -1,7 +1,6 @@
 using System.Globalization;
-using Scheduler.Tests.Common;
 
-namespace Scheduler.IntegrationTests;
+namespace Scheduler.Tests.Common;
 
 /// <summary>
 /// Judges "ran twice" from outside the scheduler, as an operator's audit would: every attempt of
@@ -9,7 +8,7 @@ namespace Scheduler.IntegrationTests;
 /// forks (one in its session, one that escapes it with setsid). A later attempt records any
 /// process of an earlier attempt still running when it starts: an overlap.
 /// </summary>
-internal sealed class AgentLedger(string root)
+public sealed class AgentLedger(string root)
 {
     private string LedgerFile => Path.Combine(root, "ledger");
 
