@@ -216,7 +216,7 @@ internal sealed partial class SchedulerLoop
             }
 
             Notify(released with { State = JobState.Lost, Message = why });
-            next.Add(Requeue(released, why, countsAsRetry: !job.RequeueOnExit, now));
+            next.Add(Requeue(released with { LostAttempt = job.Attempt }, why, countsAsRetry: !job.RequeueOnExit, now));
         }
 
         await ApplyAsync(next, ct);
@@ -325,6 +325,7 @@ internal sealed partial class SchedulerLoop
     /// </summary>
     private static bool IsGivenUp(JobRecord job, NodeEntry entry, AgentStatus agent) =>
         job.State == JobState.Pending
+        && job.LostAttempt == agent.Attempt
         && job.Attempt == agent.Attempt
         && job.NodeId == entry.Id
         && !agent.Fenced
@@ -341,6 +342,7 @@ internal sealed partial class SchedulerLoop
             ExitCode = code,
             Message = code == 0 ? $"exited 0 on {entry.Id} (reported after the node was given up)" : $"exited with code {code} on {entry.Id}",
             PendingReason = "",
+            LostAttempt = null,
             StartedAt = job.StartedAt ?? now,
             FinishedAt = now,
             UpdatedAt = now,

@@ -487,6 +487,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     GpuShares = allocation.Gpus,
                     GpuUuids = allocation.Gpus.Select(s => node.State.Gpus[s.Index].Uuid).ToArray(),
                     HoldsAllocation = true,
+                    LostAttempt = null,
                     PendingReason = "",
                     ExitCode = null,
                     Message = $"placed on {allocation.NodeId}",

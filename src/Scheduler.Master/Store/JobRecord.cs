@@ -39,6 +39,12 @@ internal sealed record JobRecord
     /// <summary>Set when the running attempt is being stopped to move the job (drain): its exit requeues it.</summary>
     public bool RequeueOnExit { get; init; }
 
+    /// <summary>
+    /// The attempt this master gave up on with its node (lost, not exited) and has heard no exit
+    /// of: a late report of that attempt's exit is still the job's outcome.
+    /// </summary>
+    public int? LostAttempt { get; init; }
+
     /// <summary>True while the current attempt holds resources on <see cref="NodeId"/>.</summary>
     public bool HoldsAllocation { get; init; }
 
