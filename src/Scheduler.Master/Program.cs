@@ -24,6 +24,11 @@ var switches = new Dictionary<string, string>
     ["--max-request-bytes"] = "Master:MaxRequestBytes",
 };
 
+if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
+{
+    return exit;
+}
+
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
 builder.Configuration.AddEnvironmentVariables("SCHEDULER_");
 builder.Configuration.AddCommandLine(args, switches);

@@ -22,6 +22,11 @@ var switches = new Dictionary<string, string>
     ["--max-reconnect-delay-ms"] = "Worker:MaxReconnectDelayMs",
 };
 
+if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
+{
+    return exit;
+}
+
 // A bare flag reads as "true".
 args = [.. args.Select(a => a == "--probe-only" ? "--Worker:ProbeOnly=true" : a)];
 
