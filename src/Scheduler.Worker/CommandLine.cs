@@ -21,7 +21,9 @@ internal static class CommandLine
           --node-id ID                 this node's name (default: host name)
           --data-dir DIR               agent logs and scratch, last obeyed epoch, cache/ (default .scheduler/worker)
           --gpu-probe auto|nvml|simulated
-                                       auto (default): NVML when it loads, else simulated GPUs (see --gpus)
+                                       auto (default): NVML; a host without the NVIDIA driver offers no GPUs
+                                       (with a warning), one whose driver fails refuses to start; nvml: refuse
+                                       to start without NVML; simulated: fake GPUs for tests (see --gpus)
           --gpus N                     simulated probe: how many GPUs (default 4)
           --gpu-model NAME             simulated probe: their model (default A100)
           --gpu-memory-mib N           simulated probe: memory per GPU (default 40960)

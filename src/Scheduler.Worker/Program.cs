@@ -50,6 +50,12 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHostedService<WorkerService>();
 
 var options = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+if (GpuProbeFactory.Refusal(options) is { } refusal)
+{
+    await Console.Error.WriteLineAsync($"error: {refusal}");
+    return 1;
+}
+
 if (options.ProbeOnly)
 {
     // Prints what the probe reads, for checking a host's NVML by hand.
