@@ -26,4 +26,4 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     SimCommand.Create(),
     BenchCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+return await Cli.InvokeAsync(root, args);
