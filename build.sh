@@ -17,7 +17,7 @@ case "$target" in
     dotnet test Scheduler.sln -c "$config" --no-build -nologo \
       --logger "trx" --logger "console;verbosity=minimal" --results-directory artifacts/test-results "$@" ;;
   demo) build; dotnet "$schedctl" demo "$@" ;;
-  up) build; dotnet "$schedctl" up "$@" ;;
+  up) build; exec dotnet "$schedctl" up "$@" ;;  # exec: Ctrl+C and kill reach schedctl, which stops the cluster
   sim) build; dotnet "$schedctl" sim "$@" ;;
   bench)
     build

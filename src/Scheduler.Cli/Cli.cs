@@ -1,11 +1,14 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+using System.Text.RegularExpressions;
 using Grpc.Core;
 using Scheduler.Client;
 
 namespace Scheduler.Cli;
 
 /// <summary>Options every command shares, and the one place errors become exit codes.</summary>
-internal static class Cli
+internal static partial class Cli
 {
     public const int Ok = 0;
     public const int JobFailed = 1;
@@ -40,6 +43,67 @@ internal static class Cli
         return File.Exists(local) ? File.ReadAllText(local).Trim() : "http://127.0.0.1:7070";
     }
 
+    /// <summary>
+    /// Parses and runs. A command line that does not parse is one `error:` line and exit 2, like every other
+    /// error: exit 1 means "the job failed" under --wait, and the whole help hides the line that matters.
+    /// </summary>
+    public static async Task<int> InvokeAsync(RootCommand root, string[] args)
+    {
+        var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
+        if (parse.Action is ParseErrorAction && parse.Errors.Count > 0)
+        {
+            var names = new List<string>();
+            for (SymbolResult? result = parse.CommandResult; result is not null; result = result.Parent)
+            {
+                if (result is CommandResult command)
+                {
+                    names.Insert(0, command.Command.Name);
+                }
+            }
+
+            await parse.InvocationConfiguration.Error.WriteLineAsync($"error: {Describe(parse.Errors)} (see {string.Join(' ', names)} --help)");
+            return Error;
+        }
+
+        // Ctrl+C cancels the command; `up` and `demo` then stop their cluster, which takes a few seconds
+        // (workers hand their jobs back first). The default 2 s would end schedctl midway and orphan them.
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });
+    }
+
+    /// <summary>The parse error that says most, on one line and in the user's terms rather than .NET type names.</summary>
+    internal static string Describe(IReadOnlyList<ParseError> errors)
+    {
+        var error = errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? errors[0];
+        var message = error.Message;
+        if (CannotParse().Match(message) is { Success: true } m)
+        {
+            var expected = m.Groups["type"].Value switch
+            {
+                "System.Int32" or "System.Int64" or "System.Nullable`1[System.Int32]" or "System.Nullable`1[System.Int64]" => "a whole number",
+                "System.Double" or "System.Nullable`1[System.Double]" => "a number",
+                _ => "valid here",
+            };
+            return $"{m.Groups["name"].Value}: '{m.Groups["value"].Value}' is not {expected}";
+        }
+
+        return WhiteSpace().Replace(message, " ").Trim().TrimEnd('.');
+    }
+
+    /// <summary>Runs a local-cluster command (up, demo, bench), mapping what goes wrong starting processes to one stderr line and exit 2.</summary>
+    public static Func<ParseResult, CancellationToken, Task<int>> LocalAction(Func<ParseResult, CancellationToken, Task<int>> body) =>
+        async (parse, ct) =>
+        {
+            try
+            {
+                return await body(parse, ct);
+            }
+            catch (IOException ex)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"error: {ex.Message}");
+                return Error;
+            }
+        };
+
     /// <summary>Runs a command body against the master, mapping failures to one stderr line and exit code 2.</summary>
     public static Func<ParseResult, CancellationToken, Task<int>> Action(Func<ParseResult, SchedulerClient, Printer, CancellationToken, Task<int>> body) =>
         (parse, ct) => RunAsync(parse, body, ct);
@@ -65,4 +129,10 @@ internal static class Cli
             return Error;
         }
     }
+
+    [GeneratedRegex(@"^Cannot parse argument '(?<value>.*)' for (option|command) '(?<name>.*)' as expected type '(?<type>.*)'\.", RegexOptions.Singleline)]
+    private static partial Regex CannotParse();
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex WhiteSpace();
 }

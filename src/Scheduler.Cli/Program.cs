@@ -26,6 +26,4 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     SimCommand.Create(),
     BenchCommand.Create(),
 };
-// Ctrl+C cancels the command; `up` and `demo` then stop their cluster, which takes a few seconds
-// (workers hand their jobs back first). The default 2 s would end schedctl midway and orphan them.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });
+return await Cli.InvokeAsync(root, args);

@@ -18,6 +18,11 @@ internal static class Quantities
             return (long)Math.Round(cores * 1000m);
         }
 
+        if (UnitOf(t) is { } unit)
+        {
+            throw new FormatException($"{field}: '{text}' has unit '{unit}', which CPU does not take: give cores (2, 0.5) or millicores (500m)");
+        }
+
         throw new FormatException($"{field}: '{text}' is not a CPU quantity (e.g. 2, 0.5, 500m)");
     }
 
@@ -43,7 +48,28 @@ internal static class Quantities
             return mib;
         }
 
+        if (UnitOf(t) is { } unit)
+        {
+            throw new FormatException($"{field}: '{text}' has unit '{unit}', which is not supported: use Ki, Mi, Gi, Ti (powers of 1024), M, G, T (powers of 1000), or a plain number of MiB");
+        }
+
         throw new FormatException($"{field}: '{text}' is not a memory quantity (e.g. 4Gi, 512Mi, 1024)");
+    }
+
+    // The letters after a well-formed number ("Pi" in "10Pi"), or null when the text is not a number with a unit.
+    private static string? UnitOf(string text)
+    {
+        var end = 0;
+        while (end < text.Length && (char.IsAsciiDigit(text[end]) || text[end] == '.'))
+        {
+            end++;
+        }
+
+        var unit = text[end..];
+        return end > 0 && unit.Length > 0 && unit.All(char.IsAsciiLetter)
+            && decimal.TryParse(text[..end], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out _)
+            ? unit
+            : null;
     }
 
     /// <summary>Parses KEY=VALUE pairs (the value may contain '=').</summary>

@@ -28,6 +28,11 @@ var switches = new Dictionary<string, string>
 // A bare flag reads as "true".
 args = [.. args.Select(a => a == "--force-new-store" ? "--Master:ForceNewStore=true" : a)];
 
+if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
+{
+    return exit;
+}
+
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
 builder.Configuration.AddEnvironmentVariables("SCHEDULER_");
 builder.Configuration.AddCommandLine(args, switches);

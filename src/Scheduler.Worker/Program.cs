@@ -29,6 +29,11 @@ if (args is [KeeperProcess.Verb, ..])
     return KeeperProcess.Run();
 }
 
+if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
+{
+    return exit;
+}
+
 // A bare flag reads as "true".
 args = [.. args.Select(a => a == "--probe-only" ? "--Worker:ProbeOnly=true" : a)];
 
@@ -54,6 +59,12 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHostedService<WorkerService>();
 
 var options = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+if (GpuProbeFactory.Refusal(options) is { } refusal)
+{
+    await Console.Error.WriteLineAsync($"error: {refusal}");
+    return 1;
+}
+
 if (options.ProbeOnly)
 {
     // Prints what the probe reads, for checking a host's NVML by hand.

@@ -18,7 +18,7 @@ internal sealed class WorkerOptions
     [Required]
     public string DataDir { get; set; } = ".scheduler/worker";
 
-    /// <summary>auto (NVML when the library loads, else simulated), nvml, or simulated.</summary>
+    /// <summary>auto (NVML; no GPUs where the driver is not installed), nvml (NVML or refuse to start), or simulated (fake GPUs, asked for by name).</summary>
     [RegularExpression("^(auto|nvml|simulated)$")]
     public string GpuProbe { get; set; } = "auto";
 

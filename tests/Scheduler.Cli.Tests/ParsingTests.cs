@@ -31,6 +31,33 @@ public sealed class ParsingTests
         Assert.That(() => Quantities.MemoryMib(text, "--memory"), Throws.TypeOf<FormatException>().With.Message.StartsWith("--memory: "));
     }
 
+    [TestCase("10Pi", "Pi")]
+    [TestCase("4GB", "GB")]
+    [TestCase("2gi", "gi")]
+    public void Memory_with_an_unsupported_unit_names_the_supported_units(string text, string unit) =>
+        Assert.That(
+            () => Quantities.MemoryMib(text, "--memory"),
+            Throws.TypeOf<FormatException>().With.Message.EqualTo($"--memory: '{text}' has unit '{unit}', which is not supported: use Ki, Mi, Gi, Ti (powers of 1024), M, G, T (powers of 1000), or a plain number of MiB"));
+
+    [TestCase("name: x\ncommand: /bin/true\nargs: /bin/true\n", "job.yaml:3: args: expected a list such as [a, b], got '/bin/true'")]
+    [TestCase("name: x\nresources:\n  cpu: 1\n  gpus: two\n", "job.yaml:4: resources.gpus: expected a whole number, got 'two'")]
+    [TestCase("name: x\nenv: [a, b]\n", "job.yaml:2: env: expected a mapping such as {KEY: value}, got a list")]
+    [TestCase("command: /bin/true\npriority: high\n", "job.yaml:2: priority: expected a whole number, got 'high'")]
+    [TestCase("command: /bin/true\ncheckpointable: maybe\n", "job.yaml:2: checkpointable: expected true or false, got 'maybe'")]
+    [TestCase("command: /bin/true\n\nresources:\n  memory: 3Pi\n", "job.yaml:4: resources.memory: '3Pi' has unit 'Pi', which is not supported: use Ki, Mi, Gi, Ti (powers of 1024), M, G, T (powers of 1000), or a plain number of MiB")]
+    [TestCase("name: x\nname: y\n", "job.yaml:2: Duplicate key name")]
+    [TestCase("- a\n- b\n", "job.yaml:1: the job file must be a mapping of field: value, got a list")]
+    public void Job_file_errors_give_the_line_and_what_was_expected_in_the_files_terms(string yaml, string message) =>
+        Assert.That(() => JobFile.Parse(yaml, "job.yaml"), Throws.TypeOf<FormatException>().With.Message.EqualTo(message));
+
+    [Test]
+    public void Job_file_leaves_empty_fields_unset()
+    {
+        var spec = JobFile.Parse("command: /bin/true\nname:\nmaxRetries: ~\nresources:\n", "job.yaml");
+
+        Assert.That((spec.Command, spec.Name, spec.HasMaxRetries), Is.EqualTo(("/bin/true", "", false)));
+    }
+
     [Test]
     public void Job_file_maps_every_field()
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Scheduler.Tests.Common;
 
 namespace Scheduler.Cli.Tests;
@@ -12,46 +11,13 @@ internal static class Schedctl
     /// <summary>Runs schedctl in <paramref name="workingDirectory"/> with SCHEDULER_MASTER set to <paramref name="masterEnv"/> (unset when null).</summary>
     public static async Task<(int ExitCode, string Out, string Err)> RunInAsync(string? workingDirectory, string? masterEnv, string? master, TimeSpan? timeout, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? "",
-        };
-        info.ArgumentList.Add(Artifacts.SchedctlDll);
-        if (master is not null)
-        {
-            info.ArgumentList.Add("--master");
-            info.ArgumentList.Add(master);
-        }
-
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        info.Environment.Remove("SCHEDULER_MASTER");
-        if (masterEnv is not null)
-        {
-            info.Environment["SCHEDULER_MASTER"] = masterEnv;
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(limit.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync(CancellationToken.None);
-            Assert.Fail($"schedctl {string.Join(' ', args)} did not finish in time:\n{await stdout}\n{await stderr}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        string[] all = master is null ? args : ["--master", master, .. args];
+        var result = await DotnetCommand.RunAsync(
+            Artifacts.SchedctlDll,
+            all,
+            workingDirectory,
+            timeout,
+            new Dictionary<string, string?> { ["SCHEDULER_MASTER"] = masterEnv });
+        return (result.ExitCode, result.Out, result.Err);
     }
 }

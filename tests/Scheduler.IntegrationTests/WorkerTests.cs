@@ -9,6 +9,20 @@ namespace Scheduler.IntegrationTests;
 public sealed class WorkerTests : PerTestCluster
 {
     [Test]
+    public async Task Worker_with_the_default_probe_on_a_host_without_the_driver_registers_no_gpus_and_warns()
+    {
+        Assume.That(File.Exists("/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"), Is.False, "this host has an NVIDIA driver");
+        var (cluster, api) = await StartAsync("no-driver");
+
+        var worker = cluster.StartWorker("w1", gpuProbe: null);
+
+        await api.WaitForReadyNodesAsync("w1");
+        var node = await api.Admin.DescribeNodeAsync(new DescribeNodeRequest { Id = "w1" }, deadline: ClusterApi.Deadline());
+        Assert.That(node.Gpus, Is.Empty, "no simulated GPUs unless asked for by name");
+        Assert.That(worker.ReadLog(), Does.Contain("warn:").And.Contain("this node offers NO GPUs"));
+    }
+
+    [Test]
     public async Task Simulate_hosts_many_workers_in_one_process()
     {
         var (cluster, api) = await StartAsync("simulate");

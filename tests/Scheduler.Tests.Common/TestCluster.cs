@@ -75,21 +75,26 @@ public sealed class TestCluster : IAsyncDisposable
             "the master to write master.addr");
     }
 
-    /// <summary>Starts a worker process with simulated GPUs.</summary>
-    public ManagedProcess StartWorker(string nodeId, int gpus = 4, string gpuModel = "A100", long cpuMillis = 8000, long memoryMib = 32768, string? labels = null, params string[] extraArgs)
+    /// <summary>Starts a worker process with simulated GPUs (or with the probe <paramref name="gpuProbe"/> names; null leaves the worker's default).</summary>
+    public ManagedProcess StartWorker(string nodeId, int gpus = 4, string gpuModel = "A100", long cpuMillis = 8000, long memoryMib = 32768, string? labels = null, string? gpuProbe = "simulated", params string[] extraArgs)
     {
         var args = new List<string>
         {
             "--master", MasterUrl,
             "--node-id", nodeId,
             "--data-dir", Path.Combine(Root, nodeId),
-            "--gpu-probe", "simulated",
-            "--gpus", gpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--gpu-model", gpuModel,
-            "--gpu-memory-mib", "40960",
             "--cpu-millis", cpuMillis.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--memory-mib", memoryMib.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        if (gpuProbe is not null)
+        {
+            args.AddRange(["--gpu-probe", gpuProbe]);
+        }
+
+        if (gpuProbe == "simulated")
+        {
+            args.AddRange(["--gpus", gpus.ToString(System.Globalization.CultureInfo.InvariantCulture), "--gpu-model", gpuModel, "--gpu-memory-mib", "40960"]);
+        }
         if (labels is not null)
         {
             args.AddRange(["--labels", labels]);

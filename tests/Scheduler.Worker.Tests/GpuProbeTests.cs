@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Scheduler.Worker.Gpu;
 
@@ -31,17 +32,51 @@ public sealed class GpuProbeTests
     }
 
     [Test]
-    public void Nvml_probe_fails_loudly_where_there_is_no_driver_and_auto_falls_back()
+    public void Auto_probe_on_a_host_without_the_driver_offers_no_gpus_and_warns()
     {
-        // This machine class has no NVIDIA driver; on a GPU host this test does not apply.
-        Assume.That(File.Exists("/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"), Is.False);
-        var options = new WorkerOptions { GpuProbe = "auto", Gpus = 3, GpuModel = "T4" };
+        AssumeNoDriver();
+        var logger = new RecordingLogger();
 
-        Assert.Throws<DllNotFoundException>(() => new NvmlGpuProbe().Dispose());
-        using var probe = GpuProbeFactory.Create(options, "node-a", NullLogger.Instance);
+        using var probe = GpuProbeFactory.Create(new WorkerOptions { GpuProbe = "auto", Gpus = 3 }, "node-a", logger);
 
-        Assert.That(probe.Kind, Is.EqualTo("simulated"));
-        Assert.That(probe.Devices, Has.Count.EqualTo(3));
-        Assert.Throws<DllNotFoundException>(() => GpuProbeFactory.Create(new WorkerOptions { GpuProbe = "nvml" }, "node-a", NullLogger.Instance).Dispose());
+        Assert.That(probe.Kind, Is.EqualTo("none"));
+        Assert.That(probe.Devices, Is.Empty, "no simulated GPUs unless asked for by name");
+        Assert.That(logger.Entries, Has.One.Matches<(LogLevel Level, string Text)>(e => e.Level == LogLevel.Warning && e.Text.Contains("NO GPUs", StringComparison.Ordinal)));
+        Assert.That(GpuProbeFactory.Refusal(new WorkerOptions { GpuProbe = "auto" }), Is.Null, "a CPU-only host may start");
+    }
+
+    [Test]
+    public void Nvml_probe_on_a_host_without_the_driver_is_refused_in_one_line_naming_the_library()
+    {
+        AssumeNoDriver();
+        var options = new WorkerOptions { GpuProbe = "nvml" };
+
+        var refusal = GpuProbeFactory.Refusal(options);
+
+        Assert.That(refusal, Does.Contain("libnvidia-ml.so.1").And.Not.Contain('\n'));
+        Assert.That(() => GpuProbeFactory.Create(options, "node-a", NullLogger.Instance), Throws.TypeOf<GpuProbeException>());
+    }
+
+    [Test]
+    public void Simulated_gpus_are_only_made_when_asked_for_by_name()
+    {
+        Assert.That(GpuProbeFactory.Refusal(new WorkerOptions { GpuProbe = "simulated" }), Is.Null);
+        Assert.That(GpuProbeFactory.Refusal(new WorkerOptions { GpuProbe = "fake" }), Is.EqualTo("--gpu-probe must be auto, nvml or simulated (got 'fake')"));
+    }
+
+    private static void AssumeNoDriver() =>
+        Assume.That(File.Exists("/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"), Is.False, "this host has an NVIDIA driver");
+
+    private sealed class RecordingLogger : ILogger
+    {
+        public List<(LogLevel Level, string Text)> Entries { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Entries.Add((logLevel, formatter(state, exception)));
     }
 }

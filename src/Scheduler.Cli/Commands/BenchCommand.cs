@@ -22,7 +22,7 @@ internal static class BenchCommand
         var jobs = new Option<int>("--jobs") { Description = "Jobs to submit", DefaultValueFactory = _ => 1000 };
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent submitters", DefaultValueFactory = _ => 16 };
         var command = new Command("bench", "Measure submit and scheduling throughput on a local cluster with simulated nodes") { nodes, jobs, concurrency };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var dir = Path.Combine(Path.GetTempPath(), $"scheduler-bench-{Environment.ProcessId}");
@@ -34,7 +34,7 @@ internal static class BenchCommand
             {
                 Directory.Delete(dir, recursive: true);
             }
-        });
+        }));
         return command;
     }
 

@@ -19,7 +19,7 @@ internal static class DemoCommand
     {
         var dir = new Option<string?>("--dir") { Description = "Data and logs (default: a fresh temporary folder)" };
         var command = new Command("demo", "Run a local cluster through a job batch and a worker crash, then stop it") { dir };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -34,7 +34,7 @@ internal static class DemoCommand
                 await output.WriteLineAsync($"demo: did not finish within {Deadline.TotalSeconds:F0} s; logs in {directory}");
                 return Cli.JobFailed;
             }
-        });
+        }));
         return command;
     }
 

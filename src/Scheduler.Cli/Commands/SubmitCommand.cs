@@ -57,6 +57,7 @@ internal static class SubmitCommand
         spec.Resources ??= new Resources();
         if (parse.GetValue(Command) is { Length: > 0 } words)
         {
+            RequireCommandNotFlag(parse, words[0]);
             spec.Command = words[0];
             spec.Args.Clear();
             spec.Args.AddRange(words.Skip(1));
@@ -128,5 +129,24 @@ internal static class SubmitCommand
         }
 
         return spec;
+    }
+
+    /// <summary>
+    /// A word that looks like a flag and comes before `--` is a flag schedctl does not know (`--gpu 1`), not
+    /// the command to run: without this check the typo would be submitted as the job's executable.
+    /// </summary>
+    private static void RequireCommandNotFlag(ParseResult parse, string first)
+    {
+        if (!first.StartsWith('-'))
+        {
+            return;
+        }
+
+        var tokens = parse.Tokens;
+        var at = tokens.Select((t, i) => (t, i)).First(x => x.t.Type == System.CommandLine.Parsing.TokenType.Argument && x.t.Value == first).i;
+        if (!tokens.Take(at).Any(t => t.Type == System.CommandLine.Parsing.TokenType.DoubleDash))
+        {
+            throw new FormatException($"unknown option '{first}' (the command to run goes after --; see schedctl submit --help)");
+        }
     }
 }

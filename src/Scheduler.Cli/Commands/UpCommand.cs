@@ -13,14 +13,14 @@ internal static class UpCommand
         var dir = new Option<string>("--dir") { Description = "Data and logs", DefaultValueFactory = _ => LocalCluster.DefaultDirectory };
         var port = new Option<int>("--port") { Description = "Master port (0 picks a free one)", DefaultValueFactory = _ => 7070 };
         var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port));
             await using var cluster = await LocalCluster.StartAsync(options, ct);
             await output.WriteLineAsync($"master {cluster.MasterUrl} (pid {cluster.Master.Pid}), {cluster.Workers.Count} workers; logs and data in {cluster.Directory}");
             await output.WriteLineAsync("try: schedctl nodes   schedctl submit --gpus 1 -- /bin/sh -c 'echo $CUDA_VISIBLE_DEVICES'   schedctl jobs");
-            await output.WriteLineAsync("Ctrl+C stops the cluster.");
+            await output.WriteLineAsync($"Ctrl+C (or SIGTERM to pid {Environment.ProcessId}) stops the cluster.");
             try
             {
                 await Task.Delay(Timeout.Infinite, ct);
@@ -31,7 +31,7 @@ internal static class UpCommand
 
             await output.WriteLineAsync("stopping...");
             return Cli.Ok;
-        });
+        }));
         return command;
     }
 }

@@ -6,7 +6,7 @@ namespace Scheduler.Cli.Local;
 /// A master and workers with simulated GPUs as child processes on loopback, like `nomad agent -dev`.
 /// Used by `schedctl up` (kept running) and `schedctl demo` (scripted, then stopped).
 /// </summary>
-internal sealed class LocalCluster : IAsyncDisposable
+internal sealed partial class LocalCluster : IAsyncDisposable
 {
     private readonly List<LocalProcess> _workers = [];
 
@@ -48,7 +48,7 @@ internal sealed class LocalCluster : IAsyncDisposable
         string url;
         try
         {
-            url = await WaitForAddressAsync(master, addressFile, ct);
+            url = await WaitForAddressAsync(master, addressFile, options.Port, ct);
         }
         catch
         {
@@ -121,7 +121,7 @@ internal sealed class LocalCluster : IAsyncDisposable
             : throw new FileNotFoundException($"{dll} is not built (looked in {own} and {sibling}); run ./build.sh build first");
     }
 
-    private static async Task<string> WaitForAddressAsync(LocalProcess master, string addressFile, CancellationToken ct)
+    private static async Task<string> WaitForAddressAsync(LocalProcess master, string addressFile, int port, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
@@ -129,7 +129,7 @@ internal sealed class LocalCluster : IAsyncDisposable
         {
             if (master.HasExited)
             {
-                throw new IOException($"the master exited at start; its log ({master.LogPath}) ends with:\n{master.Tail()}");
+                throw new IOException(StartFailure(master.Tail(64 * 1024), port, master.LogPath));
             }
 
             try
@@ -144,4 +144,24 @@ internal sealed class LocalCluster : IAsyncDisposable
 
         return (await File.ReadAllTextAsync(addressFile, ct)).Trim();
     }
+
+    /// <summary>Why the master exited at start, in one line: the cause from its log, not the stack trace under it.</summary>
+    internal static string StartFailure(string log, int port, string logPath)
+    {
+        if (log.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"port {port.ToString(CultureInfo.InvariantCulture)} is already in use (another master, or `schedctl up` already running?); "
+                + "choose another with --port N, or --port 0 for any free port";
+        }
+
+        var cause = log.Split('\n')
+            .Select(line => Cause().Match(line.Trim()))
+            .FirstOrDefault(m => m.Success)?.Groups["cause"].Value;
+        return cause is null
+            ? $"the master exited at start; see {logPath}"
+            : $"the master exited at start: {cause} (log: {logPath})";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(error: |Unhandled exception\. )([\w.]+Exception: )?(?<cause>.+)$")]
+    private static partial System.Text.RegularExpressions.Regex Cause();
 }

@@ -11,6 +11,12 @@ namespace Scheduler.Core.Placement;
 /// </summary>
 public sealed class PlacementEngine
 {
+    private const string TooLittleCpuInTotal = "too little CPU in total";
+    private const string TooLittleMemoryInTotal = "too little memory in total";
+    private const string TooFewGpusInTotal = "too few GPUs in total";
+    private const string NoGpus = "no GPUs";
+    private const string NoAllowedGpuModel = "no GPU of an allowed model";
+
     private readonly IPlacementPolicy _policy;
     private readonly bool _dedupe;
     private readonly Random? _tieBreak;
@@ -124,12 +130,12 @@ public sealed class PlacementEngine
         var r = demand.Resources;
         if (r.CpuMillis > node.CpuFree)
         {
-            return "too little free CPU";
+            return r.CpuMillis > node.CpuCapacity ? TooLittleCpuInTotal : "too little free CPU";
         }
 
         if (r.MemoryMib > node.MemoryFree)
         {
-            return "too little free memory";
+            return r.MemoryMib > node.MemoryCapacity ? TooLittleMemoryInTotal : "too little free memory";
         }
 
         if (!r.NeedsGpu)
@@ -137,7 +143,7 @@ public sealed class PlacementEngine
             return null;
         }
 
-        var modelOk = false;
+        var allowed = 0;
         var fits = 0;
         var freeMilli = node.GpuFreeMilli;
         for (var i = 0; i < freeMilli.Length; i++)
@@ -147,7 +153,7 @@ public sealed class PlacementEngine
                 continue;
             }
 
-            modelOk = true;
+            allowed++;
             var free = freeMilli[i];
             if (r.IsSharedGpu ? free >= r.GpuMilli : free == ResourceLimits.MilliPerGpu)
             {
@@ -155,12 +161,46 @@ public sealed class PlacementEngine
             }
         }
 
-        if (!modelOk)
+        if (allowed == 0)
         {
-            return node.Gpus.Count == 0 ? "no GPUs" : "no GPU of an allowed model";
+            return node.Gpus.Count == 0 ? NoGpus : NoAllowedGpuModel;
+        }
+
+        if (!r.IsSharedGpu && allowed < r.Gpus)
+        {
+            return TooFewGpusInTotal;
         }
 
         return fits >= (r.IsSharedGpu ? 1 : r.Gpus) ? null : "too few free GPUs";
+    }
+
+    /// <summary>
+    /// True when <paramref name="node"/> could not take <paramref name="demand"/> even empty, healthy and
+    /// uncordoned: the job waits for hardware, not for other jobs to finish.
+    /// </summary>
+    public static bool ExceedsCapacity(NodeState node, JobDemand demand)
+    {
+        var r = demand.Resources;
+        if (r.CpuMillis > node.CpuCapacity || r.MemoryMib > node.MemoryCapacity)
+        {
+            return true;
+        }
+
+        if (!r.NeedsGpu)
+        {
+            return false;
+        }
+
+        var allowed = 0;
+        for (var i = 0; i < node.Gpus.Count; i++)
+        {
+            if (node.GpuModelAllowed(i, demand.GpuModels))
+            {
+                allowed++;
+            }
+        }
+
+        return allowed < (r.IsSharedGpu ? 1 : r.Gpus);
     }
 
     // The node's best choice of GPUs (the first of equal scores) into _nodeBest; returns its score.
@@ -235,11 +275,13 @@ public sealed class PlacementEngine
     {
         var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var total = 0;
+        var tooSmall = 0;
         foreach (var node in nodes)
         {
             var why = Filter(node, demand) ?? "too few free GPUs";
             counts[why] = counts.GetValueOrDefault(why) + 1;
             total++;
+            tooSmall += ExceedsCapacity(node, demand) ? 1 : 0;
         }
 
         if (total == 0)
@@ -247,10 +289,14 @@ public sealed class PlacementEngine
             return "no nodes registered";
         }
 
-        var parts = counts
+        var parts = string.Join("; ", counts
             .OrderByDescending(kv => kv.Value)
             .ThenBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => $"{kv.Value} {(kv.Value == 1 ? "node" : "nodes")}: {kv.Key}");
-        return $"no node fits ({string.Join("; ", parts)})";
+            .Select(kv => $"{kv.Value} {(kv.Value == 1 ? "node" : "nodes")}: {kv.Key}"));
+
+        // Not a wait for running jobs to end: it stays pending until a larger node registers.
+        return tooSmall == total
+            ? $"fits no node's total capacity, so it waits for a larger node to join ({parts})"
+            : $"no node fits ({parts})";
     }
 }

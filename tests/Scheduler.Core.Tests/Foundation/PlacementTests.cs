@@ -53,10 +53,34 @@ public sealed class PlacementTests
 
         Assert.That(outcome.Allocation, Is.Null);
         Assert.That(outcome.Reason, Does.StartWith("no node fits (2 nodes: labels do not match; "));
-        Assert.That(outcome.Reason, Does.Contain("not ready").And.Contain("cordoned").And.Contain("labels do not match").And.Contain("too few free GPUs"));
+        Assert.That(outcome.Reason, Does.Contain("not ready").And.Contain("cordoned").And.Contain("labels do not match").And.Contain("1 node: too few GPUs in total"));
 
         var fits = Nodes.Node("fits", labels: new Dictionary<string, string> { ["zone"] = "a" });
         Assert.That(engine.Find(demand, [wrongModel, fits]).Allocation!.NodeId, Is.EqualTo("fits"));
+    }
+
+    [Test]
+    public void A_job_larger_than_every_node_says_it_fits_no_nodes_total_capacity()
+    {
+        var engine = new PlacementEngine(PlacementPolicies.Create(PlacementPolicies.Default));
+        var dead = Nodes.Node("dead");
+        dead.Health = NodeHealth.Dead;
+
+        var outcome = engine.Find(JobDemand.Of("j", new ResourceRequest(1000, 1024, Gpus: 16)), [Nodes.Node("n1"), Nodes.Node("n2"), dead]);
+
+        Assert.That(outcome.Reason, Is.EqualTo("fits no node's total capacity, so it waits for a larger node to join (2 nodes: too few GPUs in total; 1 node: not ready)"));
+    }
+
+    [Test]
+    public void A_job_that_fits_an_empty_node_is_said_to_wait_for_free_capacity()
+    {
+        var engine = new PlacementEngine(PlacementPolicies.Create(PlacementPolicies.Default));
+        var busy = Nodes.Node("busy", gpus: 4);
+        busy.Allocate(engine.Find(JobDemand.Of("running", new ResourceRequest(1000, 1024, Gpus: 3)), [busy]).Allocation!);
+
+        var outcome = engine.Find(JobDemand.Of("j", new ResourceRequest(1000, 1024, Gpus: 2)), [busy, Nodes.Node("huge-cpu", cpu: 500)]);
+
+        Assert.That(outcome.Reason, Is.EqualTo("no node fits (1 node: too few free GPUs; 1 node: too little CPU in total)"));
     }
 
     [Test]

@@ -53,7 +53,7 @@ public sealed class QueueTests
         {
             ("huge", false), ("small-1", true), ("small-2", true), ("small-3", false),
         }));
-        Assert.That(decisions[0].Reason, Does.Contain("too few free GPUs"));
+        Assert.That(decisions[0].Reason, Does.StartWith("fits no node's total capacity").And.Contain("too few GPUs in total"));
         Assert.That(nodes["n1"].IdleGpuCount, Is.Zero, "the cycle applied its allocations");
         Nodes.AssertConsistent(nodes["n1"]);
     }

@@ -1,0 +1,92 @@
+using System.Reflection;
+
+namespace Scheduler.Master;
+
+/// <summary>
+/// What the master makes of its arguments before it builds a host: `--help` and `--version` print and
+/// exit, and a flag it does not know is an error. Configuration binding ignores unknown keys, so without
+/// this `--help` started a master and a mistyped `--lisen` started one on the default port.
+/// </summary>
+internal static class CommandLine
+{
+    public const int UsageError = 2;
+
+    private const string Help =
+        """
+        Scheduler.Master: the scheduler's master (gRPC on HTTP/2, SQLite store).
+
+        Usage: Scheduler.Master [flags]
+
+          --listen HOST:PORT              where to serve gRPC (default 127.0.0.1:7070; port 0 picks a free
+                                          one, written to <data-dir>/master.addr)
+          --data-dir DIR                  SQLite store and master.addr (default .scheduler/master)
+          --master-id ID                  this master's name in leader information (default: host name)
+          --heartbeat-interval-ms MS      told to workers at registration (default 1000)
+          --dead-after-ms MS              a silent node is declared dead, its jobs requeued (default 10000)
+          --placement-policy NAME         fgd-mem (default), best-fit, dot-product, spread, gpu-packing,
+                                          gpu-clustering, random, fgd, frag-pack
+          --queue-policy NAME             priority (default, with aging), fifo, sjf, drf
+          --backfill true|false           EASY backfill behind a blocked head job (default true)
+          --preempt-min-priority N        jobs at or above it may evict lower-priority work (default 500; 0 = off)
+          --preempt-protected-priority N  jobs at or above it are never evicted (default 900)
+          --aging-interval-s S            waiting this long adds one aging step to the priority (default 60)
+          --stop-grace-ms MS              SIGTERM to SIGKILL when stopping an agent (default 5000)
+          --max-request-bytes N           larger requests get RESOURCE_EXHAUSTED (default 1 MiB)
+          --max-store-mib N               bound on the store's size; past it writes answer UNAVAILABLE (default none)
+          --force-new-store               start empty on a folder whose database is missing, empty or corrupt
+          --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
+          --Logging:LogLevel:<Category>=LEVEL
+                                          log levels (ASP.NET Core and gRPC request logs default to Warning)
+          -h, --help                      print this help and exit
+          --version                       print the version and exit
+
+        Every setting can also come from the environment: SCHEDULER_Master__<Name>.
+        """;
+
+    /// <summary>
+    /// Handles <c>--help</c>, <c>--version</c> and unknown flags; returns the exit code when the process
+    /// should stop here, or null to go on and start the master.
+    /// </summary>
+    public static int? Handle(IReadOnlyList<string> args, IReadOnlyDictionary<string, string> switches, TextWriter output, TextWriter error)
+    {
+        if (args.Any(a => a is "--help" or "-h" or "-?"))
+        {
+            output.Write(Help);
+            output.WriteLine();
+            return 0;
+        }
+
+        if (args.Contains("--version"))
+        {
+            output.WriteLine($"Scheduler.Master {Version}");
+            return 0;
+        }
+
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            var name = arg.Split('=', 2)[0];
+            var known = switches.ContainsKey(name)
+                || name.StartsWith("--Master:", StringComparison.OrdinalIgnoreCase)
+                || name.StartsWith("--Logging:", StringComparison.OrdinalIgnoreCase);
+            if (!known)
+            {
+                error.WriteLine(arg.StartsWith('-')
+                    ? $"error: unknown option '{name}' (see Scheduler.Master --help)"
+                    : $"error: unexpected argument '{arg}' (see Scheduler.Master --help)");
+                return UsageError;
+            }
+
+            if (name.Length == arg.Length && ++i == args.Count)
+            {
+                error.WriteLine($"error: {name} needs a value (see Scheduler.Master --help)");
+                return UsageError;
+            }
+        }
+
+        return null;
+    }
+
+    private static string Version =>
+        typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+}

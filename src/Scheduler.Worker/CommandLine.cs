@@ -1,0 +1,99 @@
+using System.Reflection;
+
+namespace Scheduler.Worker;
+
+/// <summary>
+/// What the worker makes of its arguments before it builds a host: `--help` and `--version` print and
+/// exit, and a flag it does not know is an error. Configuration binding ignores unknown keys, so without
+/// this `--help` started a worker that claimed the whole host, and a mistyped flag was silently dropped.
+/// </summary>
+internal static class CommandLine
+{
+    public const int UsageError = 2;
+
+    private const string Help =
+        """
+        Scheduler.Worker: the scheduler's worker daemon, one per GPU host; runs agents for the master.
+
+        Usage: Scheduler.Worker [flags]
+
+          --master URL[,URL...]        master address(es) (default http://127.0.0.1:7070)
+          --node-id ID                 this node's name (default: host name)
+          --data-dir DIR               agent logs and scratch, last obeyed epoch, cache/ (default .scheduler/worker)
+          --gpu-probe auto|nvml|simulated
+                                       auto (default): NVML; a host without the NVIDIA driver offers no GPUs
+                                       (with a warning), one whose driver fails refuses to start; nvml: refuse
+                                       to start without NVML; simulated: fake GPUs for tests (see --gpus)
+          --gpus N                     simulated probe: how many GPUs (default 4)
+          --gpu-model NAME             simulated probe: their model (default A100)
+          --gpu-memory-mib N           simulated probe: memory per GPU (default 40960)
+          --cpu-millis N               allocatable CPU (default: every core of the host)
+          --memory-mib N               allocatable memory (default: the host's total memory)
+          --labels k=v,k=v             node labels for job node selectors
+          --simulate N                 host N simulated workers in this one process (scale tests)
+          --max-reconnect-delay-ms MS  upper bound of the reconnect backoff (default 5000; also at most a
+                                       quarter of the master's dead-after)
+          --stop-grace-ms MS           on shutdown, SIGTERM to SIGKILL for its agents (default 5000)
+          --probe-only                 print what the GPU probe reads (JSON) and exit
+          --Worker:<Name>=VALUE        any other setting
+          -h, --help                   print this help and exit
+          --version                    print the version and exit
+
+        Every setting can also come from the environment: SCHEDULER_Worker__<Name>.
+        """;
+
+    /// <summary>Flags that take no value.</summary>
+    private static readonly string[] BareFlags = ["--probe-only"];
+
+    /// <summary>
+    /// Handles <c>--help</c>, <c>--version</c> and unknown flags; returns the exit code when the process
+    /// should stop here, or null to go on and start the worker.
+    /// </summary>
+    public static int? Handle(IReadOnlyList<string> args, IReadOnlyDictionary<string, string> switches, TextWriter output, TextWriter error)
+    {
+        if (args.Any(a => a is "--help" or "-h" or "-?"))
+        {
+            output.Write(Help);
+            output.WriteLine();
+            return 0;
+        }
+
+        if (args.Contains("--version"))
+        {
+            output.WriteLine($"Scheduler.Worker {Version}");
+            return 0;
+        }
+
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (BareFlags.Contains(arg))
+            {
+                continue;
+            }
+
+            var name = arg.Split('=', 2)[0];
+            var known = switches.ContainsKey(name)
+                || name.StartsWith("--Worker:", StringComparison.OrdinalIgnoreCase)
+                || name.StartsWith("--Logging:", StringComparison.OrdinalIgnoreCase);
+            if (!known)
+            {
+                error.WriteLine(arg.StartsWith('-')
+                    ? $"error: unknown option '{name}' (see Scheduler.Worker --help)"
+                    : $"error: unexpected argument '{arg}' (see Scheduler.Worker --help)");
+                return UsageError;
+            }
+
+            if (name.Length == arg.Length && ++i == args.Count)
+            {
+                error.WriteLine($"error: {name} needs a value (see Scheduler.Worker --help)");
+                return UsageError;
+            }
+        }
+
+        return null;
+    }
+
+    private static string Version =>
+        typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+}
