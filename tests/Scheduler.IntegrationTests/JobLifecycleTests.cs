@@ -126,10 +126,10 @@ public sealed class JobLifecycleTests
     {
         var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0", gpus: 8));
 
-        var pending = await _api.WaitForJobAsync(job.Id, j => j.PendingReason.StartsWith("no node fits", StringComparison.Ordinal), "pending with a reason");
+        var pending = await _api.WaitForJobAsync(job.Id, j => j.PendingReason.StartsWith("fits no node's total capacity", StringComparison.Ordinal), "pending with a reason");
 
         Assert.That(pending.State, Is.EqualTo(JobState.Pending));
-        Assert.That(pending.PendingReason, Does.Contain("too few free GPUs"));
+        Assert.That(pending.PendingReason, Does.Contain("too few GPUs in total"), "8 GPUs never fit nodes of 4: not a temporary wait");
         await _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
     }
 
