@@ -122,14 +122,14 @@ public sealed class JobLifecycleTests
     }
 
     [Test]
-    public async Task Job_that_fits_no_node_stays_pending_with_a_reason()
+    public async Task Job_larger_than_every_node_stays_pending_saying_it_fits_no_nodes_total_capacity()
     {
-        var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0", gpus: 8));
+        var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0", gpus: 16));
 
-        var pending = await _api.WaitForJobAsync(job.Id, j => j.PendingReason.StartsWith("no node fits", StringComparison.Ordinal), "pending with a reason");
+        var pending = await _api.WaitForJobAsync(job.Id, j => j.PendingReason.StartsWith("fits no node's total capacity", StringComparison.Ordinal), "pending with a reason");
 
         Assert.That(pending.State, Is.EqualTo(JobState.Pending));
-        Assert.That(pending.PendingReason, Does.Contain("too few free GPUs"));
+        Assert.That(pending.PendingReason, Does.Contain("1 node: too few GPUs in total"));
         await _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
     }
 
