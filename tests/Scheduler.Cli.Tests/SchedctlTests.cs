@@ -70,6 +70,19 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Jobs_says_on_stderr_when_it_shows_only_the_newest()
+    {
+        await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/true");
+        await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/true");
+
+        var one = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "--limit", "1");
+
+        Assert.That(one.ExitCode, Is.Zero, one.Err);
+        Assert.That(one.Out.Split('\n').Count(l => l.TrimStart().StartsWith("j-", StringComparison.Ordinal)), Is.EqualTo(1));
+        Assert.That(one.Err.Trim(), Is.EqualTo("(the newest 1 shown; --limit 0 shows all, --state filters)"));
+    }
+
+    [Test]
     public async Task Resubmitting_with_the_same_request_id_returns_the_first_job()
     {
         var requestId = $"cli-test-{Guid.NewGuid():N}";

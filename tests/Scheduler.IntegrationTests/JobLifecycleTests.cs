@@ -143,6 +143,11 @@ public sealed class JobLifecycleTests
 
         while (await call.ResponseStream.MoveNext(cts.Token))
         {
+            if (call.ResponseStream.Current.Job is null)
+            {
+                continue;
+            }
+
             seen.Add(call.ResponseStream.Current.Job.State);
             if (call.ResponseStream.Current.Job.State == JobState.Succeeded)
             {

@@ -87,12 +87,29 @@ internal static class JobsCommands
     }
 
     private static readonly Option<string[]> State = new("--state") { Description = "Only jobs in this state (repeatable): pending, running, succeeded..." };
-    private static readonly Option<int> Limit = new("--limit") { Description = "At most this many, newest first" };
+    private static readonly Option<int> Limit = new("--limit")
+    {
+        Description = "At most this many, newest first; 0 for all (fetched page by page)",
+        DefaultValueFactory = _ => 1000,
+    };
 
     private static readonly Func<ParseResult, CancellationToken, Task<int>> ListAction = Cli.Action(async (parse, client, printer, ct) =>
     {
         var states = (parse.GetValue(State) ?? []).Select(ParseState).ToArray();
-        printer.Jobs(await client.ListJobsAsync(states, parse.GetValue(Limit), ct));
+        var limit = parse.GetValue(Limit);
+        if (limit < 0)
+        {
+            throw new FormatException($"--limit: must not be negative (got {limit})");
+        }
+
+        // One more than shown says whether the list was cut short.
+        var jobs = await client.ListJobsAsync(states, limit == 0 ? 0 : limit + 1, ct);
+        printer.Jobs(jobs.Take(limit == 0 ? jobs.Count : limit));
+        if (limit > 0 && jobs.Count > limit)
+        {
+            await parse.InvocationConfiguration.Error.WriteLineAsync($"(the newest {limit} shown; --limit 0 shows all, --state filters)");
+        }
+
         return Cli.Ok;
     });
 
