@@ -83,6 +83,18 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Jobs_without_a_priority_show_the_default_100()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "-o", "json", "--", "/bin/true");
+        var id = JsonDocument.Parse(submit.Out).RootElement.GetProperty("id").GetString()!;
+
+        var get = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "get", id);
+
+        Assert.That(JsonDocument.Parse(submit.Out).RootElement.GetProperty("spec").GetProperty("priority").GetInt32(), Is.EqualTo(100));
+        Assert.That(get.Out, Does.Match(@"Priority\s+100"));
+    }
+
+    [Test]
     public async Task Resubmitting_with_the_same_request_id_returns_the_first_job()
     {
         var requestId = $"cli-test-{Guid.NewGuid():N}";

@@ -106,6 +106,17 @@ public sealed class JobLifecycleTests
     }
 
     [Test]
+    public async Task A_job_submitted_without_priority_or_max_retries_is_stored_and_returned_with_the_defaults()
+    {
+        var submitted = await _api.SubmitAsync(ClusterApi.Shell("exit 0", priority: 0));
+
+        var got = await _api.Jobs.GetAsync(new GetJobRequest { Id = submitted.Id }, deadline: ClusterApi.Deadline());
+        var listed = (await _api.Jobs.ListAsync(new ListJobsRequest(), deadline: ClusterApi.Deadline())).Jobs.Single(j => j.Id == submitted.Id);
+
+        Assert.That(new[] { submitted, got, listed }.Select(j => (j.Spec.Priority, j.Spec.HasMaxRetries, j.Spec.MaxRetries)), Has.All.EqualTo((100, true, 3)));
+    }
+
+    [Test]
     public async Task Retried_submit_with_the_same_request_id_creates_one_job()
     {
         var requestId = Guid.NewGuid().ToString("N");

@@ -13,7 +13,8 @@ internal sealed partial class SchedulerLoop
         if (_jobByRequestId.TryGetValue(request.RequestId, out var existingId))
         {
             var existing = _jobs[existingId];
-            if (!existing.Spec.Equals(request.Spec))
+            // Records stored before defaults were filled in compare as they would be stored now.
+            if (!Validation.JobSpecDefaults.Apply(existing.Spec).Equals(request.Spec))
             {
                 submit.Reply.TrySetException(new RpcException(new Status(StatusCode.AlreadyExists,
                     $"request_id '{request.RequestId}' was already used for job {existing.Id} with a different spec")));

@@ -26,6 +26,7 @@ internal sealed class JobsService : Jobs.JobsBase
     public override async Task<SubmitJobResponse> Submit(SubmitJobRequest request, ServerCallContext context)
     {
         JobSpecValidator.Validate(request);
+        request.Spec = JobSpecDefaults.Apply(request.Spec);
         return await _loop.AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs), context.CancellationToken);
     }
 

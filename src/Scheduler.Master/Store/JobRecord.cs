@@ -52,7 +52,7 @@ internal sealed record JobRecord
 
     public bool IsTerminal => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
 
-    public int MaxRetries => Spec.HasMaxRetries ? Spec.MaxRetries : 3;
+    public int MaxRetries => Spec.HasMaxRetries ? Spec.MaxRetries : Validation.JobSpecDefaults.MaxRetries;
 
-    public int Priority => Spec.Priority == 0 ? 100 : Spec.Priority;
+    public int Priority => Spec.Priority == 0 ? Validation.JobSpecDefaults.Priority : Spec.Priority;
 }
