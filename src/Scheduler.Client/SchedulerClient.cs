@@ -77,7 +77,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
     public Task<ListJobsResponse> ListJobsPageAsync(ListJobsRequest request, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Jobs.ListAsync(request, o), cancellationToken);
 
-    /// <summary>Cancels a job; cancelling a finished job is a no-op.</summary>
+    /// <summary>Cancels a job; FAILED_PRECONDITION for a job that already succeeded or failed, and a cancelled job comes back unchanged.</summary>
     public Task<Job> CancelJobAsync(string jobId, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Jobs.CancelAsync(new CancelJobRequest { Id = jobId }, o), cancellationToken);
 

@@ -70,6 +70,18 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Cancel_of_a_finished_job_is_an_error_naming_its_state_with_exit_code_2()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--wait", "--", "/bin/true");
+        var id = submit.Out.Split('\n')[0].Trim();
+
+        var cancel = await Schedctl.RunAsync(_cluster.MasterUrl, null, "cancel", id);
+
+        Assert.That(cancel.ExitCode, Is.EqualTo(2));
+        Assert.That(cancel.Err.TrimEnd(), Is.EqualTo($"error: FailedPrecondition: job {id} already finished (SUCCEEDED): there is nothing to cancel"));
+    }
+
+    [Test]
     public async Task Jobs_says_on_stderr_when_it_shows_only_the_newest()
     {
         await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/true");

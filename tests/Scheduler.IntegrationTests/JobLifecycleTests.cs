@@ -117,6 +117,29 @@ public sealed class JobLifecycleTests
     }
 
     [Test]
+    public async Task Cancelling_a_finished_job_fails_with_FailedPrecondition_naming_its_state()
+    {
+        var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0"));
+        await _api.WaitForStateAsync(job.Id, JobState.Succeeded);
+
+        var ex = await RpcAssert.FailsWith(Grpc.Core.StatusCode.FailedPrecondition,
+            () => _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.Contain(job.Id).And.Contain("SUCCEEDED"));
+    }
+
+    [Test]
+    public async Task Cancelling_a_cancelled_job_again_returns_it_unchanged_so_a_retried_cancel_succeeds()
+    {
+        var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0", gpus: 8));
+        var first = await _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
+
+        var again = await _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
+
+        Assert.That(again, Is.EqualTo(first));
+    }
+
+    [Test]
     public async Task Retried_submit_with_the_same_request_id_creates_one_job()
     {
         var requestId = Guid.NewGuid().ToString("N");

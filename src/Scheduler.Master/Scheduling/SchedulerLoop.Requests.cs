@@ -55,9 +55,17 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
+        if (job.State == JobState.Cancelled)
+        {
+            // Already what was asked: a retried cancel whose first answer was lost must still succeed.
+            cancel.Reply.TrySetResult(ProtoMapping.ToProto(job));
+            return;
+        }
+
         if (job.IsTerminal)
         {
-            cancel.Reply.TrySetResult(ProtoMapping.ToProto(job));
+            cancel.Reply.TrySetException(new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"job {job.Id} already finished ({job.State.ToString().ToUpperInvariant()}): there is nothing to cancel")));
             return;
         }
 
