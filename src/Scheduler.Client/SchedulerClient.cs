@@ -156,7 +156,11 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
 
     /// <summary>The tail of a job's captured stdout or stderr; <paramref name="tailBytes"/> 0 means the master's default.</summary>
     public Task<GetLogsResponse> GetLogsAsync(string jobId, LogStream stream, int tailBytes, CancellationToken cancellationToken) =>
-        UnaryAsync((e, o) => e.Jobs.GetLogsAsync(new GetLogsRequest { JobId = jobId, Stream = stream, TailBytes = tailBytes }, o), cancellationToken);
+        GetLogsAsync(jobId, stream, tailBytes, 0, cancellationToken);
+
+    /// <summary>The tail of the output of one attempt of a job (1 for the first; 0 for the current or last).</summary>
+    public Task<GetLogsResponse> GetLogsAsync(string jobId, LogStream stream, int tailBytes, int attempt, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Jobs.GetLogsAsync(new GetLogsRequest { JobId = jobId, Stream = stream, TailBytes = tailBytes, Attempt = attempt }, o), cancellationToken);
 
     /// <summary>Cluster summary: leader, node counts, capacity, allocation and jobs by state.</summary>
     public Task<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken) =>

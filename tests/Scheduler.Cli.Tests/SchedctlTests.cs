@@ -82,6 +82,20 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Logs_attempt_shows_that_attempt_and_one_that_never_ran_is_an_error()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--wait", "--", "/bin/sh", "-c", "echo attempt $SCHEDULER_ATTEMPT");
+        var id = submit.Out.Split('\n')[0].Trim();
+
+        var first = await Schedctl.RunAsync(_cluster.MasterUrl, null, "logs", id, "--attempt", "1");
+        var never = await Schedctl.RunAsync(_cluster.MasterUrl, null, "logs", id, "--attempt", "2");
+
+        Assert.That((first.ExitCode, first.Out.Trim()), Is.EqualTo((0, "attempt 1")), first.Err);
+        Assert.That(never.ExitCode, Is.EqualTo(2));
+        Assert.That(never.Err, Does.StartWith("error: InvalidArgument: attempt must be between 1 and 1"));
+    }
+
+    [Test]
     public async Task Jobs_says_on_stderr_when_it_shows_only_the_newest()
     {
         await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/true");

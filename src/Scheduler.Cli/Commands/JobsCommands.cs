@@ -30,18 +30,24 @@ internal static class JobsCommands
         var stderr = new Option<bool>("--stderr") { Description = "Show stderr instead of stdout" };
         var tail = new Option<int>("--tail") { Description = "Bytes from the end (default 64 KiB)" };
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new output until the job finishes" };
-        var command = new Command("logs", "Show a job's captured output (through the master)") { Id, stderr, tail, follow };
+        var attempt = new Option<int>("--attempt") { Description = "Output of this attempt (1 for the first; default: the current or last one)" };
+        var command = new Command("logs", "Show a job's captured output (through the master)") { Id, stderr, tail, follow, attempt };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
             var id = parse.GetValue(Id)!;
             var stream = parse.GetValue(stderr) ? LogStream.Stderr : LogStream.Stdout;
             if (parse.GetValue(follow))
             {
+                if (parse.GetValue(attempt) != 0)
+                {
+                    throw new FormatException("--follow shows the current attempt; leave out --attempt");
+                }
+
                 await new LogFollower(client, printer.Writer, id, stream).RunAsync(parse.GetValue(tail), ct);
                 return Cli.Ok;
             }
 
-            var logs = await client.GetLogsAsync(id, stream, parse.GetValue(tail), ct);
+            var logs = await client.GetLogsAsync(id, stream, parse.GetValue(tail), parse.GetValue(attempt), ct);
             if (printer.IsJson)
             {
                 printer.Message(logs);

@@ -148,23 +148,38 @@ internal sealed partial class SchedulerLoop
             return Task.CompletedTask;
         }
 
-        if (!_nodes.TryGetValue(job.NodeId, out var entry) || entry.Session is null)
+        if (request.Attempt > job.Attempt)
+        {
+            fetch.Reply.TrySetException(new RpcException(new Status(StatusCode.InvalidArgument,
+                $"attempt must be between 1 and {job.Attempt} for job {job.Id} (got {request.Attempt})")));
+            return Task.CompletedTask;
+        }
+
+        var attempt = request.Attempt == 0 ? job.Attempt : request.Attempt;
+        if (job.NodeOf(attempt) is not { } nodeId)
+        {
+            fetch.Reply.TrySetException(new RpcException(new Status(StatusCode.NotFound,
+                $"where attempt {attempt} of job {job.Id} ran was not recorded")));
+            return Task.CompletedTask;
+        }
+
+        if (!_nodes.TryGetValue(nodeId, out var entry) || entry.Session is null)
         {
             fetch.Reply.TrySetException(new RpcException(new Status(StatusCode.Unavailable,
-                $"node {job.NodeId}, where job {job.Id} ran, is not connected")));
+                $"node {nodeId}, where attempt {attempt} of job {job.Id} ran, is not connected")));
             return Task.CompletedTask;
         }
 
         var requestId = Guid.NewGuid().ToString("N");
         var expires = _time.GetUtcNow().AddMilliseconds(_options.LogsTimeoutMs);
-        _pendingLogs[requestId] = new PendingLogs(entry.Id, job.Attempt, fetch.Reply, expires);
+        _pendingLogs[requestId] = new PendingLogs(entry.Id, attempt, fetch.Reply, expires);
         Send(entry, new MasterCommand
         {
             FetchLogs = new FetchLogs
             {
                 RequestId = requestId,
                 JobId = job.Id,
-                Attempt = job.Attempt,
+                Attempt = attempt,
                 Stream = request.Stream,
                 TailBytes = request.TailBytes,
             },

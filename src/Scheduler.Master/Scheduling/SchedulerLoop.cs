@@ -451,6 +451,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     State = JobState.Assigned,
                     Attempt = job.Attempt + 1,
                     NodeId = allocation.NodeId,
+                    AttemptNodes = job.AttemptNodesWith(job.Attempt + 1, allocation.NodeId),
                     GpuShares = allocation.Gpus,
                     GpuUuids = allocation.Gpus.Select(s => node.State.Gpus[s.Index].Uuid).ToArray(),
                     HoldsAllocation = true,

@@ -145,6 +145,11 @@ internal sealed class JobsService : Jobs.JobsBase
                 $"tail_bytes must be between 0 and {MaxTailBytes} (got {request.TailBytes})"));
         }
 
+        if (request.Attempt < 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"attempt must not be negative (got {request.Attempt})"));
+        }
+
         return _loop.AskAsync<GetLogsResponse>(tcs => new FetchJobLogs(request, tcs), context.CancellationToken);
     }
 

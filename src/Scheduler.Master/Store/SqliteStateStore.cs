@@ -157,11 +157,12 @@ internal sealed class SqliteStateStore : IStateStore
         DateTimeOffset CreatedAt,
         DateTimeOffset UpdatedAt,
         DateTimeOffset? StartedAt,
-        DateTimeOffset? FinishedAt)
+        DateTimeOffset? FinishedAt,
+        IReadOnlyList<string>? AttemptNodes = null)
     {
         public static JobStatusRow From(JobRecord j) => new(
             j.State, j.Attempt, j.NodeId, j.GpuShares, j.GpuUuids, j.ExitCode, j.Message, j.Requeues,
-            j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt);
+            j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.AttemptNodes);
 
         public JobRecord ToRecord(string id, long seq, string requestId, JobSpec spec) => new()
         {
@@ -183,6 +184,7 @@ internal sealed class SqliteStateStore : IStateStore
             UpdatedAt = UpdatedAt,
             StartedAt = StartedAt,
             FinishedAt = FinishedAt,
+            AttemptNodes = AttemptNodes ?? [],
         };
     }
 }
