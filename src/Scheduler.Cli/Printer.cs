@@ -6,10 +6,13 @@ using Spectre.Console.Rendering;
 
 namespace Scheduler.Cli;
 
-/// <summary>Human tables (Spectre.Console) or protobuf JSON for scripts.</summary>
+/// <summary>Human tables (Spectre.Console) or JSON for scripts (<see cref="ProtoJson"/>).</summary>
 internal sealed class Printer
 {
-    private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithIndentation());
+    // In table output a cell longer than this is cut ("wide" and "json" show it whole), so one long message
+    // does not stretch every row of the table past the screen.
+    internal const int MaxCell = 60;
+
     private readonly TextWriter _out;
     private readonly IAnsiConsole _console;
 
@@ -38,15 +41,13 @@ internal sealed class Printer
 
     public void Line(string text) => _out.WriteLine(text);
 
-    public void Message(IMessage message) => _out.WriteLine(Json.Format(message));
+    public void Message(IMessage message) => _out.WriteLine(ProtoJson.Format(message));
 
     public void Jobs(IEnumerable<Job> jobs)
     {
         if (IsJson)
         {
-            var list = new ListJobsResponse();
-            list.Jobs.AddRange(jobs);
-            Message(list);
+            _out.WriteLine(ProtoJson.FormatList("jobs", jobs));
             return;
         }
 
@@ -56,7 +57,7 @@ internal sealed class Printer
             AddRow(
                 table,
                 job.Id,
-                job.Spec.Name,
+                Cut(job.Spec.Name),
                 StateName(job.State),
                 job.NodeId,
                 job.Attempt.ToString(CultureInfo.InvariantCulture),
@@ -64,7 +65,7 @@ internal sealed class Printer
                 job.Spec.Priority.ToString(CultureInfo.InvariantCulture),
                 Describe(job.Spec.Resources),
                 IsWide ? string.Join(',', job.GpuUuids) : null,
-                job.State == JobState.Pending ? job.PendingReason : job.Message);
+                Cut(job.State == JobState.Pending ? job.PendingReason : job.Message));
         }
 
         _console.Write(table);
@@ -105,9 +106,7 @@ internal sealed class Printer
     {
         if (IsJson)
         {
-            var list = new ListNodesResponse();
-            list.Nodes.AddRange(nodes);
-            Message(list);
+            _out.WriteLine(ProtoJson.FormatList("nodes", nodes));
             return;
         }
 
@@ -200,6 +199,9 @@ internal sealed class Printer
 
         return string.Join(", ", parts);
     }
+
+    private string Cut(string text) =>
+        IsWide || text.Length <= MaxCell ? text : string.Concat(text.AsSpan(0, MaxCell - 3), "...");
 
     private static Table NewTable(params string?[] headers)
     {

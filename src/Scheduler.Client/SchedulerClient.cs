@@ -11,6 +11,9 @@ namespace Scheduler.Client;
 /// </summary>
 public sealed class SchedulerClient : IAsyncDisposable, IDisposable
 {
+    // The master's largest page: fewer round trips for long lists.
+    private const int MaxPageSize = 1000;
+
     private readonly SchedulerClientOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly MasterEndpoints _endpoints;
@@ -45,27 +48,62 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
     public Task<Job> GetJobAsync(string jobId, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Jobs.GetAsync(new GetJobRequest { Id = jobId }, o), cancellationToken);
 
-    /// <summary>Jobs, newest first, in any of <paramref name="states"/> (all when empty); at most <paramref name="limit"/> (0 means the master's default).</summary>
+    /// <summary>
+    /// Jobs, newest first, in any of <paramref name="states"/> (all when empty); at most <paramref name="limit"/>
+    /// (0 for all), fetched a page at a time.
+    /// </summary>
     public async Task<IReadOnlyList<Job>> ListJobsAsync(IEnumerable<JobState>? states, int limit, CancellationToken cancellationToken)
     {
-        var request = new ListJobsRequest { Limit = limit };
+        var request = new ListJobsRequest();
         if (states is not null)
         {
             request.States.Add(states);
         }
 
-        var response = await UnaryAsync((e, o) => e.Jobs.ListAsync(request, o), cancellationToken);
-        return response.Jobs;
+        var jobs = new List<Job>();
+        do
+        {
+            request.PageSize = limit == 0 ? MaxPageSize : Math.Min(limit - jobs.Count, MaxPageSize);
+            var response = await ListJobsPageAsync(request, cancellationToken);
+            jobs.AddRange(response.Jobs);
+            request.PageToken = response.NextPageToken;
+        }
+        while (request.PageToken.Length > 0 && (limit == 0 || jobs.Count < limit));
+
+        return jobs;
     }
 
-    /// <summary>Cancels a job; cancelling a finished job is a no-op.</summary>
+    /// <summary>One page of jobs; pass the response's <c>NextPageToken</c> as the next request's <c>PageToken</c>.</summary>
+    public Task<ListJobsResponse> ListJobsPageAsync(ListJobsRequest request, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Jobs.ListAsync(request, o), cancellationToken);
+
+    /// <summary>Cancels a job; FAILED_PRECONDITION for a job that already succeeded or failed, and a cancelled job comes back unchanged.</summary>
     public Task<Job> CancelJobAsync(string jobId, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Jobs.CancelAsync(new CancelJobRequest { Id = jobId }, o), cancellationToken);
 
-    /// <summary>The current state of one job (or every job when <paramref name="jobId"/> is null), then every change; reconnects transparently after a failover, replaying current state.</summary>
+    /// <summary>
+    /// The current state of one job (or of every unfinished job and the latest finished ones when
+    /// <paramref name="jobId"/> is null), then every change; see <see cref="WatchJobEventsAsync"/>.
+    /// </summary>
     public async IAsyncEnumerable<Job> WatchJobsAsync(string? jobId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var request = new WatchJobsRequest { JobId = jobId ?? string.Empty };
+        await foreach (var e in WatchJobEventsAsync(new WatchJobsRequest { JobId = jobId ?? string.Empty }, cancellationToken))
+        {
+            if (e.Job is not null)
+            {
+                yield return e.Job;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Watch events as the master sends them. When the stream breaks (a failover, a restarted master) the watch
+    /// reconnects by itself and resumes after the last event received, so nothing is missed or replayed; where
+    /// the master cannot resume, it starts over with CURRENT events.
+    /// </summary>
+    public async IAsyncEnumerable<JobEvent> WatchJobEventsAsync(WatchJobsRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        request = request.Clone();
         AsyncServerStreamingCall<JobEvent>? call = null;
         try
         {
@@ -79,10 +117,18 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
                         {
                             return await call.ResponseStream.MoveNext(ct) ? call.ResponseStream.Current : null;
                         }
-                        catch (RpcException)
+                        catch (RpcException ex)
                         {
                             call.Dispose();
                             call = null;
+
+                            // A stream cut by the transport (the master's process ended) surfaces as INTERNAL: for a
+                            // watch that resumes where it was, it is a reason to reconnect like UNAVAILABLE.
+                            if (ex.StatusCode == StatusCode.Internal && ex.Status.DebugException is HttpProtocolException or IOException)
+                            {
+                                throw new RpcException(new Status(StatusCode.Unavailable, ex.Status.Detail, ex.Status.DebugException));
+                            }
+
                             throw;
                         }
                     },
@@ -93,7 +139,13 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
                     yield break;
                 }
 
-                yield return next.Job;
+                if (next.ResumeToken.Length > 0)
+                {
+                    // A reconnect (call recreated above) continues after this event.
+                    request.ResumeToken = next.ResumeToken;
+                }
+
+                yield return next;
             }
         }
         finally
@@ -104,7 +156,11 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
 
     /// <summary>The tail of a job's captured stdout or stderr; <paramref name="tailBytes"/> 0 means the master's default.</summary>
     public Task<GetLogsResponse> GetLogsAsync(string jobId, LogStream stream, int tailBytes, CancellationToken cancellationToken) =>
-        UnaryAsync((e, o) => e.Jobs.GetLogsAsync(new GetLogsRequest { JobId = jobId, Stream = stream, TailBytes = tailBytes }, o), cancellationToken);
+        GetLogsAsync(jobId, stream, tailBytes, 0, cancellationToken);
+
+    /// <summary>The tail of the output of one attempt of a job (1 for the first; 0 for the current or last).</summary>
+    public Task<GetLogsResponse> GetLogsAsync(string jobId, LogStream stream, int tailBytes, int attempt, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Jobs.GetLogsAsync(new GetLogsRequest { JobId = jobId, Stream = stream, TailBytes = tailBytes, Attempt = attempt }, o), cancellationToken);
 
     /// <summary>Cluster summary: leader, node counts, capacity, allocation and jobs by state.</summary>
     public Task<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken) =>

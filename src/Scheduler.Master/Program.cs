@@ -34,6 +34,7 @@ if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
 }
 
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+builder.Configuration.AddInMemoryCollection(LogDefaults.Configuration);
 builder.Configuration.AddEnvironmentVariables("SCHEDULER_");
 builder.Configuration.AddCommandLine(args, switches);
 builder.Logging.AddSimpleConsole(o =>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Scheduler.Contracts.V1;
 
 namespace Scheduler.Cli.Tests;
@@ -25,5 +26,54 @@ public sealed class PrinterTests
         var row = output.ToString().Split('\n').Single(l => l.Contains("j-000042", StringComparison.Ordinal));
         Assert.That(row, Does.Contain("GPU-979eac15-a14d-6847-583c-c0f292fa9c2c,GPU-8b228d99-4152-bbbc-9d76-72cc0a31e3c2")
             .And.Contain(job.Message).And.Contain("RUNNING"));
+    }
+
+    [Test]
+    public void Table_output_cuts_a_long_message_instead_of_stretching_every_row()
+    {
+        var chatty = new Job { Id = "j-000001", State = JobState.Failed, Message = "exited with code 1: " + new string('x', 500), Spec = new JobSpec { Name = "n" } };
+        var quiet = new Job { Id = "j-000002", State = JobState.Succeeded, Message = "exited 0", Spec = new JobSpec { Name = "n" } };
+        using var output = new StringWriter();
+
+        new Printer("table", output).Jobs([chatty, quiet]);
+
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines.Max(l => l.Length), Is.LessThan(200));
+        Assert.That(lines.Single(l => l.Contains("j-000001", StringComparison.Ordinal)), Does.Contain("exited with code 1: xxx").And.Contain("..."));
+    }
+
+    [Test]
+    public void Json_writes_64_bit_integers_as_numbers_and_every_list_as_an_array()
+    {
+        var node = new Node { Id = "w1", Capacity = new Resources { CpuMillis = 8000, MemoryMib = 32768 }, Free = new Resources { MemoryMib = 1024 } };
+        using var nodes = new StringWriter();
+        using var none = new StringWriter();
+
+        new Printer("json", nodes).Nodes([node]);
+        new Printer("json", none).Jobs([]);
+
+        var json = JsonDocument.Parse(nodes.ToString()).RootElement.GetProperty("nodes")[0];
+        Assert.That(json.GetProperty("capacity").GetProperty("memoryMib").ValueKind, Is.EqualTo(JsonValueKind.Number));
+        Assert.That(json.GetProperty("capacity").GetProperty("memoryMib").GetInt64(), Is.EqualTo(32768));
+        Assert.That(json.GetProperty("free").GetProperty("cpuMillis").GetInt64(), Is.Zero, "zero is written, not left out");
+        Assert.That(json.GetProperty("gpus").ValueKind, Is.EqualTo(JsonValueKind.Array));
+        Assert.That(json.GetProperty("labels").ValueKind, Is.EqualTo(JsonValueKind.Object));
+        Assert.That(json.GetProperty("health").GetString(), Is.EqualTo("NODE_HEALTH_UNSPECIFIED"));
+        Assert.That(json.TryGetProperty("lastHeartbeat", out _), Is.False, "an unset message is left out");
+        Assert.That(JsonDocument.Parse(none.ToString()).RootElement.GetProperty("jobs").GetArrayLength(), Is.Zero);
+    }
+
+    [Test]
+    public void Json_of_a_job_keeps_timestamps_as_text_and_leaves_out_an_unset_exit_code()
+    {
+        var job = new Job { Id = "j-1", CreatedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero)), Spec = new JobSpec { MaxRetries = 0 } };
+        using var output = new StringWriter();
+
+        new Printer("json", output).Job(job);
+
+        var json = JsonDocument.Parse(output.ToString()).RootElement;
+        Assert.That(json.GetProperty("createdAt").GetString(), Is.EqualTo("2025-01-02T03:04:05Z"));
+        Assert.That(json.TryGetProperty("exitCode", out _), Is.False);
+        Assert.That(json.GetProperty("spec").GetProperty("maxRetries").GetInt32(), Is.Zero, "an optional field set to 0 is written");
     }
 }

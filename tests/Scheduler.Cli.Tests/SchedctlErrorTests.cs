@@ -42,6 +42,17 @@ public sealed class SchedctlErrorTests
     }
 
     [Test]
+    public async Task The_built_schedctl_runs_as_an_executable_of_its_own()
+    {
+        var apphost = Path.Combine(Path.GetDirectoryName(Artifacts.SchedctlDll)!, "schedctl");
+
+        var result = await DotnetCommand.RunAsync(apphost, ["--version"]);
+
+        Assert.That(result.ExitCode, Is.Zero, result.Err);
+        Assert.That(result.Out, Does.Match("^[0-9]+\\.[0-9]+"));
+    }
+
+    [Test]
     public async Task Up_on_a_busy_port_says_so_in_one_line_and_suggests_port_0()
     {
         using var busy = new TcpListener(IPAddress.Loopback, 0);

@@ -70,6 +70,57 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Cancel_of_a_finished_job_is_an_error_naming_its_state_with_exit_code_2()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--wait", "--", "/bin/true");
+        var id = submit.Out.Split('\n')[0].Trim();
+
+        var cancel = await Schedctl.RunAsync(_cluster.MasterUrl, null, "cancel", id);
+
+        Assert.That(cancel.ExitCode, Is.EqualTo(2));
+        Assert.That(cancel.Err.TrimEnd(), Is.EqualTo($"error: FailedPrecondition: job {id} already finished (SUCCEEDED): there is nothing to cancel"));
+    }
+
+    [Test]
+    public async Task Logs_attempt_shows_that_attempt_and_one_that_never_ran_is_an_error()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--wait", "--", "/bin/sh", "-c", "echo attempt $SCHEDULER_ATTEMPT");
+        var id = submit.Out.Split('\n')[0].Trim();
+
+        var first = await Schedctl.RunAsync(_cluster.MasterUrl, null, "logs", id, "--attempt", "1");
+        var never = await Schedctl.RunAsync(_cluster.MasterUrl, null, "logs", id, "--attempt", "2");
+
+        Assert.That((first.ExitCode, first.Out.Trim()), Is.EqualTo((0, "attempt 1")), first.Err);
+        Assert.That(never.ExitCode, Is.EqualTo(2));
+        Assert.That(never.Err, Does.StartWith("error: InvalidArgument: attempt must be between 1 and 1"));
+    }
+
+    [Test]
+    public async Task Jobs_says_on_stderr_when_it_shows_only_the_newest()
+    {
+        await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/true");
+        await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--", "/bin/true");
+
+        var one = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "--limit", "1");
+
+        Assert.That(one.ExitCode, Is.Zero, one.Err);
+        Assert.That(one.Out.Split('\n').Count(l => l.TrimStart().StartsWith("j-", StringComparison.Ordinal)), Is.EqualTo(1));
+        Assert.That(one.Err.Trim(), Is.EqualTo("(the newest 1 shown; --limit 0 shows all, --state filters)"));
+    }
+
+    [Test]
+    public async Task Jobs_without_a_priority_show_the_default_100()
+    {
+        var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "-o", "json", "--", "/bin/true");
+        var id = JsonDocument.Parse(submit.Out).RootElement.GetProperty("id").GetString()!;
+
+        var get = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "get", id);
+
+        Assert.That(JsonDocument.Parse(submit.Out).RootElement.GetProperty("spec").GetProperty("priority").GetInt32(), Is.EqualTo(100));
+        Assert.That(get.Out, Does.Match(@"Priority\s+100"));
+    }
+
+    [Test]
     public async Task Resubmitting_with_the_same_request_id_returns_the_first_job()
     {
         var requestId = $"cli-test-{Guid.NewGuid():N}";

@@ -94,10 +94,33 @@ public sealed class FaultTests : PerTestCluster
         Assert.That(placed.NodeId, Is.EqualTo("w2"));
     }
 
+    [Test]
+    public async Task Logs_of_an_earlier_attempt_come_from_the_node_that_ran_it()
+    {
+        var (cluster, api) = await StartAsync("attempt-logs");
+        cluster.StartWorker("w1");
+        await api.WaitForReadyNodesAsync("w1");
+        var job = await api.SubmitAsync(ClusterApi.Shell(AttemptScript(cluster, "logs")));
+        await ReadPidAsync(cluster, "logs", 1);
+        cluster.StartWorker("w2");
+        await api.WaitForReadyNodesAsync("w2");
+        await api.Admin.DrainNodeAsync(new DrainNodeRequest { Id = "w1" }, deadline: ClusterApi.Deadline());
+        await api.WaitForStateAsync(job.Id, JobState.Succeeded, TimeSpan.FromSeconds(60));
+
+        var first = await api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = job.Id, Attempt = 1 }, deadline: ClusterApi.Deadline());
+        var last = await api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = job.Id }, deadline: ClusterApi.Deadline());
+
+        Assert.That((first.Attempt, first.NodeId, first.Data.ToStringUtf8().Trim()), Is.EqualTo((1, "w1", "attempt 1 started on w1")));
+        Assert.That((last.Attempt, last.NodeId), Is.EqualTo((2, "w2")));
+        Assert.That(last.Data.ToStringUtf8(), Does.Contain("attempt 2 finished on w2"));
+        await RpcAssert.FailsWith(Grpc.Core.StatusCode.InvalidArgument,
+            () => api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = job.Id, Attempt = 3 }, deadline: ClusterApi.Deadline()).ResponseAsync);
+    }
+
     /// <summary>The first attempt blocks (until killed); later attempts finish at once.</summary>
     private static string AttemptScript(TestCluster cluster, string tag) =>
         $"echo $$ > {cluster.Root}/pid-{tag}-$SCHEDULER_ATTEMPT; " +
-        "if [ \"$SCHEDULER_ATTEMPT\" = 1 ]; then exec sleep 120; fi; " +
+        "if [ \"$SCHEDULER_ATTEMPT\" = 1 ]; then echo attempt 1 started on $SCHEDULER_NODE_ID; exec sleep 120; fi; " +
         "echo attempt $SCHEDULER_ATTEMPT finished on $SCHEDULER_NODE_ID";
 
     private static async Task<int> ReadPidAsync(TestCluster cluster, string tag, int attempt)

@@ -106,6 +106,40 @@ public sealed class JobLifecycleTests
     }
 
     [Test]
+    public async Task A_job_submitted_without_priority_or_max_retries_is_stored_and_returned_with_the_defaults()
+    {
+        var submitted = await _api.SubmitAsync(ClusterApi.Shell("exit 0", priority: 0));
+
+        var got = await _api.Jobs.GetAsync(new GetJobRequest { Id = submitted.Id }, deadline: ClusterApi.Deadline());
+        var listed = (await _api.Jobs.ListAsync(new ListJobsRequest(), deadline: ClusterApi.Deadline())).Jobs.Single(j => j.Id == submitted.Id);
+
+        Assert.That(new[] { submitted, got, listed }.Select(j => (j.Spec.Priority, j.Spec.HasMaxRetries, j.Spec.MaxRetries)), Has.All.EqualTo((100, true, 3)));
+    }
+
+    [Test]
+    public async Task Cancelling_a_finished_job_fails_with_FailedPrecondition_naming_its_state()
+    {
+        var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0"));
+        await _api.WaitForStateAsync(job.Id, JobState.Succeeded);
+
+        var ex = await RpcAssert.FailsWith(Grpc.Core.StatusCode.FailedPrecondition,
+            () => _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.Contain(job.Id).And.Contain("SUCCEEDED"));
+    }
+
+    [Test]
+    public async Task Cancelling_a_cancelled_job_again_returns_it_unchanged_so_a_retried_cancel_succeeds()
+    {
+        var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0", gpus: 8));
+        var first = await _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
+
+        var again = await _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
+
+        Assert.That(again, Is.EqualTo(first));
+    }
+
+    [Test]
     public async Task Retried_submit_with_the_same_request_id_creates_one_job()
     {
         var requestId = Guid.NewGuid().ToString("N");
@@ -122,14 +156,14 @@ public sealed class JobLifecycleTests
     }
 
     [Test]
-    public async Task Job_that_fits_no_node_stays_pending_with_a_reason()
+    public async Task Job_larger_than_every_node_stays_pending_saying_it_fits_no_nodes_total_capacity()
     {
-        var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0", gpus: 8));
+        var job = await _api.SubmitAsync(ClusterApi.Shell("exit 0", gpus: 16));
 
         var pending = await _api.WaitForJobAsync(job.Id, j => j.PendingReason.StartsWith("fits no node's total capacity", StringComparison.Ordinal), "pending with a reason");
 
         Assert.That(pending.State, Is.EqualTo(JobState.Pending));
-        Assert.That(pending.PendingReason, Does.Contain("too few GPUs in total"), "8 GPUs never fit nodes of 4: not a temporary wait");
+        Assert.That(pending.PendingReason, Does.Contain("1 node: too few GPUs in total"));
         await _api.Jobs.CancelAsync(new CancelJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
     }
 
@@ -143,6 +177,11 @@ public sealed class JobLifecycleTests
 
         while (await call.ResponseStream.MoveNext(cts.Token))
         {
+            if (call.ResponseStream.Current.Job is null)
+            {
+                continue;
+            }
+
             seen.Add(call.ResponseStream.Current.Job.State);
             if (call.ResponseStream.Current.Job.State == JobState.Succeeded)
             {

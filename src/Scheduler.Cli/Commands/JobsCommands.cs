@@ -30,18 +30,24 @@ internal static class JobsCommands
         var stderr = new Option<bool>("--stderr") { Description = "Show stderr instead of stdout" };
         var tail = new Option<int>("--tail") { Description = "Bytes from the end (default 64 KiB)" };
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new output until the job finishes" };
-        var command = new Command("logs", "Show a job's captured output (through the master)") { Id, stderr, tail, follow };
+        var attempt = new Option<int>("--attempt") { Description = "Output of this attempt (1 for the first; default: the current or last one)" };
+        var command = new Command("logs", "Show a job's captured output (through the master)") { Id, stderr, tail, follow, attempt };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
             var id = parse.GetValue(Id)!;
             var stream = parse.GetValue(stderr) ? LogStream.Stderr : LogStream.Stdout;
             if (parse.GetValue(follow))
             {
+                if (parse.GetValue(attempt) != 0)
+                {
+                    throw new FormatException("--follow shows the current attempt; leave out --attempt");
+                }
+
                 await new LogFollower(client, printer.Writer, id, stream).RunAsync(parse.GetValue(tail), ct);
                 return Cli.Ok;
             }
 
-            var logs = await client.GetLogsAsync(id, stream, parse.GetValue(tail), ct);
+            var logs = await client.GetLogsAsync(id, stream, parse.GetValue(tail), parse.GetValue(attempt), ct);
             if (printer.IsJson)
             {
                 printer.Message(logs);
@@ -87,12 +93,29 @@ internal static class JobsCommands
     }
 
     private static readonly Option<string[]> State = new("--state") { Description = "Only jobs in this state (repeatable): pending, running, succeeded..." };
-    private static readonly Option<int> Limit = new("--limit") { Description = "At most this many, newest first" };
+    private static readonly Option<int> Limit = new("--limit")
+    {
+        Description = "At most this many, newest first; 0 for all (fetched page by page)",
+        DefaultValueFactory = _ => 1000,
+    };
 
     private static readonly Func<ParseResult, CancellationToken, Task<int>> ListAction = Cli.Action(async (parse, client, printer, ct) =>
     {
         var states = (parse.GetValue(State) ?? []).Select(ParseState).ToArray();
-        printer.Jobs(await client.ListJobsAsync(states, parse.GetValue(Limit), ct));
+        var limit = parse.GetValue(Limit);
+        if (limit < 0)
+        {
+            throw new FormatException($"--limit: must not be negative (got {limit})");
+        }
+
+        // One more than shown says whether the list was cut short.
+        var jobs = await client.ListJobsAsync(states, limit == 0 ? 0 : limit + 1, ct);
+        printer.Jobs(jobs.Take(limit == 0 ? jobs.Count : limit));
+        if (limit > 0 && jobs.Count > limit)
+        {
+            await parse.InvocationConfiguration.Error.WriteLineAsync($"(the newest {limit} shown; --limit 0 shows all, --state filters)");
+        }
+
         return Cli.Ok;
     });
 

@@ -13,7 +13,8 @@ internal sealed partial class SchedulerLoop
         if (_jobByRequestId.TryGetValue(request.RequestId, out var existingId))
         {
             var existing = _jobs[existingId];
-            if (!existing.Spec.Equals(request.Spec))
+            // Records stored before defaults were filled in compare as they would be stored now.
+            if (!Validation.JobSpecDefaults.Apply(existing.Spec).Equals(request.Spec))
             {
                 submit.Reply.TrySetException(new RpcException(new Status(StatusCode.AlreadyExists,
                     $"request_id '{request.RequestId}' was already used for job {existing.Id} with a different spec")));
@@ -54,9 +55,17 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
+        if (job.State == JobState.Cancelled)
+        {
+            // Already what was asked: a retried cancel whose first answer was lost must still succeed.
+            cancel.Reply.TrySetResult(ProtoMapping.ToProto(job));
+            return;
+        }
+
         if (job.IsTerminal)
         {
-            cancel.Reply.TrySetResult(ProtoMapping.ToProto(job));
+            cancel.Reply.TrySetException(new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"job {job.Id} already finished ({job.State.ToString().ToUpperInvariant()}): there is nothing to cancel")));
             return;
         }
 
@@ -139,23 +148,38 @@ internal sealed partial class SchedulerLoop
             return Task.CompletedTask;
         }
 
-        if (!_nodes.TryGetValue(job.NodeId, out var entry) || entry.Session is null)
+        if (request.Attempt > job.Attempt)
+        {
+            fetch.Reply.TrySetException(new RpcException(new Status(StatusCode.InvalidArgument,
+                $"attempt must be between 1 and {job.Attempt} for job {job.Id} (got {request.Attempt})")));
+            return Task.CompletedTask;
+        }
+
+        var attempt = request.Attempt == 0 ? job.Attempt : request.Attempt;
+        if (job.NodeOf(attempt) is not { } nodeId)
+        {
+            fetch.Reply.TrySetException(new RpcException(new Status(StatusCode.NotFound,
+                $"where attempt {attempt} of job {job.Id} ran was not recorded")));
+            return Task.CompletedTask;
+        }
+
+        if (!_nodes.TryGetValue(nodeId, out var entry) || entry.Session is null)
         {
             fetch.Reply.TrySetException(new RpcException(new Status(StatusCode.Unavailable,
-                $"node {job.NodeId}, where job {job.Id} ran, is not connected")));
+                $"node {nodeId}, where attempt {attempt} of job {job.Id} ran, is not connected")));
             return Task.CompletedTask;
         }
 
         var requestId = Guid.NewGuid().ToString("N");
         var expires = _time.GetUtcNow().AddMilliseconds(_options.LogsTimeoutMs);
-        _pendingLogs[requestId] = new PendingLogs(entry.Id, job.Attempt, fetch.Reply, expires);
+        _pendingLogs[requestId] = new PendingLogs(entry.Id, attempt, fetch.Reply, expires);
         Send(entry, new MasterCommand
         {
             FetchLogs = new FetchLogs
             {
                 RequestId = requestId,
                 JobId = job.Id,
-                Attempt = job.Attempt,
+                Attempt = attempt,
                 Stream = request.Stream,
                 TailBytes = request.TailBytes,
             },

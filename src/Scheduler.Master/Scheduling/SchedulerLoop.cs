@@ -38,6 +38,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly SortedDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
     private readonly List<JobWatcher> _watchers = [];
+    private readonly JobFeed _feed = new();
     private readonly Dictionary<string, PendingLogs> _pendingLogs = new(StringComparer.Ordinal);
     private readonly HashSet<string> _dirtyNodes = new(StringComparer.Ordinal);
 
@@ -92,6 +93,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
     public Task Ready => _ready.Task;
 
     public MasterView View => Volatile.Read(ref _view);
+
+    /// <summary>Every job and every change to one, current as of the last change (ahead of <see cref="View"/>, which follows per batch).</summary>
+    public JobFeed Feed => _feed;
 
     public string StoreKind => _store.Kind;
 
@@ -235,6 +239,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
 
         _viewJobs = _jobs.ToImmutableDictionary(StringComparer.Ordinal);
+        _feed.Load(_epoch, _jobs.Values);
         foreach (var job in orphans)
         {
             await ApplyAsync([Requeue(ReleaseOf(job, now), "its node's record was lost", countsAsRetry: true, now)], cancellationToken);
@@ -328,22 +333,18 @@ internal sealed partial class SchedulerLoop : BackgroundService
             _dirtyNodes.Add(record.NodeId);
         }
 
-        Notify(record);
+        Notify(record, durable: true);
     }
 
-    private void Notify(JobRecord record)
+    /// <summary>Numbers the change in the feed and wakes the watches that follow the job; a transient one (LOST) is not remembered.</summary>
+    private void Notify(JobRecord record, bool durable = false)
     {
-        if (_watchers.Count == 0)
+        _feed.Append(record, durable);
+        foreach (var watcher in _watchers)
         {
-            return;
-        }
-
-        var proto = ProtoMapping.ToProto(record);
-        for (var i = _watchers.Count - 1; i >= 0; i--)
-        {
-            if (_watchers[i].Matches(record.Id) && !_watchers[i].Push(proto))
+            if (watcher.Matches(record.Id))
             {
-                _watchers.RemoveAt(i);
+                watcher.Ring();
             }
         }
     }
@@ -364,16 +365,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
     private Task Subscribe(JobWatcher watcher)
     {
-        // The current state first, then changes: registering inside the loop means none is missed.
-        foreach (var job in _jobs.Values.OrderBy(j => j.Sequence))
-        {
-            if (watcher.Matches(job.Id) && !watcher.Push(ProtoMapping.ToProto(job)))
-            {
-                return Task.CompletedTask;
-            }
-        }
-
+        // The watch reads the feed itself; one ring now covers any change it read past before it was registered.
         _watchers.Add(watcher);
+        watcher.Ring();
         return Task.CompletedTask;
     }
 
@@ -484,6 +478,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     State = JobState.Assigned,
                     Attempt = job.Attempt + 1,
                     NodeId = allocation.NodeId,
+                    AttemptNodes = job.AttemptNodesWith(job.Attempt + 1, allocation.NodeId),
                     GpuShares = allocation.Gpus,
                     GpuUuids = allocation.Gpus.Select(s => node.State.Gpus[s.Index].Uuid).ToArray(),
                     HoldsAllocation = true,

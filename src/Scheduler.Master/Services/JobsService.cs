@@ -8,22 +8,34 @@ namespace Scheduler.Master.Services;
 /// <summary>The user-facing job API: validates at the edge, then hands work to the loop.</summary>
 internal sealed class JobsService : Jobs.JobsBase
 {
-    private const int DefaultListLimit = 1000;
+    private const int DefaultPageSize = 200;
+    private const int MaxPageSize = 1000;
+
+    // A page of a filter that matches little stops after this many jobs, so no call scans the whole history.
+    private const int MaxScannedPerPage = 50_000;
     private const int MaxTailBytes = 4 * 1024 * 1024;
     private readonly SchedulerLoop _loop;
+    private readonly IHostApplicationLifetime _lifetime;
 
-    public JobsService(SchedulerLoop loop) => _loop = loop;
+    public JobsService(SchedulerLoop loop, IHostApplicationLifetime lifetime)
+    {
+        _loop = loop;
+        _lifetime = lifetime;
+    }
 
     public override async Task<SubmitJobResponse> Submit(SubmitJobRequest request, ServerCallContext context)
     {
         JobSpecValidator.Validate(request);
+        request.Spec = JobSpecDefaults.Apply(request.Spec);
         return await _loop.AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs), context.CancellationToken);
     }
 
     public override Task<Job> Get(GetJobRequest request, ServerCallContext context)
     {
         RequireId(request.Id, "id");
-        return _loop.View.Jobs.TryGetValue(request.Id, out var job)
+
+        // The feed, not the per-batch view: a job is found as soon as Submit has answered.
+        return _loop.Feed.Current.History.TryGet(request.Id, out var job)
             ? Task.FromResult(ProtoMapping.ToProto(job))
             : throw new RpcException(new Status(StatusCode.NotFound, $"job '{request.Id}' not found"));
     }
@@ -35,14 +47,44 @@ internal sealed class JobsService : Jobs.JobsBase
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"limit must not be negative (got {request.Limit})"));
         }
 
-        var limit = request.Limit == 0 ? DefaultListLimit : request.Limit;
-        var states = request.States.ToHashSet();
+        if (request.PageSize < 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size must not be negative (got {request.PageSize})"));
+        }
+
+        var size = Math.Min(request.PageSize > 0 ? request.PageSize : request.Limit > 0 ? request.Limit : DefaultPageSize, MaxPageSize);
+        var states = request.States.Distinct().Order().ToArray();
+        var filter = string.Join(',', states.Select(s => (int)s));
+        var before = request.PageToken.Length == 0 ? long.MaxValue : PageToken.Parse(request.PageToken, filter);
+        var unfinishedOnly = states.Length > 0 && states.All(JobHistory.IsUnfinished);
+
         var response = new ListJobsResponse();
-        response.Jobs.Add(_loop.View.Jobs.Values
-            .Where(j => states.Count == 0 || states.Contains(j.State))
-            .OrderByDescending(j => j.Sequence)
-            .Take(limit)
-            .Select(ProtoMapping.ToProto));
+        var scanned = 0;
+        foreach (var job in _loop.Feed.Current.History.NewestFirst(before, unfinishedOnly))
+        {
+            if (states.Length > 0 && !states.Contains(job.State))
+            {
+                if (++scanned < MaxScannedPerPage)
+                {
+                    continue;
+                }
+
+                response.NextPageToken = PageToken.Encode(filter, job.Sequence);
+                break;
+            }
+
+            if (response.Jobs.Count == size)
+            {
+                // One more match exists: the next page starts below the last one returned.
+                response.NextPageToken = PageToken.Encode(filter, before);
+                break;
+            }
+
+            response.Jobs.Add(ProtoMapping.ToProto(job));
+            before = job.Sequence;
+            scanned++;
+        }
+
         return Task.FromResult(response);
     }
 
@@ -54,24 +96,39 @@ internal sealed class JobsService : Jobs.JobsBase
 
     public override async Task Watch(WatchJobsRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
+        if (request.JobId.Length > 0)
+        {
+            RequireId(request.JobId, "job_id");
+        }
+
+        ResumeToken? resume = request.ResumeToken.Length == 0 ? null : ResumeToken.Parse(request.ResumeToken);
+        await _loop.Ready.WaitAsync(context.CancellationToken);
         var watcher = new JobWatcher(request.JobId);
-        if (watcher.JobId is { } id && !_loop.View.Jobs.ContainsKey(id))
+        if (watcher.JobId is { } id && !_loop.Feed.Current.History.TryGet(id, out _))
         {
             throw new RpcException(new Status(StatusCode.NotFound, $"job '{id}' not found"));
         }
 
-        await _loop.Ready.WaitAsync(context.CancellationToken);
+        if (resume is { } token && token.Epoch == _loop.Feed.Current.Epoch && token.Version > _loop.Feed.Current.Version)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "resume_token is ahead of this master's changes"));
+        }
+
         _loop.Post(new WatchSubscribe(watcher));
+
+        // Ended as the master starts to stop, not after: the server waits for open calls before it stops.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _lifetime.ApplicationStopping);
         try
         {
-            await foreach (var job in watcher.Events.ReadAllAsync(context.CancellationToken))
-            {
-                await responseStream.WriteAsync(new JobEvent { Job = job }, context.CancellationToken);
-            }
+            await new WatchStream(_loop.Feed, watcher, responseStream).RunAsync(resume, request.ChangesOnly, stopping.Token);
         }
-        catch (InvalidOperationException ex)
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, ex.Message));
+            // The client went away: how every watch ends, not an error worth a log line.
+        }
+        catch (OperationCanceledException) when (_lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the master is shutting down; watch again (with the last resume_token)"));
         }
         finally
         {
@@ -86,6 +143,11 @@ internal sealed class JobsService : Jobs.JobsBase
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument,
                 $"tail_bytes must be between 0 and {MaxTailBytes} (got {request.TailBytes})"));
+        }
+
+        if (request.Attempt < 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"attempt must not be negative (got {request.Attempt})"));
         }
 
         return _loop.AskAsync<GetLogsResponse>(tcs => new FetchJobLogs(request, tcs), context.CancellationToken);

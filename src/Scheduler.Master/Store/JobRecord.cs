@@ -36,6 +36,9 @@ internal sealed record JobRecord
 
     public int Requeues { get; init; }
 
+    /// <summary>The node of each attempt, attempt 1 first ("" where not recorded), so the output of an earlier attempt can be found.</summary>
+    public IReadOnlyList<string> AttemptNodes { get; init; } = [];
+
     /// <summary>Set when the running attempt is being stopped to move the job (drain): its exit requeues it.</summary>
     public bool RequeueOnExit { get; init; }
 
@@ -56,9 +59,28 @@ internal sealed record JobRecord
 
     public DateTimeOffset? FinishedAt { get; init; }
 
+    /// <summary>The node <paramref name="attempt"/> ran on, or null when not recorded.</summary>
+    public string? NodeOf(int attempt) =>
+        attempt == Attempt ? NodeId
+        : attempt >= 1 && attempt <= AttemptNodes.Count && AttemptNodes[attempt - 1].Length > 0 ? AttemptNodes[attempt - 1]
+        : null;
+
+    /// <summary><see cref="AttemptNodes"/> with <paramref name="attempt"/> placed on <paramref name="nodeId"/>.</summary>
+    public IReadOnlyList<string> AttemptNodesWith(int attempt, string nodeId)
+    {
+        var nodes = AttemptNodes.Take(attempt - 1).ToList();
+        while (nodes.Count < attempt - 1)
+        {
+            nodes.Add("");
+        }
+
+        nodes.Add(nodeId);
+        return nodes;
+    }
+
     public bool IsTerminal => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
 
-    public int MaxRetries => Spec.HasMaxRetries ? Spec.MaxRetries : 3;
+    public int MaxRetries => Spec.HasMaxRetries ? Spec.MaxRetries : Validation.JobSpecDefaults.MaxRetries;
 
-    public int Priority => Spec.Priority == 0 ? 100 : Spec.Priority;
+    public int Priority => Spec.Priority == 0 ? Validation.JobSpecDefaults.Priority : Spec.Priority;
 }

@@ -299,11 +299,12 @@ internal sealed class SqliteStateStore : IStateStore
         DateTimeOffset UpdatedAt,
         DateTimeOffset? StartedAt,
         DateTimeOffset? FinishedAt,
-        int? LostAttempt = null)
+        int? LostAttempt = null,
+        IReadOnlyList<string>? AttemptNodes = null)
     {
         public static JobStatusRow From(JobRecord j) => new(
             j.State, j.Attempt, j.NodeId, j.GpuShares, j.GpuUuids, j.ExitCode, j.Message, j.Requeues,
-            j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.LostAttempt);
+            j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.LostAttempt, j.AttemptNodes);
 
         public JobRecord ToRecord(string id, long seq, string requestId, JobSpec spec) => new()
         {
@@ -326,6 +327,7 @@ internal sealed class SqliteStateStore : IStateStore
             StartedAt = StartedAt,
             FinishedAt = FinishedAt,
             LostAttempt = LostAttempt,
+            AttemptNodes = AttemptNodes ?? [],
         };
     }
 }
