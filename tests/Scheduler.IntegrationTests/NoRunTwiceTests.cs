@@ -51,25 +51,7 @@ public sealed class NoRunTwiceTests : PerTestCluster
     [Test]
     public async Task Killed_worker_leaves_no_process_of_a_forking_agent_running_when_the_job_runs_again()
     {
-        var (cluster, api) = await StartAsync("kill-fork");
-        var ledger = new AgentLedger(cluster.Root);
-        var w1 = cluster.StartWorker("w1");
-        await api.WaitForReadyNodesAsync("w1");
-        var release = Path.Combine(cluster.Root, "release");
-        var jobs = new List<Job>();
-        for (var i = 0; i < 3; i++)
-        {
-            jobs.Add(await api.SubmitAsync(ClusterApi.Shell(ledger.Script($"while [ ! -e {release} ]; do sleep 0.1; done"))));
-        }
-
-        foreach (var job in jobs)
-        {
-            await api.WaitForStateAsync(job.Id, JobState.Running);
-            await Eventually.TrueAsync(() => ledger.Pids(job.Id, 1).Count == 3, "the agent and both its children to start");
-        }
-
-        cluster.StartWorker("w2");
-        await api.WaitForReadyNodesAsync("w2");
+        var (_, api, ledger, w1, jobs, release) = await StartBlockedJobsOnW1Async("kill-fork");
 
         await w1.KillAsync();
 
@@ -93,25 +75,7 @@ public sealed class NoRunTwiceTests : PerTestCluster
     [Test]
     public async Task Frozen_worker_has_its_agents_killed_before_the_master_runs_them_elsewhere()
     {
-        var (cluster, api) = await StartAsync("freeze");
-        var ledger = new AgentLedger(cluster.Root);
-        var w1 = cluster.StartWorker("w1");
-        await api.WaitForReadyNodesAsync("w1");
-        var release = Path.Combine(cluster.Root, "release");
-        var jobs = new List<Job>();
-        for (var i = 0; i < 3; i++)
-        {
-            jobs.Add(await api.SubmitAsync(ClusterApi.Shell(ledger.Script($"while [ ! -e {release} ]; do sleep 0.1; done"))));
-        }
-
-        foreach (var job in jobs)
-        {
-            await api.WaitForStateAsync(job.Id, JobState.Running);
-            await Eventually.TrueAsync(() => ledger.Pids(job.Id, 1).Count == 3, "the agent and both its children to start");
-        }
-
-        cluster.StartWorker("w2");
-        await api.WaitForReadyNodesAsync("w2");
+        var (_, api, ledger, w1, jobs, release) = await StartBlockedJobsOnW1Async("freeze");
 
         Posix.Signal(w1.Pid, Posix.SigStop);
         try
@@ -219,5 +183,33 @@ public sealed class NoRunTwiceTests : PerTestCluster
         var done = await api.WaitForStateAsync(job.Id, JobState.Succeeded, TimeSpan.FromSeconds(60));
         Assert.That(done.Attempt, Is.EqualTo(1), "the worker's late report of exit 0 is the job's outcome");
         Assert.That(ledger.Ends()[job.Id], Is.EqualTo(1));
+    }
+
+    /// <summary>
+    /// Three forking agents on w1 that block until the release file appears, each with both children
+    /// started, and an idle w2 ready to take them over.
+    /// </summary>
+    private async Task<(TestCluster Cluster, ClusterApi Api, AgentLedger Ledger, ManagedProcess W1, List<Job> Jobs, string Release)> StartBlockedJobsOnW1Async(string name)
+    {
+        var (cluster, api) = await StartAsync(name);
+        var ledger = new AgentLedger(cluster.Root);
+        var w1 = cluster.StartWorker("w1");
+        await api.WaitForReadyNodesAsync("w1");
+        var release = Path.Combine(cluster.Root, "release");
+        var jobs = new List<Job>();
+        for (var i = 0; i < 3; i++)
+        {
+            jobs.Add(await api.SubmitAsync(ClusterApi.Shell(ledger.Script($"while [ ! -e {release} ]; do sleep 0.1; done"))));
+        }
+
+        foreach (var job in jobs)
+        {
+            await api.WaitForStateAsync(job.Id, JobState.Running);
+            await Eventually.TrueAsync(() => ledger.Pids(job.Id, 1).Count == 3, "the agent and both its children to start");
+        }
+
+        cluster.StartWorker("w2");
+        await api.WaitForReadyNodesAsync("w2");
+        return (cluster, api, ledger, w1, jobs, release);
     }
 }

@@ -25,10 +25,6 @@ internal sealed class AgentCgroups
     /// <summary>This worker's folder of agent cgroups, or null when agents get none.</summary>
     public string? Root { get; }
 
-    public bool LimitsCpu => _cpu;
-
-    public bool LimitsMemory => _memory;
-
     /// <summary>
     /// Finds the cgroup2 hierarchy and makes a folder for this worker's agents beside the worker's own
     /// cgroup. The folder is named after the data folder, so two workers never share one, and what a

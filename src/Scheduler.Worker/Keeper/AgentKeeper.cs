@@ -29,17 +29,6 @@ internal sealed partial class AgentKeeper : IDisposable
         }
     }
 
-    public int? Pid
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _process?.Id;
-            }
-        }
-    }
-
     /// <summary>The group's agents are killed unless another lease comes before <paramref name="deadline"/> (a Stopwatch timestamp).</summary>
     public void Lease(string group, long deadline) =>
         Send(new KeeperMessage(KeeperMessage.Lease, Group: group, Deadline: deadline), remember: m => _leases[group] = m);
