@@ -121,6 +121,11 @@ catch (StoreException ex)
     await Console.Error.WriteLineAsync($"error: {ex.Message}");
     return 3;
 }
+catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    await Console.Error.WriteLineAsync($"error: cannot listen on {options.Listen}: address already in use; stop what holds it, or pick another --listen (port 0 picks a free one)");
+    return 2;
+}
 finally
 {
     // Registered as an instance, so the container does not own it: closing it checkpoints the log.

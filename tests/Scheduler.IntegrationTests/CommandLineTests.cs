@@ -59,6 +59,19 @@ public sealed class CommandLineTests
         Assert.That((result.ExitCode, result.Err.TrimEnd()), Is.EqualTo((2, "error: --data-dir needs a value (see Scheduler.Master --help)")));
     }
 
+    [Test]
+    public async Task A_master_on_a_busy_port_says_so_in_one_line()
+    {
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+
+        var result = await RunAsync("master", "--listen", $"127.0.0.1:{port}", "--data-dir", Path.Combine(_cwd, "m"));
+
+        Assert.That(result.ExitCode, Is.EqualTo(2));
+        Assert.That(result.Err.TrimEnd(), Does.StartWith($"error: cannot listen on 127.0.0.1:{port}: address already in use").And.Not.Contain('\n'));
+    }
+
     private Task<CommandResult> RunAsync(string host, params string[] args) =>
         DotnetCommand.RunAsync(host == "master" ? Artifacts.MasterDll : Artifacts.WorkerDll, args, _cwd, TimeSpan.FromSeconds(60));
 }
