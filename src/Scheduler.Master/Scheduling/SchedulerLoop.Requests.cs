@@ -70,15 +70,13 @@ internal sealed partial class SchedulerLoop
         }
 
         var now = _time.GetUtcNow();
-        var cancelled = job with
+        if (JobTransitions.Cancel(job, now) is not { } cancelled)
         {
-            State = JobState.Cancelled,
-            Message = "cancelled by user",
-            FinishedAt = now,
-            UpdatedAt = now,
-            PendingReason = "",
-            RequeueOnExit = false,
-        };
+            cancel.Reply.TrySetException(new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"job {job.Id} cannot be cancelled while {JobTransitions.PhaseOf(job).ToString().ToUpperInvariant()}")));
+            return;
+        }
+
         await ApplyAsync([cancelled], ct);
         if (cancelled.HoldsAllocation && _nodes.TryGetValue(cancelled.NodeId!, out var entry))
         {
@@ -117,8 +115,9 @@ internal sealed partial class SchedulerLoop
         {
             var now = _time.GetUtcNow();
             var moving = _jobs.Values
-                .Where(j => j.HoldsAllocation && j.NodeId == entry.Id && !j.IsTerminal && !j.RequeueOnExit)
-                .Select(j => j with { RequeueOnExit = true, Message = "draining: stopping to move elsewhere", UpdatedAt = now })
+                .Where(j => j.HoldsAllocation && j.NodeId == entry.Id)
+                .Select(j => JobTransitions.Move(j, "draining: stopping to move elsewhere", now))
+                .OfType<JobRecord>()
                 .ToArray();
             await ApplyAsync(moving, ct);
             Send(entry, new MasterCommand { Drain = new Drain { Reason = change.Reason } });

@@ -208,15 +208,18 @@ internal sealed partial class SchedulerLoop
         var next = new List<JobRecord>(jobs.Count);
         foreach (var job in jobs)
         {
-            var released = ReleaseOf(job, now);
-            if (job.IsTerminal)
+            if (JobTransitions.Lost(job, why, now) is not { } lost)
             {
-                next.Add(released);
                 continue;
             }
 
-            Notify(released with { State = JobState.Lost, Message = why });
-            next.Add(Requeue(released with { LostAttempt = job.Attempt }, why, countsAsRetry: !job.RequeueOnExit, now));
+            if (!job.IsTerminal)
+            {
+                // Watchers see the loss itself, then the requeue.
+                Notify(job with { State = JobState.Lost, Message = why, HoldsAllocation = false, UpdatedAt = now });
+            }
+
+            next.Add(lost);
         }
 
         await ApplyAsync(next, ct);
@@ -225,9 +228,16 @@ internal sealed partial class SchedulerLoop
     private async Task AgentStatusAsync(NodeEntry entry, AgentStatus agent, CancellationToken ct)
     {
         var exited = agent.State is AgentState.Exited or AgentState.FailedToStart;
-        if (exited && _jobs.TryGetValue(agent.JobId, out var given) && IsGivenUp(given, entry, agent))
+        int? code = agent.HasExitCode ? agent.ExitCode : null;
+        var now = _time.GetUtcNow();
+        if (exited
+            && !agent.Fenced
+            && !agent.HostStop
+            && agent.State == AgentState.Exited
+            && _jobs.TryGetValue(agent.JobId, out var given)
+            && JobTransitions.LateExit(given, agent.Attempt, code, entry.Id, now) is { } late)
         {
-            await GivenUpAttemptExitedAsync(entry, given, agent, ct);
+            await FinishAsync(entry, agent, late, ct);
             return;
         }
 
@@ -250,14 +260,13 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
-        var now = _time.GetUtcNow();
         if (!exited)
         {
-            if (job.State == JobState.Assigned)
+            if (JobTransitions.Started(job, now) is { } running)
             {
-                await ApplyAsync([job with { State = JobState.Running, StartedAt = now, UpdatedAt = now, Message = $"running on {entry.Id}" }], ct);
+                await ApplyAsync([running], ct);
             }
-            else if (job.State == JobState.Cancelled && agent.State == AgentState.Running)
+            else if (JobTransitions.PhaseOf(job) == JobPhase.Cancelling && agent.State == AgentState.Running)
             {
                 SendStop(entry, job.Id, job.Attempt, "cancelled by user");
             }
@@ -265,91 +274,48 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
-        var released = ReleaseOf(job, now);
-        int? code = agent.HasExitCode ? agent.ExitCode : null;
-        JobRecord next;
-        if (job.State == JobState.Cancelled)
+        JobRecord? next;
+        if (agent.HostStop)
         {
-            next = released with { ExitCode = code };
-        }
-        else if (agent.HostStop)
-        {
-            // The worker is shutting down: not the job's doing, and not a loss either.
-            next = Requeue(released, $"{entry.Id} shut down", countsAsRetry: false, now);
+            next = JobTransitions.HostStopped(job, now);
         }
         else if (agent.Fenced)
         {
-            // The worker killed it for losing us, not the job for failing: run it again elsewhere.
-            Notify(released with { State = JobState.Lost, Message = $"fenced by {entry.Id}" });
-            next = Requeue(released, $"fenced by {entry.Id} after losing the master", countsAsRetry: !job.RequeueOnExit, now);
-        }
-        else if (job.RequeueOnExit)
-        {
-            next = Requeue(released with { ExitCode = code }, $"{job.Message}; requeued from {entry.Id}", countsAsRetry: false, now);
+            if (!job.IsTerminal)
+            {
+                Notify(job with { State = JobState.Lost, Message = $"fenced by {entry.Id}", HoldsAllocation = false, UpdatedAt = now });
+            }
+
+            next = JobTransitions.Fenced(job, now);
         }
         else if (agent.State == AgentState.FailedToStart)
         {
-            next = released with
-            {
-                State = JobState.Failed,
-                Message = $"failed to start: {agent.Message}",
-                FinishedAt = now,
-            };
+            next = JobTransitions.FailedToStart(job, agent.Message, now);
         }
         else
         {
-            next = released with
-            {
-                State = code == 0 ? JobState.Succeeded : JobState.Failed,
-                ExitCode = code,
-                Message = code == 0 ? "exited 0" : $"exited with code {code}",
-                StartedAt = job.StartedAt ?? now,
-                FinishedAt = now,
-            };
+            next = JobTransitions.Exited(job, code, now);
         }
 
+        if (next is null)
+        {
+            Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+            return;
+        }
+
+        await FinishAsync(entry, agent, next, ct);
+    }
+
+    /// <summary>Persists the outcome of an agent's exit, then acknowledges it so the worker may forget the agent.</summary>
+    private async Task FinishAsync(NodeEntry entry, AgentStatus agent, JobRecord next, CancellationToken ct)
+    {
         await ApplyAsync([next], ct);
         if (next.IsTerminal)
         {
             _metrics.Finished(next.State.ToString());
-            LogFinished(next.Id, next.Attempt, next.State.ToString(), code ?? -1);
+            LogFinished(next.Id, next.Attempt, next.State.ToString(), next.ExitCode ?? -1);
         }
 
-        Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
-    }
-
-    /// <summary>
-    /// The exit of the very attempt this master gave up on when it lost the node (a restart or a
-    /// partition outlasted dead-after) while the job waits to be placed again: the worker's report
-    /// is the truth, so an attempt that finished is not run a second time.
-    /// </summary>
-    private static bool IsGivenUp(JobRecord job, NodeEntry entry, AgentStatus agent) =>
-        job.State == JobState.Pending
-        && job.LostAttempt == agent.Attempt
-        && job.Attempt == agent.Attempt
-        && job.NodeId == entry.Id
-        && !agent.Fenced
-        && !agent.HostStop
-        && agent.State == AgentState.Exited;
-
-    private async Task GivenUpAttemptExitedAsync(NodeEntry entry, JobRecord job, AgentStatus agent, CancellationToken ct)
-    {
-        var now = _time.GetUtcNow();
-        int? code = agent.HasExitCode ? agent.ExitCode : null;
-        var next = job with
-        {
-            State = code == 0 ? JobState.Succeeded : JobState.Failed,
-            ExitCode = code,
-            Message = code == 0 ? $"exited 0 on {entry.Id} (reported after the node was given up)" : $"exited with code {code} on {entry.Id}",
-            PendingReason = "",
-            LostAttempt = null,
-            StartedAt = job.StartedAt ?? now,
-            FinishedAt = now,
-            UpdatedAt = now,
-        };
-        await ApplyAsync([next], ct);
-        _metrics.Finished(next.State.ToString());
-        LogFinished(next.Id, next.Attempt, next.State.ToString(), code ?? -1);
         Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
     }
 }

@@ -242,7 +242,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _feed.Load(_epoch, _jobs.Values);
         foreach (var job in orphans)
         {
-            await ApplyAsync([Requeue(ReleaseOf(job, now), "its node's record was lost", countsAsRetry: true, now)], cancellationToken);
+            if (JobTransitions.Lost(job, "its node's record was lost", now) is { } lost)
+            {
+                await ApplyAsync([lost], cancellationToken);
+            }
         }
 
         _needsPass = _pending.Count > 0;
@@ -289,7 +292,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
     {
         Grpc.Core.RpcException rpc => rpc,
         StoreUnavailableException => new(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, ex.Message)),
-        _ => new(new Grpc.Core.Status(Grpc.Core.StatusCode.Internal, ex.Message)),
+        // The details are in the master's log; a client gets no internals (paths, SQL, stack frames).
+        _ => new(new Grpc.Core.Status(Grpc.Core.StatusCode.Internal, "the master failed to handle this request; its log has the details")),
     };
 
     private static void FailReply(IMasterEvent e, Grpc.Core.RpcException error)
@@ -309,6 +313,22 @@ internal sealed partial class SchedulerLoop : BackgroundService
         await _store.SaveJobsAsync(records, ct);
         foreach (var record in records)
         {
+            var previous = _jobs.GetValueOrDefault(record.Id);
+            if (previous is { HoldsAllocation: true, NodeId: { } nodeId } && !record.HoldsAllocation && _nodes.TryGetValue(nodeId, out var entry))
+            {
+                // Only now that the store says so: capacity freed in memory before a failed write
+                // would be placed twice.
+                entry.State.Release(record.Id);
+                _dirtyNodes.Add(nodeId);
+                _needsPass = true;
+            }
+
+            if (previous is { State: not JobState.Pending } && record.State == JobState.Pending)
+            {
+                _metrics.Requeued();
+                LogRequeue(record.Id, record.Attempt, record.NodeId ?? "", record.Message);
+            }
+
             Remember(record);
         }
     }
@@ -461,11 +481,13 @@ internal sealed partial class SchedulerLoop : BackgroundService
         var decisions = _cycle.Run(waiting, nodes, now, running);
         var placed = new List<JobRecord>();
         var evicted = new List<JobRecord>();
+        var preemptors = new List<string>();
         foreach (var decision in decisions)
         {
             var job = _jobs[decision.Job.Demand.JobId];
             if (decision.Preemption is { } plan)
             {
+                preemptors.Add(job.Id);
                 evicted.AddRange(Evict(plan, job, now));
             }
 
@@ -473,21 +495,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
             {
                 _evictionsFor.Remove(job.Id);
                 var node = _nodes[allocation.NodeId];
-                placed.Add(job with
+                var uuids = allocation.Gpus.Select(g => node.State.Gpus[g.Index].Uuid).ToArray();
+                if (JobTransitions.Place(job, allocation.NodeId, allocation.Gpus, uuids, now) is { } assigned)
                 {
-                    State = JobState.Assigned,
-                    Attempt = job.Attempt + 1,
-                    NodeId = allocation.NodeId,
-                    AttemptNodes = job.AttemptNodesWith(job.Attempt + 1, allocation.NodeId),
-                    GpuShares = allocation.Gpus,
-                    GpuUuids = allocation.Gpus.Select(s => node.State.Gpus[s.Index].Uuid).ToArray(),
-                    HoldsAllocation = true,
-                    LostAttempt = null,
-                    PendingReason = "",
-                    ExitCode = null,
-                    Message = $"placed on {allocation.NodeId}",
-                    UpdatedAt = now,
-                });
+                    placed.Add(assigned);
+                }
             }
             else if (decision.Reason is { } reason && reason != job.PendingReason)
             {
@@ -496,37 +508,40 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
 
-        if (evicted.Count > 0)
+        try
         {
             // Persisted before the stop goes out, so a failover still requeues them when they exit.
             await ApplyAsync(evicted, ct);
-            foreach (var victim in evicted)
-            {
-                SendStop(_nodes[victim.NodeId!], victim.Id, victim.Attempt, victim.Message);
-            }
+            await ApplyAsync(placed, ct);
         }
-
-        if (placed.Count > 0)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            try
-            {
-                await ApplyAsync(placed, ct);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                foreach (var job in placed)
-                {
-                    _nodes[job.NodeId!].State.Release(job.Id);
-                }
-
-                LogPersistFailed(placed.Count, ex);
-                return;
-            }
-
+            // Nothing of this pass is acted on. The placements were made in memory by the pass:
+            // undo them; evictions not stored are not in flight.
             foreach (var job in placed)
             {
-                Dispatch(job);
+                _nodes[job.NodeId!].State.Release(job.Id);
+                _dirtyNodes.Add(job.NodeId!);
             }
+
+            foreach (var preemptor in preemptors)
+            {
+                _evictionsFor.Remove(preemptor);
+            }
+
+            _needsPass = true;
+            LogPersistFailed(placed.Count + evicted.Count, ex);
+            return;
+        }
+
+        foreach (var victim in evicted)
+        {
+            SendStop(_nodes[victim.NodeId!], victim.Id, victim.Attempt, victim.Message);
+        }
+
+        foreach (var job in placed)
+        {
+            Dispatch(job);
         }
 
         _metrics.RecordPass(Stopwatch.GetElapsedTime(started), waiting.Count, placed.Count);
@@ -553,12 +568,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
             {
                 LogPreempting(victim.Id, victim.Priority, preemptor.Id, preemptor.Priority, plan.NodeId);
                 _metrics.Preempted();
-                yield return victim with
+                if (JobTransitions.Move(victim, $"preempted by {preemptor.Id} (priority {preemptor.Priority})", now) is { } moving)
                 {
-                    RequeueOnExit = true,
-                    Message = $"preempted by {preemptor.Id} (priority {preemptor.Priority})",
-                    UpdatedAt = now,
-                };
+                    yield return moving;
+                }
             }
         }
     }
@@ -600,44 +613,6 @@ internal sealed partial class SchedulerLoop : BackgroundService
         {
             Stop = new StopAgent { JobId = jobId, Attempt = attempt, Reason = reason, GraceMs = _options.StopGraceMs },
         });
-
-    private JobRecord ReleaseOf(JobRecord job, DateTimeOffset now)
-    {
-        if (job.HoldsAllocation && job.NodeId is not null && _nodes.TryGetValue(job.NodeId, out var entry))
-        {
-            entry.State.Release(job.Id);
-            _dirtyNodes.Add(entry.Id);
-            _needsPass = true;
-        }
-
-        return job with { HoldsAllocation = false, RequeueOnExit = false, UpdatedAt = now };
-    }
-
-    /// <summary>Back to the queue after losing its node; past max_retries it fails instead.</summary>
-    private JobRecord Requeue(JobRecord job, string why, bool countsAsRetry, DateTimeOffset now)
-    {
-        if (countsAsRetry && job.Requeues >= job.MaxRetries)
-        {
-            return job with
-            {
-                State = JobState.Failed,
-                Message = $"lost {job.Requeues + 1} times, max_retries is {job.MaxRetries}: {why}",
-                FinishedAt = now,
-                UpdatedAt = now,
-            };
-        }
-
-        _metrics.Requeued();
-        LogRequeue(job.Id, job.Attempt, job.NodeId ?? "", why);
-        return job with
-        {
-            State = JobState.Pending,
-            Requeues = job.Requeues + (countsAsRetry ? 1 : 0),
-            Message = $"requeued: {why}",
-            PendingReason = "waiting for the next scheduling pass",
-            UpdatedAt = now,
-        };
-    }
 
     private sealed record PendingLogs(string NodeId, int Attempt, TaskCompletionSource<GetLogsResponse> Reply, DateTimeOffset Expires);
 }

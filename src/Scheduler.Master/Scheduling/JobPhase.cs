@@ -1,0 +1,31 @@
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>
+/// Where a job is in its life, as the master reasons about it. The stored record encodes it as
+/// <c>State</c> plus <c>HoldsAllocation</c> and <c>RequeueOnExit</c>; this names the combinations
+/// that mean something, so the transitions in <see cref="JobTransitions"/> can be written and
+/// tested as a table. A migrating job (capacity held on two nodes) will be one more phase here.
+/// </summary>
+internal enum JobPhase
+{
+    /// <summary>Waiting to be placed.</summary>
+    Pending,
+
+    /// <summary>Placed and persisted; the worker has not confirmed the agent runs yet.</summary>
+    Assigned,
+
+    /// <summary>The agent runs.</summary>
+    Running,
+
+    /// <summary>Being stopped to run elsewhere (drain, preemption): its exit requeues it without using a retry.</summary>
+    Moving,
+
+    /// <summary>Cancelled by a user; its agent is being stopped and still holds its capacity.</summary>
+    Cancelling,
+
+    Succeeded,
+
+    Failed,
+
+    Cancelled,
+}

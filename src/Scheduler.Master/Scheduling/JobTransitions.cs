@@ -1,0 +1,175 @@
+using Scheduler.Contracts.V1;
+using Scheduler.Core.Resources;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>
+/// Every change of a job's phase, as pure functions: the record now and an event in, the next
+/// record out, or null when the event does not apply in that phase (a refusal: the caller leaves
+/// the job as it is). Capacity is not touched here: the loop persists the next record first and
+/// only then releases what it no longer holds, so memory is never ahead of the store.
+/// </summary>
+internal static class JobTransitions
+{
+    public const string WaitingForPass = "waiting for the next scheduling pass";
+
+    public static JobPhase PhaseOf(JobRecord job) => job.State switch
+    {
+        JobState.Pending => JobPhase.Pending,
+        JobState.Assigned or JobState.Running when job.RequeueOnExit => JobPhase.Moving,
+        JobState.Assigned => JobPhase.Assigned,
+        JobState.Running => JobPhase.Running,
+        JobState.Cancelled when job.HoldsAllocation => JobPhase.Cancelling,
+        JobState.Cancelled => JobPhase.Cancelled,
+        JobState.Succeeded => JobPhase.Succeeded,
+        _ => JobPhase.Failed,
+    };
+
+    /// <summary>Pending → Assigned on <paramref name="nodeId"/>, as the next attempt.</summary>
+    public static JobRecord? Place(JobRecord job, string nodeId, IReadOnlyList<GpuShare> shares, IReadOnlyList<string> gpuUuids, DateTimeOffset now) =>
+        PhaseOf(job) != JobPhase.Pending ? null : job with
+        {
+            State = JobState.Assigned,
+            Attempt = job.Attempt + 1,
+            NodeId = nodeId,
+            AttemptNodes = job.AttemptNodesWith(job.Attempt + 1, nodeId),
+            GpuShares = shares,
+            GpuUuids = gpuUuids,
+            HoldsAllocation = true,
+            LostAttempt = null,
+            PendingReason = "",
+            ExitCode = null,
+            Message = $"placed on {nodeId}",
+            UpdatedAt = now,
+        };
+
+    /// <summary>Assigned → Running once the worker reports the agent started; no change in any other phase.</summary>
+    public static JobRecord? Started(JobRecord job, DateTimeOffset now) =>
+        PhaseOf(job) != JobPhase.Assigned ? null : job with
+        {
+            State = JobState.Running,
+            StartedAt = now,
+            UpdatedAt = now,
+            Message = $"running on {job.NodeId}",
+        };
+
+    /// <summary>The agent exited by itself with <paramref name="code"/> (null when unknown).</summary>
+    public static JobRecord? Exited(JobRecord job, int? code, DateTimeOffset now) => PhaseOf(job) switch
+    {
+        JobPhase.Assigned or JobPhase.Running => Released(job, now) with
+        {
+            State = code == 0 ? JobState.Succeeded : JobState.Failed,
+            ExitCode = code,
+            Message = code == 0 ? "exited 0" : $"exited with code {code}",
+            StartedAt = job.StartedAt ?? now,
+            FinishedAt = now,
+        },
+        JobPhase.Moving => Requeued(Released(job, now) with { ExitCode = code }, $"{job.Message}; requeued from {job.NodeId}", countsAsRetry: false, now),
+        JobPhase.Cancelling => Released(job, now) with { ExitCode = code },
+        _ => null,
+    };
+
+    /// <summary>The worker could not start the agent (bad command, missing working folder): the job's own fault.</summary>
+    public static JobRecord? FailedToStart(JobRecord job, string why, DateTimeOffset now) => PhaseOf(job) switch
+    {
+        JobPhase.Assigned or JobPhase.Running => Released(job, now) with
+        {
+            State = JobState.Failed,
+            Message = $"failed to start: {why}",
+            FinishedAt = now,
+        },
+        JobPhase.Moving => Requeued(Released(job, now), $"{job.Message}; requeued from {job.NodeId}", countsAsRetry: false, now),
+        JobPhase.Cancelling => Released(job, now),
+        _ => null,
+    };
+
+    /// <summary>The worker stopped the agent because the worker itself is shutting down: requeued, no retry used.</summary>
+    public static JobRecord? HostStopped(JobRecord job, DateTimeOffset now) => PhaseOf(job) switch
+    {
+        JobPhase.Assigned or JobPhase.Running or JobPhase.Moving => Requeued(Released(job, now), $"{job.NodeId} shut down", countsAsRetry: false, now),
+        JobPhase.Cancelling => Released(job, now),
+        _ => null,
+    };
+
+    /// <summary>The worker killed the agent after losing the master: requeued, a retry used unless it was moving anyway.</summary>
+    public static JobRecord? Fenced(JobRecord job, DateTimeOffset now) => PhaseOf(job) switch
+    {
+        JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
+            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", countsAsRetry: PhaseOf(job) != JobPhase.Moving, now),
+        JobPhase.Cancelling => Released(job, now),
+        _ => null,
+    };
+
+    /// <summary>
+    /// The node is gone (dead, or it re-registered without the agent): requeued, a retry used unless
+    /// it was moving anyway. The attempt is remembered, so a late report of its exit still counts.
+    /// </summary>
+    public static JobRecord? Lost(JobRecord job, string why, DateTimeOffset now) => PhaseOf(job) switch
+    {
+        JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
+            Requeued(Released(job, now) with { LostAttempt = job.Attempt }, why, countsAsRetry: PhaseOf(job) != JobPhase.Moving, now),
+        JobPhase.Cancelling => Released(job, now),
+        _ => null,
+    };
+
+    /// <summary>Assigned/Running → Moving: its agent is stopped so it can run elsewhere (drain, preemption).</summary>
+    public static JobRecord? Move(JobRecord job, string why, DateTimeOffset now) =>
+        PhaseOf(job) is not (JobPhase.Assigned or JobPhase.Running) ? null : job with
+        {
+            RequeueOnExit = true,
+            Message = why,
+            UpdatedAt = now,
+        };
+
+    /// <summary>Pending → Cancelled; a job with an agent → Cancelling (capacity held until the agent is gone).</summary>
+    public static JobRecord? Cancel(JobRecord job, DateTimeOffset now) =>
+        PhaseOf(job) is not (JobPhase.Pending or JobPhase.Assigned or JobPhase.Running or JobPhase.Moving) ? null : job with
+        {
+            State = JobState.Cancelled,
+            Message = "cancelled by user",
+            FinishedAt = now,
+            UpdatedAt = now,
+            PendingReason = "",
+            RequeueOnExit = false,
+        };
+
+    /// <summary>
+    /// A worker's late report that the attempt this master gave up on with its node has exited,
+    /// while the job waits to be placed again: that exit is the job's outcome.
+    /// </summary>
+    public static JobRecord? LateExit(JobRecord job, int attempt, int? code, string nodeId, DateTimeOffset now) =>
+        PhaseOf(job) != JobPhase.Pending || job.LostAttempt != attempt || job.Attempt != attempt || job.NodeId != nodeId ? null : job with
+        {
+            State = code == 0 ? JobState.Succeeded : JobState.Failed,
+            ExitCode = code,
+            Message = code == 0 ? $"exited 0 on {nodeId} (reported after the node was given up)" : $"exited with code {code} on {nodeId}",
+            PendingReason = "",
+            LostAttempt = null,
+            StartedAt = job.StartedAt ?? now,
+            FinishedAt = now,
+            UpdatedAt = now,
+        };
+
+    private static JobRecord Released(JobRecord job, DateTimeOffset now) =>
+        job with { HoldsAllocation = false, RequeueOnExit = false, UpdatedAt = now };
+
+    /// <summary>Back to the queue; past max_retries (when it counts) it fails instead.</summary>
+    private static JobRecord Requeued(JobRecord job, string why, bool countsAsRetry, DateTimeOffset now) =>
+        countsAsRetry && job.Requeues >= job.MaxRetries
+            ? job with
+            {
+                State = JobState.Failed,
+                Message = $"lost {job.Requeues + 1} times, max_retries is {job.MaxRetries}: {why}",
+                FinishedAt = now,
+                UpdatedAt = now,
+            }
+            : job with
+            {
+                State = JobState.Pending,
+                Requeues = job.Requeues + (countsAsRetry ? 1 : 0),
+                Message = $"requeued: {why}",
+                PendingReason = WaitingForPass,
+                UpdatedAt = now,
+            };
+}

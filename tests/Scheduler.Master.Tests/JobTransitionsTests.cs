@@ -1,0 +1,158 @@
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Scheduling;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>The job state machine as a table: every phase × every event → the next phase, or a refusal.</summary>
+[TestFixture]
+public sealed class JobTransitionsTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
+
+    private static readonly string[] Events =
+        ["place", "started", "exit 0", "exit 3", "failed to start", "host stop", "fenced", "lost", "move", "cancel", "late exit 0"];
+
+    // One row per phase, one column per event above; "-" is a refusal.
+    private static readonly Dictionary<JobPhase, string[]> Table = new()
+    {
+        [JobPhase.Pending] = ["Assigned", "-", "-", "-", "-", "-", "-", "-", "-", "Cancelled", "Succeeded"],
+        [JobPhase.Assigned] = ["-", "Running", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Cancelling", "-"],
+        [JobPhase.Running] = ["-", "-", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Cancelling", "-"],
+        [JobPhase.Moving] = ["-", "-", "Pending", "Pending", "Pending", "Pending", "Pending", "Pending", "-", "Cancelling", "-"],
+        [JobPhase.Cancelling] = ["-", "-", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "-", "-", "-"],
+        [JobPhase.Succeeded] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
+        [JobPhase.Failed] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
+        [JobPhase.Cancelled] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
+    };
+
+    private static IEnumerable<TestCaseData> Cells() =>
+        Table.SelectMany(row => Events.Select((e, i) => new TestCaseData(row.Key.ToString(), e, row.Value[i]).SetArgDisplayNames($"{row.Key} + {e} -> {row.Value[i]}")));
+
+    private static IEnumerable<TestCaseData> Changes() =>
+        Cells().Where(c => (string)c.Arguments[2]! != "-");
+
+    [Test]
+    public void The_table_covers_every_phase() =>
+        Assert.That(Table.Keys, Is.EquivalentTo(Enum.GetValues<JobPhase>()));
+
+    [TestCaseSource(nameof(Cells))]
+    public void Each_event_in_each_phase_gives_the_phase_in_the_table(string phaseName, string e, string expected)
+    {
+        var phase = Enum.Parse<JobPhase>(phaseName);
+        var job = In(phase);
+        Assert.That(JobTransitions.PhaseOf(job), Is.EqualTo(phase), "the sample record is in the phase it stands for");
+
+        var next = Apply(job, e);
+
+        Assert.That(next is null ? "-" : JobTransitions.PhaseOf(next).ToString(), Is.EqualTo(expected));
+    }
+
+    [TestCaseSource(nameof(Changes))]
+    public void A_job_holds_capacity_exactly_while_an_agent_may_run(string phaseName, string e, string expected)
+    {
+        var next = Apply(In(Enum.Parse<JobPhase>(phaseName)), e);
+        Assert.That(next, Is.Not.Null, expected);
+
+        var holds = JobTransitions.PhaseOf(next!) is JobPhase.Assigned or JobPhase.Running or JobPhase.Moving or JobPhase.Cancelling;
+        Assert.That(next!.HoldsAllocation, Is.EqualTo(holds));
+    }
+
+    [TestCase("fenced", 1)]
+    [TestCase("lost", 1)]
+    [TestCase("host stop", 0)]
+    public void Losing_an_agent_uses_a_retry_unless_its_host_stopped_it(string e, int retriesUsed)
+    {
+        var next = Apply(In(JobPhase.Running), e)!;
+
+        Assert.That(next.Requeues, Is.EqualTo(retriesUsed));
+    }
+
+    [Test]
+    public void A_moving_job_requeued_by_its_exit_or_its_loss_uses_no_retry()
+    {
+        Assert.That(Apply(In(JobPhase.Moving), "exit 3")!.Requeues, Is.Zero);
+        Assert.That(Apply(In(JobPhase.Moving), "lost")!.Requeues, Is.Zero);
+        Assert.That(Apply(In(JobPhase.Moving), "fenced")!.Requeues, Is.Zero);
+    }
+
+    [Test]
+    public void Past_max_retries_a_lost_job_fails_instead_of_waiting_again()
+    {
+        var job = In(JobPhase.Running) with { Requeues = 3 };
+
+        var next = JobTransitions.Lost(job, "node gone", Now)!;
+
+        Assert.That(next.State, Is.EqualTo(JobState.Failed));
+        Assert.That(next.Message, Does.Contain("max_retries is 3"));
+    }
+
+    [Test]
+    public void Only_the_lost_attempt_on_its_node_may_end_the_job_by_a_late_report()
+    {
+        var lost = JobTransitions.Lost(In(JobPhase.Running), "node gone", Now)!;
+
+        Assert.That(JobTransitions.LateExit(lost, lost.Attempt, 0, "n1", Now)?.State, Is.EqualTo(JobState.Succeeded));
+        Assert.That(JobTransitions.LateExit(lost, lost.Attempt, 0, "n2", Now), Is.Null, "another node");
+        Assert.That(JobTransitions.LateExit(lost, lost.Attempt - 1, 0, "n1", Now), Is.Null, "an older attempt");
+        var hostStopped = JobTransitions.HostStopped(In(JobPhase.Running), Now)!;
+        Assert.That(JobTransitions.LateExit(hostStopped, hostStopped.Attempt, 0, "n1", Now), Is.Null, "its exit was already recorded");
+    }
+
+    [Test]
+    public void Placing_starts_the_next_attempt_and_records_its_node()
+    {
+        var placed = JobTransitions.Place(In(JobPhase.Pending), "n2", [], [], Now)!;
+
+        Assert.That(placed.Attempt, Is.EqualTo(3));
+        Assert.That(placed.NodeOf(3), Is.EqualTo("n2"));
+        Assert.That(placed.NodeOf(2), Is.EqualTo("n1"));
+        Assert.That(placed.LostAttempt, Is.Null);
+    }
+
+    private static JobRecord? Apply(JobRecord job, string e) => e switch
+    {
+        "place" => JobTransitions.Place(job, "n2", [], [], Now),
+        "started" => JobTransitions.Started(job, Now),
+        "exit 0" => JobTransitions.Exited(job, 0, Now),
+        "exit 3" => JobTransitions.Exited(job, 3, Now),
+        "failed to start" => JobTransitions.FailedToStart(job, "no such command", Now),
+        "host stop" => JobTransitions.HostStopped(job, Now),
+        "fenced" => JobTransitions.Fenced(job, Now),
+        "lost" => JobTransitions.Lost(job, "node gone", Now),
+        "move" => JobTransitions.Move(job, "draining", Now),
+        "cancel" => JobTransitions.Cancel(job, Now),
+        "late exit 0" => JobTransitions.LateExit(job, job.Attempt, 0, "n1", Now),
+        _ => throw new ArgumentException(e),
+    };
+
+    /// <summary>A job at attempt 2 on node n1 in <paramref name="phase"/> (a pending one lost attempt 2 there).</summary>
+    private static JobRecord In(JobPhase phase)
+    {
+        var job = new JobRecord
+        {
+            Id = "j-000001",
+            Sequence = 1,
+            RequestId = "r1",
+            Spec = new JobSpec { Command = "/bin/true", MaxRetries = 3 },
+            State = JobState.Running,
+            Attempt = 2,
+            NodeId = "n1",
+            AttemptNodes = ["n0", "n1"],
+            HoldsAllocation = true,
+            CreatedAt = Now,
+            UpdatedAt = Now,
+        };
+        return phase switch
+        {
+            JobPhase.Pending => job with { State = JobState.Pending, HoldsAllocation = false, LostAttempt = 2 },
+            JobPhase.Assigned => job with { State = JobState.Assigned },
+            JobPhase.Running => job,
+            JobPhase.Moving => job with { RequeueOnExit = true },
+            JobPhase.Cancelling => job with { State = JobState.Cancelled },
+            JobPhase.Succeeded => job with { State = JobState.Succeeded, HoldsAllocation = false },
+            JobPhase.Failed => job with { State = JobState.Failed, HoldsAllocation = false },
+            _ => job with { State = JobState.Cancelled, HoldsAllocation = false },
+        };
+    }
+}
