@@ -1,0 +1,146 @@
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Scheduling;
+using Scheduler.Master.Workers;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>
+/// The master's scheduling loop on its own: a fake clock, a store that can be made to fail, and
+/// worker sessions whose commands the test reads. No network, no processes.
+/// </summary>
+internal sealed class LoopHarness : IAsyncDisposable
+{
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly Lifetime _lifetime = new();
+    private readonly MasterMetrics _metrics;
+
+    private LoopHarness(MasterOptions options)
+    {
+        _metrics = new MasterMetrics(_services.GetRequiredService<IMeterFactory>());
+        Loop = new SchedulerLoop(Store, Options.Create(options), Time, NullLogger<SchedulerLoop>.Instance, _metrics, _lifetime);
+    }
+
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
+
+    public MemoryStore Store { get; } = new();
+
+    public SchedulerLoop Loop { get; }
+
+    public static async Task<LoopHarness> StartAsync(MasterOptions? options = null)
+    {
+        var harness = new LoopHarness(options ?? new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000 });
+        await harness.Loop.StartAsync(CancellationToken.None);
+        await harness.Loop.Ready;
+        return harness;
+    }
+
+    /// <summary>Registers a node with <paramref name="gpus"/> GPUs over a new session and returns the session.</summary>
+    public async Task<WorkerSession> ConnectAsync(string nodeId, int gpus = 4)
+    {
+        var session = new WorkerSession(nodeId, "test");
+        var registration = new RegisterWorker { NodeId = nodeId, Capacity = new Resources { CpuMillis = 8000, MemoryMib = 32768 } };
+        for (var i = 0; i < gpus; i++)
+        {
+            registration.Gpus.Add(new GpuInfo { Index = i, Uuid = $"GPU-{nodeId}-{i}", Model = "A100", MemoryMib = 40960 });
+        }
+
+        Loop.Post(new WorkerConnected(session, registration));
+        var registered = await NextAsync(session);
+        Assert.That(registered.BodyCase, Is.EqualTo(MasterCommand.BodyOneofCase.Registered));
+        return session;
+    }
+
+    public async Task<Job> SubmitAsync(string requestId, int gpus = 1)
+    {
+        var spec = new JobSpec { Name = requestId, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = gpus } };
+        var reply = await Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(new SubmitJobRequest { RequestId = requestId, Spec = spec }, r), Timeout());
+        return reply.Job;
+    }
+
+    /// <summary>Returns once the loop has handled everything posted before, including the scheduling pass after it.</summary>
+    public async Task SettleAsync()
+    {
+        for (var i = 0; i < 2; i++)
+        {
+            try
+            {
+                await Loop.AskAsync<Job>(r => new CancelJob("j-none", r), Timeout());
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+            {
+            }
+        }
+    }
+
+    /// <summary>The next command sent on <paramref name="session"/>, skipping heartbeat acknowledgements.</summary>
+    public static async Task<MasterCommand> NextAsync(WorkerSession session)
+    {
+        while (true)
+        {
+            var command = await session.Commands.ReadAsync(Timeout());
+            if (command.BodyCase != MasterCommand.BodyOneofCase.HeartbeatAck)
+            {
+                return command;
+            }
+        }
+    }
+
+    /// <summary>Commands already queued on <paramref name="session"/>, without waiting.</summary>
+    public static List<MasterCommand> Drain(WorkerSession session)
+    {
+        var commands = new List<MasterCommand>();
+        while (session.Commands.TryRead(out var command))
+        {
+            commands.Add(command);
+        }
+
+        return commands;
+    }
+
+    public void Report(WorkerSession session, string jobId, int attempt, AgentState state, int? exitCode = null)
+    {
+        var status = new AgentStatus { JobId = jobId, Attempt = attempt, State = state };
+        if (exitCode is { } code)
+        {
+            status.ExitCode = code;
+        }
+
+        Loop.Post(new WorkerMessageReceived(session, new WorkerMessage { AgentEvent = new AgentEvent { Agent = status } }));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _lifetime.Stop();
+        await Loop.StopAsync(CancellationToken.None);
+        Loop.Dispose();
+        _metrics.Dispose();
+        await _services.DisposeAsync();
+        _lifetime.Dispose();
+    }
+
+    private static CancellationToken Timeout() => new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token;
+
+    private sealed class Lifetime : IHostApplicationLifetime, IDisposable
+    {
+        private readonly CancellationTokenSource _stopping = new();
+
+        public CancellationToken ApplicationStarted => CancellationToken.None;
+
+        public CancellationToken ApplicationStopping => _stopping.Token;
+
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+
+        public void StopApplication() => Stop();
+
+        public void Stop() => _stopping.Cancel();
+
+        public void Dispose() => _stopping.Dispose();
+    }
+}

@@ -1,0 +1,89 @@
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>An in-memory store whose writes can be made to fail, as a full disk or a lost leadership would.</summary>
+internal sealed class MemoryStore : IStateStore
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, JobRecord> _jobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
+    private long _epoch;
+
+    public string Kind => "memory";
+
+    /// <summary>A write of jobs for which this returns true fails, storing none of them.</summary>
+    public Func<IReadOnlyCollection<JobRecord>, bool> FailJobWrites { get; set; } = _ => false;
+
+    /// <summary>What a refused write throws.</summary>
+    public Func<Exception> Failure { get; set; } = () => new StoreUnavailableException("the test store refuses this write");
+
+    public int FailedWrites { get; private set; }
+
+    public IReadOnlyDictionary<string, JobRecord> Jobs
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return new Dictionary<string, JobRecord>(_jobs);
+            }
+        }
+    }
+
+    public Task<long> BeginTermAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(++_epoch);
+        }
+    }
+
+    public Task<long> RaiseEpochAsync(long atLeast, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _epoch = Math.Max(_epoch, atLeast);
+            return Task.FromResult(_epoch);
+        }
+    }
+
+    public Task<StoredState> LoadAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(new StoredState(_jobs.Values.OrderBy(j => j.Sequence).ToList(), _nodes.Values.ToList()));
+        }
+    }
+
+    public Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (jobs.Count > 0 && FailJobWrites(jobs))
+            {
+                FailedWrites++;
+                throw Failure();
+            }
+
+            foreach (var job in jobs)
+            {
+                _jobs[job.Id] = job;
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _nodes[node.Id] = node;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

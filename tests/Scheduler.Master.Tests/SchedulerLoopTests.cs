@@ -1,0 +1,107 @@
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>The loop when its store refuses writes: decide, persist, then apply — never memory ahead of the store.</summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class SchedulerLoopTests
+{
+    [Test]
+    public async Task A_refused_placement_write_dispatches_nothing_leaks_no_capacity_and_is_retried()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+        harness.Store.FailJobWrites = jobs => jobs.Any(j => j.State == JobState.Assigned);
+
+        var job = await harness.SubmitAsync("r1", gpus: 4);
+        await harness.SettleAsync();
+
+        Assert.That(harness.Store.FailedWrites, Is.GreaterThan(0), "the pass tried to place it");
+        Assert.That(LoopHarness.Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.Empty, "nothing is dispatched that the store does not hold");
+        Assert.That(harness.Loop.View.Jobs[job.Id].State, Is.EqualTo(JobState.Pending));
+        Assert.That(harness.Loop.View.Nodes["n1"].Free.Gpus, Is.EqualTo(4), "the pass's in-memory placement was undone");
+
+        harness.Store.FailJobWrites = _ => false;
+        harness.Time.Advance(TimeSpan.FromSeconds(2));
+
+        var start = await LoopHarness.NextAsync(session);
+        Assert.That(start.BodyCase, Is.EqualTo(MasterCommand.BodyOneofCase.Start));
+        Assert.That((start.Start.JobId, start.Start.Attempt), Is.EqualTo((job.Id, 1)));
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Assigned));
+    }
+
+    [Test]
+    public async Task A_refused_exit_write_keeps_the_capacity_held_until_the_exit_is_stored()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+        var job = await harness.SubmitAsync("r1", gpus: 4);
+        var start = await LoopHarness.NextAsync(session);
+        harness.Report(session, job.Id, start.Start.Attempt, AgentState.Running);
+        harness.Store.FailJobWrites = jobs => jobs.Any(j => j.State == JobState.Succeeded);
+
+        harness.Report(session, job.Id, start.Start.Attempt, AgentState.Exited, exitCode: 0);
+        await harness.SettleAsync();
+
+        Assert.That(harness.Loop.View.Jobs[job.Id].State, Is.EqualTo(JobState.Running));
+        Assert.That(harness.Loop.View.Nodes["n1"].Free.Gpus, Is.Zero, "an exit the store does not hold frees nothing");
+        var second = await harness.SubmitAsync("r2", gpus: 4);
+        await harness.SettleAsync();
+        Assert.That(harness.Loop.View.Jobs[second.Id].State, Is.EqualTo(JobState.Pending), "no second job squeezed onto the same GPUs");
+
+        harness.Store.FailJobWrites = _ => false;
+        harness.Report(session, job.Id, start.Start.Attempt, AgentState.Exited, exitCode: 0);
+        await harness.SettleAsync();
+
+        Assert.That(harness.Loop.View.Jobs[job.Id].State, Is.EqualTo(JobState.Succeeded));
+        var next = LoopHarness.Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start).ToList();
+        Assert.That(next.Select(c => c.Start.JobId), Is.EqualTo(new[] { second.Id }), "the GPUs went to the waiting job once the exit was stored");
+    }
+
+    [Test]
+    public async Task A_submit_the_store_refuses_is_unavailable_and_stores_nothing()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        harness.Store.FailJobWrites = _ => true;
+
+        Grpc.Core.RpcException? error = null;
+        try
+        {
+            await harness.SubmitAsync("r1");
+        }
+        catch (Grpc.Core.RpcException ex)
+        {
+            error = ex;
+        }
+
+        Assert.That(error?.StatusCode, Is.EqualTo(Grpc.Core.StatusCode.Unavailable), "a refused store write is retryable");
+
+        Assert.That(harness.Store.Jobs, Is.Empty);
+        harness.Store.FailJobWrites = _ => false;
+        Assert.That((await harness.SubmitAsync("r1")).Id, Is.EqualTo("j-000001"), "the refused submit used up no id and stored nothing");
+    }
+
+    [Test]
+    public async Task An_unexpected_failure_inside_the_loop_reaches_the_client_without_its_internals()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        harness.Store.FailJobWrites = _ => true;
+        harness.Store.Failure = () => new InvalidOperationException("near \"jobs\": syntax error in /var/lib/secret/scheduler.db");
+
+        Grpc.Core.RpcException? error = null;
+        try
+        {
+            await harness.SubmitAsync("r1");
+        }
+        catch (Grpc.Core.RpcException ex)
+        {
+            error = ex;
+        }
+
+        Assert.That(error?.StatusCode, Is.EqualTo(Grpc.Core.StatusCode.Internal));
+        Assert.That(error!.Status.Detail, Does.Not.Contain("secret").And.Not.Contain("syntax"));
+        harness.Store.FailJobWrites = _ => false;
+        Assert.That((await harness.SubmitAsync("r2")).Id, Is.EqualTo("j-000001"), "the loop lives on");
+    }
+}
