@@ -169,9 +169,7 @@ internal sealed partial class SchedulerLoop
             return Task.CompletedTask;
         }
 
-        var requestId = Guid.NewGuid().ToString("N");
-        var expires = _time.GetUtcNow().AddMilliseconds(_options.LogsTimeoutMs);
-        _pendingLogs[requestId] = new PendingLogs(entry.Id, attempt, fetch.Reply, expires);
+        var requestId = _logRequests.Add(entry.Id, attempt, fetch.Reply, _time.GetUtcNow().AddMilliseconds(_options.LogsTimeoutMs));
         Send(entry, new MasterCommand
         {
             FetchLogs = new FetchLogs

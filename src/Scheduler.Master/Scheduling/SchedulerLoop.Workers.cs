@@ -132,25 +132,7 @@ internal sealed partial class SchedulerLoop
                 await AgentStatusAsync(entry, agent, ct);
                 break;
             case WorkerMessage.BodyOneofCase.Logs:
-                if (_pendingLogs.Remove(message.Logs.RequestId, out var pending))
-                {
-                    if (message.Logs.Found)
-                    {
-                        pending.Reply.TrySetResult(new GetLogsResponse
-                        {
-                            Data = message.Logs.Data,
-                            Truncated = message.Logs.Truncated,
-                            NodeId = pending.NodeId,
-                            Attempt = pending.Attempt,
-                        });
-                    }
-                    else
-                    {
-                        pending.Reply.TrySetException(new Grpc.Core.RpcException(new Grpc.Core.Status(
-                            Grpc.Core.StatusCode.NotFound, $"worker {pending.NodeId} has no output for that job attempt")));
-                    }
-                }
-
+                _logRequests.Complete(message.Logs);
                 break;
         }
     }

@@ -39,7 +39,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
     private readonly List<JobWatcher> _watchers = [];
     private readonly JobFeed _feed = new();
-    private readonly Dictionary<string, PendingLogs> _pendingLogs = new(StringComparer.Ordinal);
+    private readonly LogRequests _logRequests = new();
+    private readonly FailureDetector _detector;
     private readonly HashSet<string> _dirtyNodes = new(StringComparer.Ordinal);
 
     private ImmutableDictionary<string, JobRecord> _viewJobs = ImmutableDictionary.Create<string, JobRecord>(StringComparer.Ordinal);
@@ -68,6 +69,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _time = time;
         _logger = logger;
         _metrics = metrics;
+        _detector = FailureDetector.From(_options);
         var queue = QueuePolicies.Create(_options.QueuePolicy, new QueuePolicyOptions
         {
             AgingInterval = TimeSpan.FromSeconds(_options.AgingIntervalSeconds),
@@ -171,6 +173,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                 FailReply(unanswered, new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "the master is shutting down")));
             }
 
+            _logRequests.FailAll();
             foreach (var watcher in _watchers)
             {
                 watcher.End();
@@ -401,32 +404,23 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private async Task TickAsync(CancellationToken ct)
     {
         var now = _time.GetUtcNow();
-        var deadAfter = TimeSpan.FromMilliseconds(_options.DeadAfterMs);
-        var suspectAfter = TimeSpan.FromMilliseconds((long)_options.HeartbeatIntervalMs * _options.SuspectAfterMissed);
         foreach (var entry in _nodes.Values.ToArray())
         {
             var silent = now - entry.LastSeen;
-            if (entry.State.Health != NodeHealth.Dead && silent > deadAfter)
+            switch (_detector.Judge(entry.State.Health, silent))
             {
-                await MarkDeadAsync(entry, silent, ct);
-            }
-            else if (entry.State.Health == NodeHealth.Ready && silent > suspectAfter)
-            {
-                entry.State.Health = NodeHealth.Suspect;
-                _dirtyNodes.Add(entry.Id);
-                LogNodeSuspect(entry.Id, (long)silent.TotalMilliseconds);
+                case NodeVerdict.Dead:
+                    await MarkDeadAsync(entry, silent, ct);
+                    break;
+                case NodeVerdict.Suspect:
+                    entry.State.Health = NodeHealth.Suspect;
+                    _dirtyNodes.Add(entry.Id);
+                    LogNodeSuspect(entry.Id, (long)silent.TotalMilliseconds);
+                    break;
             }
         }
 
-        foreach (var (id, pending) in _pendingLogs.ToArray())
-        {
-            if (now >= pending.Expires)
-            {
-                _pendingLogs.Remove(id);
-                pending.Reply.TrySetException(new Grpc.Core.RpcException(new Grpc.Core.Status(
-                    Grpc.Core.StatusCode.DeadlineExceeded, $"worker {pending.NodeId} did not send the logs in time")));
-            }
-        }
+        _logRequests.Expire(now);
 
         // Aging can reorder the queue even when nothing else changed.
         if (_pending.Count > 0 && now - _lastPass >= TimeSpan.FromSeconds(1))
@@ -614,5 +608,4 @@ internal sealed partial class SchedulerLoop : BackgroundService
             Stop = new StopAgent { JobId = jobId, Attempt = attempt, Reason = reason, GraceMs = _options.StopGraceMs },
         });
 
-    private sealed record PendingLogs(string NodeId, int Attempt, TaskCompletionSource<GetLogsResponse> Reply, DateTimeOffset Expires);
 }
