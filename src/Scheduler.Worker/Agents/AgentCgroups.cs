@@ -15,7 +15,8 @@ internal sealed class AgentCgroups
     private readonly bool _cpu;
     private readonly bool _memory;
 
-    private AgentCgroups(string? root, bool cpu, bool memory)
+    /// <summary>Agent cgroups under <paramref name="root"/> (null: none), with the controllers delegated there.</summary>
+    internal AgentCgroups(string? root, bool cpu, bool memory)
     {
         Root = root;
         _cpu = cpu;
