@@ -21,8 +21,13 @@ internal sealed partial class SchedulerLoop
         }
 
         var record = ProtoMapping.ToRecord(registration, entry?.Record);
+        if (entry is null || entry.Record != record)
+        {
+            // Stored first: a refused write leaves the node as it was, in memory too.
+            await _store.SaveNodeAsync(record, ct);
+        }
+
         var lost = new List<JobRecord>();
-        var known = entry is not null;
         if (entry is null)
         {
             entry = new NodeEntry(record, ProtoMapping.ToState(record), now);
@@ -41,11 +46,7 @@ internal sealed partial class SchedulerLoop
             }
         }
 
-        if (!known || entry.Record != record)
-        {
-            await _store.SaveNodeAsync(record, ct);
-            entry.Record = record;
-        }
+        entry.Record = record;
 
         if (registration.LastEpoch > _epoch)
         {
