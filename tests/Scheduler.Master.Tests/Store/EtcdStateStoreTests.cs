@@ -156,6 +156,36 @@ public sealed class EtcdStateStoreTests
     }
 
     [Test]
+    public async Task Writes_go_on_when_the_leader_of_three_etcd_members_is_killed()
+    {
+        await using var etcd = await EtcdCluster.StartAsync("three", size: 3);
+        await using var store = await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = etcd.Endpoints, Prefix = _prefix, CallTimeout = CallTimeout }, Token);
+        var epoch = await store.BeginTermAsync(Token);
+        await store.SaveJobsAsync([StoreRecords.Pending(1)], Token);
+
+        await (await LeaderOfAsync(etcd)).KillAsync();
+
+        // The survivors elect a leader within about half a second; a write in between may be refused as unavailable.
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                try
+                {
+                    await store.SaveJobsAsync([StoreRecords.Running(1)], Token);
+                    return true;
+                }
+                catch (StoreUnavailableException)
+                {
+                    return false;
+                }
+            },
+            "a save to succeed on the two surviving members",
+            TimeSpan.FromSeconds(20));
+        Assert.That(await store.BeginTermAsync(Token), Is.GreaterThan(epoch));
+        Assert.That((await store.LoadAsync(Token)).Jobs.Single().State, Is.EqualTo(JobState.Running));
+    }
+
+    [Test]
     public void Opening_with_no_etcd_listening_reports_unavailable()
     {
         using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -180,6 +210,21 @@ public sealed class EtcdStateStoreTests
 
     private async Task<EtcdStateStore> OpenAsync() =>
         await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = _etcd.Endpoints, Prefix = _prefix, CallTimeout = CallTimeout }, Token);
+
+    private static async Task<EtcdMember> LeaderOfAsync(EtcdCluster etcd)
+    {
+        foreach (var member in etcd.Members)
+        {
+            using var client = new EtcdClient(member.ClientUrl);
+            var status = await client.StatusAsync(new Etcdserverpb.StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: Token);
+            if (status.Leader == status.Header.MemberId)
+            {
+                return member;
+            }
+        }
+
+        throw new InvalidOperationException("no etcd member says it leads:" + Environment.NewLine + etcd.ReadLogs());
+    }
 
     private async Task<EtcdFence> CreateFenceAsync(string name)
     {
