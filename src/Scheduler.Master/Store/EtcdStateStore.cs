@@ -87,6 +87,21 @@ internal sealed class EtcdStateStore : IStateStore
 
     public async Task<StoredState> LoadAsync(CancellationToken cancellationToken)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await LoadSnapshotAsync(cancellationToken);
+            }
+            catch (StoreException ex) when (attempt < 3 && ex.InnerException is RpcException { StatusCode: StatusCode.OutOfRange })
+            {
+                // The revision being read was compacted away meanwhile: read again at the latest one.
+            }
+        }
+    }
+
+    private async Task<StoredState> LoadSnapshotAsync(CancellationToken cancellationToken)
+    {
         // All three ranges read at one revision: a consistent snapshot even while a leader writes.
         var (specs, revision) = await RangeAsync(_specsPrefix, 0, cancellationToken);
         var (statuses, _) = await RangeAsync(_jobsPrefix, revision, cancellationToken);
