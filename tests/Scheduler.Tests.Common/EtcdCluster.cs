@@ -38,10 +38,26 @@ public sealed class EtcdCluster : IAsyncDisposable
     public static async Task<EtcdCluster> StartAsync(string name, int size = 1)
     {
         RequireEtcd();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await TryStartAsync(name, size);
+            }
+            catch (EtcdExitedException) when (attempt < 3)
+            {
+                // Another process took a port between our probe and etcd's bind: try fresh ports.
+            }
+        }
+    }
+
+    private static async Task<EtcdCluster> TryStartAsync(string name, int size)
+    {
         var root = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"etcd-{name}-{Guid.NewGuid():N}"[..Math.Min(name.Length + 17, 60)]);
         Directory.CreateDirectory(root);
+        var ports = FreePorts(2 * size);
         var members = Enumerable.Range(0, size)
-            .Select(i => new EtcdMember($"m{i}", Path.Combine(root, $"m{i}"), FreePort(), FreePort()))
+            .Select(i => new EtcdMember($"m{i}", Path.Combine(root, $"m{i}"), ports[2 * i], ports[(2 * i) + 1]))
             .ToList();
         var cluster = new EtcdCluster(root, members, Guid.NewGuid().ToString("N"));
         try
@@ -129,7 +145,7 @@ public sealed class EtcdCluster : IAsyncDisposable
         {
             if (member.Process is not { HasExited: false })
             {
-                throw new InvalidOperationException($"etcd {member.Name} exited while starting:{Environment.NewLine}{ReadTail(member.LogPath)}");
+                throw new EtcdExitedException($"etcd {member.Name} exited while starting:{Environment.NewLine}{ReadTail(member.LogPath)}");
             }
 
             try
@@ -170,11 +186,19 @@ public sealed class EtcdCluster : IAsyncDisposable
         Assert.Ignore(Why);
     }
 
-    private static int FreePort()
+    /// <summary>Distinct free loopback ports: every listener stays open until all are chosen.</summary>
+    private static int[] FreePorts(int count)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        try
+        {
+            listeners.ForEach(l => l.Start());
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            listeners.ForEach(l => l.Dispose());
+        }
     }
 
     private static string ReadTail(string path)
@@ -190,4 +214,6 @@ public sealed class EtcdCluster : IAsyncDisposable
             return "(no log)";
         }
     }
+
+    private sealed class EtcdExitedException(string message) : Exception(message);
 }
