@@ -10,6 +10,7 @@ function Build { dotnet build Scheduler.sln -c $config -v quiet -nologo @args; i
 switch ($Target) {
   "build" { Build @Rest }
   "test" {
+    if (-not (Get-Command etcd -ErrorAction SilentlyContinue)) { if ($IsLinux) { bash deploy/ensure-etcd.sh } else { Write-Host "etcd not found: install etcd (Debian package etcd-server) for the tests that need it" } }
     Build
     Remove-Item -Recurse -Force artifacts/test-results -ErrorAction SilentlyContinue
     dotnet test Scheduler.sln -c $config --no-build -nologo --logger trx --logger "console;verbosity=minimal" --results-directory artifacts/test-results @Rest

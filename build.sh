@@ -12,6 +12,7 @@ build() { dotnet build Scheduler.sln -c "$config" -v quiet -nologo "$@"; }
 case "$target" in
   build) build "$@" ;;
   test)
+    deploy/ensure-etcd.sh
     build
     rm -rf artifacts/test-results
     dotnet test Scheduler.sln -c "$config" --no-build -nologo \

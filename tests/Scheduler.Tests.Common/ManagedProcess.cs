@@ -36,16 +36,19 @@ public sealed class ManagedProcess : IAsyncDisposable
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Starts `dotnet DLL ARGS` with stdout and stderr appended to <paramref name="logPath"/>.</summary>
-    public static ManagedProcess StartDotnet(string name, string dll, IEnumerable<string> args, string logPath, IDictionary<string, string>? env = null)
+    public static ManagedProcess StartDotnet(string name, string dll, IEnumerable<string> args, string logPath, IDictionary<string, string>? env = null) =>
+        Start(name, "dotnet", [dll, .. args], logPath, env);
+
+    /// <summary>Starts <paramref name="fileName"/> (found on PATH) with stdout and stderr appended to <paramref name="logPath"/>.</summary>
+    public static ManagedProcess Start(string name, string fileName, IEnumerable<string> args, string logPath, IDictionary<string, string>? env = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(dll);
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);

@@ -1,0 +1,401 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Mvccpb;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Master.Store;
+
+/// <summary>
+/// The store for highly available masters: every record is a key under <see cref="EtcdStoreOptions.Prefix"/>.
+/// <list type="bullet">
+/// <item><c>meta/epoch</c>: the highest epoch begun, a decimal number, changed only by compare-and-swap.</item>
+/// <item><c>specs/ID</c>: a job's immutable part (sequence, request id, JobSpec bytes), written once.</item>
+/// <item><c>jobs/ID</c>: a job's status, the same JSON row as SQLite's, replaced on every save.</item>
+/// <item><c>nodes/ID</c>: a node record as JSON.</item>
+/// </list>
+/// With a <see cref="Fence"/> set, every write is a transaction that commits only while the
+/// fence key still has the create revision of this term, so a deposed leader cannot write.
+/// </summary>
+internal sealed class EtcdStateStore : IStateStore
+{
+    private const int PageSize = 500;
+    private const int MaxEpochAttempts = 16;
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private readonly EtcdClient _client;
+    private readonly EtcdStoreOptions _options;
+    private readonly string _epochKey;
+    private readonly string _specsPrefix;
+    private readonly string _jobsPrefix;
+    private readonly string _nodesPrefix;
+
+    // Jobs whose spec key this store has seen stored: their saves write the status only.
+    private readonly ConcurrentDictionary<string, byte> _storedSpecs = new(StringComparer.Ordinal);
+    private volatile EtcdFence? _fence;
+
+    private EtcdStateStore(EtcdClient client, EtcdStoreOptions options)
+    {
+        _client = client;
+        _options = options;
+        _epochKey = options.Prefix + "meta/epoch";
+        _specsPrefix = options.Prefix + "specs/";
+        _jobsPrefix = options.Prefix + "jobs/";
+        _nodesPrefix = options.Prefix + "nodes/";
+    }
+
+    public string Kind => "etcd";
+
+    /// <summary>The leader key every write is conditional on; null writes unconditionally (no election yet).</summary>
+    public EtcdFence? Fence
+    {
+        get => _fence;
+        set => _fence = value;
+    }
+
+    /// <summary>Connects to etcd and checks that it answers, so a wrong address is reported at start-up.</summary>
+    public static async Task<EtcdStateStore> OpenAsync(EtcdStoreOptions options, CancellationToken cancellationToken)
+    {
+        Validate(options);
+        var client = new EtcdClient(options.Endpoints);
+        var store = new EtcdStateStore(client, options);
+        try
+        {
+            await store.CallAsync(
+                (deadline, ct) => client.GetAsync(new RangeRequest { Key = Bytes(store._epochKey), CountOnly = true }, deadline: deadline, cancellationToken: ct),
+                "first read",
+                cancellationToken);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+
+        return store;
+    }
+
+    public Task<long> BeginTermAsync(CancellationToken cancellationToken) =>
+        UpdateEpochAsync(current => current + 1, cancellationToken);
+
+    public Task<long> RaiseEpochAsync(long atLeast, CancellationToken cancellationToken) =>
+        UpdateEpochAsync(current => Math.Max(current, atLeast), cancellationToken);
+
+    public async Task<StoredState> LoadAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await LoadSnapshotAsync(cancellationToken);
+            }
+            catch (StoreException ex) when (attempt < 3 && ex.InnerException is RpcException { StatusCode: StatusCode.OutOfRange })
+            {
+                // The revision being read was compacted away meanwhile: read again at the latest one.
+            }
+        }
+    }
+
+    private async Task<StoredState> LoadSnapshotAsync(CancellationToken cancellationToken)
+    {
+        // All three ranges read at one revision: a consistent snapshot even while a leader writes.
+        var (specs, revision) = await RangeAsync(_specsPrefix, 0, cancellationToken);
+        var (statuses, _) = await RangeAsync(_jobsPrefix, revision, cancellationToken);
+        var (nodeValues, _) = await RangeAsync(_nodesPrefix, revision, cancellationToken);
+
+        var specById = new Dictionary<string, KeyValue>(StringComparer.Ordinal);
+        foreach (var kv in specs)
+        {
+            specById[kv.Key.ToStringUtf8()[_specsPrefix.Length..]] = kv;
+        }
+
+        var jobs = new List<JobRecord>(statuses.Count);
+        foreach (var kv in statuses)
+        {
+            var key = kv.Key.ToStringUtf8();
+            var id = key[_jobsPrefix.Length..];
+            if (!specById.TryGetValue(id, out var specKv))
+            {
+                throw new StoreException($"etcd key {key} has no {_specsPrefix}{id} beside it: delete that key, or restore etcd from a snapshot");
+            }
+
+            try
+            {
+                var identity = JsonSerializer.Deserialize<JobIdentityRow>(specKv.Value.Span, Json) ?? throw new JsonException("the spec row is null");
+                var spec = JobSpec.Parser.ParseFrom(identity.Spec);
+                var status = JsonSerializer.Deserialize<JobStatusRow>(kv.Value.Span, Json) ?? throw new JsonException("the status is null");
+                jobs.Add(status.ToRecord(id, identity.Sequence, identity.RequestId, spec));
+            }
+            catch (Exception ex) when (ex is InvalidProtocolBufferException or JsonException or FormatException or NotSupportedException)
+            {
+                throw new StoreException($"job {id} in etcd ({key}) cannot be read ({ex.Message}): fix or delete its keys, or restore etcd from a snapshot", ex);
+            }
+
+            _storedSpecs.TryAdd(id, 0);
+        }
+
+        jobs.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
+
+        var nodes = new List<NodeRecord>(nodeValues.Count);
+        foreach (var kv in nodeValues)
+        {
+            try
+            {
+                nodes.Add(JsonSerializer.Deserialize<NodeRecord>(kv.Value.Span, Json) ?? throw new JsonException("the record is null"));
+            }
+            catch (Exception ex) when (ex is JsonException or NotSupportedException)
+            {
+                throw new StoreException($"node key {kv.Key.ToStringUtf8()} in etcd cannot be read ({ex.Message}): delete it (the worker registers again), or restore etcd from a snapshot", ex);
+            }
+        }
+
+        return new StoredState(jobs, nodes);
+    }
+
+    /// <summary>
+    /// Writes the batch in as few transactions as etcd's limits allow. A batch within
+    /// <see cref="EtcdStoreOptions.MaxTxnOps"/> and <see cref="EtcdStoreOptions.MaxTxnBytes"/> is
+    /// one transaction (all or none); a larger one is split into such transactions of whole jobs,
+    /// committed in order, each fenced, so a failure stores a prefix of the batch.
+    /// </summary>
+    public async Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken)
+    {
+        // etcd refuses a transaction that writes one key twice: the last record of a job wins, as in SQLite.
+        var latest = new Dictionary<string, JobRecord>(StringComparer.Ordinal);
+        foreach (var job in jobs)
+        {
+            latest[job.Id] = job;
+        }
+
+        // A guarded spec write is a nested transaction of one operation, which etcd counts
+        // against the outer transaction's budget.
+        var maxOps = Math.Max(2, _options.MaxTxnOps - 1);
+        var chunk = new List<RequestOp>();
+        var chunkIds = new List<string>();
+        var chunkBytes = 0;
+        foreach (var job in latest.Values)
+        {
+            var ops = JobOps(job);
+            var size = ops.Sum(op => op.CalculateSize());
+            if (chunk.Count > 0 && (chunk.Count + ops.Count > maxOps || chunkBytes + size > _options.MaxTxnBytes))
+            {
+                await CommitJobsAsync(chunk, chunkIds, cancellationToken);
+                chunk = [];
+                chunkIds = [];
+                chunkBytes = 0;
+            }
+
+            chunk.AddRange(ops);
+            chunkIds.Add(job.Id);
+            chunkBytes += size;
+        }
+
+        if (chunk.Count > 0)
+        {
+            await CommitJobsAsync(chunk, chunkIds, cancellationToken);
+        }
+    }
+
+    public async Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken) =>
+        await CommitAsync([Put(_nodesPrefix + node.Id, JsonSerializer.SerializeToUtf8Bytes(node, Json))], cancellationToken);
+
+    public ValueTask DisposeAsync()
+    {
+        _client.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task CommitJobsAsync(List<RequestOp> ops, List<string> ids, CancellationToken cancellationToken)
+    {
+        await CommitAsync(ops, cancellationToken);
+        foreach (var id in ids)
+        {
+            _storedSpecs.TryAdd(id, 0);
+        }
+    }
+
+    /// <summary>The status put, preceded by a put of the spec that applies only if the job has none yet (the spec never changes).</summary>
+    private List<RequestOp> JobOps(JobRecord job)
+    {
+        var status = Put(_jobsPrefix + job.Id, JsonSerializer.SerializeToUtf8Bytes(JobStatusRow.From(job), Json));
+        if (_storedSpecs.ContainsKey(job.Id))
+        {
+            return [status];
+        }
+
+        var specKey = _specsPrefix + job.Id;
+        var identity = JsonSerializer.SerializeToUtf8Bytes(new JobIdentityRow(job.Sequence, job.RequestId, job.Spec.ToByteArray()), Json);
+        var guarded = new TxnRequest
+        {
+            Compare = { new Compare { Key = Bytes(specKey), Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 } },
+            Success = { Put(specKey, identity) },
+        };
+        return [new RequestOp { RequestTxn = guarded }, status];
+    }
+
+    /// <summary>Reads the epoch and swaps in <paramref name="next"/> of it if nobody changed it meanwhile.</summary>
+    private async Task<long> UpdateEpochAsync(Func<long, long> next, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var range = await CallAsync(
+                (deadline, ct) => _client.GetAsync(new RangeRequest { Key = Bytes(_epochKey) }, deadline: deadline, cancellationToken: ct),
+                "read of the epoch",
+                cancellationToken);
+            var current = range.Kvs.Count == 0 ? (KeyValue?)null : range.Kvs[0];
+            var stored = current is null ? 0 : ParseEpoch(current);
+            var wanted = next(stored);
+            if (current is not null && wanted == stored)
+            {
+                return stored;
+            }
+
+            // A missing key has mod revision 0, so the same compare covers the first write.
+            var swap = new TxnRequest
+            {
+                Compare = { new Compare { Key = Bytes(_epochKey), Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = current?.ModRevision ?? 0 } },
+                Success = { Put(_epochKey, Encoding.UTF8.GetBytes(wanted.ToString(CultureInfo.InvariantCulture))) },
+            };
+            var response = await CommitAsync([new RequestOp { RequestTxn = swap }], cancellationToken);
+            if (response.Responses[0].ResponseTxn.Succeeded)
+            {
+                return wanted;
+            }
+
+            if (attempt == MaxEpochAttempts)
+            {
+                throw new StoreUnavailableException($"the epoch at etcd key {_epochKey} changed under this master {MaxEpochAttempts} times in a row: another master is writing it; try again later");
+            }
+        }
+    }
+
+    private long ParseEpoch(KeyValue kv) =>
+        long.TryParse(kv.Value.ToStringUtf8(), NumberStyles.None, CultureInfo.InvariantCulture, out var epoch)
+            ? epoch
+            : throw new StoreException($"etcd key {_epochKey} holds \"{kv.Value.ToStringUtf8()}\", not an epoch: set it to the highest epoch the cluster used, or restore etcd from a snapshot");
+
+    /// <summary>Commits <paramref name="ops"/> as one transaction, conditional on the fence when one is set.</summary>
+    private async Task<TxnResponse> CommitAsync(IEnumerable<RequestOp> ops, CancellationToken cancellationToken)
+    {
+        var fence = _fence;
+        var txn = new TxnRequest();
+        if (fence is not null)
+        {
+            txn.Compare.Add(new Compare
+            {
+                Key = Bytes(fence.Key),
+                Target = Compare.Types.CompareTarget.Create,
+                Result = Compare.Types.CompareResult.Equal,
+                CreateRevision = fence.CreateRevision,
+            });
+        }
+
+        txn.Success.AddRange(ops);
+        var response = await CallAsync(
+            (deadline, ct) => _client.TransactionAsync(txn, deadline: deadline, cancellationToken: ct),
+            "write",
+            cancellationToken);
+        if (!response.Succeeded)
+        {
+            throw new LeadershipLostException(
+                $"etcd refused the write: leader key {fence!.Key} no longer has create revision {fence.CreateRevision} (its lease expired or another master leads now); nothing was stored");
+        }
+
+        return response;
+    }
+
+    /// <summary>Every key under <paramref name="prefix"/>, in pages, at <paramref name="revision"/> (0: the latest, returned).</summary>
+    private async Task<(List<KeyValue> Values, long Revision)> RangeAsync(string prefix, long revision, CancellationToken cancellationToken)
+    {
+        var values = new List<KeyValue>();
+        var from = Bytes(prefix);
+        var end = PrefixEnd(prefix);
+        while (true)
+        {
+            var request = new RangeRequest { Key = from, RangeEnd = end, Limit = PageSize, Revision = revision };
+            var response = await CallAsync(
+                (deadline, ct) => _client.GetAsync(request, deadline: deadline, cancellationToken: ct),
+                "read of " + prefix,
+                cancellationToken);
+            if (revision == 0)
+            {
+                revision = response.Header.Revision;
+            }
+
+            values.AddRange(response.Kvs);
+            if (!response.More || response.Kvs.Count == 0)
+            {
+                return (values, revision);
+            }
+
+            // Keys come sorted; the next page starts just after the last key of this one.
+            from = ByteString.CopyFrom([.. response.Kvs[^1].Key.Span, 0]);
+        }
+    }
+
+    /// <summary>Runs one call under the store's deadline and turns etcd's failures into the store's exceptions.</summary>
+    private async Task<T> CallAsync<T>(Func<DateTime, CancellationToken, Task<T>> call, string what, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call(DateTime.UtcNow + _options.CallTimeout, cancellationToken);
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+        {
+            throw new StoreUnavailableException(
+                $"etcd at {_options.Endpoints} did not complete the {what} within {_options.CallTimeout.TotalSeconds:0.#} s ({ex.StatusCode}: {ex.Status.Detail}): " +
+                "it is down, unreachable or without a leader; a write may or may not have been applied", ex);
+        }
+        catch (RpcException ex) when (ex.StatusCode is not StatusCode.Cancelled)
+        {
+            throw new StoreException($"etcd at {_options.Endpoints} refused the {what} ({ex.StatusCode}: {ex.Status.Detail})", ex);
+        }
+    }
+
+    private static void Validate(EtcdStoreOptions options)
+    {
+        var endpoints = options.Endpoints.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (endpoints.Length == 0 || endpoints.Any(e => !Uri.TryCreate(e, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+        {
+            throw new StoreException($"etcd endpoints \"{options.Endpoints}\" are not a comma-separated list of http:// or https:// URLs");
+        }
+
+        if (!options.Prefix.StartsWith('/') || !options.Prefix.EndsWith('/'))
+        {
+            throw new StoreException($"etcd prefix \"{options.Prefix}\" must start and end with '/'");
+        }
+
+        if (options.CallTimeout <= TimeSpan.Zero || options.MaxTxnOps < 3 || options.MaxTxnBytes <= 0)
+        {
+            throw new StoreException("etcd call timeout, transaction operations (at least 3) and transaction bytes must be positive");
+        }
+    }
+
+    private static RequestOp Put(string key, byte[] value) =>
+        new() { RequestPut = new PutRequest { Key = Bytes(key), Value = ByteString.CopyFrom(value) } };
+
+    private static ByteString Bytes(string key) => ByteString.CopyFromUtf8(key);
+
+    /// <summary>The smallest key after every key that starts with <paramref name="prefix"/>.</summary>
+    private static ByteString PrefixEnd(string prefix)
+    {
+        var bytes = Encoding.UTF8.GetBytes(prefix);
+        for (var i = bytes.Length - 1; i >= 0; i--)
+        {
+            if (bytes[i] < 0xff)
+            {
+                bytes[i]++;
+                return ByteString.CopyFrom(bytes, 0, i + 1);
+            }
+        }
+
+        return ByteString.CopyFrom(0);
+    }
+
+    /// <summary>The immutable part of a job, written once under <c>specs/ID</c>.</summary>
+    private sealed record JobIdentityRow(long Sequence, string RequestId, byte[] Spec);
+}

@@ -1,0 +1,181 @@
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Tests.Store;
+
+/// <summary>
+/// What every <see cref="IStateStore"/> promises, run against each store by a subclass that says
+/// how to open it (again) on the same backing and how to make a batch fail part-way.
+/// </summary>
+[CancelAfter(60_000)]
+public abstract class StateStoreContractTests
+{
+    private readonly List<IStateStore> _open = [];
+
+    private protected static CancellationToken Token => TestContext.CurrentContext.CancellationToken;
+
+    [TearDown]
+    public async Task CloseStores()
+    {
+        foreach (var store in _open)
+        {
+            await store.DisposeAsync();
+        }
+
+        _open.Clear();
+    }
+
+    [Test]
+    public async Task Epochs_strictly_increase_across_terms_and_reopens()
+    {
+        var store = await OpenAsync();
+        var first = await store.BeginTermAsync(Token);
+        var second = await store.BeginTermAsync(Token);
+        var third = await (await ReopenAsync(store)).BeginTermAsync(Token);
+
+        Assert.That(new[] { first, second, third }, Is.Ordered.Ascending.And.Unique);
+        Assert.That(first, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public async Task Raising_the_epoch_never_lowers_it()
+    {
+        var store = await OpenAsync();
+        await store.BeginTermAsync(Token);
+
+        Assert.That(await store.RaiseEpochAsync(100, Token), Is.EqualTo(100));
+        Assert.That(await store.RaiseEpochAsync(5, Token), Is.EqualTo(100));
+        Assert.That(await store.BeginTermAsync(Token), Is.EqualTo(101));
+
+        var reopened = await ReopenAsync(store);
+        Assert.That(await reopened.RaiseEpochAsync(50, Token), Is.EqualTo(101));
+        Assert.That(await reopened.BeginTermAsync(Token), Is.EqualTo(102));
+    }
+
+    [Test]
+    public async Task Saved_jobs_and_nodes_load_back_field_by_field()
+    {
+        var store = await OpenAsync();
+        var jobs = new[] { StoreRecords.Pending(1), StoreRecords.Running(2), StoreRecords.Pending(3) with { State = JobState.Succeeded, ExitCode = 0 } };
+        await store.SaveJobsAsync(jobs, Token);
+        await store.SaveNodeAsync(StoreRecords.Node("node-a"), Token);
+        await store.SaveNodeAsync(StoreRecords.Node("node-b", cordoned: true), Token);
+
+        var loaded = await (await ReopenAsync(store)).LoadAsync(Token);
+
+        Assert.That(StoreRecords.Describe(loaded.Jobs), Is.EqualTo(StoreRecords.Describe(jobs)));
+        Assert.That(loaded.Jobs[1].LostAttempt, Is.EqualTo(2));
+        Assert.That(loaded.Jobs[1].AttemptNodes, Is.EqualTo(new[] { "node-a", "", "node-b" }));
+        Assert.That(StoreRecords.Describe(loaded.Nodes), Is.EqualTo(StoreRecords.Describe([StoreRecords.Node("node-a"), StoreRecords.Node("node-b", cordoned: true)])));
+    }
+
+    [Test]
+    public async Task Jobs_load_in_submission_order()
+    {
+        var store = await OpenAsync();
+        await store.SaveJobsAsync([StoreRecords.Pending(30), StoreRecords.Pending(4)], Token);
+        await store.SaveJobsAsync([StoreRecords.Pending(200)], Token);
+
+        var loaded = await store.LoadAsync(Token);
+
+        Assert.That(loaded.Jobs.Select(j => j.Sequence), Is.EqualTo(new long[] { 4, 30, 200 }));
+    }
+
+    [Test]
+    public async Task Saving_a_job_again_replaces_its_status_and_keeps_its_spec()
+    {
+        var store = await OpenAsync();
+        var original = StoreRecords.Pending(7);
+        await store.SaveJobsAsync([original], Token);
+
+        // The spec and identity are written once: a later save cannot change them, even on a new store object.
+        var changed = StoreRecords.Running(7) with { RequestId = "other", Sequence = 99, Spec = StoreRecords.Spec("renamed") };
+        await store.SaveJobsAsync([changed], Token);
+        var reopened = await ReopenAsync(store);
+        await reopened.SaveJobsAsync([changed with { Message = "after reopen" }], Token);
+
+        var loaded = (await reopened.LoadAsync(Token)).Jobs.Single();
+
+        Assert.That(loaded.State, Is.EqualTo(JobState.Running));
+        Assert.That(loaded.Message, Is.EqualTo("after reopen"));
+        Assert.That(loaded.Spec, Is.EqualTo(original.Spec));
+        Assert.That(loaded.RequestId, Is.EqualTo(original.RequestId));
+        Assert.That(loaded.Sequence, Is.EqualTo(original.Sequence));
+    }
+
+    [Test]
+    public async Task Saving_a_node_again_replaces_it()
+    {
+        var store = await OpenAsync();
+        await store.SaveNodeAsync(StoreRecords.Node("node-a"), Token);
+        await store.SaveNodeAsync(StoreRecords.Node("node-a", cordoned: true), Token);
+
+        var loaded = await store.LoadAsync(Token);
+
+        Assert.That(loaded.Nodes.Single().Cordoned, Is.True);
+    }
+
+    [Test]
+    public async Task A_batch_that_fails_stores_none_of_its_jobs()
+    {
+        var store = await OpenAsync();
+        await store.BeginTermAsync(Token);
+        var before = StoreRecords.Pending(1);
+        await store.SaveJobsAsync([before], Token);
+
+        List<JobRecord> batch = [StoreRecords.Running(1), StoreRecords.Pending(2), StoreRecords.Pending(3)];
+        var failure = await MakeBatchFailAsync(store, batch);
+
+        Assert.That(async () => await store.SaveJobsAsync(batch, Token), Throws.InstanceOf(failure));
+        var loaded = await (await ReopenAsync(store)).LoadAsync(Token);
+        Assert.That(StoreRecords.Describe(loaded.Jobs), Is.EqualTo(StoreRecords.Describe([before])));
+    }
+
+    [Test]
+    public async Task A_reopened_store_sees_everything_written_before()
+    {
+        var store = await OpenAsync();
+        var epoch = await store.BeginTermAsync(Token);
+        await store.SaveJobsAsync([StoreRecords.Pending(1), StoreRecords.Pending(2)], Token);
+        await store.SaveJobsAsync([StoreRecords.Running(2)], Token);
+        await store.SaveJobsAsync([], Token);
+        await store.SaveNodeAsync(StoreRecords.Node("node-a"), Token);
+
+        var reopened = await ReopenAsync(store);
+        var loaded = await reopened.LoadAsync(Token);
+
+        Assert.That(StoreRecords.Describe(loaded.Jobs), Is.EqualTo(StoreRecords.Describe([StoreRecords.Pending(1), StoreRecords.Running(2)])));
+        Assert.That(StoreRecords.Describe(loaded.Nodes), Is.EqualTo(StoreRecords.Describe([StoreRecords.Node("node-a")])));
+        Assert.That(await reopened.BeginTermAsync(Token), Is.GreaterThan(epoch));
+    }
+
+    [Test]
+    public async Task An_empty_store_loads_nothing()
+    {
+        var loaded = await (await OpenAsync()).LoadAsync(Token);
+
+        Assert.That(loaded.Jobs, Is.Empty);
+        Assert.That(loaded.Nodes, Is.Empty);
+    }
+
+    /// <summary>Opens the store of this test (empty at first; the same backing on later calls).</summary>
+    private protected async Task<IStateStore> OpenAsync()
+    {
+        var store = await OpenStoreAsync(Token);
+        _open.Add(store);
+        return store;
+    }
+
+    /// <summary>Closes <paramref name="store"/> and opens its backing again, as a restarted master would.</summary>
+    private protected async Task<IStateStore> ReopenAsync(IStateStore store)
+    {
+        _open.Remove(store);
+        await store.DisposeAsync();
+        return await OpenAsync();
+    }
+
+    private protected abstract Task<IStateStore> OpenStoreAsync(CancellationToken cancellationToken);
+
+    /// <summary>Arranges that saving <paramref name="batch"/> fails after part of it could be written; returns the exception type expected.</summary>
+    private protected abstract Task<Type> MakeBatchFailAsync(IStateStore store, List<JobRecord> batch);
+}
