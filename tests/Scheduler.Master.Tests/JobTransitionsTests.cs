@@ -17,10 +17,10 @@ public sealed class JobTransitionsTests
     private static readonly Dictionary<JobPhase, string[]> Table = new()
     {
         [JobPhase.Pending] = ["Assigned", "-", "-", "-", "-", "-", "-", "-", "-", "Cancelled", "Succeeded"],
-        [JobPhase.Assigned] = ["-", "Running", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Cancelling", "-"],
-        [JobPhase.Running] = ["-", "-", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Cancelling", "-"],
-        [JobPhase.Moving] = ["-", "-", "Pending", "Pending", "Pending", "Pending", "Pending", "Pending", "-", "Cancelling", "-"],
-        [JobPhase.Cancelling] = ["-", "-", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "-", "-", "-"],
+        [JobPhase.Assigned] = ["-", "Running", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Ending", "-"],
+        [JobPhase.Running] = ["-", "-", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Ending", "-"],
+        [JobPhase.Moving] = ["-", "-", "Pending", "Pending", "Pending", "Pending", "Pending", "Pending", "-", "Ending", "-"],
+        [JobPhase.Ending] = ["-", "-", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "-", "-", "-"],
         [JobPhase.Succeeded] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
         [JobPhase.Failed] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
         [JobPhase.Cancelled] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
@@ -54,7 +54,7 @@ public sealed class JobTransitionsTests
         var next = Apply(In(Enum.Parse<JobPhase>(phaseName)), e);
         Assert.That(next, Is.Not.Null, expected);
 
-        var holds = JobTransitions.PhaseOf(next!) is JobPhase.Assigned or JobPhase.Running or JobPhase.Moving or JobPhase.Cancelling;
+        var holds = JobTransitions.PhaseOf(next!) is JobPhase.Assigned or JobPhase.Running or JobPhase.Moving or JobPhase.Ending;
         Assert.That(next!.HoldsAllocation, Is.EqualTo(holds));
     }
 
@@ -100,6 +100,21 @@ public sealed class JobTransitionsTests
     }
 
     [Test]
+    public void A_late_success_of_the_lost_attempt_ends_the_rerun_and_keeps_its_capacity_until_it_stops()
+    {
+        var rerun = JobTransitions.Started(JobTransitions.Place(JobTransitions.Lost(In(JobPhase.Running), "node gone", Now)!, "n2", [], [], Now)!, Now)!;
+
+        var done = JobTransitions.Superseded(rerun, 2, "n1", Now)!;
+
+        Assert.That((done.State, JobTransitions.PhaseOf(done), done.HoldsAllocation, done.NodeId, done.Attempt), Is.EqualTo((JobState.Succeeded, JobPhase.Ending, true, "n2", 3)));
+        var stopped = JobTransitions.Exited(done, 137, Now)!;
+        Assert.That((stopped.State, stopped.HoldsAllocation, stopped.ExitCode), Is.EqualTo((JobState.Succeeded, false, 0)), "the rerun's kill changes no outcome");
+        Assert.That(JobTransitions.Superseded(rerun, 2, "n2", Now), Is.Null, "only from the node the lost attempt ran on");
+        Assert.That(JobTransitions.Superseded(rerun, 3, "n2", Now), Is.Null, "not the current attempt");
+        Assert.That(JobTransitions.Superseded(In(JobPhase.Running), 1, "n0", Now), Is.Null, "an attempt that was not lost");
+    }
+
+    [Test]
     public void Placing_starts_the_next_attempt_and_records_its_node()
     {
         var placed = JobTransitions.Place(In(JobPhase.Pending), "n2", [], [], Now)!;
@@ -107,7 +122,7 @@ public sealed class JobTransitionsTests
         Assert.That(placed.Attempt, Is.EqualTo(3));
         Assert.That(placed.NodeOf(3), Is.EqualTo("n2"));
         Assert.That(placed.NodeOf(2), Is.EqualTo("n1"));
-        Assert.That(placed.LostAttempt, Is.Null);
+        Assert.That(placed.LostAttempt, Is.EqualTo(2), "a late success of the lost attempt can still end the job");
     }
 
     private static JobRecord? Apply(JobRecord job, string e) => e switch
@@ -149,7 +164,7 @@ public sealed class JobTransitionsTests
             JobPhase.Assigned => job with { State = JobState.Assigned },
             JobPhase.Running => job,
             JobPhase.Moving => job with { RequeueOnExit = true },
-            JobPhase.Cancelling => job with { State = JobState.Cancelled },
+            JobPhase.Ending => job with { State = JobState.Cancelled },
             JobPhase.Succeeded => job with { State = JobState.Succeeded, HoldsAllocation = false },
             JobPhase.Failed => job with { State = JobState.Failed, HoldsAllocation = false },
             _ => job with { State = JobState.Cancelled, HoldsAllocation = false },

@@ -42,7 +42,7 @@ internal sealed class LoopHarness : IAsyncDisposable
     }
 
     /// <summary>Registers a node with <paramref name="gpus"/> GPUs over a new session and returns the session.</summary>
-    public async Task<WorkerSession> ConnectAsync(string nodeId, int gpus = 4)
+    public async Task<WorkerSession> ConnectAsync(string nodeId, int gpus = 4, params AgentStatus[] agents)
     {
         var session = new WorkerSession(nodeId, "test");
         var registration = new RegisterWorker { NodeId = nodeId, Capacity = new Resources { CpuMillis = 8000, MemoryMib = 32768 } };
@@ -51,6 +51,7 @@ internal sealed class LoopHarness : IAsyncDisposable
             registration.Gpus.Add(new GpuInfo { Index = i, Uuid = $"GPU-{nodeId}-{i}", Model = "A100", MemoryMib = 40960 });
         }
 
+        registration.Agents.Add(agents);
         Loop.Post(new WorkerConnected(session, registration));
         var registered = await NextAsync(session);
         Assert.That(registered.BodyCase, Is.EqualTo(MasterCommand.BodyOneofCase.Registered));
@@ -114,6 +115,9 @@ internal sealed class LoopHarness : IAsyncDisposable
 
         Loop.Post(new WorkerMessageReceived(session, new WorkerMessage { AgentEvent = new AgentEvent { Agent = status } }));
     }
+
+    public void Heartbeat(WorkerSession session) =>
+        Loop.Post(new WorkerMessageReceived(session, new WorkerMessage { Heartbeat = new Heartbeat { Sequence = 1 } }));
 
     public async ValueTask DisposeAsync()
     {

@@ -104,4 +104,43 @@ public sealed class SchedulerLoopTests
         harness.Store.FailJobWrites = _ => false;
         Assert.That((await harness.SubmitAsync("r2")).Id, Is.EqualTo("j-000001"), "the loop lives on");
     }
+
+    [Test]
+    public async Task A_late_exit_0_of_a_given_up_attempt_ends_the_job_and_stops_its_rerun()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", gpus: 4);
+        var job = await harness.SubmitAsync("r1", gpus: 4);
+        var first = await LoopHarness.NextAsync(n1);
+        harness.Report(n1, job.Id, 1, AgentState.Running);
+        var n2 = await harness.ConnectAsync("n2", gpus: 4);
+
+        // n1 falls silent past dead-after (10 s) while n2 keeps heartbeating.
+        for (var i = 0; i < 6; i++)
+        {
+            harness.Heartbeat(n2);
+            await harness.SettleAsync();
+            harness.Time.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        var rerun = await LoopHarness.NextAsync(n2);
+        Assert.That((first.Start.Attempt, rerun.Start.Attempt), Is.EqualTo((1, 2)), "the job runs again on n2");
+
+        // n1 comes back and reports that attempt 1 had finished with exit 0 meanwhile.
+        var back = await harness.ConnectAsync("n1", 4, new AgentStatus { JobId = job.Id, Attempt = 1, State = AgentState.Exited, ExitCode = 0 });
+        await harness.SettleAsync();
+
+        var stop = LoopHarness.Drain(n2).Single(c => c.BodyCase == MasterCommand.BodyOneofCase.Stop);
+        Assert.That((stop.Stop.JobId, stop.Stop.Attempt), Is.EqualTo((job.Id, 2)), "the rerun is stopped");
+        Assert.That(LoopHarness.Drain(back).Any(c => c.BodyCase == MasterCommand.BodyOneofCase.AckExit && c.AckExit.Attempt == 1), Is.True);
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Succeeded));
+        Assert.That(harness.Loop.View.Nodes["n2"].Free.Gpus, Is.Zero, "the rerun holds its GPUs until it has stopped");
+
+        harness.Report(n2, job.Id, 2, AgentState.Exited, exitCode: 137);
+        await harness.SettleAsync();
+
+        var done = harness.Store.Jobs[job.Id];
+        Assert.That((done.State, done.ExitCode, done.HoldsAllocation), Is.EqualTo((JobState.Succeeded, 0, false)));
+        Assert.That(harness.Loop.View.Nodes["n2"].Free.Gpus, Is.EqualTo(4));
+    }
 }

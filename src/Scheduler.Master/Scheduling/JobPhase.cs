@@ -20,8 +20,11 @@ internal enum JobPhase
     /// <summary>Being stopped to run elsewhere (drain, preemption): its exit requeues it without using a retry.</summary>
     Moving,
 
-    /// <summary>Cancelled by a user; its agent is being stopped and still holds its capacity.</summary>
-    Cancelling,
+    /// <summary>
+    /// Its outcome is decided (cancelled by a user, or finished by an earlier attempt whose exit was
+    /// reported late) while an agent is still being stopped and holds its capacity.
+    /// </summary>
+    Ending,
 
     Succeeded,
 

@@ -20,7 +20,7 @@ internal static class JobTransitions
         JobState.Assigned or JobState.Running when job.RequeueOnExit => JobPhase.Moving,
         JobState.Assigned => JobPhase.Assigned,
         JobState.Running => JobPhase.Running,
-        JobState.Cancelled when job.HoldsAllocation => JobPhase.Cancelling,
+        JobState.Cancelled or JobState.Succeeded when job.HoldsAllocation => JobPhase.Ending,
         JobState.Cancelled => JobPhase.Cancelled,
         JobState.Succeeded => JobPhase.Succeeded,
         _ => JobPhase.Failed,
@@ -37,7 +37,6 @@ internal static class JobTransitions
             GpuShares = shares,
             GpuUuids = gpuUuids,
             HoldsAllocation = true,
-            LostAttempt = null,
             PendingReason = "",
             ExitCode = null,
             Message = $"placed on {nodeId}",
@@ -66,7 +65,8 @@ internal static class JobTransitions
             FinishedAt = now,
         },
         JobPhase.Moving => Requeued(Released(job, now) with { ExitCode = code }, $"{job.Message}; requeued from {job.NodeId}", countsAsRetry: false, now),
-        JobPhase.Cancelling => Released(job, now) with { ExitCode = code },
+        // A cancelled job records how its agent ended; a job an earlier attempt finished keeps that exit 0.
+        JobPhase.Ending => Released(job, now) with { ExitCode = job.State == JobState.Cancelled ? code : job.ExitCode },
         _ => null,
     };
 
@@ -80,7 +80,7 @@ internal static class JobTransitions
             FinishedAt = now,
         },
         JobPhase.Moving => Requeued(Released(job, now), $"{job.Message}; requeued from {job.NodeId}", countsAsRetry: false, now),
-        JobPhase.Cancelling => Released(job, now),
+        JobPhase.Ending => Released(job, now),
         _ => null,
     };
 
@@ -88,7 +88,7 @@ internal static class JobTransitions
     public static JobRecord? HostStopped(JobRecord job, DateTimeOffset now) => PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving => Requeued(Released(job, now), $"{job.NodeId} shut down", countsAsRetry: false, now),
-        JobPhase.Cancelling => Released(job, now),
+        JobPhase.Ending => Released(job, now),
         _ => null,
     };
 
@@ -97,7 +97,7 @@ internal static class JobTransitions
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
             Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", countsAsRetry: PhaseOf(job) != JobPhase.Moving, now),
-        JobPhase.Cancelling => Released(job, now),
+        JobPhase.Ending => Released(job, now),
         _ => null,
     };
 
@@ -109,7 +109,7 @@ internal static class JobTransitions
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
             Requeued(Released(job, now) with { LostAttempt = job.Attempt }, why, countsAsRetry: PhaseOf(job) != JobPhase.Moving, now),
-        JobPhase.Cancelling => Released(job, now),
+        JobPhase.Ending => Released(job, now),
         _ => null,
     };
 
@@ -122,7 +122,7 @@ internal static class JobTransitions
             UpdatedAt = now,
         };
 
-    /// <summary>Pending → Cancelled; a job with an agent → Cancelling (capacity held until the agent is gone).</summary>
+    /// <summary>Pending → Cancelled; a job with an agent → Ending (capacity held until the agent is gone).</summary>
     public static JobRecord? Cancel(JobRecord job, DateTimeOffset now) =>
         PhaseOf(job) is not (JobPhase.Pending or JobPhase.Assigned or JobPhase.Running or JobPhase.Moving) ? null : job with
         {
@@ -150,6 +150,28 @@ internal static class JobTransitions
             FinishedAt = now,
             UpdatedAt = now,
         };
+
+    /// <summary>
+    /// The attempt this master gave up on with its node finished with exit 0 after all, reported
+    /// once the job already runs again: the job has succeeded, and the rerun is stopped (Ending)
+    /// rather than left to do the work a second time.
+    /// </summary>
+    public static JobRecord? Superseded(JobRecord job, int attempt, string nodeId, DateTimeOffset now) =>
+        PhaseOf(job) is not (JobPhase.Assigned or JobPhase.Running or JobPhase.Moving)
+        || job.LostAttempt != attempt
+        || attempt >= job.Attempt
+        || job.NodeOf(attempt) != nodeId
+            ? null
+            : job with
+            {
+                State = JobState.Succeeded,
+                ExitCode = 0,
+                RequeueOnExit = false,
+                LostAttempt = null,
+                Message = $"attempt {attempt} exited 0 on {nodeId} (reported after the node was given up); attempt {job.Attempt} is stopped",
+                FinishedAt = now,
+                UpdatedAt = now,
+            };
 
     private static JobRecord Released(JobRecord job, DateTimeOffset now) =>
         job with { HoldsAllocation = false, RequeueOnExit = false, UpdatedAt = now };

@@ -213,15 +213,24 @@ internal sealed partial class SchedulerLoop
         var exited = agent.State is AgentState.Exited or AgentState.FailedToStart;
         int? code = agent.HasExitCode ? agent.ExitCode : null;
         var now = _time.GetUtcNow();
-        if (exited
-            && !agent.Fenced
-            && !agent.HostStop
-            && agent.State == AgentState.Exited
-            && _jobs.TryGetValue(agent.JobId, out var given)
-            && JobTransitions.LateExit(given, agent.Attempt, code, entry.Id, now) is { } late)
+        if (exited && !agent.Fenced && !agent.HostStop && agent.State == AgentState.Exited && _jobs.TryGetValue(agent.JobId, out var given))
         {
-            await FinishAsync(entry, agent, late, ct);
-            return;
+            if (JobTransitions.LateExit(given, agent.Attempt, code, entry.Id, now) is { } late)
+            {
+                await FinishAsync(entry, agent, late, ct);
+                return;
+            }
+
+            if (code == 0 && JobTransitions.Superseded(given, agent.Attempt, entry.Id, now) is { } superseded)
+            {
+                await FinishAsync(entry, agent, superseded, ct);
+                if (_nodes.TryGetValue(superseded.NodeId!, out var rerunOn))
+                {
+                    SendStop(rerunOn, superseded.Id, superseded.Attempt, "an earlier attempt of this job already finished");
+                }
+
+                return;
+            }
         }
 
         if (!_jobs.TryGetValue(agent.JobId, out var job)
@@ -249,9 +258,9 @@ internal sealed partial class SchedulerLoop
             {
                 await ApplyAsync([running], ct);
             }
-            else if (JobTransitions.PhaseOf(job) == JobPhase.Cancelling && agent.State == AgentState.Running)
+            else if (JobTransitions.PhaseOf(job) == JobPhase.Ending && agent.State == AgentState.Running)
             {
-                SendStop(entry, job.Id, job.Attempt, "cancelled by user");
+                SendStop(entry, job.Id, job.Attempt, job.Message);
             }
 
             return;
