@@ -72,6 +72,30 @@ internal sealed partial class AgentSupervisor
         }
     }
 
+    /// <summary>
+    /// Refuses a start that may be stale (it reached a worker past its fencing deadline, e.g. one
+    /// thawed after SIGSTOP): reported as fenced, so the master, which will have requeued the job,
+    /// just acknowledges it, and the job never runs in two places.
+    /// </summary>
+    public void RefuseStart(StartAgent start, string reason)
+    {
+        var key = new AgentKey(start.JobId, start.Attempt);
+        Agent agent;
+        lock (_lock)
+        {
+            if (_agents.ContainsKey(key))
+            {
+                return;
+            }
+
+            agent = new Agent(key, [.. start.GpuUuids], AgentDirectory(key)) { Fenced = true, StopRequested = true };
+            _agents[key] = agent;
+        }
+
+        LogRefused(key.ToString(), reason);
+        Finish(agent, AgentState.FailedToStart, null, reason);
+    }
+
     public async Task StartAsync(StartAgent start, CancellationToken ct)
     {
         var key = new AgentKey(start.JobId, start.Attempt);
@@ -456,6 +480,9 @@ internal sealed partial class AgentSupervisor
 
     [LoggerMessage(13, LogLevel.Information, "Agent {Agent} {State} code {Code}: {Message}")]
     private partial void LogExited(string agent, string state, int code, string message);
+
+    [LoggerMessage(15, LogLevel.Warning, "Refused to start agent {Agent}: {Reason}")]
+    private partial void LogRefused(string agent, string reason);
 
     [LoggerMessage(14, LogLevel.Warning, "Fencing: killed {Count} agents: {Reason}")]
     private partial void LogFenced(int count, string reason);

@@ -315,7 +315,16 @@ internal sealed partial class MasterLink
                 ApplyTimings(command.Registered);
                 break;
             case MasterCommand.BodyOneofCase.Start:
-                await _agents.StartAsync(command.Start, ct);
+                if (SilentFor() is { } silent)
+                {
+                    // Queued before a freeze or a partition: the master has given this node up since.
+                    _agents.RefuseStart(command.Start, $"no contact with the master for {silent.TotalSeconds:F1}s; the start may be stale");
+                }
+                else
+                {
+                    await _agents.StartAsync(command.Start, ct);
+                }
+
                 break;
             case MasterCommand.BodyOneofCase.Stop:
                 var stop = command.Stop;
@@ -378,6 +387,21 @@ internal sealed partial class MasterLink
                 var silent = _time.GetElapsedTime(contact);
                 _agents.Fence($"no contact with the master for {silent.TotalSeconds:F1}s; it will have requeued this node's jobs");
             }
+        }
+    }
+
+    /// <summary>How long past its fencing deadline this worker is, from the last contact; null while within it.</summary>
+    private TimeSpan? SilentFor()
+    {
+        lock (_lock)
+        {
+            if (_fenceAfter is not { } limit)
+            {
+                return null;
+            }
+
+            var silent = _time.GetElapsedTime(_contact);
+            return silent > limit ? silent : null;
         }
     }
 
