@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace Scheduler.Master;
 
 /// <summary>
@@ -9,8 +7,6 @@ namespace Scheduler.Master;
 /// </summary>
 internal static class CommandLine
 {
-    public const int UsageError = 2;
-
     private const string Help =
         """
         Scheduler.Master: the scheduler's master (gRPC on HTTP/2, SQLite store).
@@ -47,46 +43,6 @@ internal static class CommandLine
     /// Handles <c>--help</c>, <c>--version</c> and unknown flags; returns the exit code when the process
     /// should stop here, or null to go on and start the master.
     /// </summary>
-    public static int? Handle(IReadOnlyList<string> args, IReadOnlyDictionary<string, string> switches, TextWriter output, TextWriter error)
-    {
-        if (args.Any(a => a is "--help" or "-h" or "-?"))
-        {
-            output.Write(Help);
-            output.WriteLine();
-            return 0;
-        }
-
-        if (args.Contains("--version"))
-        {
-            output.WriteLine($"Scheduler.Master {Version}");
-            return 0;
-        }
-
-        for (var i = 0; i < args.Count; i++)
-        {
-            var arg = args[i];
-            var name = arg.Split('=', 2)[0];
-            var known = switches.ContainsKey(name)
-                || name.StartsWith("--Master:", StringComparison.OrdinalIgnoreCase)
-                || name.StartsWith("--Logging:", StringComparison.OrdinalIgnoreCase);
-            if (!known)
-            {
-                error.WriteLine(arg.StartsWith('-')
-                    ? $"error: unknown option '{name}' (see Scheduler.Master --help)"
-                    : $"error: unexpected argument '{arg}' (see Scheduler.Master --help)");
-                return UsageError;
-            }
-
-            if (name.Length == arg.Length && ++i == args.Count)
-            {
-                error.WriteLine($"error: {name} needs a value (see Scheduler.Master --help)");
-                return UsageError;
-            }
-        }
-
-        return null;
-    }
-
-    private static string Version =>
-        typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+    public static int? Handle(IReadOnlyList<string> args, IReadOnlyDictionary<string, string> switches, TextWriter output, TextWriter error) =>
+        Hosting.HostCommandLine.Handle("Scheduler.Master", "Master", Help, args, switches, [], output, error);
 }

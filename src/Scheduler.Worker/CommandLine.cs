@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace Scheduler.Worker;
 
 /// <summary>
@@ -9,8 +7,6 @@ namespace Scheduler.Worker;
 /// </summary>
 internal static class CommandLine
 {
-    public const int UsageError = 2;
-
     private const string Help =
         """
         Scheduler.Worker: the scheduler's worker daemon, one per GPU host; runs agents for the master.
@@ -49,51 +45,6 @@ internal static class CommandLine
     /// Handles <c>--help</c>, <c>--version</c> and unknown flags; returns the exit code when the process
     /// should stop here, or null to go on and start the worker.
     /// </summary>
-    public static int? Handle(IReadOnlyList<string> args, IReadOnlyDictionary<string, string> switches, TextWriter output, TextWriter error)
-    {
-        if (args.Any(a => a is "--help" or "-h" or "-?"))
-        {
-            output.Write(Help);
-            output.WriteLine();
-            return 0;
-        }
-
-        if (args.Contains("--version"))
-        {
-            output.WriteLine($"Scheduler.Worker {Version}");
-            return 0;
-        }
-
-        for (var i = 0; i < args.Count; i++)
-        {
-            var arg = args[i];
-            if (BareFlags.Contains(arg))
-            {
-                continue;
-            }
-
-            var name = arg.Split('=', 2)[0];
-            var known = switches.ContainsKey(name)
-                || name.StartsWith("--Worker:", StringComparison.OrdinalIgnoreCase)
-                || name.StartsWith("--Logging:", StringComparison.OrdinalIgnoreCase);
-            if (!known)
-            {
-                error.WriteLine(arg.StartsWith('-')
-                    ? $"error: unknown option '{name}' (see Scheduler.Worker --help)"
-                    : $"error: unexpected argument '{arg}' (see Scheduler.Worker --help)");
-                return UsageError;
-            }
-
-            if (name.Length == arg.Length && ++i == args.Count)
-            {
-                error.WriteLine($"error: {name} needs a value (see Scheduler.Worker --help)");
-                return UsageError;
-            }
-        }
-
-        return null;
-    }
-
-    private static string Version =>
-        typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+    public static int? Handle(IReadOnlyList<string> args, IReadOnlyDictionary<string, string> switches, TextWriter output, TextWriter error) =>
+        Hosting.HostCommandLine.Handle("Scheduler.Worker", "Worker", Help, args, switches, BareFlags, output, error);
 }

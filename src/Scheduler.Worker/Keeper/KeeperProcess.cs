@@ -17,9 +17,10 @@ internal static class KeeperProcess
 
     public static int Run()
     {
-        using var ignored = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGQUIT, PosixSignal.SIGHUP }
+        // Held for the process' life: the keeper ends only when its input does.
+        var ignored = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGQUIT, PosixSignal.SIGHUP }
             .Select(s => PosixSignalRegistration.Create(s, c => c.Cancel = true))
-            .Aggregate(new CompositeDisposable(), (all, r) => all.Add(r));
+            .ToArray();
         var state = new KeeperState();
         var gate = new Lock();
         var ended = new ManualResetEventSlim();
@@ -60,6 +61,7 @@ internal static class KeeperProcess
         }
 
         Kill(all, "its worker exited");
+        GC.KeepAlive(ignored);
         return 0;
     }
 
@@ -83,18 +85,5 @@ internal static class KeeperProcess
             agent.Tree.Kill(everywhere: true);
             Console.Error.WriteLine($"keeper: killed agent {agent.Id} (pid {agent.Tree.Pid}): {reason}");
         }
-    }
-
-    private sealed class CompositeDisposable : IDisposable
-    {
-        private readonly List<IDisposable> _items = [];
-
-        public CompositeDisposable Add(IDisposable item)
-        {
-            _items.Add(item);
-            return this;
-        }
-
-        public void Dispose() => _items.ForEach(i => i.Dispose());
     }
 }

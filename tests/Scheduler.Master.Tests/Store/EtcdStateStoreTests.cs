@@ -137,21 +137,7 @@ public sealed class EtcdStateStoreTests
         Assert.That(clock.Elapsed, Is.LessThan(3 * (CallTimeout + TimeSpan.FromSeconds(1))));
 
         await etcd.RestartAsync(etcd.Members[0]);
-        await Eventually.TrueAsync(
-            async () =>
-            {
-                try
-                {
-                    await store.SaveJobsAsync([StoreRecords.Running(1)], Token);
-                    return true;
-                }
-                catch (StoreUnavailableException)
-                {
-                    return false;
-                }
-            },
-            "a save to succeed once etcd is back",
-            TimeSpan.FromSeconds(20));
+        await Eventually.TrueAsync(() => SavesAsync(store, StoreRecords.Running(1)), "a save to succeed once etcd is back", TimeSpan.FromSeconds(20));
         Assert.That((await store.LoadAsync(Token)).Jobs.Single().State, Is.EqualTo(JobState.Running));
     }
 
@@ -166,21 +152,7 @@ public sealed class EtcdStateStoreTests
         await (await LeaderOfAsync(etcd)).KillAsync();
 
         // The survivors elect a leader within about half a second; a write in between may be refused as unavailable.
-        await Eventually.TrueAsync(
-            async () =>
-            {
-                try
-                {
-                    await store.SaveJobsAsync([StoreRecords.Running(1)], Token);
-                    return true;
-                }
-                catch (StoreUnavailableException)
-                {
-                    return false;
-                }
-            },
-            "a save to succeed on the two surviving members",
-            TimeSpan.FromSeconds(20));
+        await Eventually.TrueAsync(() => SavesAsync(store, StoreRecords.Running(1)), "a save to succeed on the two surviving members", TimeSpan.FromSeconds(20));
         Assert.That(await store.BeginTermAsync(Token), Is.GreaterThan(epoch));
         Assert.That((await store.LoadAsync(Token)).Jobs.Single().State, Is.EqualTo(JobState.Running));
     }
@@ -231,5 +203,19 @@ public sealed class EtcdStateStoreTests
         var key = _prefix + name;
         var put = await _client.PutAsync(key, "a master", cancellationToken: Token);
         return new EtcdFence(key, put.Header.Revision);
+    }
+
+    /// <summary>True when the save went through, false while etcd answers unavailable.</summary>
+    private static async Task<bool> SavesAsync(EtcdStateStore store, JobRecord record)
+    {
+        try
+        {
+            await store.SaveJobsAsync([record], Token);
+            return true;
+        }
+        catch (StoreUnavailableException)
+        {
+            return false;
+        }
     }
 }
