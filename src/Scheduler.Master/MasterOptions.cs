@@ -70,6 +70,27 @@ internal sealed class MasterOptions
     [Range(100, 600_000)]
     public int LogsTimeoutMs { get; set; } = 10_000;
 
+    /// <summary>
+    /// After a master takes over (or restarts), how long it waits for the known workers to reconnect
+    /// before placing jobs; it places at once when all are back. Workers that miss it stay suspect
+    /// until <see cref="DeadAfterMs"/> (never requeued earlier: their agents may still run).
+    /// </summary>
+    [Range(0, 600_000)]
+    public int ReconnectWindowMs { get; set; } = 3000;
+
+    /// <summary>etcd client URLs, comma-separated (http://...); empty: the embedded SQLite store in <see cref="DataDir"/>.</summary>
+    public string Etcd { get; set; } = "";
+
+    /// <summary>Every etcd key of this cluster lives under it.</summary>
+    public string EtcdPrefix { get; set; } = "/scheduler/";
+
+    /// <summary>The URL clients and workers are told for this master; empty: its listen address.</summary>
+    public string Advertise { get; set; } = "";
+
+    /// <summary>The leader lease's time to live on etcd (rounded up to whole seconds by etcd).</summary>
+    [Range(1000, 60_000)]
+    public int LeaseTtlMs { get; set; } = 2000;
+
     /// <summary>Start an empty store on a folder whose database is missing, empty or corrupt (job history is lost).</summary>
     public bool ForceNewStore { get; set; }
 

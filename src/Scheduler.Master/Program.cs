@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Scheduler.Master;
+using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
 using Scheduler.Master.Services;
 using Scheduler.Master.Store;
@@ -23,6 +24,11 @@ var switches = new Dictionary<string, string>
     ["--stop-grace-ms"] = "Master:StopGraceMs",
     ["--max-request-bytes"] = "Master:MaxRequestBytes",
     ["--max-store-mib"] = "Master:MaxStoreMib",
+    ["--etcd"] = "Master:Etcd",
+    ["--etcd-prefix"] = "Master:EtcdPrefix",
+    ["--advertise"] = "Master:Advertise",
+    ["--lease-ttl-ms"] = "Master:LeaseTtlMs",
+    ["--reconnect-window-ms"] = "Master:ReconnectWindowMs",
 };
 
 // A bare flag reads as "true".
@@ -50,6 +56,7 @@ builder.Services.AddOptions<MasterOptions>()
     .Validate(o => Scheduler.Core.Queueing.QueuePolicies.Names.Contains(o.QueuePolicy), "Master:QueuePolicy names no known policy (priority, fifo, sjf, drf)")
     .Validate(o => o.DeadAfterMs >= o.HeartbeatIntervalMs * 3, "Master:DeadAfterMs must be at least three heartbeat intervals (workers fence one interval before it)")
     .Validate(o => o.HeartbeatIntervalMs * o.SuspectAfterMissed < o.DeadAfterMs, "Master:SuspectAfterMissed heartbeats must pass before Master:DeadAfterMs")
+    .Validate(o => o.Advertise.Length == 0 || Uri.TryCreate(o.Advertise, UriKind.Absolute, out var u) && u.Scheme is "http" or "https", "Master:Advertise must be an http:// or https:// URL")
     .ValidateOnStart();
 
 var options = builder.Configuration.GetSection(MasterOptions.Section).Get<MasterOptions>() ?? new MasterOptions();
@@ -63,14 +70,23 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<MasterMetrics>();
 builder.Services.AddSingleton<MasterAddress>();
 
+if (options.Etcd.Length > 0
+    && FailoverBudget.Check(TimeSpan.FromMilliseconds(options.LeaseTtlMs), ElectionPoll, TimeSpan.FromMilliseconds(options.HeartbeatIntervalMs), TimeSpan.FromMilliseconds(options.DeadAfterMs)) is { } budget)
+{
+    await Console.Error.WriteLineAsync($"error: {budget}");
+    return 2;
+}
+
 // The folder is locked before the store is touched, and the store opened before the host starts:
 // a refusal is one line and exit code 3, not a stack trace.
 DataDirLock dataLock;
-SqliteStateStore store;
+IStateStore store;
 try
 {
     dataLock = DataDirLock.Acquire(options.DataDir);
-    store = await SqliteStateStore.OpenAsync(options.DataDir, options.ForceNewStore, options.MaxStoreMib, CancellationToken.None);
+    store = options.Etcd.Length > 0
+        ? await OpenEtcdAsync(options)
+        : await SqliteStateStore.OpenAsync(options.DataDir, options.ForceNewStore, options.MaxStoreMib, CancellationToken.None);
 }
 catch (StoreException ex)
 {
@@ -79,15 +95,34 @@ catch (StoreException ex)
 }
 
 builder.Services.AddSingleton(dataLock);
-builder.Services.AddSingleton<IStateStore>(store);
-builder.Services.AddSingleton<SchedulerLoop>();
-builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerLoop>());
+builder.Services.AddSingleton(store);
+if (store is EtcdStateStore)
+{
+    builder.Services.AddSingleton<ILeaderElection>(sp => new EtcdElection(
+        new ElectionOptions
+        {
+            Endpoints = options.Etcd,
+            Prefix = options.EtcdPrefix,
+            MasterId = options.MasterId,
+            LeaseTtl = TimeSpan.FromMilliseconds(options.LeaseTtlMs),
+            PollInterval = ElectionPoll,
+        },
+        () => sp.GetRequiredService<MasterAddress>().Url ?? "",
+        sp.GetRequiredService<ILogger<EtcdElection>>()));
+}
+else
+{
+    builder.Services.AddSingleton<ILeaderElection, SingleMasterElection>();
+}
+
+builder.Services.AddSingleton<MasterRole>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<MasterRole>());
 builder.Services.AddGrpc(grpc =>
 {
     grpc.MaxReceiveMessageSize = options.MaxRequestBytes;
     grpc.EnableDetailedErrors = false;
 });
-builder.Services.AddGrpcHealthChecks().AddCheck("scheduler", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+builder.Services.AddGrpcHealthChecks().AddCheck<LeaderHealthCheck>("scheduler");
 builder.Services.AddGrpcReflection();
 
 var app = builder.Build();
@@ -101,14 +136,16 @@ app.Lifetime.ApplicationStarted.Register(() =>
 {
     var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!;
     var url = addresses.Addresses.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
-    app.Services.GetRequiredService<MasterAddress>().Url = url;
     var o = app.Services.GetRequiredService<IOptions<MasterOptions>>().Value;
+    app.Services.GetRequiredService<MasterAddress>().Url = o.Advertise.Length > 0 ? o.Advertise : url;
 
     // Written atomically so a reader never sees half an address: tools and tests wait for this file.
     var file = Path.Combine(o.DataDir, "master.addr");
     File.WriteAllText(file + ".tmp", url);
     File.Move(file + ".tmp", file, overwrite: true);
-    Console.WriteLine($"master listening on {url} (data {Path.GetFullPath(o.DataDir)})");
+    Console.WriteLine(o.Etcd.Length > 0
+        ? $"master {o.MasterId} listening on {url} (store etcd {o.Etcd} prefix {o.EtcdPrefix}; data {Path.GetFullPath(o.DataDir)})"
+        : $"master listening on {url} (data {Path.GetFullPath(o.DataDir)})");
 });
 
 try
@@ -135,6 +172,25 @@ finally
 
 return 0;
 
+// Opens the etcd store, waiting a bounded time for etcd to answer (masters may start before it).
+static async Task<IStateStore> OpenEtcdAsync(MasterOptions options)
+{
+    var etcd = new EtcdStoreOptions { Endpoints = options.Etcd, Prefix = options.EtcdPrefix };
+    var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+    while (true)
+    {
+        try
+        {
+            return await EtcdStateStore.OpenAsync(etcd, CancellationToken.None);
+        }
+        catch (StoreUnavailableException ex) when (DateTime.UtcNow < deadline)
+        {
+            await Console.Error.WriteLineAsync($"waiting for etcd: {ex.Message}");
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+    }
+}
+
 static (System.Net.IPAddress Host, int Port) ParseListen(string listen)
 {
     var colon = listen.LastIndexOf(':');
@@ -147,4 +203,11 @@ static (System.Net.IPAddress Host, int Port) ParseListen(string listen)
     var hostPart = listen[..colon].Trim('[', ']');
     var host = hostPart == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(hostPart);
     return (host, port);
+}
+
+/// <summary>The master's entry point and its constants.</summary>
+internal sealed partial class Program
+{
+    /// <summary>How often a standby reads the leader key: part of every failover.</summary>
+    private static readonly TimeSpan ElectionPoll = TimeSpan.FromMilliseconds(100);
 }

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Scheduler.Contracts.V1;
+using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
 using Scheduler.Master.Workers;
 
@@ -21,21 +22,31 @@ internal sealed class LoopHarness : IAsyncDisposable
     private readonly Lifetime _lifetime = new();
     private readonly MasterMetrics _metrics;
 
-    private LoopHarness(MasterOptions options)
+    private LoopHarness(MasterOptions options, MemoryStore store, long epoch)
     {
+        Store = store;
         _metrics = new MasterMetrics(_services.GetRequiredService<IMeterFactory>());
-        Loop = new SchedulerLoop(Store, Options.Create(options), Time, NullLogger<SchedulerLoop>.Instance, _metrics, _lifetime);
+        Term = new LeaderTerm(epoch, Time.GetUtcNow(), Lease);
+        Loop = new SchedulerLoop(Store, Options.Create(options), Time, NullLogger<SchedulerLoop>.Instance, _metrics, _lifetime, Term);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
 
-    public MemoryStore Store { get; } = new();
+    public MemoryStore Store { get; }
+
+    /// <summary>The lease behind the loop's term: the test can make it lapse.</summary>
+    public TestLease Lease { get; } = new();
+
+    public LeaderTerm Term { get; }
 
     public SchedulerLoop Loop { get; }
 
-    public static async Task<LoopHarness> StartAsync(MasterOptions? options = null)
+    /// <summary>Starts a term on <paramref name="store"/> (a new one if null; a used one is a restart or a takeover).</summary>
+    public static async Task<LoopHarness> StartAsync(MasterOptions? options = null, MemoryStore? store = null)
     {
-        var harness = new LoopHarness(options ?? new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000 });
+        store ??= new MemoryStore();
+        var epoch = await store.BeginTermAsync(CancellationToken.None);
+        var harness = new LoopHarness(options ?? new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0 }, store, epoch);
         await harness.Loop.StartAsync(CancellationToken.None);
         await harness.Loop.Ready;
         return harness;
@@ -124,6 +135,8 @@ internal sealed class LoopHarness : IAsyncDisposable
         _lifetime.Stop();
         await Loop.StopAsync(CancellationToken.None);
         Loop.Dispose();
+        Term.Dispose();
+        await Lease.DisposeAsync();
         _metrics.Dispose();
         await _services.DisposeAsync();
         _lifetime.Dispose();

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Scheduler.Contracts.V1;
 
 namespace Scheduler.Master.Tests;
@@ -142,5 +143,104 @@ public sealed class SchedulerLoopTests
         var done = harness.Store.Jobs[job.Id];
         Assert.That((done.State, done.ExitCode, done.HoldsAllocation), Is.EqualTo((JobState.Succeeded, 0, false)));
         Assert.That(harness.Loop.View.Nodes["n2"].Free.Gpus, Is.EqualTo(4));
+    }
+
+    [Test]
+    public async Task A_write_refused_because_another_master_leads_ends_the_term_and_dispatches_nothing()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+        harness.Store.Failure = () => new Scheduler.Master.Store.LeadershipLostException("leader key is another master's now");
+        harness.Store.FailJobWrites = jobs => jobs.Any(j => j.State == JobState.Assigned);
+
+        await harness.SubmitAsync("r1", gpus: 1);
+
+        await harness.Loop.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(harness.Term.Ended.IsCancellationRequested, Is.True, "the term is over");
+        Assert.That(harness.Term.EndReason, Does.Contain("another master"));
+        Assert.That(LoopHarness.Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.Empty, "nothing dispatched under a lost term");
+        Assert.That(harness.Store.Jobs.Values.Where(j => j.State == JobState.Assigned), Is.Empty);
+        var late = await Assert.ThrowsAsync<RpcException>(() => harness.SubmitAsync("r2"));
+        Assert.That(late!.StatusCode, Is.EqualTo(StatusCode.Unavailable), "a call after the term ended is told to retry elsewhere");
+    }
+
+    [Test]
+    public async Task A_master_whose_lease_lapsed_while_it_was_paused_withholds_the_commands_it_decided_before()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+
+        // The store still takes the write (the lapse is not known there yet), but by its own clock
+        // the master can no longer prove it leads: the start must not go out.
+        harness.Lease.Expire();
+        await harness.SubmitAsync("r1", gpus: 1);
+
+        await harness.Loop.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(harness.Term.Ended.IsCancellationRequested, Is.True);
+        Assert.That(LoopHarness.Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_lease_lost_ends_the_term_and_closes_the_worker_streams()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+
+        harness.Lease.Lose();
+
+        await harness.Loop.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(harness.Term.EndReason, Does.Contain("lease"));
+        Assert.That(session.Closed.IsCancellationRequested, Is.True, "the worker is sent off to find the new leader");
+    }
+
+    [Test]
+    public async Task After_a_takeover_nothing_is_placed_until_the_known_workers_are_back_or_the_window_ends()
+    {
+        var store = new MemoryStore();
+        await using (var first = await LoopHarness.StartAsync(store: store))
+        {
+            await first.ConnectAsync("n1", gpus: 4);
+            await first.ConnectAsync("n2", gpus: 4);
+        }
+
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 5000 };
+        await using var harness = await LoopHarness.StartAsync(options, store);
+        var n1 = await harness.ConnectAsync("n1", gpus: 4);
+        var job = await harness.SubmitAsync("r1", gpus: 1);
+        await harness.SettleAsync();
+        Assert.That(LoopHarness.Drain(n1).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.Empty, "n2 may still come back: no placement yet");
+
+        for (var second = 0; second < 6; second++)
+        {
+            // n1 keeps beating; n2 stays away.
+            harness.Heartbeat(n1);
+            await harness.SettleAsync();
+            harness.Time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        harness.Heartbeat(n1);
+        var start = await LoopHarness.NextAsync(n1);
+        Assert.That((start.BodyCase, start.Start.JobId), Is.EqualTo((MasterCommand.BodyOneofCase.Start, job.Id)), "the window is over: place on who is back");
+    }
+
+    [Test]
+    public async Task After_a_takeover_placement_starts_as_soon_as_every_known_worker_is_back()
+    {
+        var store = new MemoryStore();
+        await using (var first = await LoopHarness.StartAsync(store: store))
+        {
+            await first.ConnectAsync("n1", gpus: 4);
+            await first.ConnectAsync("n2", gpus: 4);
+        }
+
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 60_000 };
+        await using var harness = await LoopHarness.StartAsync(options, store);
+        var job = await harness.SubmitAsync("r1", gpus: 4);
+        var n1 = await harness.ConnectAsync("n1", gpus: 4);
+        var n2 = await harness.ConnectAsync("n2", gpus: 4);
+        await harness.SettleAsync();
+
+        var starts = LoopHarness.Drain(n1).Concat(LoopHarness.Drain(n2)).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start).ToList();
+        Assert.That(starts.Select(c => c.Start.JobId), Is.EqualTo(new[] { job.Id }), "no clock advanced: both workers back ends the window");
     }
 }

@@ -61,4 +61,7 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(20, LogLevel.Information, "Stopping: no more dispatch; closing {Sessions} worker streams")]
     private partial void LogStopping(int sessions);
+
+    [LoggerMessage(21, LogLevel.Warning, "Withheld a {Command} command to {NodeId}: this master's leader lease is not proven held")]
+    private partial void LogCommandWithheld(string nodeId, string command);
 }

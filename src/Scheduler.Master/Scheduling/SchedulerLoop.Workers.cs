@@ -72,6 +72,10 @@ internal sealed partial class SchedulerLoop
             },
         });
         LogRegistered(entry.Id, session.Peer, registration.Gpus.Count, registration.Agents.Count, _epoch);
+        if (_awaitingNodes.Remove(entry.Id) && _awaitingNodes.Count == 0)
+        {
+            _needsPass = true;
+        }
 
         // Reconcile: the store says what should run here, the worker says what does.
         var reported = registration.Agents.Select(a => (a.JobId, a.Attempt)).ToHashSet();

@@ -10,6 +10,7 @@ using Scheduler.Core.Fairness;
 using Scheduler.Core.Placement;
 using Scheduler.Core.Preemption;
 using Scheduler.Core.Queueing;
+using Scheduler.Master.Leadership;
 using Scheduler.Master.Store;
 
 namespace Scheduler.Master.Scheduling;
@@ -18,7 +19,8 @@ namespace Scheduler.Master.Scheduling;
 /// The one writer. Owns the cluster view and every job record; gRPC handlers and worker streams
 /// post events to its inbox and read the <see cref="MasterView"/> it publishes. Each change is
 /// persisted before it is acted on, so a crash at any point leaves the store at or ahead of what
-/// any worker was told.
+/// any worker was told. One loop serves one leader term (<see cref="LeaderTerm"/>): it loads the
+/// state when the term begins and stops, dropping everything in memory, when the term ends.
 /// </summary>
 internal sealed partial class SchedulerLoop : BackgroundService
 {
@@ -32,6 +34,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly SchedulingCycle _cycle;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly LeaderTerm _term;
+    private readonly HashSet<string> _awaitingNodes = new(StringComparer.Ordinal);
+    private DateTimeOffset _takeoverUntil;
 
     private readonly Dictionary<string, JobRecord> _jobs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _jobByRequestId = new(StringComparer.Ordinal);
@@ -59,8 +64,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
         TimeProvider time,
         ILogger<SchedulerLoop> logger,
         MasterMetrics metrics,
-        IHostApplicationLifetime lifetime)
+        IHostApplicationLifetime lifetime,
+        LeaderTerm term)
     {
+        _term = term;
         // The moment a stop begins, before the server drains its calls: a stopping master must not
         // dispatch while a successor may already be starting on the same jobs.
         lifetime.ApplicationStopping.Register(_stopping.Cancel);
@@ -101,6 +108,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
     public string StoreKind => _store.Kind;
 
+    /// <summary>Cancelled when this loop's leader term ends: streams served for it close then.</summary>
+    public CancellationToken TermEnded => _term.Ended;
+
     public TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
 
     /// <summary>Hands an event to the loop; false only while the host shuts down.</summary>
@@ -113,7 +123,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!Post(make(reply)))
         {
-            throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "the master is shutting down"));
+            throw NoLongerLeading();
         }
 
         return await reply.Task.WaitAsync(cancellationToken);
@@ -128,7 +138,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, _stopping.Token);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, _stopping.Token, _term.Ended);
         var stoppingToken = linked.Token;
         using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(50, _options.HeartbeatIntervalMs / 2)), _time);
         var tickTask = TickAsync(ticker, stoppingToken);
@@ -145,6 +155,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     try
                     {
                         await HandleAsync(e, stoppingToken);
+                    }
+                    catch (LeadershipLostException ex)
+                    {
+                        // Routine on etcd: another master leads now. Nothing of this event was stored.
+                        _term.End(ex.Message);
+                        FailReply(e, NoLongerLeading());
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
@@ -170,7 +186,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             _inbox.Writer.TryComplete();
             while (_inbox.Reader.TryRead(out var unanswered))
             {
-                FailReply(unanswered, new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "the master is shutting down")));
+                FailReply(unanswered, NoLongerLeading());
             }
 
             _logRequests.FailAll();
@@ -208,11 +224,16 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
     }
 
+    /// <summary>What a call gets when this loop stopped under it: retry (a client follows to the new leader).</summary>
+    private static Grpc.Core.RpcException NoLongerLeading() =>
+        new(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "this master stopped leading (its term ended, or it is shutting down); retry"));
+
     private async Task LoadAsync(CancellationToken cancellationToken)
     {
-        _epoch = await _store.BeginTermAsync(cancellationToken);
+        _epoch = _term.Epoch;
         var now = _time.GetUtcNow();
-        _leaderSince = now;
+        _leaderSince = _term.Since;
+        _takeoverUntil = now + TimeSpan.FromMilliseconds(_options.ReconnectWindowMs);
         var state = await _store.LoadAsync(cancellationToken);
         foreach (var record in state.Nodes)
         {
@@ -222,6 +243,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             entry.State.Health = NodeHealth.Suspect;
             _nodes[record.Id] = entry;
             _dirtyNodes.Add(record.Id);
+            _awaitingNodes.Add(record.Id);
         }
 
         var orphans = new List<JobRecord>();
@@ -439,6 +461,13 @@ internal sealed partial class SchedulerLoop : BackgroundService
             return;
         }
 
+        if (_awaitingNodes.Count > 0 && now < _takeoverUntil)
+        {
+            // Taking over: until the known workers are back (or the reconnect window is over) the
+            // cluster is only half known, and placing now would crowd the first workers back.
+            return;
+        }
+
         var started = Stopwatch.GetTimestamp();
         var waiting = new List<QueuedJob>(_pending.Count);
         foreach (var id in _pending)
@@ -510,6 +539,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            if (ex is LeadershipLostException)
+            {
+                _term.End(ex.Message);
+            }
+
             // Nothing of this pass is acted on. The placements were made in memory by the pass:
             // undo them; evictions not stored are not in flight.
             foreach (var job in placed)
@@ -595,6 +629,15 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
     private void Send(NodeEntry entry, MasterCommand command)
     {
+        if (!_term.IsValid)
+        {
+            // Paused or cut off past the lease: a successor may already act on these jobs, so a
+            // decision made before the pause is not carried out. The term ends here.
+            _term.End("its leader lease could not be proven held when a command was due");
+            LogCommandWithheld(entry.Id, command.BodyCase.ToString());
+            return;
+        }
+
         command.Epoch = _epoch;
         if (entry.Session is { } session && !session.Send(command))
         {

@@ -2,6 +2,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Scheduler.Contracts.V1;
+using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
 
 namespace Scheduler.Master.Services;
@@ -9,20 +10,23 @@ namespace Scheduler.Master.Services;
 /// <summary>Operating the cluster: reads come from the published view, changes go through the loop.</summary>
 internal sealed class AdminService : Admin.AdminBase
 {
-    private readonly SchedulerLoop _loop;
+    private readonly MasterRole _role;
     private readonly MasterAddress _address;
     private readonly MasterOptions _options;
 
-    public AdminService(SchedulerLoop loop, MasterAddress address, IOptions<MasterOptions> options)
+    public AdminService(MasterRole role, MasterAddress address, IOptions<MasterOptions> options)
     {
-        _loop = loop;
+        _role = role;
         _address = address;
         _options = options.Value;
     }
 
+    /// <summary>The leader's loop; a standby refuses with FAILED_PRECONDITION and the leader's address.</summary>
+    private SchedulerLoop Loop => _role.RequireLeader();
+
     public override Task<ClusterStatus> GetClusterStatus(GetClusterStatusRequest request, ServerCallContext context)
     {
-        var view = _loop.View;
+        var view = Loop.View;
         var status = new ClusterStatus
         {
             Leader = Leader(view),
@@ -58,14 +62,14 @@ internal sealed class AdminService : Admin.AdminBase
     public override Task<ListNodesResponse> ListNodes(ListNodesRequest request, ServerCallContext context)
     {
         var response = new ListNodesResponse();
-        response.Nodes.Add(_loop.View.Nodes.Values);
+        response.Nodes.Add(Loop.View.Nodes.Values);
         return Task.FromResult(response);
     }
 
     public override Task<Node> DescribeNode(DescribeNodeRequest request, ServerCallContext context)
     {
         JobsService.RequireId(request.Id, "id");
-        return _loop.View.Nodes.TryGetValue(request.Id, out var node)
+        return Loop.View.Nodes.TryGetValue(request.Id, out var node)
             ? Task.FromResult(node)
             : throw new RpcException(new Status(StatusCode.NotFound, $"node '{request.Id}' not found"));
     }
@@ -86,13 +90,30 @@ internal sealed class AdminService : Admin.AdminBase
         return Change(request.Id, NodeOperation.Drain, request.Reason, context);
     }
 
-    public override Task<LeaderInfo> GetLeader(GetLeaderRequest request, ServerCallContext context) =>
-        Task.FromResult(Leader(_loop.View));
+    /// <summary>Answered by standbys too: who leads as far as this master knows, and whether it is itself.</summary>
+    public override Task<LeaderInfo> GetLeader(GetLeaderRequest request, ServerCallContext context)
+    {
+        if (_role.Loop is { Ready.IsCompletedSuccessfully: true } loop)
+        {
+            return Task.FromResult(Leader(loop.View));
+        }
+
+        var leader = _role.Leader;
+        return Task.FromResult(new LeaderInfo
+        {
+            Address = leader?.Address ?? "",
+            MasterId = leader?.MasterId ?? "",
+            Epoch = leader?.Epoch ?? 0,
+            IsLeader = false,
+            Since = leader is null ? null : Timestamp.FromDateTimeOffset(leader.Since),
+            Store = _role.StoreKind,
+        });
+    }
 
     private Task<Node> Change(string id, NodeOperation operation, string reason, ServerCallContext context)
     {
         JobsService.RequireId(id, "id");
-        return _loop.AskAsync<Node>(tcs => new ChangeNode(id, operation, reason, tcs), context.CancellationToken);
+        return Loop.AskAsync<Node>(tcs => new ChangeNode(id, operation, reason, tcs), context.CancellationToken);
     }
 
     private LeaderInfo Leader(MasterView view) => new()
@@ -102,7 +123,7 @@ internal sealed class AdminService : Admin.AdminBase
         Epoch = view.Epoch,
         IsLeader = true,
         Since = Timestamp.FromDateTimeOffset(view.LeaderSince),
-        Store = _loop.StoreKind,
+        Store = _role.StoreKind,
     };
 
     private static string StateName(JobState state) => state switch

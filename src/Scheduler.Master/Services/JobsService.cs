@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Scheduler.Contracts.V1;
+using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
 using Scheduler.Master.Validation;
 
@@ -14,20 +15,23 @@ internal sealed class JobsService : Jobs.JobsBase
     // A page of a filter that matches little stops after this many jobs, so no call scans the whole history.
     private const int MaxScannedPerPage = 50_000;
     private const int MaxTailBytes = 4 * 1024 * 1024;
-    private readonly SchedulerLoop _loop;
+    private readonly MasterRole _role;
     private readonly IHostApplicationLifetime _lifetime;
 
-    public JobsService(SchedulerLoop loop, IHostApplicationLifetime lifetime)
+    public JobsService(MasterRole role, IHostApplicationLifetime lifetime)
     {
-        _loop = loop;
+        _role = role;
         _lifetime = lifetime;
     }
+
+    /// <summary>The leader's loop; a standby refuses with FAILED_PRECONDITION and the leader's address.</summary>
+    private SchedulerLoop Loop => _role.RequireLeader();
 
     public override async Task<SubmitJobResponse> Submit(SubmitJobRequest request, ServerCallContext context)
     {
         JobSpecValidator.Validate(request);
         request.Spec = JobSpecDefaults.Apply(request.Spec);
-        return await _loop.AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs), context.CancellationToken);
+        return await Loop.AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs), context.CancellationToken);
     }
 
     public override Task<Job> Get(GetJobRequest request, ServerCallContext context)
@@ -35,7 +39,7 @@ internal sealed class JobsService : Jobs.JobsBase
         RequireId(request.Id, "id");
 
         // The feed, not the per-batch view: a job is found as soon as Submit has answered.
-        return _loop.Feed.Current.History.TryGet(request.Id, out var job)
+        return Loop.Feed.Current.History.TryGet(request.Id, out var job)
             ? Task.FromResult(ProtoMapping.ToProto(job))
             : throw new RpcException(new Status(StatusCode.NotFound, $"job '{request.Id}' not found"));
     }
@@ -60,7 +64,7 @@ internal sealed class JobsService : Jobs.JobsBase
 
         var response = new ListJobsResponse();
         var scanned = 0;
-        foreach (var job in _loop.Feed.Current.History.NewestFirst(before, unfinishedOnly))
+        foreach (var job in Loop.Feed.Current.History.NewestFirst(before, unfinishedOnly))
         {
             if (states.Length > 0 && !states.Contains(job.State))
             {
@@ -91,7 +95,7 @@ internal sealed class JobsService : Jobs.JobsBase
     public override Task<Job> Cancel(CancelJobRequest request, ServerCallContext context)
     {
         RequireId(request.Id, "id");
-        return _loop.AskAsync<Job>(tcs => new CancelJob(request.Id, tcs), context.CancellationToken);
+        return Loop.AskAsync<Job>(tcs => new CancelJob(request.Id, tcs), context.CancellationToken);
     }
 
     public override async Task Watch(WatchJobsRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
@@ -102,37 +106,38 @@ internal sealed class JobsService : Jobs.JobsBase
         }
 
         ResumeToken? resume = request.ResumeToken.Length == 0 ? null : ResumeToken.Parse(request.ResumeToken);
-        await _loop.Ready.WaitAsync(context.CancellationToken);
+        var loop = Loop;
+        await loop.Ready.WaitAsync(context.CancellationToken);
         var watcher = new JobWatcher(request.JobId);
-        if (watcher.JobId is { } id && !_loop.Feed.Current.History.TryGet(id, out _))
+        if (watcher.JobId is { } id && !loop.Feed.Current.History.TryGet(id, out _))
         {
             throw new RpcException(new Status(StatusCode.NotFound, $"job '{id}' not found"));
         }
 
-        if (resume is { } token && token.Epoch == _loop.Feed.Current.Epoch && token.Version > _loop.Feed.Current.Version)
+        if (resume is { } token && token.Epoch == loop.Feed.Current.Epoch && token.Version > loop.Feed.Current.Version)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "resume_token is ahead of this master's changes"));
         }
 
-        _loop.Post(new WatchSubscribe(watcher));
+        loop.Post(new WatchSubscribe(watcher));
 
         // Ended as the master starts to stop, not after: the server waits for open calls before it stops.
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _lifetime.ApplicationStopping);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _lifetime.ApplicationStopping, loop.TermEnded);
         try
         {
-            await new WatchStream(_loop.Feed, watcher, responseStream).RunAsync(resume, request.ChangesOnly, stopping.Token);
+            await new WatchStream(loop.Feed, watcher, responseStream).RunAsync(resume, request.ChangesOnly, stopping.Token);
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
             // The client went away: how every watch ends, not an error worth a log line.
         }
-        catch (OperationCanceledException) when (_lifetime.ApplicationStopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (_lifetime.ApplicationStopping.IsCancellationRequested || loop.TermEnded.IsCancellationRequested)
         {
-            throw new RpcException(new Status(StatusCode.Unavailable, "the master is shutting down; watch again (with the last resume_token)"));
+            throw _role.NotLeader(StatusCode.Unavailable, "this master stopped leading or is shutting down; watch again (with the last resume_token)");
         }
         finally
         {
-            _loop.Post(new WatchUnsubscribe(watcher));
+            loop.Post(new WatchUnsubscribe(watcher));
         }
     }
 
@@ -150,7 +155,7 @@ internal sealed class JobsService : Jobs.JobsBase
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"attempt must not be negative (got {request.Attempt})"));
         }
 
-        return _loop.AskAsync<GetLogsResponse>(tcs => new FetchJobLogs(request, tcs), context.CancellationToken);
+        return Loop.AskAsync<GetLogsResponse>(tcs => new FetchJobLogs(request, tcs), context.CancellationToken);
     }
 
     internal static void RequireId(string value, string field)

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Scheduler.Contracts.V1;
+using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
 using Scheduler.Master.Workers;
 
@@ -12,12 +13,12 @@ namespace Scheduler.Master.Services;
 /// </summary>
 internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGatewayBase
 {
-    private readonly SchedulerLoop _loop;
+    private readonly MasterRole _role;
     private readonly ILogger<WorkerGatewayService> _logger;
 
-    public WorkerGatewayService(SchedulerLoop loop, ILogger<WorkerGatewayService> logger)
+    public WorkerGatewayService(MasterRole role, ILogger<WorkerGatewayService> logger)
     {
-        _loop = loop;
+        _role = role;
         _logger = logger;
     }
 
@@ -27,7 +28,10 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         ServerCallContext context)
     {
         var ct = context.CancellationToken;
-        await _loop.Ready.WaitAsync(ct);
+
+        // A standby refuses at once, naming the leader in the trailer: the worker goes there.
+        var loop = _role.RequireLeader();
+        await loop.Ready.WaitAsync(ct);
         if (!await requestStream.MoveNext(ct))
         {
             return;
@@ -43,14 +47,14 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         Validate(registration);
 
         using var session = new WorkerSession(registration.NodeId, context.Peer);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, session.Closed);
-        _loop.Post(new WorkerConnected(session, registration));
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, session.Closed, loop.TermEnded);
+        loop.Post(new WorkerConnected(session, registration));
         var writer = WriteAsync(session, responseStream, linked.Token);
         try
         {
             while (await requestStream.MoveNext(linked.Token))
             {
-                _loop.Post(new WorkerMessageReceived(session, requestStream.Current));
+                loop.Post(new WorkerMessageReceived(session, requestStream.Current));
             }
         }
         catch (OperationCanceledException) when (linked.IsCancellationRequested)
@@ -62,7 +66,7 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         }
         finally
         {
-            _loop.Post(new WorkerDisconnected(session));
+            loop.Post(new WorkerDisconnected(session));
             session.Close();
             await writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
