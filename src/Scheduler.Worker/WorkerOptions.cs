@@ -7,7 +7,7 @@ internal sealed class WorkerOptions
 {
     public const string Section = "Worker";
 
-    /// <summary>Master URL(s), comma separated; the worker tries them in turn until one accepts it.</summary>
+    /// <summary>Master URL(s), comma separated; the worker tries them in turn until one accepts it, and goes straight to the leader a standby names.</summary>
     [Required]
     public string Master { get; set; } = "http://127.0.0.1:7070";
 

@@ -23,6 +23,9 @@ internal sealed partial class MasterLink
     private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(3);
+
+    // Not zero: even a good hint is followed with a short pause, so no error can make a tight loop.
+    private static readonly TimeSpan HintFloor = TimeSpan.FromMilliseconds(20);
     private readonly WorkerIdentity _identity;
     private readonly IGpuProbe _probe;
     private readonly AgentSupervisor _agents;
@@ -31,10 +34,9 @@ internal sealed partial class MasterLink
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly AgentKeeper? _keeper;
-    private readonly string[] _addresses;
-    private readonly HashSet<string> _refusing = new(StringComparer.Ordinal);
+    private readonly MasterAddressBook _book;
     private readonly Lock _lock = new();
-    private int _nextAddress;
+    private bool _quietRetry;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(1);
     private TimeSpan _reconnectCap;
     private TimeSpan? _fenceAfter;
@@ -59,7 +61,9 @@ internal sealed partial class MasterLink
         _time = time;
         _logger = logger;
         _keeper = keeper;
-        _addresses = options.Master.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        _book = new MasterAddressBook(options.Master
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(address => new Uri(address, UriKind.Absolute)));
         _reconnectCap = TimeSpan.FromMilliseconds(options.MaxReconnectDelayMs);
         _contact = time.GetTimestamp();
     }
@@ -112,10 +116,14 @@ internal sealed partial class MasterLink
 
                 // Capped below the master's dead-after (learnt at registration): a restarted master
                 // waits dead-after for its known workers, and this worker must be back within it.
-                DelayGenerator = args => new ValueTask<TimeSpan?>(CappedDelay(args.AttemptNumber)),
+                DelayGenerator = args => new ValueTask<TimeSpan?>(RetryAtOnce() ? HintFloor : CappedDelay(args.AttemptNumber)),
                 OnRetry = args =>
                 {
-                    LogRetry(args.AttemptNumber + 1, (long)args.RetryDelay.TotalMilliseconds, args.Outcome.Exception?.Message ?? "stream ended");
+                    if (!TakeQuietRetry())
+                    {
+                        LogRetry(args.AttemptNumber + 1, (long)args.RetryDelay.TotalMilliseconds, args.Outcome.Exception?.Message ?? "stream ended");
+                    }
+
                     return default;
                 },
             })
@@ -150,10 +158,41 @@ internal sealed partial class MasterLink
         return TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
     }
 
+    private bool FollowHint(Uri from, Uri leader)
+    {
+        lock (_lock)
+        {
+            return _book.OnHint(from, leader);
+        }
+    }
+
+    private bool RetryAtOnce()
+    {
+        lock (_lock)
+        {
+            return _book.RetryAtOnce;
+        }
+    }
+
+    private bool TakeQuietRetry()
+    {
+        lock (_lock)
+        {
+            var quiet = _quietRetry;
+            _quietRetry = false;
+            return quiet;
+        }
+    }
+
     /// <summary>One stream. Throws when it fails before registration (so the backoff grows); returns when a registered stream ends.</summary>
     private async ValueTask SessionAsync(CancellationToken ct)
     {
-        var address = _addresses[_nextAddress++ % _addresses.Length];
+        Uri address;
+        lock (_lock)
+        {
+            address = _book.Next();
+        }
+
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler
@@ -190,7 +229,7 @@ internal sealed partial class MasterLink
             }
             catch (Exception ex) when (!ct.IsCancellationRequested)
             {
-                NoteFailure(address, ex);
+                NoteFailure(address, ex, StandbyAnswer.From(ex, call));
                 throw;
             }
 
@@ -198,10 +237,11 @@ internal sealed partial class MasterLink
             registered = true;
             lock (_lock)
             {
+                _book.OnRegistered(address);
                 _outbox = outbox;
             }
 
-            LogRegistered(_identity.NodeId, address, _probe.Devices.Count, (long)_heartbeatInterval.TotalMilliseconds, _epochs.Highest);
+            LogRegistered(_identity.NodeId, address.OriginalString, _probe.Devices.Count, (long)_heartbeatInterval.TotalMilliseconds, _epochs.Highest);
             var writer = WriteLoopAsync(call.RequestStream, outbox.Reader, session.Token);
             var beating = HeartbeatLoopAsync(outbox.Writer, heartbeats, session.Token);
             try
@@ -211,11 +251,17 @@ internal sealed partial class MasterLink
                     await HandleAsync(command, outbox.Writer, heartbeats, session.Token);
                 }
 
-                LogStreamEnded(address, "the master closed it");
+                LogStreamEnded(address.OriginalString, "the master closed it");
             }
             catch (Exception ex) when (!ct.IsCancellationRequested && ex is RpcException or IOException or InvalidOperationException)
             {
-                LogStreamEnded(address, ex.Message);
+                LogStreamEnded(address.OriginalString, ex.Message);
+
+                // A leader whose term ended may name its successor: reconnect there, not here.
+                if (StandbyAnswer.From(ex, call)?.Leader is { } leader && FollowHint(address, leader))
+                {
+                    LogFollowingLeader(address.OriginalString, leader.OriginalString);
+                }
             }
             finally
             {
@@ -406,35 +452,53 @@ internal sealed partial class MasterLink
     }
 
     /// <summary>
-    /// A connection refused at every master address proves no master is running: nobody can declare
-    /// this node dead meanwhile (a master that starts waits dead-after for its known nodes), so the
-    /// fencing clock holds still. A timeout proves nothing (a partition looks the same) and lets it run.
+    /// Chooses where the next session goes, and whether the fencing clock may hold still. A connection
+    /// refused at every known master address, each since the last contact, proves no master is
+    /// running: nobody can declare this node dead meanwhile (a master that starts waits dead-after for
+    /// its known nodes), so the clock holds still. A timeout proves nothing (a partition looks the
+    /// same), and a standby's answer proves a master is running: both let the clock run.
     /// </summary>
-    private void NoteFailure(string address, Exception ex)
+    private void NoteFailure(Uri address, Exception ex, StandbyAnswer? standby)
     {
-        var refused = false;
-        for (var e = ex; e is not null; e = e.InnerException)
-        {
-            if (e is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
-            {
-                refused = true;
-            }
-        }
-
+        var refused = standby is null && IsConnectionRefused(ex);
+        Uri? followed = null;
         lock (_lock)
         {
-            if (!refused)
+            // A standby that knows no leader yet (an election is running), or names itself, is asked
+            // again later, as after any failure, but without a warning each time.
+            _quietRetry = standby is not null;
+            if (standby?.Leader is { } leader)
             {
-                _refusing.Remove(address);
-                return;
+                followed = _book.OnHint(address, leader) ? leader : null;
             }
-
-            _refusing.Add(address);
-            if (_refusing.Count == _addresses.Distinct(StringComparer.Ordinal).Count())
+            else if (_book.OnFailed(address, refused))
             {
                 _contact = Math.Max(_contact, _time.GetTimestamp());
             }
         }
+
+        if (followed is not null)
+        {
+            LogFollowingLeader(address.OriginalString, followed.OriginalString);
+        }
+        else if (standby is not null)
+        {
+            LogStandbyWithoutLeader(address.OriginalString);
+        }
+    }
+
+    internal static bool IsConnectionRefused(Exception ex)
+    {
+        // RpcException carries the transport's exception (its status's debug exception) as its inner one.
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private Channel<WorkerMessage>? CurrentOutbox()
@@ -492,7 +556,7 @@ internal sealed partial class MasterLink
         lock (_lock)
         {
             _contact = Math.Max(_contact, sentAt);
-            _refusing.Clear();
+            _book.OnContact();
         }
     }
 
@@ -521,6 +585,12 @@ internal sealed partial class MasterLink
 
     [LoggerMessage(25, LogLevel.Information, "Node {NodeId} leaving: stopping {Agents} agents and handing their jobs back")]
     private partial void LogLeaving(string nodeId, int agents);
+
+    [LoggerMessage(26, LogLevel.Information, "Following leader hint from {Standby} to {Leader}")]
+    private partial void LogFollowingLeader(string standby, string leader);
+
+    [LoggerMessage(27, LogLevel.Debug, "Master {Standby} is not the leader and names no other; trying the next master")]
+    private partial void LogStandbyWithoutLeader(string standby);
 
     /// <summary>Send times of this stream's heartbeats not yet acknowledged.</summary>
     private sealed class SentHeartbeats

@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Scheduler.Contracts.V1;
+using Scheduler.Worker.Link;
+
+namespace Scheduler.Worker.Tests;
+
+/// <summary>
+/// An in-process master that speaks just enough of WorkerGateway: as a leader it accepts the
+/// registration and then only listens; as a standby it answers FAILED_PRECONDITION with the leader trailer.
+/// </summary>
+internal sealed class FakeMaster : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<string> _registered = new();
+    private readonly ConcurrentQueue<long> _attempts = new();
+
+    private FakeMaster(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+    }
+
+    public Uri Address { get; }
+
+    /// <summary>Null for a leader; otherwise the trailer value a standby answers with ("" while no leader is known).</summary>
+    public Func<string>? LeaderHint { get; set; }
+
+    public int Attempts => _attempts.Count;
+
+    /// <summary>When each Connect call arrived, as <see cref="System.Diagnostics.Stopwatch"/> timestamps.</summary>
+    public IReadOnlyCollection<long> AttemptTimes => _attempts;
+
+    public IReadOnlyCollection<string> Registered => _registered;
+
+    public static async Task<FakeMaster> StartAsync(CancellationToken ct)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Logging.ClearProviders();
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton<Holder>();
+        var app = builder.Build();
+        app.MapGrpcService<Gateway>();
+        await app.StartAsync(ct);
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        var master = new FakeMaster(app, new Uri(address));
+        app.Services.GetRequiredService<Holder>().Master = master;
+        return master;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await _app.StopAsync(stop.Token);
+        await _app.DisposeAsync();
+    }
+
+    private sealed class Holder
+    {
+        public FakeMaster? Master { get; set; }
+    }
+
+    private sealed class Gateway(Holder holder) : WorkerGateway.WorkerGatewayBase
+    {
+        public override async Task Connect(IAsyncStreamReader<WorkerMessage> requestStream, IServerStreamWriter<MasterCommand> responseStream, ServerCallContext context)
+        {
+            var master = holder.Master ?? throw new RpcException(new Status(StatusCode.Unavailable, "starting"));
+            master._attempts.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
+            if (master.LeaderHint is { } hint)
+            {
+                throw new RpcException(new Status(StatusCode.FailedPrecondition, "not the leader"), new Metadata { { StandbyAnswer.LeaderTrailer, hint() } });
+            }
+
+            var ct = context.CancellationToken;
+            if (!await requestStream.MoveNext(ct) || requestStream.Current.BodyCase != WorkerMessage.BodyOneofCase.Register)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, "register first"));
+            }
+
+            var nodeId = requestStream.Current.Register.NodeId;
+            await responseStream.WriteAsync(new MasterCommand
+            {
+                Epoch = 1,
+                Registered = new Registered { NodeId = nodeId, HeartbeatIntervalMs = 200, DeadAfterMs = 10_000 },
+            }, ct);
+            master._registered.Enqueue(nodeId);
+            try
+            {
+                while (await requestStream.MoveNext(ct))
+                {
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException)
+            {
+                // The worker went away.
+            }
+        }
+    }
+}

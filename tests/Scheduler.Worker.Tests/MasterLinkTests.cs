@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging.Abstractions;
+using Scheduler.Contracts.V1;
+using Scheduler.Tests.Common;
+using Scheduler.Worker.Agents;
+using Scheduler.Worker.Gpu;
+using Scheduler.Worker.Link;
+
+namespace Scheduler.Worker.Tests;
+
+/// <summary>The master link against in-process fake masters on loopback: a leader and standbys.</summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class MasterLinkTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+    private readonly List<IAsyncDisposable> _cleanup = [];
+    private string _dir = null!;
+    private AgentLauncher _launcher = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "scheduler-link-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+        _launcher = new AgentLauncher();
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        // Workers first, then the masters they talk to.
+        for (var i = _cleanup.Count - 1; i >= 0; i--)
+        {
+            await _cleanup[i].DisposeAsync();
+        }
+
+        _cleanup.Clear();
+        _launcher.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Test]
+    public async Task Worker_given_only_a_standby_registers_with_the_leader_it_names(CancellationToken ct)
+    {
+        var leader = await StartMasterAsync(ct);
+        var standby = await StartMasterAsync(ct);
+        standby.LeaderHint = () => leader.Address.OriginalString;
+
+        StartWorker("node-1", standby.Address.OriginalString);
+
+        await Eventually.TrueAsync(() => leader.Registered.Contains("node-1"), "node-1 to register with the leader", Deadline);
+        Assert.That(standby.Attempts, Is.EqualTo(1), "one redirect is enough");
+    }
+
+    [Test]
+    public async Task Standby_that_knows_no_leader_sends_the_worker_to_the_next_listed_master(CancellationToken ct)
+    {
+        var standby = await StartMasterAsync(ct);
+        standby.LeaderHint = () => "";
+        var leader = await StartMasterAsync(ct);
+
+        StartWorker("node-1", $"{standby.Address.OriginalString},{leader.Address.OriginalString}");
+
+        await Eventually.TrueAsync(() => leader.Registered.Contains("node-1"), "node-1 to register with the second master", Deadline);
+        Assert.That(standby.Attempts, Is.GreaterThanOrEqualTo(1), "the first listed master was asked first");
+    }
+
+    [Test]
+    public async Task Standby_naming_itself_is_asked_again_only_after_backoff(CancellationToken ct)
+    {
+        var standby = await StartMasterAsync(ct);
+        standby.LeaderHint = () => standby.Address.OriginalString;
+
+        StartWorker("node-1", standby.Address.OriginalString);
+
+        // Backoff before the 2nd and 3rd attempts is at least 100 ms and 200 ms; a loop would take a few ms.
+        await Eventually.TrueAsync(() => standby.Attempts >= 3, "three attempts", Deadline);
+        Assert.That(Span(standby.AttemptTimes, 3), Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(300)));
+    }
+
+    [Test]
+    public async Task Standbys_naming_each_other_are_not_followed_in_a_tight_loop(CancellationToken ct)
+    {
+        var first = await StartMasterAsync(ct);
+        var second = await StartMasterAsync(ct);
+        first.LeaderHint = () => second.Address.OriginalString;
+        second.LeaderHint = () => first.Address.OriginalString;
+
+        StartWorker("node-1", first.Address.OriginalString);
+
+        // Two hops at once, then backoff of at least 400 ms and 800 ms before the 4th and 5th attempts.
+        await Eventually.TrueAsync(() => first.Attempts + second.Attempts >= 5, "five attempts", Deadline);
+        Assert.That(Span([.. first.AttemptTimes, .. second.AttemptTimes], 5), Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(1200)));
+    }
+
+    [Test]
+    public async Task A_closed_port_is_recognised_as_connection_refused(CancellationToken ct)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        using var call = new WorkerGateway.WorkerGatewayClient(channel).Connect(cancellationToken: ct);
+        var error = await CatchAsync(async () =>
+        {
+            await call.RequestStream.WriteAsync(new WorkerMessage { Register = new RegisterWorker { NodeId = "node-1" } }, ct);
+            await call.ResponseStream.MoveNext(ct);
+        });
+
+        Assert.That(MasterLink.IsConnectionRefused(error), Is.True, error.ToString());
+        Assert.That(StandbyAnswer.From(error, call), Is.Null);
+    }
+
+    private static async Task<Exception> CatchAsync(Func<Task> action)
+    {
+        try
+        {
+            await action();
+        }
+        catch (Exception ex)
+        {
+            return ex;
+        }
+
+        throw new AssertionException("expected the call to fail");
+    }
+
+    /// <summary>Time from the first to the <paramref name="count"/>th attempt, measured where they arrive.</summary>
+    private static TimeSpan Span(IEnumerable<long> attemptTimes, int count)
+    {
+        var times = attemptTimes.Order().Take(count).ToList();
+        return Stopwatch.GetElapsedTime(times[0], times[^1]);
+    }
+
+    private async Task<FakeMaster> StartMasterAsync(CancellationToken ct)
+    {
+        var master = await FakeMaster.StartAsync(ct);
+        _cleanup.Add(master);
+        return master;
+    }
+
+    private void StartWorker(string nodeId, string masters)
+    {
+        var dataDir = Path.Combine(_dir, nodeId);
+        Directory.CreateDirectory(dataDir);
+        var options = new WorkerOptions { Master = masters, NodeId = nodeId, DataDir = dataDir, MaxReconnectDelayMs = 2000, StopGraceMs = 0 };
+        var identity = new WorkerIdentity(nodeId, dataDir, 1000, 1024, new Dictionary<string, string>());
+        var agents = new AgentSupervisor(dataDir, nodeId, _launcher, TimeProvider.System, NullLogger.Instance);
+        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance);
+        var stop = new CancellationTokenSource();
+        var run = link.RunAsync(stop.Token);
+        _cleanup.Add(new Worker(stop, run));
+    }
+
+    private sealed class Worker(CancellationTokenSource stop, Task run) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await stop.CancelAsync();
+            await run.WaitAsync(TimeSpan.FromSeconds(15));
+            stop.Dispose();
+        }
+    }
+}
