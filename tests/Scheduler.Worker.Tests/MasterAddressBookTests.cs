@@ -137,4 +137,35 @@ public sealed class MasterAddressBookTests
         book.OnRegistered(A);
         Assert.That(book.OnFailed(B, refused: true), Is.False);
     }
+
+    [Test]
+    public void Backoff_grows_per_round_through_every_address_so_a_dead_leader_does_not_delay_finding_the_new_one()
+    {
+        var book = new MasterAddressBook([A, B, C]);
+        book.OnRegistered(A);
+
+        // The leader at A dies: B and C are tried after a short pause each, not after a growing backoff.
+        book.OnFailed(A, refused: true);
+        Assert.That((book.NextInRound, book.FailedRounds), Is.EqualTo((true, 0)));
+        book.OnFailed(B, refused: false);
+        Assert.That((book.NextInRound, book.FailedRounds), Is.EqualTo((true, 0)));
+        book.OnFailed(C, refused: false);
+        Assert.That((book.NextInRound, book.FailedRounds), Is.EqualTo((false, 1)), "a whole round failed: back off");
+        book.OnFailed(A, refused: true);
+        book.OnFailed(B, refused: false);
+        book.OnFailed(C, refused: false);
+        Assert.That(book.FailedRounds, Is.EqualTo(2));
+
+        book.OnRegistered(B);
+        Assert.That((book.NextInRound, book.FailedRounds), Is.EqualTo((false, 0)), "registration starts over");
+    }
+
+    [Test]
+    public void With_one_address_every_failure_is_a_round()
+    {
+        var book = new MasterAddressBook([A]);
+        book.OnFailed(A, refused: true);
+        book.OnFailed(A, refused: true);
+        Assert.That((book.NextInRound, book.FailedRounds), Is.EqualTo((false, 2)));
+    }
 }

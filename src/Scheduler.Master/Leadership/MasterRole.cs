@@ -27,6 +27,9 @@ internal sealed partial class MasterRole : BackgroundService
     private readonly MasterMetrics _metrics;
     private Running? _current;
 
+    // Set while this master has won an election and is loading its term: calls wait for it.
+    private volatile TaskCompletionSource<SchedulerLoop?>? _takingOver;
+
     public MasterRole(
         ILeaderElection election,
         IStateStore store,
@@ -70,6 +73,36 @@ internal sealed partial class MasterRole : BackgroundService
         Volatile.Read(ref _current) is { } running && running.Loop.Ready.IsCompletedSuccessfully
             ? running.Loop
             : throw NotLeader();
+
+    /// <summary>
+    /// The loop to hand a call to. A master that has just won and is loading its term makes the
+    /// call wait for it (bounded) rather than bounce it; a standby refuses with FAILED_PRECONDITION.
+    /// </summary>
+    public async ValueTask<SchedulerLoop> RequireLeaderAsync(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _current) is { } running && running.Loop.Ready.IsCompletedSuccessfully)
+        {
+            return running.Loop;
+        }
+
+        if (_takingOver is { } takingOver)
+        {
+            try
+            {
+                if (await takingOver.Task.WaitAsync(TakeoverWait, cancellationToken) is { } loop)
+                {
+                    return loop;
+                }
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+
+        throw NotLeader();
+    }
+
+    private static readonly TimeSpan TakeoverWait = TimeSpan.FromSeconds(5);
 
     /// <summary>The refusal a standby (or a master between terms) gives: the leader's address rides in the trailer.</summary>
     public RpcException NotLeader(StatusCode code = StatusCode.FailedPrecondition, string? why = null)
@@ -166,6 +199,8 @@ internal sealed partial class MasterRole : BackgroundService
         var lease = await _election.CampaignAsync(ct);
         LeaderTerm? term = null;
         SchedulerLoop? loop = null;
+        var takingOver = new TaskCompletionSource<SchedulerLoop?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _takingOver = takingOver;
         try
         {
             if (_store is EtcdStateStore etcd)
@@ -181,12 +216,16 @@ internal sealed partial class MasterRole : BackgroundService
             await loop.StartAsync(term.Ended);
             var running = new Running(term, lease, loop);
             Volatile.Write(ref _current, running);
+            takingOver.TrySetResult(loop);
+            _takingOver = null;
             _metrics.BecameLeader();
             LogLeading(_options.MasterId, epoch, _store.Kind);
             return running;
         }
         catch
         {
+            takingOver.TrySetResult(null);
+            _takingOver = null;
             term?.End("the term failed to start");
             if (loop is not null)
             {

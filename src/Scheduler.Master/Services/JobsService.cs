@@ -31,7 +31,7 @@ internal sealed class JobsService : Jobs.JobsBase
     {
         JobSpecValidator.Validate(request);
         request.Spec = JobSpecDefaults.Apply(request.Spec);
-        return await Loop.AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs), context.CancellationToken);
+        return await (await _role.RequireLeaderAsync(context.CancellationToken)).AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs), context.CancellationToken);
     }
 
     public override Task<Job> Get(GetJobRequest request, ServerCallContext context)
@@ -106,8 +106,7 @@ internal sealed class JobsService : Jobs.JobsBase
         }
 
         ResumeToken? resume = request.ResumeToken.Length == 0 ? null : ResumeToken.Parse(request.ResumeToken);
-        var loop = Loop;
-        await loop.Ready.WaitAsync(context.CancellationToken);
+        var loop = await _role.RequireLeaderAsync(context.CancellationToken);
         var watcher = new JobWatcher(request.JobId);
         if (watcher.JobId is { } id && !loop.Feed.Current.History.TryGet(id, out _))
         {

@@ -30,8 +30,7 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         var ct = context.CancellationToken;
 
         // A standby refuses at once, naming the leader in the trailer: the worker goes there.
-        var loop = _role.RequireLeader();
-        await loop.Ready.WaitAsync(ct);
+        var loop = await _role.RequireLeaderAsync(ct);
         if (!await requestStream.MoveNext(ct))
         {
             return;

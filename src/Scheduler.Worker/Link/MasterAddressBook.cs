@@ -23,6 +23,7 @@ internal sealed class MasterAddressBook
     private readonly HashSet<string> _refusing = new(StringComparer.OrdinalIgnoreCase);
     private int _cursor;
     private int _hops;
+    private int _failedInRound;
 
     public MasterAddressBook(IEnumerable<Uri> configured)
     {
@@ -47,6 +48,16 @@ internal sealed class MasterAddressBook
     /// <summary>True when the last failure was a leader hint to follow without backoff.</summary>
     public bool RetryAtOnce { get; private set; }
 
+    /// <summary>
+    /// True while this round of failures has not yet tried every known address: the next one is
+    /// tried after a short pause only. In a failover the dead leader refuses, and the standby that
+    /// takes over must be found in a fraction of a second, not after a backoff grown on the dead one.
+    /// </summary>
+    public bool NextInRound => _failedInRound > 0 && _failedInRound < Count;
+
+    /// <summary>Whole rounds through every known address that failed since the last registration: the backoff's exponent.</summary>
+    public int FailedRounds { get; private set; }
+
     /// <summary>The address for the next session.</summary>
     public Uri Next() => At(_cursor);
 
@@ -60,6 +71,12 @@ internal sealed class MasterAddressBook
     {
         RetryAtOnce = false;
         _hops = 0;
+        if (++_failedInRound >= Count)
+        {
+            _failedInRound = 0;
+            FailedRounds++;
+        }
+
         var index = IndexOf(address);
         if (index >= 0)
         {
@@ -107,6 +124,12 @@ internal sealed class MasterAddressBook
         _cursor = index;
         _hops++;
         RetryAtOnce = _hops <= MaxHopsAtOnce;
+        if (!RetryAtOnce)
+        {
+            // Standbys pointing at each other: every further hop waits like a failed round.
+            FailedRounds++;
+        }
+
         return true;
     }
 
@@ -121,6 +144,8 @@ internal sealed class MasterAddressBook
 
         RetryAtOnce = false;
         _hops = 0;
+        _failedInRound = 0;
+        FailedRounds = 0;
         _refusing.Clear();
     }
 

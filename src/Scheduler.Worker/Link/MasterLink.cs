@@ -26,6 +26,7 @@ internal sealed partial class MasterLink
 
     // Not zero: even a good hint is followed with a short pause, so no error can make a tight loop.
     private static readonly TimeSpan HintFloor = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan NextAddressPause = TimeSpan.FromMilliseconds(50);
     private readonly WorkerIdentity _identity;
     private readonly IGpuProbe _probe;
     private readonly AgentSupervisor _agents;
@@ -116,7 +117,7 @@ internal sealed partial class MasterLink
 
                 // Capped below the master's dead-after (learnt at registration): a restarted master
                 // waits dead-after for its known workers, and this worker must be back within it.
-                DelayGenerator = args => new ValueTask<TimeSpan?>(RetryAtOnce() ? HintFloor : CappedDelay(args.AttemptNumber)),
+                DelayGenerator = args => new ValueTask<TimeSpan?>(NextDelay()),
                 OnRetry = args =>
                 {
                     if (!TakeQuietRetry())
@@ -166,12 +167,26 @@ internal sealed partial class MasterLink
         }
     }
 
-    private bool RetryAtOnce()
+    /// <summary>A hint is followed at once, the rest of a round of addresses after a short pause, then an exponential backoff per round.</summary>
+    private TimeSpan NextDelay()
     {
+        int rounds;
         lock (_lock)
         {
-            return _book.RetryAtOnce;
+            if (_book.RetryAtOnce)
+            {
+                return HintFloor;
+            }
+
+            if (_book.NextInRound)
+            {
+                return NextAddressPause;
+            }
+
+            rounds = _book.FailedRounds;
         }
+
+        return CappedDelay(Math.Max(0, rounds - 1));
     }
 
     private bool TakeQuietRetry()
