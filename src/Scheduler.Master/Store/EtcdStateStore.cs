@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -6,6 +7,7 @@ using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.Extensions.Logging.Abstractions;
 using Mvccpb;
 using Scheduler.Contracts.V1;
 
@@ -21,11 +23,14 @@ namespace Scheduler.Master.Store;
 /// </list>
 /// With a <see cref="Fence"/> set, every write is a transaction that commits only while the
 /// fence key still has the create revision of this term, so a deposed leader cannot write.
+/// A standby calls <see cref="StartFollowing"/>: an <see cref="EtcdMirror"/> then keeps a copy of
+/// the prefix current, and <see cref="LoadAsync"/> builds the state from it instead of reading everything.
 /// </summary>
 internal sealed class EtcdStateStore : IStateStore
 {
     private const int PageSize = 500;
     private const int MaxEpochAttempts = 16;
+    private static readonly TimeSpan MaxMirrorWait = TimeSpan.FromSeconds(2);
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly EtcdClient _client;
     private readonly EtcdStoreOptions _options;
@@ -36,7 +41,10 @@ internal sealed class EtcdStateStore : IStateStore
 
     // Jobs whose spec key this store has seen stored: their saves write the status only.
     private readonly ConcurrentDictionary<string, byte> _storedSpecs = new(StringComparer.Ordinal);
+    private readonly Lock _mirrorLock = new();
     private volatile EtcdFence? _fence;
+    private volatile EtcdMirror? _mirror;
+    private int _fullReads;
 
     private EtcdStateStore(EtcdClient client, EtcdStoreOptions options)
     {
@@ -56,6 +64,12 @@ internal sealed class EtcdStateStore : IStateStore
         get => _fence;
         set => _fence = value;
     }
+
+    /// <summary>The revision the mirror is current at; 0 when not following or before its first snapshot.</summary>
+    public long MirrorRevision => _mirror?.Revision ?? 0;
+
+    /// <summary>How many times every key under the prefix was read: snapshot loads, the mirror's included.</summary>
+    internal int FullReads => Volatile.Read(ref _fullReads);
 
     /// <summary>Connects to etcd and checks that it answers, so a wrong address is reported at start-up.</summary>
     public static async Task<EtcdStateStore> OpenAsync(EtcdStoreOptions options, CancellationToken cancellationToken)
@@ -85,8 +99,49 @@ internal sealed class EtcdStateStore : IStateStore
     public Task<long> RaiseEpochAsync(long atLeast, CancellationToken cancellationToken) =>
         UpdateEpochAsync(current => Math.Max(current, atLeast), cancellationToken);
 
+    /// <summary>
+    /// Starts keeping a copy of every key under the prefix current in memory (once; later calls do
+    /// nothing), so that <see cref="LoadAsync"/> need not read the whole store when this master takes over.
+    /// </summary>
+    public void StartFollowing(ILogger? logger = null)
+    {
+        lock (_mirrorLock)
+        {
+            if (_mirror is not null)
+            {
+                return;
+            }
+
+            var endpoints = _options.Endpoints.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var mirror = new EtcdMirror(endpoints, Bytes(_options.Prefix), PrefixEnd(_options.Prefix), ReadAllAsync, TimeProvider.System, logger ?? NullLogger.Instance);
+            mirror.Start();
+            _mirror = mirror;
+        }
+    }
+
+    /// <summary>Stops the mirror and waits until its watch has ended; <see cref="LoadAsync"/> then reads snapshots again.</summary>
+    public async Task StopFollowingAsync()
+    {
+        EtcdMirror? mirror;
+        lock (_mirrorLock)
+        {
+            mirror = _mirror;
+            _mirror = null;
+        }
+
+        if (mirror is not null)
+        {
+            await mirror.DisposeAsync();
+        }
+    }
+
     public async Task<StoredState> LoadAsync(CancellationToken cancellationToken)
     {
+        if (_mirror is { } mirror && await FromMirrorAsync(mirror, cancellationToken) is { } state)
+        {
+            return state;
+        }
+
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -100,13 +155,79 @@ internal sealed class EtcdStateStore : IStateStore
         }
     }
 
+    /// <summary>
+    /// The state from the mirror once it holds what etcd holds now (so nothing committed before
+    /// this call is missing), or null when it does not catch up within a short wait.
+    /// </summary>
+    private async Task<StoredState?> FromMirrorAsync(EtcdMirror mirror, CancellationToken cancellationToken)
+    {
+        var wait = _options.CallTimeout < MaxMirrorWait ? _options.CallTimeout : MaxMirrorWait;
+        var start = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            var view = mirror.View;
+            if (view.Revision > 0 && await IsCurrentAsync(view, cancellationToken))
+            {
+                var specs = new List<KeyValue>();
+                var statuses = new List<KeyValue>();
+                var nodes = new List<KeyValue>();
+                foreach (var (key, kv) in view.Values)
+                {
+                    var list = key.StartsWith(_specsPrefix, StringComparison.Ordinal) ? specs
+                        : key.StartsWith(_jobsPrefix, StringComparison.Ordinal) ? statuses
+                        : key.StartsWith(_nodesPrefix, StringComparison.Ordinal) ? nodes
+                        : null;
+                    list?.Add(kv);
+                }
+
+                return ToState(specs, statuses, nodes);
+            }
+
+            var left = wait - Stopwatch.GetElapsedTime(start);
+            if (left <= TimeSpan.Zero || !await mirror.WaitForNewerAsync(view.Revision, left, cancellationToken))
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether the prefix in etcd now is what <paramref name="view"/> holds, in one read: no key
+    /// changed after the view's revision, and as many keys as the view has (so none was deleted).
+    /// The cluster's revision alone cannot tell: writes outside the prefix raise it too, and etcd
+    /// 3.4 before 3.4.24 may answer a progress request ahead of the events it still has to send.
+    /// </summary>
+    private async Task<bool> IsCurrentAsync(MirrorView view, CancellationToken cancellationToken)
+    {
+        // etcd filters by mod revision after reading the range, and counts before filtering.
+        var probe = new RangeRequest { Key = Bytes(_options.Prefix), RangeEnd = PrefixEnd(_options.Prefix), KeysOnly = true, MinModRevision = view.Revision + 1, Limit = 1 };
+        var response = await CallAsync(
+            (deadline, ct) => _client.GetAsync(probe, deadline: deadline, cancellationToken: ct),
+            "read of the changes since revision " + view.Revision.ToString(CultureInfo.InvariantCulture),
+            cancellationToken);
+        return response.Kvs.Count == 0 && response.Count == view.Values.Count;
+    }
+
     private async Task<StoredState> LoadSnapshotAsync(CancellationToken cancellationToken)
     {
         // All three ranges read at one revision: a consistent snapshot even while a leader writes.
+        Interlocked.Increment(ref _fullReads);
         var (specs, revision) = await RangeAsync(_specsPrefix, 0, cancellationToken);
         var (statuses, _) = await RangeAsync(_jobsPrefix, revision, cancellationToken);
         var (nodeValues, _) = await RangeAsync(_nodesPrefix, revision, cancellationToken);
+        return ToState(specs, statuses, nodeValues);
+    }
 
+    /// <summary>Every key under the prefix at one revision, for the mirror.</summary>
+    private Task<(List<KeyValue> Values, long Revision)> ReadAllAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _fullReads);
+        return RangeAsync(_options.Prefix, 0, cancellationToken);
+    }
+
+    /// <summary>Jobs and nodes from the keys of one revision; a job's status without its spec, or a value that does not parse, is an error.</summary>
+    private StoredState ToState(List<KeyValue> specs, List<KeyValue> statuses, List<KeyValue> nodeValues)
+    {
         var specById = new Dictionary<string, KeyValue>(StringComparer.Ordinal);
         foreach (var kv in specs)
         {
@@ -203,10 +324,10 @@ internal sealed class EtcdStateStore : IStateStore
     public async Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken) =>
         await CommitAsync([Put(_nodesPrefix + node.Id, JsonSerializer.SerializeToUtf8Bytes(node, Json))], cancellationToken);
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        await StopFollowingAsync();
         _client.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     private async Task CommitJobsAsync(List<RequestOp> ops, List<string> ids, CancellationToken cancellationToken)
