@@ -147,6 +147,13 @@ internal sealed partial class MasterRole : BackgroundService
         var ct = stopping.Token;
         try
         {
+            if (_store is EtcdStateStore etcd)
+            {
+                // A hot standby: the store's mirror follows every change, so taking over loads from
+                // memory instead of reading the whole prefix again.
+                etcd.StartFollowing(_services.GetRequiredService<ILogger<EtcdStateStore>>());
+            }
+
             await WaitForAddressAsync(ct);
             while (!ct.IsCancellationRequested)
             {
