@@ -106,6 +106,7 @@ if (store is EtcdStateStore)
             MasterId = options.MasterId,
             LeaseTtl = TimeSpan.FromMilliseconds(options.LeaseTtlMs),
             PollInterval = ElectionPoll,
+            BudgetCheck = granted => FailoverBudget.Check(granted, ElectionPoll, TimeSpan.FromMilliseconds(options.HeartbeatIntervalMs), TimeSpan.FromMilliseconds(options.DeadAfterMs)),
         },
         () => sp.GetRequiredService<MasterAddress>().Url ?? "",
         sp.GetRequiredService<ILogger<EtcdElection>>()));

@@ -22,6 +22,7 @@ internal sealed partial class EtcdElection : ILeaderElection
     private readonly ByteString _key;
     private LeaderRecord? _leader;
     private bool _outage;
+    private bool _warnedTtl;
 
     private readonly Func<string> _address;
 
@@ -87,6 +88,14 @@ internal sealed partial class EtcdElection : ILeaderElection
         if (grant.Error.Length > 0)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, "lease grant refused: " + grant.Error));
+        }
+
+        if (grant.TTL > ttlSeconds && !_warnedTtl)
+        {
+            // etcd's floor is 1.5 × its election timeout, rounded up: 2 s with its default timings.
+            _warnedTtl = true;
+            var budget = _options.BudgetCheck?.Invoke(TimeSpan.FromSeconds(grant.TTL));
+            LogLongerLease(grant.TTL, ttlSeconds, budget ?? "the failover budget still holds");
         }
 
         var lease = new EtcdLeaderLease(this, grant.ID, TimeSpan.FromSeconds(grant.TTL), grantedAt);
@@ -159,6 +168,9 @@ internal sealed partial class EtcdElection : ILeaderElection
 
     [LoggerMessage(3, LogLevel.Information, "etcd at {Endpoints} answers again")]
     private partial void LogReachable(string endpoints);
+
+    [LoggerMessage(5, LogLevel.Warning, "etcd granted a leader lease of {Granted} s, longer than the {Requested} s asked for (its minimum is 1.5 × its election timeout); {Budget}")]
+    private partial void LogLongerLease(long granted, long requested, string budget);
 
     [LoggerMessage(4, LogLevel.Warning, "Leader lease {LeaseId} lost: {Reason}")]
     private partial void LogLeaseLost(long leaseId, string reason);
@@ -336,4 +348,7 @@ internal sealed record ElectionOptions
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
     public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Checks the failover budget against the lease etcd actually granted; null when it holds.</summary>
+    public Func<TimeSpan, string?>? BudgetCheck { get; init; }
 }
