@@ -20,6 +20,7 @@ namespace Scheduler.Worker.Link;
 internal sealed partial class MasterLink
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan MinHandshakeTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(3);
@@ -307,7 +308,7 @@ internal sealed partial class MasterLink
     private async Task<Registered> HandshakeAsync(IAsyncStreamReader<MasterCommand> responses, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(HandshakeTimeout);
+        timeout.CancelAfter(CurrentHandshakeTimeout());
         if (!await responses.MoveNext(timeout.Token))
         {
             throw new IOException("the master closed the stream before accepting the registration");
@@ -551,6 +552,19 @@ internal sealed partial class MasterLink
 
         registration.Agents.AddRange(_agents.Snapshot());
         return registration;
+    }
+
+    /// <summary>
+    /// How long a registration may go unanswered: 10 s before the master's timings are known, then a
+    /// quarter of its dead-after (at least 2 s). A frozen master still completes TCP handshakes, so
+    /// a worker that met one during a failover must give up on it well inside its fencing budget.
+    /// </summary>
+    private TimeSpan CurrentHandshakeTimeout()
+    {
+        lock (_lock)
+        {
+            return _fenceAfter is null ? HandshakeTimeout : TimeSpan.FromTicks(Math.Max(MinHandshakeTimeout.Ticks, _reconnectCap.Ticks));
+        }
     }
 
     private void ApplyTimings(Registered registered)
