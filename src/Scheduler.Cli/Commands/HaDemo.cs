@@ -36,7 +36,7 @@ internal static class HaDemo
         await output.WriteLineAsync($"  processes listed in {cluster.ManifestPath}");
         await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = SchedulerClientOptions.ParseAddresses(cluster.MasterUrls) });
         await WaitAsync(async () => (await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) == 2, ct);
-        var before = await client.GetLeaderAsync(ct);
+        var before = await WaitForAsync(async () => await client.GetLeaderAsync(ct) is { MasterId.Length: > 0 } answer ? answer : null, ct);
         await output.WriteLineAsync($"== leader: {before.MasterId} at {before.Address} (epoch {before.Epoch}, store {before.Store}); the others stand by");
 
         var ledger = Path.Combine(directory, "ledger");
@@ -55,8 +55,10 @@ internal static class HaDemo
                 return jobs.Count(j => j.State == JobState.Running) >= 4 && jobs.Any(j => j.State == JobState.Pending) ? jobs : null;
             },
             ct);
-        var leader = await client.GetLeaderAsync(ct);
-        var victim = cluster.Process(leader.MasterId);
+        var leader = await WaitForAsync(async () => await client.GetLeaderAsync(ct) is { MasterId.Length: > 0 } answer ? answer : null, ct);
+        var victim = cluster.Masters.Any(m => m.Id == leader.MasterId)
+            ? cluster.Process(leader.MasterId)
+            : throw new IOException($"the leader '{leader.MasterId}' at {leader.Address} is none of the masters in {cluster.ManifestPath}");
         var pendingAtKill = atKill.Where(j => j.State == JobState.Pending).Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
         await output.WriteLineAsync(
             $"== kill -9 the leader {leader.MasterId} (pid {victim.Pid}) with {atKill.Count(j => j.State == JobState.Running)} jobs running and {pendingAtKill.Count} pending");
@@ -172,22 +174,24 @@ internal static class HaDemo
 
     private static string Seconds(TimeSpan span) => $"{span.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)} s";
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, CancellationToken ct)
-    {
-        while (!await condition())
-        {
-            await Task.Delay(100, ct);
-        }
-    }
+    private static async Task WaitAsync(Func<Task<bool>> condition, CancellationToken ct) =>
+        await WaitForAsync(async () => await condition() ? new object() : null, ct);
 
+    /// <summary>Polls until <paramref name="probe"/> has an answer; a master that is not reachable or not leading yet (an election) is asked again.</summary>
     private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, CancellationToken ct)
         where T : class
     {
         while (true)
         {
-            if (await probe() is { } value)
+            try
             {
-                return value;
+                if (await probe() is { } value)
+                {
+                    return value;
+                }
+            }
+            catch (Exception ex) when (ex is RpcException or MasterUnreachableException && !ct.IsCancellationRequested)
+            {
             }
 
             await Task.Delay(100, ct);
