@@ -16,7 +16,7 @@ internal static partial class Cli
 
     public static readonly Option<string?> Master = new("--master")
     {
-        Description = "Master URL(s), comma separated (env SCHEDULER_MASTER; default: the cluster `schedctl up` started, else http://127.0.0.1:7070)",
+        Description = "Master URL(s), comma separated (env SCHEDULER_MASTER; default: the cluster `schedctl up` or `up --ha` started, else http://127.0.0.1:7070)",
         Recursive = true,
     };
 
@@ -37,6 +37,11 @@ internal static partial class Cli
         if (Environment.GetEnvironmentVariable("SCHEDULER_MASTER") is { Length: > 0 } env)
         {
             return env;
+        }
+
+        if (Local.ClusterManifest.MasterAddresses(Local.LocalCluster.DefaultDirectory) is { } masters)
+        {
+            return masters;
         }
 
         var local = Path.Combine(Local.LocalCluster.DefaultDirectory, "master", "master.addr");

@@ -27,4 +27,29 @@ public sealed class DemoTests
             }
         }
     }
+
+    [Test]
+    [CancelAfter(300_000)]
+    public async Task Demo_ha_survives_a_killed_leader_runs_every_job_once_and_exits_zero()
+    {
+        RequireEtcd.OrIgnore();
+        var dir = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"demo-ha-{Guid.NewGuid():N}");
+        try
+        {
+            var result = await Schedctl.RunAsync(null, TimeSpan.FromSeconds(280), "demo", "--ha", "--dir", dir);
+
+            Assert.That(result.ExitCode, Is.Zero, result.Out + result.Err);
+            Assert.That(result.Out, Does.Contain("kill -9 the leader master-").And.Contain("== takeover: master-").And.Contain("demo passed"));
+            Assert.That(LocalProcesses.Mentioning(dir), Is.Empty, "etcd, masters, workers and agents are gone");
+        }
+        finally
+        {
+            LocalProcesses.KillAll(dir, []);
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
 }

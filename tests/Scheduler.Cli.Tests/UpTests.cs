@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Scheduler.Tests.Common;
 using TestPosix = Scheduler.Tests.Common.Posix;
 
@@ -36,7 +35,7 @@ public sealed class UpTests
                 Assert.That(up.ExitCode, Is.Zero, up.ReadLog());
             }
 
-            Assert.That(ProcessesMentioning(dir), Is.Empty, "master, workers, keepers and every agent process are gone");
+            Assert.That(LocalProcesses.Mentioning(dir), Is.Empty, "master, workers, keepers and every agent process are gone");
 
             // The stopped master's address must not be mistaken for the new one's.
             File.Delete(Path.Combine(dir, "master", "master.addr"));
@@ -58,11 +57,11 @@ public sealed class UpTests
             Assert.That(ledger.Ends(), Has.Count.EqualTo(jobs.Count));
             Assert.That(ledger.Ends().Values, Is.All.EqualTo(1), "each job ran to its end exactly once");
             Assert.That(ledger.Overlaps(), Is.Empty);
-            Assert.That(ProcessesMentioning(dir), Is.Empty);
+            Assert.That(LocalProcesses.Mentioning(dir), Is.Empty);
         }
         finally
         {
-            foreach (var pid in ProcessesMentioning(dir))
+            foreach (var pid in LocalProcesses.Mentioning(dir))
             {
                 TestPosix.Signal(pid, TestPosix.SigKill);
             }
@@ -87,33 +86,5 @@ public sealed class UpTests
             },
             "the local master to start",
             TimeSpan.FromSeconds(60));
-    }
-
-    /// <summary>Live processes whose command line or environment names <paramref name="dir"/>.</summary>
-    private static List<int> ProcessesMentioning(string dir)
-    {
-        var needle = Encoding.UTF8.GetBytes(dir);
-        var found = new List<int>();
-        foreach (var entry in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(entry), out var pid) || pid == Environment.ProcessId || !TestPosix.IsAlive(pid))
-            {
-                continue;
-            }
-
-            try
-            {
-                if (File.ReadAllBytes(Path.Combine(entry, "cmdline")).AsSpan().IndexOf(needle) >= 0
-                    || File.ReadAllBytes(Path.Combine(entry, "environ")).AsSpan().IndexOf(needle) >= 0)
-                {
-                    found.Add(pid);
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
-
-        return found;
     }
 }

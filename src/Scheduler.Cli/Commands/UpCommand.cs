@@ -3,7 +3,7 @@ using Scheduler.Cli.Local;
 
 namespace Scheduler.Cli.Commands;
 
-/// <summary>`schedctl up`: a local cluster that runs until Ctrl+C, for trying schedctl against.</summary>
+/// <summary>`schedctl up [--ha]`: a local cluster that runs until Ctrl+C, for trying schedctl against.</summary>
 internal static class UpCommand
 {
     public static Command Create()
@@ -11,27 +11,48 @@ internal static class UpCommand
         var workers = new Option<int>("--workers") { Description = "Worker processes", DefaultValueFactory = _ => 2 };
         var gpus = new Option<int>("--gpus") { Description = "Simulated GPUs per worker", DefaultValueFactory = _ => 4 };
         var dir = new Option<string>("--dir") { Description = "Data and logs", DefaultValueFactory = _ => LocalCluster.DefaultDirectory };
-        var port = new Option<int>("--port") { Description = "Master port (0 picks a free one)", DefaultValueFactory = _ => 7070 };
-        var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port };
+        var port = new Option<int>("--port") { Description = "Master port (0 picks a free one; not with --ha, whose ports are all free ones)", DefaultValueFactory = _ => 7070 };
+        var ha = new Option<bool>("--ha") { Description = "Three etcd members and three masters electing a leader; processes listed in DIR/cluster.json" };
+        var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port, ha };
         command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(ha))
+            {
+                var haOptions = new LocalHaClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus));
+                await using var haCluster = await LocalHaCluster.StartAsync(haOptions, ct);
+                foreach (var process in haCluster.Processes)
+                {
+                    await output.WriteLineAsync($"{process.Role,-6} {process.Id,-9} {(process.Address.Length > 0 ? process.Address : "-"),-22} pid {process.Pid}");
+                }
+
+                await output.WriteLineAsync($"logs and data in {haCluster.Directory}; processes in");
+                await output.WriteLineAsync(haCluster.ManifestPath);
+                await output.WriteLineAsync("try: schedctl leader -o json   schedctl nodes   schedctl submit -- /bin/sh -c 'echo hi'");
+                return await RunUntilCancelledAsync(output, ct);
+            }
+
             var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port));
             await using var cluster = await LocalCluster.StartAsync(options, ct);
             await output.WriteLineAsync($"master {cluster.MasterUrl} (pid {cluster.Master.Pid}), {cluster.Workers.Count} workers; logs and data in {cluster.Directory}");
             await output.WriteLineAsync("try: schedctl nodes   schedctl submit --gpus 1 -- /bin/sh -c 'echo $CUDA_VISIBLE_DEVICES'   schedctl jobs");
-            await output.WriteLineAsync($"Ctrl+C (or SIGTERM to pid {Environment.ProcessId}) stops the cluster.");
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            await output.WriteLineAsync("stopping...");
-            return Cli.Ok;
+            return await RunUntilCancelledAsync(output, ct);
         }));
         return command;
+    }
+
+    private static async Task<int> RunUntilCancelledAsync(TextWriter output, CancellationToken ct)
+    {
+        await output.WriteLineAsync($"Ctrl+C (or SIGTERM to pid {Environment.ProcessId}) stops the cluster.");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await output.WriteLineAsync("stopping...");
+        return Cli.Ok;
     }
 }

@@ -34,6 +34,9 @@ internal sealed partial class LocalCluster : IAsyncDisposable
         System.IO.Directory.CreateDirectory(masterDir);
         var addressFile = Path.Combine(masterDir, "master.addr");
         File.Delete(addressFile);
+
+        // An `up --ha` in this folder left its masters here; clients must not take them for ours.
+        File.Delete(Path.Combine(dir, ClusterManifest.FileName));
         var master = LocalProcess.StartDotnet(
             "master",
             Locate("Scheduler.Master", "Scheduler.Master.dll"),

@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace Scheduler.Cli.Local;
 
-/// <summary>A child process (master or worker) with its output in a log file; stopped by PID.</summary>
+/// <summary>A child process (etcd member, master or worker) with its output in a log file; stopped by PID.</summary>
 internal sealed class LocalProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -27,12 +27,17 @@ internal sealed class LocalProcess : IAsyncDisposable
     public static LocalProcess StartDotnet(string name, string dll, IEnumerable<string> args, string logPath)
     {
         var host = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
+        return Start(name, host, [dll, .. args], logPath);
+    }
 
-        // The shell points output at the log and execs, so the PID is the .NET process itself. Its own
+    /// <summary>Starts <paramref name="fileName"/> (a path, or a name found on PATH) with its output appended to <paramref name="logPath"/>.</summary>
+    public static LocalProcess Start(string name, string fileName, IEnumerable<string> args, string logPath)
+    {
+        // The shell points output at the log and execs, so the PID is the process itself. Its own
         // session keeps a terminal's Ctrl+C from reaching it: schedctl stops its children itself, in
         // order (workers first, so they can hand their jobs back to a master still listening).
         var info = new ProcessStartInfo(File.Exists(SetSid) ? SetSid : "/bin/sh") { UseShellExecute = false };
-        var shell = new[] { "-c", "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1", "sh", logPath, host, dll };
+        var shell = new[] { "-c", "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1", "sh", logPath, fileName };
         foreach (var arg in (File.Exists(SetSid) ? ["/bin/sh", .. shell] : shell).Concat(args))
         {
             info.ArgumentList.Add(arg);

@@ -1,0 +1,276 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Scheduler.Cli.Local;
+
+/// <summary>
+/// A highly available cluster on loopback: three etcd members, three masters electing a leader
+/// through them, and workers that know every master. Each process has its own ports, data folder
+/// and log in the state folder; `cluster.json` there lists them with their PIDs. Stopped by PID:
+/// workers, then masters, then etcd (SIGTERM, a deadline, SIGKILL).
+/// </summary>
+internal sealed class LocalHaCluster : IAsyncDisposable
+{
+    public const int Members = 3;
+
+    private static readonly TimeSpan EtcdStartTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MasterStartTimeout = TimeSpan.FromSeconds(60);
+
+    // etcd may take up to 9 s to answer SIGTERM; a worker needs its agents' grace and the acknowledgements.
+    private static readonly TimeSpan EtcdStopGrace = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan HostStopGrace = TimeSpan.FromSeconds(20);
+
+    private readonly List<(ClusterProcess Info, LocalProcess Process)> _etcd = [];
+    private readonly List<(ClusterProcess Info, LocalProcess Process)> _masters = [];
+    private readonly List<(ClusterProcess Info, LocalProcess Process)> _workers = [];
+
+    private LocalHaCluster(string directory) => Directory = directory;
+
+    public string Directory { get; }
+
+    public string ManifestPath => Path.Combine(Directory, ClusterManifest.FileName);
+
+    /// <summary>Every master's URL, comma separated, as workers and clients take them.</summary>
+    public string MasterUrls => string.Join(',', _masters.Select(m => m.Info.Address));
+
+    public IReadOnlyList<ClusterProcess> Processes => [.. _etcd.Select(p => p.Info), .. _masters.Select(p => p.Info), .. _workers.Select(p => p.Info)];
+
+    public IReadOnlyList<ClusterProcess> Masters => _masters.Select(m => m.Info).ToArray();
+
+    public LocalProcess Process(string id) =>
+        _etcd.Concat(_masters).Concat(_workers).First(p => p.Info.Id == id).Process;
+
+    public static async Task<LocalHaCluster> StartAsync(LocalHaClusterOptions options, CancellationToken ct)
+    {
+        var etcd = await EtcdBinary.EnsureAsync(ct);
+        var dir = Path.GetFullPath(options.Directory);
+        System.IO.Directory.CreateDirectory(dir);
+        var cluster = new LocalHaCluster(dir);
+        try
+        {
+            File.Delete(cluster.ManifestPath);
+
+            // A plain `up` in this folder left its address here; clients must not take it for ours.
+            if (System.IO.Directory.Exists(Path.Combine(dir, "master")))
+            {
+                File.Delete(Path.Combine(dir, "master", "master.addr"));
+            }
+            var ports = FreePorts(3 * Members);
+            await cluster.StartEtcdAsync(etcd, ports[..(2 * Members)], ct);
+            await cluster.StartMastersAsync(options, ports[(2 * Members)..], ct);
+            for (var i = 0; i < options.Workers; i++)
+            {
+                cluster.StartWorker(LocalCluster.WorkerName(i), options);
+            }
+
+            await ClusterManifest.WriteAsync(cluster.ManifestPath, cluster.Processes, ct);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // Workers first, so they hand their jobs back to a master still listening; etcd last, so masters can resign.
+        await StopAllAsync(_workers, HostStopGrace);
+        await StopAllAsync(_masters, HostStopGrace);
+        await StopAllAsync(_etcd, EtcdStopGrace);
+    }
+
+    private async Task StartEtcdAsync(string etcd, int[] ports, CancellationToken ct)
+    {
+        var members = Enumerable.Range(1, Members)
+            .Select(i => (Name: $"etcd-{Num(i)}", Client: Url(ports[2 * (i - 1)]), Peer: Url(ports[(2 * (i - 1)) + 1])))
+            .ToArray();
+        var initialCluster = string.Join(',', members.Select(m => $"{m.Name}={m.Peer}"));
+        var token = $"scheduler-local-{Guid.NewGuid():N}";
+        foreach (var (name, client, peer) in members)
+        {
+            // Each `up --ha` starts a fresh etcd cluster: a member's old data would hold the old ports.
+            var data = Path.Combine(Directory, name);
+            if (System.IO.Directory.Exists(data))
+            {
+                System.IO.Directory.Delete(data, recursive: true);
+            }
+
+            var process = LocalProcess.Start(
+                name,
+                etcd,
+                [
+                    "--name", name,
+                    "--data-dir", data,
+                    "--listen-client-urls", client,
+                    "--advertise-client-urls", client,
+                    "--listen-peer-urls", peer,
+                    "--initial-advertise-peer-urls", peer,
+                    "--initial-cluster", initialCluster,
+                    "--initial-cluster-token", token,
+                    "--initial-cluster-state", "new",
+
+                    // Fast elections on loopback, and short enough that a 1 s lease TTL is honoured
+                    // (etcd's floor is 1.5 election timeouts), with room for a busy 2-core machine.
+                    "--heartbeat-interval", "100",
+                    "--election-timeout", "500",
+                    "--logger", "zap",
+                    "--log-level", "warn",
+                ],
+                Path.Combine(Directory, $"{name}.log"));
+            _etcd.Add((new ClusterProcess("etcd", name, client, process.Pid), process));
+        }
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
+        foreach (var (info, process) in _etcd)
+        {
+            await WaitHealthyAsync(http, info, process, ct);
+        }
+    }
+
+    private async Task StartMastersAsync(LocalHaClusterOptions options, int[] ports, CancellationToken ct)
+    {
+        var endpoints = string.Join(',', _etcd.Select(e => e.Info.Address));
+        var dll = LocalCluster.Locate("Scheduler.Master", "Scheduler.Master.dll");
+        for (var i = 1; i <= Members; i++)
+        {
+            var id = $"master-{Num(i)}";
+            var port = ports[i - 1];
+            var url = Url(port);
+            var data = Path.Combine(Directory, id);
+            System.IO.Directory.CreateDirectory(data);
+            File.Delete(Path.Combine(data, "master.addr"));
+            var process = LocalProcess.StartDotnet(
+                id,
+                dll,
+                [
+                    "--listen", $"127.0.0.1:{Num(port)}",
+                    "--advertise", url,
+                    "--master-id", id,
+                    "--data-dir", data,
+                    "--etcd", endpoints,
+                    "--etcd-prefix", "/scheduler/",
+                    "--lease-ttl-ms", Num(options.LeaseTtlMs),
+                    "--heartbeat-interval-ms", Num(options.HeartbeatIntervalMs),
+                    "--dead-after-ms", Num(options.DeadAfterMs),
+                    "--stop-grace-ms", "2000",
+                ],
+                Path.Combine(Directory, $"{id}.log"));
+            _masters.Add((new ClusterProcess("master", id, url, process.Pid), process));
+        }
+
+        // A standby writes master.addr too, once it listens.
+        for (var i = 0; i < _masters.Count; i++)
+        {
+            await WaitForFileAsync(_masters[i].Process, Path.Combine(Directory, _masters[i].Info.Id, "master.addr"), ports[i], ct);
+        }
+    }
+
+    private void StartWorker(string nodeId, LocalHaClusterOptions options)
+    {
+        var worker = LocalProcess.StartDotnet(
+            nodeId,
+            LocalCluster.Locate("Scheduler.Worker", "Scheduler.Worker.dll"),
+            [
+                "--master", MasterUrls,
+                "--node-id", nodeId,
+                "--data-dir", Path.Combine(Directory, nodeId),
+                "--gpu-probe", "simulated",
+                "--gpus", Num(options.GpusPerWorker),
+                "--gpu-model", options.GpuModel,
+                "--cpu-millis", "8000",
+                "--memory-mib", "32768",
+                "--labels", $"node={nodeId}",
+            ],
+            Path.Combine(Directory, $"{nodeId}.log"));
+        _workers.Add((new ClusterProcess("worker", nodeId, "", worker.Pid), worker));
+    }
+
+    private static async Task StopAllAsync(List<(ClusterProcess Info, LocalProcess Process)> processes, TimeSpan grace)
+    {
+        await Task.WhenAll(processes.Select(p => p.Process.StopAsync(grace)));
+        foreach (var (_, process) in processes)
+        {
+            await process.DisposeAsync();
+        }
+    }
+
+    private static async Task WaitHealthyAsync(HttpClient http, ClusterProcess member, LocalProcess process, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(EtcdStartTimeout);
+        var last = "no answer yet";
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                throw new IOException($"{member.Id} exited at start; see {process.LogPath}");
+            }
+
+            try
+            {
+                last = await http.GetStringAsync(new Uri(member.Address + "/health"), timeout.Token);
+                if (last.Contains("\"health\":\"true\"", StringComparison.Ordinal))
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                last = ex.Message;
+            }
+
+            try
+            {
+                await Task.Delay(50, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new IOException($"{member.Id} at {member.Address} was not healthy within {EtcdStartTimeout.TotalSeconds:F0} s ({last}); see {process.LogPath}");
+            }
+        }
+    }
+
+    private static async Task WaitForFileAsync(LocalProcess master, string file, int port, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(MasterStartTimeout);
+        while (!File.Exists(file))
+        {
+            if (master.HasExited)
+            {
+                throw new IOException($"{master.Name}: " + LocalCluster.StartFailure(master.Tail(64 * 1024), port, master.LogPath));
+            }
+
+            try
+            {
+                await Task.Delay(50, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new IOException($"{master.Name} did not start within {MasterStartTimeout.TotalSeconds:F0} s; see {master.LogPath}");
+            }
+        }
+    }
+
+    /// <summary>Distinct free loopback ports: every listener stays open until all are chosen.</summary>
+    private static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        try
+        {
+            listeners.ForEach(l => l.Start());
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            listeners.ForEach(l => l.Dispose());
+        }
+    }
+
+    private static string Url(int port) => $"http://127.0.0.1:{Num(port)}";
+
+    private static string Num(int value) => value.ToString(CultureInfo.InvariantCulture);
+}

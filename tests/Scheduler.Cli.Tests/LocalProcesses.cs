@@ -1,0 +1,48 @@
+using System.Text;
+using TestPosix = Scheduler.Tests.Common.Posix;
+
+namespace Scheduler.Cli.Tests;
+
+/// <summary>What a local cluster left behind, found from /proc rather than from what it says it started.</summary>
+internal static class LocalProcesses
+{
+    /// <summary>Live processes whose command line or environment names <paramref name="dir"/>.</summary>
+    public static List<int> Mentioning(string dir)
+    {
+        var needle = Encoding.UTF8.GetBytes(dir);
+        var found = new List<int>();
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), out var pid) || pid == Environment.ProcessId || !TestPosix.IsAlive(pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllBytes(Path.Combine(entry, "cmdline")).AsSpan().IndexOf(needle) >= 0
+                    || File.ReadAllBytes(Path.Combine(entry, "environ")).AsSpan().IndexOf(needle) >= 0)
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>SIGKILLs each of <paramref name="pids"/> and everything that names <paramref name="dir"/>: the cleanup of a failed test.</summary>
+    public static void KillAll(string dir, IEnumerable<int> pids)
+    {
+        foreach (var pid in pids.Concat(Mentioning(dir)).Distinct())
+        {
+            if (pid != Environment.ProcessId)
+            {
+                TestPosix.Signal(pid, TestPosix.SigKill);
+            }
+        }
+    }
+}
