@@ -14,17 +14,27 @@ internal sealed class CallRetryPolicy
     private static readonly ResiliencePropertyKey<MasterEndpoint> EndpointKey = new("scheduler.endpoint");
     private static readonly ResiliencePropertyKey<long> FirstFailureKey = new("scheduler.first-failure");
     private static readonly ResiliencePropertyKey<bool> IdempotentKey = new("scheduler.idempotent");
+    private static readonly ResiliencePropertyKey<HashSet<string>> UnavailableKey = new("scheduler.unavailable");
+    private static readonly ResiliencePropertyKey<int> FailuresKey = new("scheduler.failures");
+
+    // While standbys answer (an election is under way, or one of them is loading its term) they are
+    // asked again briskly: the answer is cheap, and the new leader should be found within a poll.
+    private static readonly TimeSpan ElectionPoll = TimeSpan.FromMilliseconds(100);
 
     private readonly MasterEndpoints _endpoints;
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _budget;
     private readonly ResiliencePipeline _pipeline;
+    private readonly TimeSpan _initialBackoff;
+    private readonly TimeSpan _maxBackoff;
 
     public CallRetryPolicy(SchedulerClientOptions options, MasterEndpoints endpoints, TimeProvider timeProvider, Random random)
     {
         _endpoints = endpoints;
         _timeProvider = timeProvider;
         _budget = options.RetryBudget;
+        _initialBackoff = options.InitialBackoff;
+        _maxBackoff = options.MaxBackoff;
         var retry = new RetryStrategyOptions
         {
             MaxRetryAttempts = Math.Max(1, options.MaxRetries),
@@ -34,7 +44,7 @@ internal sealed class CallRetryPolicy
             MaxDelay = options.MaxBackoff,
             Randomizer = random.NextDouble,
             ShouldHandle = args => ValueTask.FromResult(options.MaxRetries > 0 && ShouldRetry(args.Context, args.Outcome.Exception)),
-            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RedirectTarget(args.Context, args.Outcome.Exception) is not null ? TimeSpan.Zero : null),
+            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(DelayFor(args.Context, args.Outcome.Exception, random)),
             OnRetry = args =>
             {
                 OnFailure(args.Context, args.Outcome.Exception);
@@ -87,16 +97,52 @@ internal sealed class CallRetryPolicy
         return null;
     }
 
-    /// <summary>The leader to switch to; null when there is none or it is the master that just refused (a stale answer).</summary>
+    /// <summary>
+    /// The leader to switch to; null when there is none, when it is the master that just answered (a
+    /// stale answer), or when it is a master this call already found unavailable (a standby that has
+    /// not yet seen the old leader's lease lapse names the dead leader: following it would bounce).
+    /// </summary>
     private static Uri? RedirectTarget(ResilienceContext context, Exception? error)
     {
         var leader = LeaderOf(error);
-        return leader is not null
-            && context.Properties.TryGetValue(EndpointKey, out var endpoint)
-            && MasterEndpoints.SameAddress(endpoint.Address, leader)
-            ? null
-            : leader;
+        if (leader is null || !context.Properties.TryGetValue(EndpointKey, out var endpoint) || MasterEndpoints.SameAddress(endpoint.Address, leader))
+        {
+            return null;
+        }
+
+        return context.Properties.TryGetValue(UnavailableKey, out var unavailable) && unavailable.Contains(Key(leader)) ? null : leader;
     }
+
+    /// <summary>
+    /// At once for a redirect, or to a master not yet found unreachable by this call; a short poll while
+    /// standbys answer; otherwise an exponential backoff (with jitter) over the unreachable failures
+    /// only, so the answers of standbys during an election do not grow it.
+    /// </summary>
+    private TimeSpan DelayFor(ResilienceContext context, Exception? error, Random random)
+    {
+        if (RedirectTarget(context, error) is not null)
+        {
+            return TimeSpan.Zero;
+        }
+
+        if (error is RpcException ex && IsStandbyWithoutLeader(ex))
+        {
+            return ElectionPoll * (0.5 + random.NextDouble());
+        }
+
+        var unreachable = context.Properties.TryGetValue(UnavailableKey, out var set) ? set.Count : 0;
+        if (unreachable > 0 && _endpoints.Known.Any(k => !set!.Contains(Key(k))))
+        {
+            return TimeSpan.Zero;
+        }
+
+        var failures = context.Properties.GetValue(FailuresKey, 0) + 1;
+        context.Properties.Set(FailuresKey, failures);
+        var ceiling = Math.Min(_maxBackoff.TotalMilliseconds, _initialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 16)));
+        return TimeSpan.FromMilliseconds(ceiling * (0.5 + (random.NextDouble() / 2)));
+    }
+
+    private static string Key(Uri address) => address.GetComponents(UriComponents.SchemeAndServer, UriFormat.Unescaped);
 
     private static bool IsStandbyWithoutLeader(RpcException ex) =>
         ex.StatusCode == StatusCode.FailedPrecondition && ex.Trailers.Get(SchedulerMetadata.LeaderTrailer) is not null;
@@ -129,13 +175,26 @@ internal sealed class CallRetryPolicy
             return;
         }
 
+        if (error is RpcException { StatusCode: StatusCode.Unavailable, Status.DebugException: not null })
+        {
+            // Not reachable at all (refused, reset): remembered for this call only.
+            if (!context.Properties.TryGetValue(UnavailableKey, out var unavailable))
+            {
+                unavailable = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                context.Properties.Set(UnavailableKey, unavailable);
+            }
+
+            unavailable.Add(Key(endpoint.Address));
+        }
+
         if (RedirectTarget(context, error) is { } leader)
         {
             _endpoints.FollowLeader(leader);
         }
         else
         {
-            _endpoints.Advance(endpoint);
+            var unavailable = context.Properties.GetValue(UnavailableKey, null!);
+            _endpoints.Advance(endpoint, address => unavailable?.Contains(Key(address)) == true);
         }
     }
 }

@@ -54,6 +54,31 @@ internal sealed class MasterEndpoints : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>
+    /// Moves past <paramref name="failed"/> to the next address that <paramref name="skip"/> does not
+    /// rule out (a master this call found unreachable); to the plain next one when all are ruled out.
+    /// </summary>
+    public void Advance(MasterEndpoint failed, Func<Uri, bool> skip)
+    {
+        lock (_lock)
+        {
+            if (!SameAddress(_known[_current], failed.Address))
+            {
+                return;
+            }
+
+            for (var step = 1; step <= _known.Count; step++)
+            {
+                var candidate = (_current + step) % _known.Count;
+                if (!skip(_known[candidate]) || step == _known.Count)
+                {
+                    _current = skip(_known[candidate]) ? (_current + 1) % _known.Count : candidate;
+                    return;
+                }
+            }
+        }
+    }
+
     /// <summary>Points calls at the leader a standby named, adding it to the known addresses if new.</summary>
     public void FollowLeader(Uri leader)
     {

@@ -57,6 +57,42 @@ public sealed class CallRetryPolicyTests
         Assert.That(tried, Is.EqualTo(new[] { M1, M2 }).Using<Uri>(MasterEndpoints.SameAddress));
     }
 
+    [Test]
+    public async Task In_a_failover_does_not_follow_a_stale_redirect_back_to_the_dead_leader(CancellationToken ct)
+    {
+        // M1 led and was killed; M2 has not seen its lease lapse and still names it; M3 took over.
+        await using var endpoints = new MasterEndpoints([M1, M2, M3], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+
+        await Policy(endpoints).ExecuteAsync(
+            (e, _) => Answer(tried, e, e.Address.Port switch
+            {
+                7001 => ConnectionRefused(),
+                7002 => Redirect(StatusCode.FailedPrecondition, M1),
+                _ => null,
+            }),
+            idempotent: true,
+            ct);
+
+        Assert.That(tried, Is.EqualTo(new[] { M1, M2, M3 }).Using<Uri>(MasterEndpoints.SameAddress));
+    }
+
+    [Test]
+    public async Task Skips_a_master_found_unreachable_while_standbys_elect(CancellationToken ct)
+    {
+        // M1 is dead; M2 and M3 answer as standbys without a leader for the first five attempts.
+        await using var endpoints = new MasterEndpoints([M1, M2, M3], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+
+        await Policy(endpoints, maxRetries: 10).ExecuteAsync(
+            (e, _) => Answer(tried, e, e.Address.Port == M1.Port ? ConnectionRefused() : tried.Count < 5 ? Redirect(StatusCode.FailedPrecondition, null) : null),
+            idempotent: true,
+            ct);
+
+        Assert.That(tried.Skip(1), Has.None.Matches<Uri>(u => MasterEndpoints.SameAddress(u!, M1)), "the dead master is not asked again in this call");
+        Assert.That(tried, Has.Count.EqualTo(6));
+    }
+
     [TestCase(true, 2)]
     [TestCase(false, 1)]
     public async Task Retries_a_timed_out_attempt_only_when_the_call_is_idempotent(bool idempotent, int attempts)
@@ -183,8 +219,8 @@ public sealed class CallRetryPolicyTests
         return failure is null ? Task.FromResult(endpoint.Address) : Task.FromException<Uri>(failure);
     }
 
-    private static RpcException Redirect(StatusCode code, Uri leader) =>
-        new(new Status(code, "not the leader"), new Metadata { { SchedulerMetadata.LeaderTrailer, leader.ToString() } });
+    private static RpcException Redirect(StatusCode code, Uri? leader) =>
+        new(new Status(code, "not the leader"), new Metadata { { SchedulerMetadata.LeaderTrailer, leader?.ToString() ?? "" } });
 
     private static RpcException ConnectionRefused() =>
         new(new Status(StatusCode.Unavailable, "Error connecting to subchannel.", new HttpRequestException("Connection refused (127.0.0.1:7001)")));

@@ -168,4 +168,29 @@ public sealed class MasterAddressBookTests
         book.OnFailed(A, refused: true);
         Assert.That((book.NextInRound, book.FailedRounds), Is.EqualTo((false, 2)));
     }
+
+    [Test]
+    public void A_hint_naming_a_leader_that_just_refused_is_not_followed()
+    {
+        var book = new MasterAddressBook([A, B, C]);
+        book.OnRegistered(A);
+        book.OnFailed(A, refused: true);
+
+        // B has not seen A's lease lapse yet and still names it.
+        Assert.That(book.OnHint(B, A), Is.False);
+        Assert.That(book.Next(), Is.EqualTo(C), "on to the next standby, which may be the one taking over");
+    }
+
+    [Test]
+    public void A_round_in_which_a_standby_answered_is_an_election_not_an_empty_cluster()
+    {
+        var book = new MasterAddressBook([A, B]);
+        book.OnFailed(A, refused: true);
+        book.OnFailed(B, refused: false, answered: true);
+        Assert.That(book.LastRoundAnswered, Is.True, "B runs: poll briskly for the new leader");
+
+        book.OnFailed(A, refused: true);
+        book.OnFailed(B, refused: true);
+        Assert.That(book.LastRoundAnswered, Is.False, "nothing answered: back off");
+    }
 }

@@ -22,6 +22,7 @@ internal static class BenchCommand
         var jobs = new Option<int>("--jobs") { Description = "Jobs to submit", DefaultValueFactory = _ => 1000 };
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent submitters", DefaultValueFactory = _ => 16 };
         var command = new Command("bench", "Measure submit and scheduling throughput on a local cluster with simulated nodes") { nodes, jobs, concurrency };
+        command.Subcommands.Add(FailoverBench.Create());
         command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;

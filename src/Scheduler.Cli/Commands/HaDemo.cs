@@ -81,7 +81,7 @@ internal static class HaDemo
         ids.AddRange(lateIds);
         await WaitAsync(async () => (await client.ListJobsAsync(null, 0, ct)).All(j => j.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled), ct);
         var finished = (await client.ListJobsAsync(null, 0, ct)).Where(j => ids.Contains(j.Id)).OrderBy(j => j.Id, StringComparer.Ordinal).ToArray();
-        var record = Ledger.Read(ledger);
+        var record = LedgerAgent.Ledger.Read(ledger);
         var firstPlaced = finished
             .Where(j => lateIds.Contains(j.Id) && j.StartedAt is not null)
             .OrderBy(j => j.StartedAt.ToDateTimeOffset())
@@ -169,28 +169,8 @@ internal static class HaDemo
         }
     }
 
-    /// <summary>
-    /// An agent of about 4 s that records itself in the ledger: any process of an earlier attempt of
-    /// its job still alive when it starts is an overlap; start and end carry the wall clock in ns.
-    /// </summary>
-    private static JobSpec Job(string name, string ledger, long cpuMillis = CpuMillisPerJob)
-    {
-        var script =
-            $"L={ledger}; J=$SCHEDULER_JOB_ID; A=$SCHEDULER_ATTEMPT; " +
-            "for p in $(cat $L/pids-$J 2>/dev/null); do kill -0 $p 2>/dev/null && echo \"$J $A $p\" >> $L/overlaps; done; " +
-            "echo $$ >> $L/pids-$J; " +
-            "echo \"$J $A $SCHEDULER_NODE_ID $$ start $(date +%s%N)\" >> $L/ledger; " +
-            "for i in 1 2 3 4 5 6 7 8; do echo step $i; sleep 0.5; done; " +
-            "echo \"$J $A $SCHEDULER_NODE_ID $$ end $(date +%s%N)\" >> $L/ledger";
-        var spec = new JobSpec
-        {
-            Name = name,
-            Command = "/bin/sh",
-            Resources = new Resources { CpuMillis = cpuMillis, MemoryMib = 256 },
-        };
-        spec.Args.Add(["-c", script]);
-        return spec;
-    }
+    private static JobSpec Job(string name, string ledger, long cpuMillis = CpuMillisPerJob) =>
+        LedgerAgent.Spec(name, ledger, cpuMillis, steps: 8, stepSeconds: 0.5);
 
     private static string Seconds(TimeSpan span) => $"{span.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)} s";
 
@@ -216,37 +196,5 @@ internal static class HaDemo
 
             await Task.Delay(100, ct);
         }
-    }
-
-    /// <summary>What the agents wrote: "JOB ATTEMPT NODE PID start|end NANOS" lines, and overlaps.</summary>
-    private sealed class Ledger
-    {
-        private readonly string[][] _lines;
-
-        private Ledger(string[][] lines, IReadOnlyList<string> overlaps)
-        {
-            _lines = lines;
-            Overlaps = overlaps;
-        }
-
-        public IReadOnlyList<string> Overlaps { get; }
-
-        public static Ledger Read(string directory) =>
-            new(
-                Lines(Path.Combine(directory, "ledger")).Select(l => l.Split(' ')).Where(f => f.Length == 6).ToArray(),
-                Lines(Path.Combine(directory, "overlaps")));
-
-        public int Ends(string job) => _lines.Count(f => f[0] == job && f[4] == "end");
-
-        public DateTimeOffset? FirstStartAfter(string job, DateTimeOffset after) =>
-            _lines.Where(f => f[0] == job && f[4] == "start" && long.TryParse(f[5], CultureInfo.InvariantCulture, out _))
-                .Select(f => DateTimeOffset.UnixEpoch.AddTicks(long.Parse(f[5], CultureInfo.InvariantCulture) / 100))
-                .Where(t => t > after)
-                .Order()
-                .Cast<DateTimeOffset?>()
-                .FirstOrDefault();
-
-        private static string[] Lines(string file) =>
-            File.Exists(file) ? File.ReadAllLines(file).Where(l => l.Length > 0).ToArray() : [];
     }
 }

@@ -130,19 +130,52 @@ internal sealed class LocalHaCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts a master that was stopped or killed again, on its own port and data folder, and waits
+    /// until it listens (as a standby: the others lead meanwhile). Updates cluster.json with its PID.
+    /// </summary>
+    public async Task RestartMasterAsync(string id, CancellationToken ct)
+    {
+        var index = _masters.FindIndex(m => m.Info.Id == id);
+        var (info, old) = _masters[index];
+        await old.StopAsync(TimeSpan.Zero);
+        await old.DisposeAsync();
+        var port = new Uri(info.Address).Port;
+        var process = StartMasterProcess(id, port);
+        _masters[index] = (info with { Pid = process.Pid }, process);
+        await WaitForFileAsync(process, Path.Combine(Directory, id, "master.addr"), port, ct);
+        await ClusterManifest.WriteAsync(ManifestPath, Processes, ct);
+    }
+
+    private LocalHaClusterOptions _options = null!;
+
     private async Task StartMastersAsync(LocalHaClusterOptions options, int[] ports, CancellationToken ct)
     {
-        var endpoints = string.Join(',', _etcd.Select(e => e.Info.Address));
-        var dll = LocalCluster.Locate("Scheduler.Master", "Scheduler.Master.dll");
+        _options = options;
         for (var i = 1; i <= Members; i++)
         {
             var id = $"master-{Num(i)}";
-            var port = ports[i - 1];
-            var url = Url(port);
-            var data = Path.Combine(Directory, id);
-            System.IO.Directory.CreateDirectory(data);
-            File.Delete(Path.Combine(data, "master.addr"));
-            var process = LocalProcess.StartDotnet(
+            var process = StartMasterProcess(id, ports[i - 1]);
+            _masters.Add((new ClusterProcess("master", id, Url(ports[i - 1]), process.Pid), process));
+        }
+
+        // A standby writes master.addr too, once it listens.
+        for (var i = 0; i < _masters.Count; i++)
+        {
+            await WaitForFileAsync(_masters[i].Process, Path.Combine(Directory, _masters[i].Info.Id, "master.addr"), ports[i], ct);
+        }
+    }
+
+    private LocalProcess StartMasterProcess(string id, int port)
+    {
+        var options = _options;
+        var endpoints = string.Join(',', _etcd.Select(e => e.Info.Address));
+        var dll = LocalCluster.Locate("Scheduler.Master", "Scheduler.Master.dll");
+        var url = Url(port);
+        var data = Path.Combine(Directory, id);
+        System.IO.Directory.CreateDirectory(data);
+        File.Delete(Path.Combine(data, "master.addr"));
+        return LocalProcess.StartDotnet(
                 id,
                 dll,
                 [
@@ -158,14 +191,6 @@ internal sealed class LocalHaCluster : IAsyncDisposable
                     "--stop-grace-ms", "2000",
                 ],
                 Path.Combine(Directory, $"{id}.log"));
-            _masters.Add((new ClusterProcess("master", id, url, process.Pid), process));
-        }
-
-        // A standby writes master.addr too, once it listens.
-        for (var i = 0; i < _masters.Count; i++)
-        {
-            await WaitForFileAsync(_masters[i].Process, Path.Combine(Directory, _masters[i].Info.Id, "master.addr"), ports[i], ct);
-        }
     }
 
     private void StartWorker(string nodeId, LocalHaClusterOptions options)

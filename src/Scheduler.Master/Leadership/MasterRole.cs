@@ -109,7 +109,8 @@ internal sealed partial class MasterRole : BackgroundService
     {
         var leader = _election.Leader;
         var known = leader is not null && leader.Address.Length > 0 && leader.MasterId != _options.MasterId;
-        var trailers = new Metadata { { LeaderTrailer, known ? leader!.Address : "" } };
+        // "none" rather than an empty value, which not every HTTP/2 stack passes on as a trailer.
+        var trailers = new Metadata { { LeaderTrailer, known ? leader!.Address : NoLeader } };
         var message = known
             ? $"master {_options.MasterId} is a standby; the leader is {leader!.MasterId} at {leader.Address}"
             : $"master {_options.MasterId} is a standby and no leader is known yet (an election is under way); try again shortly";
@@ -118,6 +119,9 @@ internal sealed partial class MasterRole : BackgroundService
 
     /// <summary>Trailer naming the leader's URL on a standby's refusal; documented in jobs.proto.</summary>
     public const string LeaderTrailer = "x-scheduler-leader";
+
+    /// <summary>The trailer's value while no leader is known (an election is under way).</summary>
+    public const string NoLeader = "none";
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -24,6 +24,7 @@ internal sealed class MasterAddressBook
     private int _cursor;
     private int _hops;
     private int _failedInRound;
+    private bool _answeredInRound;
 
     public MasterAddressBook(IEnumerable<Uri> configured)
     {
@@ -58,6 +59,13 @@ internal sealed class MasterAddressBook
     /// <summary>Whole rounds through every known address that failed since the last registration: the backoff's exponent.</summary>
     public int FailedRounds { get; private set; }
 
+    /// <summary>
+    /// True when some master answered (a standby) in the last whole round that failed: an election
+    /// is under way or a standby is taking over, so the next round comes after a short poll, not a
+    /// backoff grown for a cluster where nothing runs.
+    /// </summary>
+    public bool LastRoundAnswered { get; private set; }
+
     /// <summary>The address for the next session.</summary>
     public Uri Next() => At(_cursor);
 
@@ -67,14 +75,17 @@ internal sealed class MasterAddressBook
     /// failure (a timeout, or a standby answering) means a master may be running there.
     /// Returns true when every known address has refused since the last contact: no master is running.
     /// </summary>
-    public bool OnFailed(Uri address, bool refused)
+    public bool OnFailed(Uri address, bool refused, bool answered = false)
     {
         RetryAtOnce = false;
         _hops = 0;
+        _answeredInRound |= answered;
         if (++_failedInRound >= Count)
         {
             _failedInRound = 0;
             FailedRounds++;
+            LastRoundAnswered = _answeredInRound;
+            _answeredInRound = false;
         }
 
         var index = IndexOf(address);
@@ -102,12 +113,20 @@ internal sealed class MasterAddressBook
     {
         if (SameAddress(from, leader))
         {
-            OnFailed(from, refused: false);
+            OnFailed(from, refused: false, answered: true);
             return false;
         }
 
         // The standby answered, so it is running.
         _refusing.Remove(Key(from));
+        if (_refusing.Contains(Key(leader)))
+        {
+            // The leader it names refused this worker since: the standby has not seen it die yet
+            // (its lease has not lapsed). Following it would bounce between the two; try the rest.
+            OnFailed(from, refused: false, answered: true);
+            return false;
+        }
+
         var index = IndexOf(leader);
         if (index < 0)
         {
@@ -145,6 +164,8 @@ internal sealed class MasterAddressBook
         RetryAtOnce = false;
         _hops = 0;
         _failedInRound = 0;
+        _answeredInRound = false;
+        LastRoundAnswered = false;
         FailedRounds = 0;
         _refusing.Clear();
     }

@@ -28,6 +28,7 @@ internal sealed partial class MasterLink
     // Not zero: even a good hint is followed with a short pause, so no error can make a tight loop.
     private static readonly TimeSpan HintFloor = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan NextAddressPause = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan ElectionPoll = TimeSpan.FromMilliseconds(150);
     private readonly WorkerIdentity _identity;
     private readonly IGpuProbe _probe;
     private readonly AgentSupervisor _agents;
@@ -184,6 +185,11 @@ internal sealed partial class MasterLink
                 return NextAddressPause;
             }
 
+            if (_book.LastRoundAnswered)
+            {
+                return ElectionPoll * (0.5 + Random.Shared.NextDouble());
+            }
+
             rounds = _book.FailedRounds;
         }
 
@@ -257,6 +263,10 @@ internal sealed partial class MasterLink
                 _outbox = outbox;
             }
 
+            // Before any command of this master is handled: a keeper whose lease lapsed while this
+            // worker looked for the leader would otherwise kill the first agents it starts.
+            RenewKeeperLease();
+
             LogRegistered(_identity.NodeId, address.OriginalString, _probe.Devices.Count, (long)_heartbeatInterval.TotalMilliseconds, _epochs.Highest);
             var writer = WriteLoopAsync(call.RequestStream, outbox.Reader, session.Token);
             var beating = HeartbeatLoopAsync(outbox.Writer, heartbeats, session.Token);
@@ -277,6 +287,16 @@ internal sealed partial class MasterLink
                 if (StandbyAnswer.From(ex, call)?.Leader is { } leader && FollowHint(address, leader))
                 {
                     LogFollowingLeader(address.OriginalString, leader.OriginalString);
+                }
+                else if (!session.IsCancellationRequested)
+                {
+                    // Broken, not closed (a killed or frozen master): start with the next master. A
+                    // frozen one still accepts connections and would hold the next handshake for its
+                    // whole timeout; a live leader is found again through the standbys' hints.
+                    lock (_lock)
+                    {
+                        _book.OnFailed(address, IsConnectionRefused(ex));
+                    }
                 }
             }
             finally
@@ -487,7 +507,7 @@ internal sealed partial class MasterLink
             {
                 followed = _book.OnHint(address, leader) ? leader : null;
             }
-            else if (_book.OnFailed(address, refused))
+            else if (_book.OnFailed(address, refused, answered: standby is not null))
             {
                 _contact = Math.Max(_contact, _time.GetTimestamp());
             }
@@ -580,6 +600,23 @@ internal sealed partial class MasterLink
     }
 
     /// <summary>The master heard from us no earlier than <paramref name="sentAt"/>: the fencing clock restarts there.</summary>
+    /// <summary>Tells the keeper the fencing deadline from the latest contact, at once.</summary>
+    private void RenewKeeperLease()
+    {
+        long contact;
+        TimeSpan? fenceAfter;
+        lock (_lock)
+        {
+            contact = _contact;
+            fenceAfter = _fenceAfter;
+        }
+
+        if (fenceAfter is { } limit)
+        {
+            _keeper?.Lease(_identity.NodeId, contact + (long)(limit.TotalSeconds * _time.TimestampFrequency));
+        }
+    }
+
     private void MarkContact(long sentAt)
     {
         lock (_lock)
