@@ -53,7 +53,10 @@ public sealed class HighAvailabilityTests
             () => acknowledged.Count >= 12 && ledger.Starts().Count >= 3,
             "a dozen submits acknowledged and several agents running");
         await cluster.MasterById(leader.Id).Process!.KillAsync();
+        var acknowledgedAtKill = acknowledged.Count;
         await submitting;
+
+        Assert.That(acknowledgedAtKill, Is.LessThan(Total - 10), "the stream went on well past the kill");
 
         Assert.That(refused, Is.Empty, "the client follows the new leader: no submit of the stream fails");
         var standbys = cluster.Masters.Where(m => m.Id != leader.Id).ToList();
