@@ -31,6 +31,11 @@ public sealed class AgentLedger(string root)
         Lines(LedgerFile).Select(l => l.Split(' ')).Where(f => f is [_, _, _, _, "end"])
             .GroupBy(f => f[0]).ToDictionary(g => g.Key, g => g.Count());
 
+    /// <summary>Attempts that started, per job.</summary>
+    public IReadOnlyDictionary<string, int> Starts() =>
+        Lines(LedgerFile).Select(l => l.Split(' ')).Where(f => f is [_, _, _, _, "start"])
+            .GroupBy(f => f[0]).ToDictionary(g => g.Key, g => g.Count());
+
     public IReadOnlyList<string> Overlaps() => Lines(OverlapFile);
 
     public IReadOnlyList<int> Pids(string jobId, int attempt) =>
