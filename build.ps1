@@ -21,6 +21,7 @@ switch ($Target) {
   "bench" {
     Build
     dotnet $schedctl bench
+    dotnet $schedctl bench failover --kills 5
     foreach ($w in "default", "gpushare40", "multigpu20", "gpuspec10") {
       dotnet $schedctl sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv --tasks "../shared/data/alibaba-gpu-v2023/openb_pod_list_$w.csv" --policy all @Rest
     }

@@ -23,6 +23,7 @@ case "$target" in
   bench)
     build
     dotnet "$schedctl" bench
+    dotnet "$schedctl" bench failover --kills 5
     for w in default gpushare40 multigpu20 gpuspec10; do
       dotnet "$schedctl" sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv \
         --tasks "../shared/data/alibaba-gpu-v2023/openb_pod_list_$w.csv" --policy all "$@"

@@ -8,9 +8,6 @@ internal sealed partial class SchedulerLoop
     [LoggerMessage(2, LogLevel.Information, "Job {JobId} submitted (request {RequestId}, priority {Priority})")]
     private partial void LogSubmitted(string jobId, string requestId, int priority);
 
-    [LoggerMessage(3, LogLevel.Information, "Job {JobId} attempt {Attempt} dispatched to {NodeId} (epoch {Epoch})")]
-    private partial void LogDispatch(string jobId, int attempt, string nodeId, long epoch);
-
     [LoggerMessage(4, LogLevel.Information, "Job {JobId} attempt {Attempt} finished {State} (exit {ExitCode})")]
     private partial void LogFinished(string jobId, int attempt, string state, int exitCode);
 
@@ -35,9 +32,6 @@ internal sealed partial class SchedulerLoop
     [LoggerMessage(11, LogLevel.Information, "Node {NodeId} session {OldSession} replaced by {NewSession}")]
     private partial void LogSessionReplaced(string nodeId, long oldSession, long newSession);
 
-    [LoggerMessage(12, LogLevel.Warning, "Node {NodeId} is not reading its commands; its stream is cut")]
-    private partial void LogSessionOverflow(string nodeId);
-
     [LoggerMessage(13, LogLevel.Warning, "Stopping stale agent {JobId} attempt {Attempt} on {NodeId}")]
     private partial void LogStaleAgent(string jobId, int attempt, string nodeId);
 
@@ -61,7 +55,4 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(20, LogLevel.Information, "Stopping: no more dispatch; closing {Sessions} worker streams")]
     private partial void LogStopping(int sessions);
-
-    [LoggerMessage(21, LogLevel.Warning, "Withheld a {Command} command to {NodeId}: this master's leader lease is not proven held")]
-    private partial void LogCommandWithheld(string nodeId, string command);
 }

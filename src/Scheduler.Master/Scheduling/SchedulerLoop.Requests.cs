@@ -82,7 +82,7 @@ internal sealed partial class SchedulerLoop
         {
             // The allocation stays until the worker reports the agent gone, so nothing new is
             // squeezed onto a GPU the stopping agent still uses.
-            SendStop(entry, cancelled.Id, cancelled.Attempt, "cancelled by user");
+            _commands.Stop(entry, cancelled.Id, cancelled.Attempt, "cancelled by user");
         }
 
         cancel.Reply.TrySetResult(ProtoMapping.ToProto(cancelled));
@@ -107,7 +107,7 @@ internal sealed partial class SchedulerLoop
         entry.Record = record;
         entry.State.Cordoned = cordoned;
         entry.State.Draining = draining;
-        _dirtyNodes.Add(entry.Id);
+        _published.NodeChanged(entry.Id);
         _needsPass = true;
         LogNodeChanged(entry.Id, change.Operation.ToString(), change.Reason);
 
@@ -120,11 +120,11 @@ internal sealed partial class SchedulerLoop
                 .OfType<JobRecord>()
                 .ToArray();
             await ApplyAsync(moving, ct);
-            Send(entry, new MasterCommand { Drain = new Drain { Reason = change.Reason } });
+            _commands.Send(entry, new MasterCommand { Drain = new Drain { Reason = change.Reason } });
             foreach (var job in moving)
             {
                 // Requeued only once the worker confirms the exit, so the job never runs in two places.
-                SendStop(entry, job.Id, job.Attempt, "node drained");
+                _commands.Stop(entry, job.Id, job.Attempt, "node drained");
             }
         }
 
@@ -170,7 +170,7 @@ internal sealed partial class SchedulerLoop
         }
 
         var requestId = _logRequests.Add(entry.Id, attempt, fetch.Reply, _time.GetUtcNow().AddMilliseconds(_options.LogsTimeoutMs));
-        Send(entry, new MasterCommand
+        _commands.Send(entry, new MasterCommand
         {
             FetchLogs = new FetchLogs
             {

@@ -60,9 +60,9 @@ internal sealed partial class SchedulerLoop
         entry.Session = session;
         entry.LastSeen = now;
         entry.State.Health = NodeHealth.Ready;
-        _dirtyNodes.Add(entry.Id);
+        _published.NodeChanged(entry.Id);
         _needsPass = true;
-        Send(entry, new MasterCommand
+        _commands.Send(entry, new MasterCommand
         {
             Registered = new Registered
             {
@@ -117,7 +117,7 @@ internal sealed partial class SchedulerLoop
             case WorkerMessage.BodyOneofCase.Heartbeat:
                 entry.LastHeartbeat = message.Heartbeat;
                 entry.LastHeartbeatAt = now;
-                _dirtyNodes.Add(entry.Id);
+                _published.NodeChanged(entry.Id);
                 foreach (var agent in message.Heartbeat.Agents)
                 {
                     await AgentStatusAsync(entry, agent, ct);
@@ -125,12 +125,12 @@ internal sealed partial class SchedulerLoop
 
                 // Processed, so LastSeen is at least the moment the worker sent it: the worker's
                 // fencing clock may restart from that moment.
-                Send(entry, new MasterCommand { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } });
+                _commands.Send(entry, new MasterCommand { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } });
                 break;
             case WorkerMessage.BodyOneofCase.Leaving:
                 // Nothing new goes there; its agents' exits follow, each requeued without using a retry.
                 entry.State.Health = NodeHealth.Leaving;
-                _dirtyNodes.Add(entry.Id);
+                _published.NodeChanged(entry.Id);
                 LogNodeLeaving(entry.Id, message.Leaving.Reason);
                 break;
             case WorkerMessage.BodyOneofCase.AgentEvent when message.AgentEvent.Agent is { } agent:
@@ -160,7 +160,7 @@ internal sealed partial class SchedulerLoop
                 entry.State.Health = NodeHealth.Dead;
             }
 
-            _dirtyNodes.Add(entry.Id);
+            _published.NodeChanged(entry.Id);
             LogDisconnected(entry.Id, session.Id);
         }
 
@@ -170,7 +170,7 @@ internal sealed partial class SchedulerLoop
     private async Task MarkDeadAsync(NodeEntry entry, TimeSpan silent, CancellationToken ct)
     {
         entry.State.Health = NodeHealth.Dead;
-        _dirtyNodes.Add(entry.Id);
+        _published.NodeChanged(entry.Id);
         LogNodeDead(entry.Id, (long)silent.TotalMilliseconds);
         if (entry.Session is { } session)
         {
@@ -230,7 +230,7 @@ internal sealed partial class SchedulerLoop
                 await FinishAsync(entry, agent, superseded, ct);
                 if (_nodes.TryGetValue(superseded.NodeId!, out var rerunOn))
                 {
-                    SendStop(rerunOn, superseded.Id, superseded.Attempt, "an earlier attempt of this job already finished");
+                    _commands.Stop(rerunOn, superseded.Id, superseded.Attempt, "an earlier attempt of this job already finished");
                 }
 
                 return;
@@ -245,12 +245,12 @@ internal sealed partial class SchedulerLoop
             // An attempt the master no longer wants here (requeued, or unknown): stop it, forget it.
             if (exited)
             {
-                Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+                _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
             }
             else
             {
                 LogStaleAgent(agent.JobId, agent.Attempt, entry.Id);
-                SendStop(entry, agent.JobId, agent.Attempt, "attempt is no longer current");
+                _commands.Stop(entry, agent.JobId, agent.Attempt, "attempt is no longer current");
             }
 
             return;
@@ -264,7 +264,7 @@ internal sealed partial class SchedulerLoop
             }
             else if (JobTransitions.PhaseOf(job) == JobPhase.Ending && agent.State == AgentState.Running)
             {
-                SendStop(entry, job.Id, job.Attempt, job.Message);
+                _commands.Stop(entry, job.Id, job.Attempt, job.Message);
             }
 
             return;
@@ -295,7 +295,7 @@ internal sealed partial class SchedulerLoop
 
         if (next is null)
         {
-            Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+            _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
             return;
         }
 
@@ -312,6 +312,6 @@ internal sealed partial class SchedulerLoop
             LogFinished(next.Id, next.Attempt, next.State.ToString(), next.ExitCode ?? -1);
         }
 
-        Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+        _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
     }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
-using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Scheduler.Contracts.V1;
 using Scheduler.Core.Cluster;
@@ -24,8 +23,7 @@ namespace Scheduler.Master.Scheduling;
 /// </summary>
 internal sealed partial class SchedulerLoop : BackgroundService
 {
-    private const int MaxBatch = 512;
-    private readonly Channel<IMasterEvent> _inbox = Channel.CreateUnbounded<IMasterEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly EventInbox _inbox = new();
     private readonly IStateStore _store;
     private readonly MasterOptions _options;
     private readonly TimeProvider _time;
@@ -46,11 +44,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly JobFeed _feed = new();
     private readonly LogRequests _logRequests = new();
     private readonly FailureDetector _detector;
-    private readonly HashSet<string> _dirtyNodes = new(StringComparer.Ordinal);
+    private readonly ViewPublisher _published = new();
+    private readonly WorkerCommands _commands;
 
-    private ImmutableDictionary<string, JobRecord> _viewJobs = ImmutableDictionary.Create<string, JobRecord>(StringComparer.Ordinal);
-    private ImmutableSortedDictionary<string, Node> _viewNodes = ImmutableSortedDictionary.Create<string, Node>(StringComparer.Ordinal);
-    private MasterView _view = MasterView.Empty;
     private long _nextSequence = 1;
     private long _epoch;
     private DateTimeOffset _leaderSince;
@@ -68,6 +64,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         LeaderTerm term)
     {
         _term = term;
+        _commands = new WorkerCommands(term, options.Value, () => _epoch, logger);
         // The moment a stop begins, before the server drains its calls: a stopping master must not
         // dispatch while a successor may already be starting on the same jobs.
         lifetime.ApplicationStopping.Register(_stopping.Cancel);
@@ -101,7 +98,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// <summary>Completes once the store is loaded and the loop takes events.</summary>
     public Task Ready => _ready.Task;
 
-    public MasterView View => Volatile.Read(ref _view);
+    public MasterView View => _published.Current;
 
     /// <summary>Every job and every change to one, current as of the last change (ahead of <see cref="View"/>, which follows per batch).</summary>
     public JobFeed Feed => _feed;
@@ -114,7 +111,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     public TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
 
     /// <summary>Hands an event to the loop; false only while the host shuts down.</summary>
-    public bool Post(IMasterEvent e) => _inbox.Writer.TryWrite(e);
+    public bool Post(IMasterEvent e) => _inbox.Post(e);
 
     /// <summary>Posts a request and waits for the loop's answer.</summary>
     public async Task<T> AskAsync<T>(Func<TaskCompletionSource<T>, IMasterEvent> make, CancellationToken cancellationToken)
@@ -145,13 +142,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _ready.TrySetResult();
         try
         {
-            var reader = _inbox.Reader;
-            while (await reader.WaitToReadAsync(stoppingToken))
+            while (await _inbox.WaitAsync(stoppingToken))
             {
-                var handled = 0;
-                while (handled < MaxBatch && reader.TryRead(out var e))
+                foreach (var e in _inbox.TakeBatch())
                 {
-                    handled++;
                     try
                     {
                         await HandleAsync(e, stoppingToken);
@@ -160,12 +154,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     {
                         // Routine on etcd: another master leads now. Nothing of this event was stored.
                         _term.End(ex.Message);
-                        FailReply(e, NoLongerLeading());
+                        EventInbox.Fail(e, NoLongerLeading());
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         LogEventFailed(e.GetType().Name, ex);
-                        FailReply(e, ToStatus(ex));
+                        EventInbox.Fail(e, ToStatus(ex));
                     }
                 }
 
@@ -174,7 +168,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     await RunPassAsync(stoppingToken);
                 }
 
-                Publish();
+                _published.Publish(_nodes, _epoch, _leaderSince);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -183,11 +177,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         finally
         {
             LogStopping(_nodes.Values.Count(n => n.Session is not null));
-            _inbox.Writer.TryComplete();
-            while (_inbox.Reader.TryRead(out var unanswered))
-            {
-                FailReply(unanswered, NoLongerLeading());
-            }
+            _inbox.Close(NoLongerLeading());
 
             _logRequests.FailAll();
             foreach (var watcher in _watchers)
@@ -242,7 +232,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             var entry = new NodeEntry(record, ProtoMapping.ToState(record), now);
             entry.State.Health = NodeHealth.Suspect;
             _nodes[record.Id] = entry;
-            _dirtyNodes.Add(record.Id);
+            _published.NodeChanged(record.Id);
             _awaitingNodes.Add(record.Id);
         }
 
@@ -263,7 +253,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
 
-        _viewJobs = _jobs.ToImmutableDictionary(StringComparer.Ordinal);
+        _published.LoadJobs(_jobs);
         _feed.Load(_epoch, _jobs.Values);
         foreach (var job in orphans)
         {
@@ -274,7 +264,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
 
         _needsPass = _pending.Count > 0;
-        Publish();
+        _published.Publish(_nodes, _epoch, _leaderSince);
         LogLoaded(_epoch, _jobs.Count, _nodes.Count, _store.Kind);
     }
 
@@ -321,17 +311,6 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _ => new(new Grpc.Core.Status(Grpc.Core.StatusCode.Internal, "the master failed to handle this request; its log has the details")),
     };
 
-    private static void FailReply(IMasterEvent e, Grpc.Core.RpcException error)
-    {
-        switch (e)
-        {
-            case SubmitJob s: s.Reply.TrySetException(error); break;
-            case CancelJob c: c.Reply.TrySetException(error); break;
-            case ChangeNode n: n.Reply.TrySetException(error); break;
-            case FetchJobLogs f: f.Reply.TrySetException(error); break;
-        }
-    }
-
     /// <summary>Persists the records, then makes them current and tells watchers: persist before act.</summary>
     private async Task ApplyAsync(IReadOnlyCollection<JobRecord> records, CancellationToken ct)
     {
@@ -344,7 +323,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                 // Only now that the store says so: capacity freed in memory before a failed write
                 // would be placed twice.
                 entry.State.Release(record.Id);
-                _dirtyNodes.Add(nodeId);
+                _published.NodeChanged(nodeId);
                 _needsPass = true;
             }
 
@@ -362,7 +341,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private void Remember(JobRecord record)
     {
         _jobs[record.Id] = record;
-        _viewJobs = _viewJobs.SetItem(record.Id, record);
+        _published.JobChanged(record);
         if (record.State == JobState.Pending)
         {
             _pending.Add(record.Id);
@@ -375,7 +354,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         if (record.NodeId is not null)
         {
-            _dirtyNodes.Add(record.NodeId);
+            _published.NodeChanged(record.NodeId);
         }
 
         Notify(record, durable: true);
@@ -392,20 +371,6 @@ internal sealed partial class SchedulerLoop : BackgroundService
                 watcher.Ring();
             }
         }
-    }
-
-    private void Publish()
-    {
-        foreach (var id in _dirtyNodes)
-        {
-            _viewNodes = _nodes.TryGetValue(id, out var entry)
-                ? _viewNodes.SetItem(id, ProtoMapping.ToProto(entry))
-                : _viewNodes.Remove(id);
-        }
-
-        _dirtyNodes.Clear();
-        var previous = _view;
-        Volatile.Write(ref _view, new MasterView(previous.Version + 1, _epoch, _leaderSince, _viewJobs, _viewNodes));
     }
 
     private Task Subscribe(JobWatcher watcher)
@@ -436,7 +401,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     break;
                 case NodeVerdict.Suspect:
                     entry.State.Health = NodeHealth.Suspect;
-                    _dirtyNodes.Add(entry.Id);
+                    _published.NodeChanged(entry.Id);
                     LogNodeSuspect(entry.Id, (long)silent.TotalMilliseconds);
                     break;
             }
@@ -549,7 +514,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             foreach (var job in placed)
             {
                 _nodes[job.NodeId!].State.Release(job.Id);
-                _dirtyNodes.Add(job.NodeId!);
+                _published.NodeChanged(job.NodeId!);
             }
 
             foreach (var preemptor in preemptors)
@@ -564,12 +529,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         foreach (var victim in evicted)
         {
-            SendStop(_nodes[victim.NodeId!], victim.Id, victim.Attempt, victim.Message);
+            _commands.Stop(_nodes[victim.NodeId!], victim.Id, victim.Attempt, victim.Message);
         }
 
         foreach (var job in placed)
         {
-            Dispatch(job);
+            _commands.Start(_nodes[job.NodeId!], job);
         }
 
         _metrics.RecordPass(Stopwatch.GetElapsedTime(started), waiting.Count, placed.Count);
@@ -608,47 +573,4 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
     private static TimeSpan? EstimateOf(JobRecord job) =>
         job.Spec.RuntimeEstimateS > 0 ? TimeSpan.FromSeconds(job.Spec.RuntimeEstimateS) : null;
-
-    private void Dispatch(JobRecord job)
-    {
-        var entry = _nodes[job.NodeId!];
-        LogDispatch(job.Id, job.Attempt, entry.Id, _epoch);
-        var start = new StartAgent
-        {
-            JobId = job.Id,
-            Attempt = job.Attempt,
-            Command = job.Spec.Command,
-            WorkingDir = job.Spec.WorkingDir,
-            Resources = job.Spec.Resources,
-        };
-        start.Args.Add(job.Spec.Args);
-        start.Env.Add(job.Spec.Env);
-        start.GpuUuids.Add(job.GpuUuids);
-        Send(entry, new MasterCommand { Start = start });
-    }
-
-    private void Send(NodeEntry entry, MasterCommand command)
-    {
-        if (!_term.IsValid)
-        {
-            // Paused or cut off past the lease: a successor may already act on these jobs, so a
-            // decision made before the pause is not carried out. The term ends here.
-            _term.End("its leader lease could not be proven held when a command was due");
-            LogCommandWithheld(entry.Id, command.BodyCase.ToString());
-            return;
-        }
-
-        command.Epoch = _epoch;
-        if (entry.Session is { } session && !session.Send(command))
-        {
-            LogSessionOverflow(entry.Id);
-        }
-    }
-
-    private void SendStop(NodeEntry entry, string jobId, int attempt, string reason) =>
-        Send(entry, new MasterCommand
-        {
-            Stop = new StopAgent { JobId = jobId, Attempt = attempt, Reason = reason, GraceMs = _options.StopGraceMs },
-        });
-
 }

@@ -474,6 +474,12 @@ internal sealed class EtcdStateStore : IStateStore
         catch (RpcException ex) when (ex.StatusCode is not StatusCode.Cancelled)
         {
             throw new StoreException($"etcd at {_options.Endpoints} refused the {what} ({ex.StatusCode}: {ex.Status.Detail})", ex);
+        }        catch (Exception ex) when (ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled } && !cancellationToken.IsCancellationRequested)
+        {
+            // Nobody cancelled it: the client library gave up on the deadline its own way.
+            throw new StoreUnavailableException(
+                $"etcd at {_options.Endpoints} did not complete the {what} within {_options.CallTimeout.TotalSeconds:0.#} s (cancelled by the client): " +
+                "it is down, unreachable or without a leader; a write may or may not have been applied", ex);
         }
     }
 

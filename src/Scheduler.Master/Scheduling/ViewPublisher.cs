@@ -1,0 +1,42 @@
+using System.Collections.Immutable;
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>
+/// The read side of the loop: an immutable <see cref="MasterView"/> that gRPC handlers read without
+/// locks. The loop notes what changed; once per batch only the changed nodes are converted again and
+/// a new view is published (versioned, so readers can tell it moved).
+/// </summary>
+internal sealed class ViewPublisher
+{
+    private readonly HashSet<string> _dirtyNodes = new(StringComparer.Ordinal);
+    private ImmutableDictionary<string, JobRecord> _jobs = ImmutableDictionary.Create<string, JobRecord>(StringComparer.Ordinal);
+    private ImmutableSortedDictionary<string, Node> _nodes = ImmutableSortedDictionary.Create<string, Node>(StringComparer.Ordinal);
+    private MasterView _view = MasterView.Empty;
+
+    public MasterView Current => Volatile.Read(ref _view);
+
+    /// <summary>Every job at once, as loaded when a term begins.</summary>
+    public void LoadJobs(IReadOnlyDictionary<string, JobRecord> jobs) => _jobs = jobs.ToImmutableDictionary(StringComparer.Ordinal);
+
+    public void JobChanged(JobRecord record) => _jobs = _jobs.SetItem(record.Id, record);
+
+    public void NodeChanged(string nodeId) => _dirtyNodes.Add(nodeId);
+
+    /// <summary>Makes everything noted so far visible to readers.</summary>
+    public void Publish(IReadOnlyDictionary<string, NodeEntry> nodes, long epoch, DateTimeOffset leaderSince)
+    {
+        foreach (var id in _dirtyNodes)
+        {
+            _nodes = nodes.TryGetValue(id, out var entry)
+                ? _nodes.SetItem(id, ProtoMapping.ToProto(entry))
+                : _nodes.Remove(id);
+        }
+
+        _dirtyNodes.Clear();
+        var previous = _view;
+        Volatile.Write(ref _view, new MasterView(previous.Version + 1, epoch, leaderSince, _jobs, _nodes));
+    }
+}
