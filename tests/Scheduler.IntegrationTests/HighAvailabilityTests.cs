@@ -429,9 +429,30 @@ public sealed class HighAvailabilityTests
         }
     }
 
-    private async Task<(HaCluster Cluster, HaClusterApi Api)> StartAsync(string name, int etcdMembers = 1)
+    [Test]
+    public async Task A_leader_stopped_gracefully_resigns_so_a_standby_takes_over_before_its_lease_could_lapse()
     {
-        _cluster = await HaCluster.StartAsync(name, etcdMembers);
+        // A 10 s lease: a takeover within 8 s of the stop can only come from the leader resigning.
+        var (cluster, api) = await StartAsync("resign", timings: new HaTimings(LeaseTtlMs: 10_000, HeartbeatIntervalMs: 250, DeadAfterMs: 22_000));
+        var ledger = new AgentLedger(cluster.Root);
+        cluster.StartWorker("w1");
+        var leader = await api.WaitForLeaderAsync();
+        await api.WaitForReadyNodesAsync(leader, "w1");
+        var job = await api[leader].SubmitAsync(ClusterApi.Shell(ledger.Script("sleep 2"), cpuMillis: 500));
+        await Eventually.TrueAsync(() => ledger.Starts().ContainsKey(job.Id), "the job to start");
+
+        await leader.Process!.StopAsync();
+
+        Assert.That(leader.Process.ExitCode, Is.Zero, "a graceful stop");
+        var successor = await api.WaitForLeaderAsync(cluster.Masters.Where(m => m != leader), TimeSpan.FromSeconds(8));
+        Assert.That(leader.ReadLog(), Does.Contain($"Master {leader.Id} no longer leads").And.Contain("the master is stopping"));
+        await api[successor].WaitForStateAsync(job.Id, JobState.Succeeded, TimeSpan.FromSeconds(60));
+        Assert.That(ledger.Starts()[job.Id], Is.EqualTo(1), "the job running through the handover was not run again");
+    }
+
+    private async Task<(HaCluster Cluster, HaClusterApi Api)> StartAsync(string name, int etcdMembers = 1, HaTimings? timings = null)
+    {
+        _cluster = await HaCluster.StartAsync(name, etcdMembers, timings: timings);
         _api = new HaClusterApi(_cluster);
         return (_cluster, _api);
     }
