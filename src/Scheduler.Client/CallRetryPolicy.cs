@@ -14,7 +14,12 @@ internal sealed class CallRetryPolicy
     private static readonly ResiliencePropertyKey<MasterEndpoint> EndpointKey = new("scheduler.endpoint");
     private static readonly ResiliencePropertyKey<long> FirstFailureKey = new("scheduler.first-failure");
     private static readonly ResiliencePropertyKey<bool> IdempotentKey = new("scheduler.idempotent");
-    private static readonly ResiliencePropertyKey<HashSet<string>> UnavailableKey = new("scheduler.unavailable");
+    private static readonly ResiliencePropertyKey<Dictionary<string, long>> UnavailableKey = new("scheduler.unavailable");
+
+    // How long a master found unreachable is not followed to on a standby's word: about as long as a
+    // standby may still name a dead leader (its lease has not lapsed yet). Short, because the same
+    // master may be restarted and lead again later in a long call.
+    private static readonly TimeSpan UnreachableMemory = TimeSpan.FromSeconds(1);
     private static readonly ResiliencePropertyKey<int> FailuresKey = new("scheduler.failures");
 
     // While standbys answer (an election is under way, or one of them is loading its term) they are
@@ -102,7 +107,7 @@ internal sealed class CallRetryPolicy
     /// stale answer), or when it is a master this call already found unavailable (a standby that has
     /// not yet seen the old leader's lease lapse names the dead leader: following it would bounce).
     /// </summary>
-    private static Uri? RedirectTarget(ResilienceContext context, Exception? error)
+    private Uri? RedirectTarget(ResilienceContext context, Exception? error)
     {
         var leader = LeaderOf(error);
         if (leader is null || !context.Properties.TryGetValue(EndpointKey, out var endpoint) || MasterEndpoints.SameAddress(endpoint.Address, leader))
@@ -110,7 +115,7 @@ internal sealed class CallRetryPolicy
             return null;
         }
 
-        return context.Properties.TryGetValue(UnavailableKey, out var unavailable) && unavailable.Contains(Key(leader)) ? null : leader;
+        return RecentlyUnreachable(context, leader) ? null : leader;
     }
 
     /// <summary>
@@ -130,8 +135,8 @@ internal sealed class CallRetryPolicy
             return ElectionPoll * (0.5 + random.NextDouble());
         }
 
-        var unreachable = context.Properties.TryGetValue(UnavailableKey, out var set) ? set.Count : 0;
-        if (unreachable > 0 && _endpoints.Known.Any(k => !set!.Contains(Key(k))))
+        var known = _endpoints.Known;
+        if (known.Any(k => RecentlyUnreachable(context, k)) && known.Any(k => !RecentlyUnreachable(context, k)))
         {
             return TimeSpan.Zero;
         }
@@ -141,6 +146,12 @@ internal sealed class CallRetryPolicy
         var ceiling = Math.Min(_maxBackoff.TotalMilliseconds, _initialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 16)));
         return TimeSpan.FromMilliseconds(ceiling * (0.5 + (random.NextDouble() / 2)));
     }
+
+    /// <summary>True when this call found <paramref name="address"/> unreachable within <see cref="UnreachableMemory"/>.</summary>
+    private bool RecentlyUnreachable(ResilienceContext context, Uri address) =>
+        context.Properties.TryGetValue(UnavailableKey, out var unavailable)
+        && unavailable.TryGetValue(Key(address), out var at)
+        && _timeProvider.GetElapsedTime(at) < UnreachableMemory;
 
     private static string Key(Uri address) => address.GetComponents(UriComponents.SchemeAndServer, UriFormat.Unescaped);
 
@@ -180,11 +191,11 @@ internal sealed class CallRetryPolicy
             // Not reachable at all (refused, reset): remembered for this call only.
             if (!context.Properties.TryGetValue(UnavailableKey, out var unavailable))
             {
-                unavailable = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                unavailable = new Dictionary<string, long>(StringComparer.OrdinalIgnoreCase);
                 context.Properties.Set(UnavailableKey, unavailable);
             }
 
-            unavailable.Add(Key(endpoint.Address));
+            unavailable[Key(endpoint.Address)] = _timeProvider.GetTimestamp();
         }
 
         if (RedirectTarget(context, error) is { } leader)
@@ -193,8 +204,7 @@ internal sealed class CallRetryPolicy
         }
         else
         {
-            var unavailable = context.Properties.GetValue(UnavailableKey, null!);
-            _endpoints.Advance(endpoint, address => unavailable?.Contains(Key(address)) == true);
+            _endpoints.Advance(endpoint, address => RecentlyUnreachable(context, address));
         }
     }
 }

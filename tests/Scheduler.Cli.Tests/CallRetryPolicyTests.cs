@@ -78,6 +78,41 @@ public sealed class CallRetryPolicyTests
     }
 
     [Test]
+    public async Task A_master_found_unreachable_is_followed_again_once_it_may_have_come_back(CancellationToken ct)
+    {
+        // A long call: M1 was down, then restarted and elected; M2 names it. After a second the
+        // earlier refusal no longer stands in the way.
+        var time = new ManualTimeProvider();
+        await using var endpoints = new MasterEndpoints([M1, M2], TimeSpan.FromSeconds(1));
+        var policy = new CallRetryPolicy(
+            new SchedulerClientOptions { MaxRetries = 20, InitialBackoff = TimeSpan.FromMilliseconds(1), MaxBackoff = TimeSpan.FromMilliseconds(5) },
+            endpoints,
+            time,
+            new Random(42));
+        var tried = new List<Uri>();
+        var m1Back = false;
+
+        await policy.ExecuteAsync(
+            (e, _) =>
+            {
+                RpcException? failure = e.Address.Port == M1.Port
+                    ? (m1Back ? null : ConnectionRefused())
+                    : Redirect(StatusCode.FailedPrecondition, M1);
+                if (tried.Count == 3)
+                {
+                    time.Advance(TimeSpan.FromSeconds(2));
+                    m1Back = true;
+                }
+
+                return Answer(tried, e, failure);
+            },
+            idempotent: true,
+            ct);
+
+        Assert.That(tried, Is.EqualTo(new[] { M1, M2, M2, M2, M1 }).Using<Uri>(MasterEndpoints.SameAddress));
+    }
+
+    [Test]
     public async Task Skips_a_master_found_unreachable_while_standbys_elect(CancellationToken ct)
     {
         // M1 is dead; M2 and M3 answer as standbys without a leader for the first five attempts.

@@ -30,8 +30,7 @@ internal static class HaDemo
         var printer = new Printer("table", output);
         await output.WriteLineAsync($"== starting 3 etcd members, 3 masters and 2 workers with 4 simulated A100s each (logs in {directory})");
 
-        // A 1 s lease: etcd (500 ms election timeout here) honours it, and failover stays well inside the workers' fencing deadline.
-        await using var cluster = await LocalHaCluster.StartAsync(new LocalHaClusterOptions(directory, LeaseTtlMs: 1000), ct);
+        await using var cluster = await LocalHaCluster.StartAsync(new LocalHaClusterOptions(directory), ct);
         foreach (var process in cluster.Processes)
         {
             await output.WriteLineAsync($"  {process.Role,-6} {process.Id,-9} {(process.Address.Length > 0 ? process.Address : "-"),-22} pid {process.Pid}");
