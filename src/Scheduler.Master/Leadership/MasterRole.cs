@@ -179,8 +179,10 @@ internal sealed partial class MasterRole : BackgroundService
                 // Serve until the term ends (or its loop stops on its own, which ends it too).
                 Task ended = Task.WhenAny(running.Loop.ExecuteTask ?? Task.CompletedTask, Task.Delay(Timeout.Infinite, running.Term.Ended));
                 await ended.WaitAsync(ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                if (ct.IsCancellationRequested)
+                if (ct.IsCancellationRequested || _lifetime.ApplicationStopping.IsCancellationRequested)
                 {
+                    // The loop stops on its own the moment a stop begins (no dispatch while a
+                    // successor may start); the term is ended, and resigned, by StopAsync.
                     break;
                 }
 
