@@ -159,6 +159,28 @@ public sealed class MasterLinkTests
         Assert.That(Rejected(leader).Count(), Is.EqualTo(1), "only the command of the current epoch is answered");
     }
 
+    [Test]
+    public async Task Registration_reports_what_the_worker_has(CancellationToken ct)
+    {
+        var leader = await StartMasterAsync(ct);
+
+        StartWorker("node-1", leader.Address.OriginalString, new AgentCgroups(_dir, cpu: true, memory: false));
+
+        await Eventually.TrueAsync(() => leader.Registrations.Count > 0, "node-1 to register", Deadline);
+        Assert.That(leader.Registrations.First().Capabilities, Is.EqualTo(new[] { WorkerCapabilities.CgroupCpu }));
+    }
+
+    [Test]
+    public async Task Registration_without_cgroups_or_keeper_reports_no_capabilities(CancellationToken ct)
+    {
+        var leader = await StartMasterAsync(ct);
+
+        StartWorker("node-1", leader.Address.OriginalString);
+
+        await Eventually.TrueAsync(() => leader.Registrations.Count > 0, "node-1 to register", Deadline);
+        Assert.That(leader.Registrations.First().Capabilities, Is.Empty);
+    }
+
     private static IEnumerable<CommandRejected> Rejected(FakeMaster master) =>
         master.Received.Where(m => m.BodyCase == WorkerMessage.BodyOneofCase.CommandRejected).Select(m => m.CommandRejected);
 
@@ -190,14 +212,14 @@ public sealed class MasterLinkTests
         return master;
     }
 
-    private void StartWorker(string nodeId, string masters)
+    private void StartWorker(string nodeId, string masters, AgentCgroups? cgroups = null)
     {
         var dataDir = Path.Combine(_dir, nodeId);
         Directory.CreateDirectory(dataDir);
         var options = new WorkerOptions { Master = masters, NodeId = nodeId, DataDir = dataDir, MaxReconnectDelayMs = 2000, StopGraceMs = 0 };
         var identity = new WorkerIdentity(nodeId, dataDir, 1000, 1024, new Dictionary<string, string>());
         var agents = new AgentSupervisor(dataDir, nodeId, _launcher, TimeProvider.System, NullLogger.Instance);
-        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance);
+        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance, cgroups: cgroups);
         var stop = new CancellationTokenSource();
         var run = link.RunAsync(stop.Token);
         _cleanup.Add(new Worker(stop, run));

@@ -30,6 +30,8 @@ internal sealed partial class MasterLink
     private readonly WorkerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly AgentCgroups? _cgroups;
+    private readonly bool _keeper;
     private readonly MasterAddressBook _book;
     private readonly ReconnectPolicy _reconnect;
     private readonly FencingWatchdog _fencing;
@@ -48,8 +50,9 @@ internal sealed partial class MasterLink
         WorkerOptions options,
         TimeProvider time,
         ILogger logger,
-        AgentKeeper? keeper = null)
-        : this(identity, probe, agents, options, time, logger, keeper, Random.Shared)
+        AgentKeeper? keeper = null,
+        AgentCgroups? cgroups = null)
+        : this(identity, probe, agents, options, time, logger, keeper, cgroups, Random.Shared)
     {
     }
 
@@ -61,6 +64,7 @@ internal sealed partial class MasterLink
         TimeProvider time,
         ILogger logger,
         AgentKeeper? keeper,
+        AgentCgroups? cgroups,
         Random random)
     {
         _identity = identity;
@@ -70,6 +74,8 @@ internal sealed partial class MasterLink
         _options = options;
         _time = time;
         _logger = logger;
+        _keeper = keeper is not null;
+        _cgroups = cgroups;
         _book = new MasterAddressBook(options.Master
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(address => new Uri(address, UriKind.Absolute)));
@@ -398,6 +404,9 @@ internal sealed partial class MasterLink
         }
 
         registration.Agents.AddRange(_agents.Snapshot());
+
+        // Last, so a transfer address set above is reflected.
+        registration.Capabilities.AddRange(WorkerCapabilities.Of(_cgroups, _keeper, registration.TransferAddress.Length > 0));
         return registration;
     }
 
