@@ -158,6 +158,7 @@ internal sealed class Printer
 
         _console.Write(gpus);
         Line($"Labels: {string.Join(", ", node.Labels.Select(kv => $"{kv.Key}={kv.Value}"))}");
+        Line($"Capabilities: {(node.Capabilities.Count > 0 ? string.Join(", ", node.Capabilities) : "none reported")}");
         Line($"Last heartbeat: {node.LastHeartbeat?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture)}  Worker: {node.WorkerVersion}");
     }
 

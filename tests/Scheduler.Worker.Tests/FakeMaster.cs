@@ -23,6 +23,8 @@ internal sealed class FakeMaster : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<string> _registered = new();
     private readonly ConcurrentQueue<long> _attempts = new();
+    private readonly ConcurrentQueue<RegisterWorker> _registrations = new();
+    private readonly ConcurrentQueue<WorkerMessage> _received = new();
 
     private FakeMaster(WebApplication app, Uri address)
     {
@@ -41,6 +43,14 @@ internal sealed class FakeMaster : IAsyncDisposable
     public IReadOnlyCollection<long> AttemptTimes => _attempts;
 
     public IReadOnlyCollection<string> Registered => _registered;
+
+    public IReadOnlyCollection<RegisterWorker> Registrations => _registrations;
+
+    /// <summary>What workers sent after registering, heartbeats included.</summary>
+    public IReadOnlyCollection<WorkerMessage> Received => _received;
+
+    /// <summary>Sent to each worker right after its registration is accepted.</summary>
+    public IReadOnlyList<MasterCommand> AfterRegistered { get; set; } = [];
 
     public static async Task<FakeMaster> StartAsync(CancellationToken ct)
     {
@@ -93,11 +103,18 @@ internal sealed class FakeMaster : IAsyncDisposable
                 Epoch = 1,
                 Registered = new Registered { NodeId = nodeId, HeartbeatIntervalMs = 200, DeadAfterMs = 10_000 },
             }, ct);
+            master._registrations.Enqueue(requestStream.Current.Register);
             master._registered.Enqueue(nodeId);
             try
             {
+                foreach (var command in master.AfterRegistered)
+                {
+                    await responseStream.WriteAsync(command, ct);
+                }
+
                 while (await requestStream.MoveNext(ct))
                 {
+                    master._received.Enqueue(requestStream.Current);
                 }
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException)

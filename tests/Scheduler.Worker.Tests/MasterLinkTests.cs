@@ -118,6 +118,72 @@ public sealed class MasterLinkTests
         Assert.That(StandbyAnswer.From(error, call), Is.Null);
     }
 
+    [Test]
+    public async Task Empty_command_is_answered_with_command_rejected(CancellationToken ct)
+    {
+        var leader = await StartMasterAsync(ct);
+        leader.AfterRegistered = [new MasterCommand { Epoch = 1 }];
+
+        StartWorker("node-1", leader.Address.OriginalString);
+
+        await Eventually.TrueAsync(() => Rejected(leader).Any(), "a CommandRejected", Deadline);
+        Assert.That(Rejected(leader).First().Command, Is.EqualTo("empty"));
+    }
+
+    [Test]
+    public async Task Command_of_a_newer_protocol_is_rejected_naming_its_field(CancellationToken ct)
+    {
+        var leader = await StartMasterAsync(ct);
+
+        // Epoch 1 (field 1), then a body in field 42, which this worker's MasterCommand does not have.
+        var newer = MasterCommand.Parser.ParseFrom([0x08, 0x01, 0xD2, 0x02, 0x00]);
+        Assert.That(newer.BodyCase, Is.EqualTo(MasterCommand.BodyOneofCase.None), "the unknown body is kept as an unknown field");
+        leader.AfterRegistered = [newer, newer];
+
+        StartWorker("node-1", leader.Address.OriginalString);
+
+        await Eventually.TrueAsync(() => Rejected(leader).Count() >= 2, "both commands rejected", Deadline);
+        Assert.That(Rejected(leader).Select(r => r.Command), Is.All.EqualTo("field 42"));
+    }
+
+    [Test]
+    public async Task Stale_unknown_command_is_ignored_not_rejected(CancellationToken ct)
+    {
+        var leader = await StartMasterAsync(ct);
+        leader.AfterRegistered = [new MasterCommand { Epoch = 0 }, new MasterCommand { Epoch = 1 }];
+
+        StartWorker("node-1", leader.Address.OriginalString);
+
+        await Eventually.TrueAsync(() => Rejected(leader).Any(), "a CommandRejected", Deadline);
+        await Eventually.TrueAsync(() => leader.Received.Count(m => m.BodyCase == WorkerMessage.BodyOneofCase.Heartbeat) >= 2, "two heartbeats after it", Deadline);
+        Assert.That(Rejected(leader).Count(), Is.EqualTo(1), "only the command of the current epoch is answered");
+    }
+
+    [Test]
+    public async Task Registration_reports_what_the_worker_has(CancellationToken ct)
+    {
+        var leader = await StartMasterAsync(ct);
+
+        StartWorker("node-1", leader.Address.OriginalString, new AgentCgroups(_dir, cpu: true, memory: false));
+
+        await Eventually.TrueAsync(() => leader.Registrations.Count > 0, "node-1 to register", Deadline);
+        Assert.That(leader.Registrations.First().Capabilities, Is.EqualTo(new[] { WorkerCapabilities.CgroupCpu }));
+    }
+
+    [Test]
+    public async Task Registration_without_cgroups_or_keeper_reports_no_capabilities(CancellationToken ct)
+    {
+        var leader = await StartMasterAsync(ct);
+
+        StartWorker("node-1", leader.Address.OriginalString);
+
+        await Eventually.TrueAsync(() => leader.Registrations.Count > 0, "node-1 to register", Deadline);
+        Assert.That(leader.Registrations.First().Capabilities, Is.Empty);
+    }
+
+    private static IEnumerable<CommandRejected> Rejected(FakeMaster master) =>
+        master.Received.Where(m => m.BodyCase == WorkerMessage.BodyOneofCase.CommandRejected).Select(m => m.CommandRejected);
+
     private static async Task<Exception> CatchAsync(Func<Task> action)
     {
         try
@@ -146,14 +212,14 @@ public sealed class MasterLinkTests
         return master;
     }
 
-    private void StartWorker(string nodeId, string masters)
+    private void StartWorker(string nodeId, string masters, AgentCgroups? cgroups = null)
     {
         var dataDir = Path.Combine(_dir, nodeId);
         Directory.CreateDirectory(dataDir);
         var options = new WorkerOptions { Master = masters, NodeId = nodeId, DataDir = dataDir, MaxReconnectDelayMs = 2000, StopGraceMs = 0 };
         var identity = new WorkerIdentity(nodeId, dataDir, 1000, 1024, new Dictionary<string, string>());
         var agents = new AgentSupervisor(dataDir, nodeId, _launcher, TimeProvider.System, NullLogger.Instance);
-        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance);
+        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance, cgroups: cgroups);
         var stop = new CancellationTokenSource();
         var run = link.RunAsync(stop.Token);
         _cleanup.Add(new Worker(stop, run));

@@ -78,6 +78,7 @@ internal static class ProtoMapping
             WorkerVersion = entry.Record.WorkerVersion,
             TransferAddress = entry.Record.TransferAddress,
         };
+        node.Capabilities.Add(entry.Record.Capabilities);
         foreach (var (key, value) in entry.Record.Labels)
         {
             node.Labels[key] = value;
@@ -126,7 +127,10 @@ internal static class ProtoMapping
         previous?.Cordoned ?? false,
         previous?.Draining ?? false,
         r.WorkerVersion,
-        r.TransferAddress);
+        r.TransferAddress)
+    {
+        Capabilities = r.Capabilities.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray(),
+    };
 
     /// <summary>True when two records describe the same placement shape (capacity, GPUs, labels).</summary>
     public static bool SameShape(NodeRecord a, NodeRecord b) =>

@@ -53,6 +53,9 @@ internal sealed partial class SchedulerLoop
     [LoggerMessage(19, LogLevel.Warning, "Node {NodeId} obeyed epoch {Reported}, newer than this term's {Epoch}: the store lost history; this term moves to epoch {NewEpoch}")]
     private partial void LogEpochAdvanced(string nodeId, long reported, long epoch, long newEpoch);
 
+    [LoggerMessage(22, LogLevel.Warning, "Node {NodeId} rejected a {Command} command: {Reason}")]
+    private partial void LogCommandRejected(string nodeId, string command, string reason);
+
     [LoggerMessage(20, LogLevel.Information, "Stopping: no more dispatch; closing {Sessions} worker streams")]
     private partial void LogStopping(int sessions);
 }

@@ -139,6 +139,9 @@ internal sealed partial class SchedulerLoop
             case WorkerMessage.BodyOneofCase.Logs:
                 _logRequests.Complete(message.Logs);
                 break;
+            case WorkerMessage.BodyOneofCase.CommandRejected:
+                LogCommandRejected(entry.Id, message.CommandRejected.Command, message.CommandRejected.Reason);
+                break;
         }
     }
 

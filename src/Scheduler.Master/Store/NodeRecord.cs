@@ -13,4 +13,8 @@ internal sealed record NodeRecord(
     bool Cordoned,
     bool Draining,
     string WorkerVersion,
-    string TransferAddress);
+    string TransferAddress)
+{
+    /// <summary>What the worker reported it can do (RegisterWorker.capabilities); empty in rows stored before workers reported any.</summary>
+    public IReadOnlyList<string> Capabilities { get; init; } = [];
+}

@@ -26,6 +26,12 @@ internal sealed class AgentCgroups
     /// <summary>This worker's folder of agent cgroups, or null when agents get none.</summary>
     public string? Root { get; }
 
+    /// <summary>The cpu controller is delegated: agents get a CPU quota.</summary>
+    public bool CpuLimits => Root is not null && _cpu;
+
+    /// <summary>The memory controller is delegated: agents get a memory limit.</summary>
+    public bool MemoryLimits => Root is not null && _memory;
+
     /// <summary>
     /// Finds the cgroup2 hierarchy and makes a folder for this worker's agents beside the worker's own
     /// cgroup. The folder is named after the data folder, so two workers never share one, and what a

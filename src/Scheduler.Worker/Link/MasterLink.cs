@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Threading.Channels;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -17,18 +18,11 @@ namespace Scheduler.Worker.Link;
 /// starts the backoff over. Cut off for longer than the master waits before declaring it dead,
 /// it kills its own agents, so a job the master has requeued never runs twice.
 /// </summary>
+[SuppressMessage("Reliability", "CA1001", Justification = "RunAsync, which runs once, starts the fencing watchdog and disposes it when it returns.")]
 internal sealed partial class MasterLink
 {
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan MinHandshakeTimeout = TimeSpan.FromSeconds(2);
-    private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(3);
-
-    // Not zero: even a good hint is followed with a short pause, so no error can make a tight loop.
-    private static readonly TimeSpan HintFloor = TimeSpan.FromMilliseconds(20);
-    private static readonly TimeSpan NextAddressPause = TimeSpan.FromMilliseconds(50);
-    private static readonly TimeSpan ElectionPoll = TimeSpan.FromMilliseconds(150);
     private readonly WorkerIdentity _identity;
     private readonly IGpuProbe _probe;
     private readonly AgentSupervisor _agents;
@@ -36,14 +30,16 @@ internal sealed partial class MasterLink
     private readonly WorkerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly AgentKeeper? _keeper;
+    private readonly AgentCgroups? _cgroups;
+    private readonly bool _keeper;
     private readonly MasterAddressBook _book;
+    private readonly ReconnectPolicy _reconnect;
+    private readonly FencingWatchdog _fencing;
+    private readonly CommandDispatcher _commands;
     private readonly Lock _lock = new();
     private bool _quietRetry;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(1);
     private TimeSpan _reconnectCap;
-    private TimeSpan? _fenceAfter;
-    private long _contact;
     private Channel<WorkerMessage>? _outbox;
     private volatile bool _leaving;
 
@@ -54,7 +50,22 @@ internal sealed partial class MasterLink
         WorkerOptions options,
         TimeProvider time,
         ILogger logger,
-        AgentKeeper? keeper = null)
+        AgentKeeper? keeper = null,
+        AgentCgroups? cgroups = null)
+        : this(identity, probe, agents, options, time, logger, keeper, cgroups, Random.Shared)
+    {
+    }
+
+    internal MasterLink(
+        WorkerIdentity identity,
+        IGpuProbe probe,
+        AgentSupervisor agents,
+        WorkerOptions options,
+        TimeProvider time,
+        ILogger logger,
+        AgentKeeper? keeper,
+        AgentCgroups? cgroups,
+        Random random)
     {
         _identity = identity;
         _probe = probe;
@@ -63,12 +74,15 @@ internal sealed partial class MasterLink
         _options = options;
         _time = time;
         _logger = logger;
-        _keeper = keeper;
+        _keeper = keeper is not null;
+        _cgroups = cgroups;
         _book = new MasterAddressBook(options.Master
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(address => new Uri(address, UriKind.Absolute)));
         _reconnectCap = TimeSpan.FromMilliseconds(options.MaxReconnectDelayMs);
-        _contact = time.GetTimestamp();
+        _reconnect = new ReconnectPolicy(random);
+        _fencing = new FencingWatchdog(identity.NodeId, agents, keeper, time);
+        _commands = new CommandDispatcher(identity.NodeId, _epochs, agents, _fencing, ApplyTimings, MarkContact, logger);
     }
 
     /// <summary>
@@ -81,7 +95,7 @@ internal sealed partial class MasterLink
     {
         using var hard = new CancellationTokenSource();
         var connection = ConnectLoopAsync(hard.Token);
-        var watchdog = WatchdogAsync(hard.Token);
+        _fencing.Start();
         try
         {
             await Task.Delay(Timeout.InfiniteTimeSpan, _time, stopping);
@@ -105,7 +119,9 @@ internal sealed partial class MasterLink
         finally
         {
             await hard.CancelAsync();
-            await Task.WhenAll(connection, watchdog).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _fencing.StopAsync(CancellationToken.None);
+            await connection.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _fencing.DisposeAsync();
         }
     }
 
@@ -148,19 +164,6 @@ internal sealed partial class MasterLink
         }
     }
 
-    private TimeSpan CappedDelay(int attempt)
-    {
-        TimeSpan cap;
-        lock (_lock)
-        {
-            cap = _reconnectCap;
-        }
-
-        // Full jitter over an exponential ceiling: reconnecting workers do not arrive in lockstep.
-        var ceiling = Math.Min(cap.TotalMilliseconds, 200 * Math.Pow(2, Math.Min(attempt, 16)));
-        return TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
-    }
-
     private bool FollowHint(Uri from, Uri leader)
     {
         lock (_lock)
@@ -169,31 +172,12 @@ internal sealed partial class MasterLink
         }
     }
 
-    /// <summary>A hint is followed at once, the rest of a round of addresses after a short pause, then an exponential backoff per round.</summary>
     private TimeSpan NextDelay()
     {
-        int rounds;
         lock (_lock)
         {
-            if (_book.RetryAtOnce)
-            {
-                return HintFloor;
-            }
-
-            if (_book.NextInRound)
-            {
-                return NextAddressPause;
-            }
-
-            if (_book.LastRoundAnswered)
-            {
-                return ElectionPoll * (0.5 + Random.Shared.NextDouble());
-            }
-
-            rounds = _book.FailedRounds;
+            return _reconnect.NextDelay(_book.RetryAtOnce, _book.NextInRound, _book.LastRoundAnswered, _book.FailedRounds, _reconnectCap);
         }
-
-        return CappedDelay(Math.Max(0, rounds - 1));
     }
 
     private bool TakeQuietRetry()
@@ -239,14 +223,13 @@ internal sealed partial class MasterLink
 
         _agents.Changed += OnChanged;
         var registered = false;
-        var heartbeats = new SentHeartbeats();
         try
         {
             var sentAt = _time.GetTimestamp();
             try
             {
                 await call.RequestStream.WriteAsync(new WorkerMessage { Register = BuildRegistration() }, ct);
-                var accepted = await HandshakeAsync(call.ResponseStream, ct);
+                var accepted = await Handshake.ReadAcceptedAsync(call.ResponseStream, _epochs, CurrentHandshakeTimeout(), ct);
                 ApplyTimings(accepted);
             }
             catch (Exception ex) when (!ct.IsCancellationRequested)
@@ -265,16 +248,17 @@ internal sealed partial class MasterLink
 
             // Before any command of this master is handled: a keeper whose lease lapsed while this
             // worker looked for the leader would otherwise kill the first agents it starts.
-            RenewKeeperLease();
+            _fencing.RenewKeeperLease();
 
             LogRegistered(_identity.NodeId, address.OriginalString, _probe.Devices.Count, (long)_heartbeatInterval.TotalMilliseconds, _epochs.Highest);
             var writer = WriteLoopAsync(call.RequestStream, outbox.Reader, session.Token);
-            var beating = HeartbeatLoopAsync(outbox.Writer, heartbeats, session.Token);
+            var heartbeats = new HeartbeatSender(_probe, _agents, _identity.DataDir, CurrentHeartbeatInterval(), _time);
+            var beating = heartbeats.RunAsync(outbox.Writer, session.Token);
             try
             {
                 await foreach (var command in call.ResponseStream.ReadAllAsync(session.Token))
                 {
-                    await HandleAsync(command, outbox.Writer, heartbeats, session.Token);
+                    await _commands.HandleAsync(command, outbox.Writer, heartbeats, session.Token);
                 }
 
                 LogStreamEnded(address.OriginalString, "the master closed it");
@@ -321,32 +305,8 @@ internal sealed partial class MasterLink
         if (registered && !_leaving)
         {
             // Reconnect soon but not in a tight loop if the master keeps accepting then closing.
-            await Task.Delay(TimeSpan.FromMilliseconds(100 + Random.Shared.Next(100)), _time, ct);
+            await Task.Delay(_reconnect.AfterSessionEnded(), _time, ct);
         }
-    }
-
-    private async Task<Registered> HandshakeAsync(IAsyncStreamReader<MasterCommand> responses, CancellationToken ct)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(CurrentHandshakeTimeout());
-        if (!await responses.MoveNext(timeout.Token))
-        {
-            throw new IOException("the master closed the stream before accepting the registration");
-        }
-
-        var first = responses.Current;
-        if (first.BodyCase != MasterCommand.BodyOneofCase.Registered)
-        {
-            throw new InvalidOperationException($"the master answered the registration with {first.BodyCase}");
-        }
-
-        if (!_epochs.Accept(first.Epoch))
-        {
-            // A deposed master: look for the current one.
-            throw new InvalidOperationException($"master epoch {first.Epoch} is older than {_epochs.Highest}, already obeyed");
-        }
-
-        return first.Registered;
     }
 
     private static async Task WriteLoopAsync(IClientStreamWriter<WorkerMessage> stream, ChannelReader<WorkerMessage> outbox, CancellationToken ct)
@@ -358,133 +318,6 @@ internal sealed partial class MasterLink
 
         // The outbox completes only on a graceful leave: tell the master this side is done.
         await stream.CompleteAsync();
-    }
-
-    private async Task HeartbeatLoopAsync(ChannelWriter<WorkerMessage> outbox, SentHeartbeats sent, CancellationToken ct)
-    {
-        ulong sequence = 0;
-        using var timer = new PeriodicTimer(_heartbeatInterval, _time);
-        do
-        {
-            var heartbeat = new Heartbeat
-            {
-                Sequence = ++sequence,
-                SentAt = Timestamp.FromDateTimeOffset(_time.GetUtcNow()),
-            };
-            sent.Add(sequence, _time.GetTimestamp());
-            heartbeat.Gpus.AddRange(_probe.Sample(_agents.BusyGpus()));
-            heartbeat.Agents.AddRange(_agents.Snapshot());
-            heartbeat.CachedKeys.AddRange(CachedKeys());
-            if (!outbox.TryWrite(new WorkerMessage { Heartbeat = heartbeat }))
-            {
-                return;
-            }
-        }
-        while (await timer.WaitForNextTickAsync(ct));
-    }
-
-    private async Task HandleAsync(MasterCommand command, ChannelWriter<WorkerMessage> outbox, SentHeartbeats heartbeats, CancellationToken ct)
-    {
-        if (!_epochs.Accept(command.Epoch))
-        {
-            LogStaleCommand(command.BodyCase.ToString(), command.Epoch, _epochs.Highest);
-            return;
-        }
-
-        switch (command.BodyCase)
-        {
-            case MasterCommand.BodyOneofCase.Registered:
-                ApplyTimings(command.Registered);
-                break;
-            case MasterCommand.BodyOneofCase.Start:
-                if (SilentFor() is { } silent)
-                {
-                    // Queued before a freeze or a partition: the master has given this node up since.
-                    _agents.RefuseStart(command.Start, $"no contact with the master for {silent.TotalSeconds:F1}s; the start may be stale");
-                }
-                else
-                {
-                    await _agents.StartAsync(command.Start, ct);
-                }
-
-                break;
-            case MasterCommand.BodyOneofCase.Stop:
-                var stop = command.Stop;
-                _agents.Stop(new AgentKey(stop.JobId, stop.Attempt), TimeSpan.FromMilliseconds(Math.Max(0, stop.GraceMs)), stop.Reason);
-                break;
-            case MasterCommand.BodyOneofCase.Drain:
-                LogDrain(_identity.NodeId, command.Drain.Reason);
-                break;
-            case MasterCommand.BodyOneofCase.FetchLogs:
-                outbox.TryWrite(new WorkerMessage { Logs = _agents.ReadLogs(command.FetchLogs) });
-                break;
-            case MasterCommand.BodyOneofCase.AckExit:
-                _agents.Ack(new AgentKey(command.AckExit.JobId, command.AckExit.Attempt));
-                break;
-            case MasterCommand.BodyOneofCase.HeartbeatAck:
-                if (heartbeats.TakeSentAt(command.HeartbeatAck.Sequence) is { } sentAt)
-                {
-                    MarkContact(sentAt);
-                }
-
-                break;
-        }
-    }
-
-    /// <summary>
-    /// Every tick: fences this node's agents once the master may have declared it dead, and renews the
-    /// keeper's lease up to that same moment, so a frozen worker's agents die on time too.
-    /// </summary>
-    private async Task WatchdogAsync(CancellationToken ct)
-    {
-        using var timer = new PeriodicTimer(WatchdogPeriod, _time);
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await timer.WaitForNextTickAsync(ct);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            long contact;
-            TimeSpan? fenceAfter;
-            lock (_lock)
-            {
-                contact = _contact;
-                fenceAfter = _fenceAfter;
-            }
-
-            if (fenceAfter is not { } limit)
-            {
-                continue;
-            }
-
-            var deadline = contact + (long)(limit.TotalSeconds * _time.TimestampFrequency);
-            _keeper?.Lease(_identity.NodeId, deadline);
-            if (_time.GetTimestamp() > deadline && _agents.LiveCount > 0)
-            {
-                var silent = _time.GetElapsedTime(contact);
-                _agents.Fence($"no contact with the master for {silent.TotalSeconds:F1}s; it will have requeued this node's jobs");
-            }
-        }
-    }
-
-    /// <summary>How long past its fencing deadline this worker is, from the last contact; null while within it.</summary>
-    private TimeSpan? SilentFor()
-    {
-        lock (_lock)
-        {
-            if (_fenceAfter is not { } limit)
-            {
-                return null;
-            }
-
-            var silent = _time.GetElapsedTime(_contact);
-            return silent > limit ? silent : null;
-        }
     }
 
     /// <summary>
@@ -509,7 +342,7 @@ internal sealed partial class MasterLink
             }
             else if (_book.OnFailed(address, refused, answered: standby is not null))
             {
-                _contact = Math.Max(_contact, _time.GetTimestamp());
+                _fencing.HoldStill();
             }
         }
 
@@ -571,19 +404,26 @@ internal sealed partial class MasterLink
         }
 
         registration.Agents.AddRange(_agents.Snapshot());
+
+        // Last, so a transfer address set above is reflected.
+        registration.Capabilities.AddRange(WorkerCapabilities.Of(_cgroups, _keeper, registration.TransferAddress.Length > 0));
         return registration;
     }
 
-    /// <summary>
-    /// How long a registration may go unanswered: 10 s before the master's timings are known, then a
-    /// quarter of its dead-after (at least 2 s). A frozen master still completes TCP handshakes, so
-    /// a worker that met one during a failover must give up on it well inside its fencing budget.
-    /// </summary>
     private TimeSpan CurrentHandshakeTimeout()
+    {
+        var timingsKnown = _fencing.FenceAfter is not null;
+        lock (_lock)
+        {
+            return Handshake.Timeout(timingsKnown, _reconnectCap);
+        }
+    }
+
+    private TimeSpan CurrentHeartbeatInterval()
     {
         lock (_lock)
         {
-            return _fenceAfter is null ? HandshakeTimeout : TimeSpan.FromTicks(Math.Max(MinHandshakeTimeout.Ticks, _reconnectCap.Ticks));
+            return _heartbeatInterval;
         }
     }
 
@@ -594,44 +434,19 @@ internal sealed partial class MasterLink
             _heartbeatInterval = TimeSpan.FromMilliseconds(Math.Max(10, registered.HeartbeatIntervalMs));
 
             // One interval before the master's deadline, so our agents are gone before it requeues them.
-            _fenceAfter = TimeSpan.FromMilliseconds(Math.Max(registered.HeartbeatIntervalMs, registered.DeadAfterMs - registered.HeartbeatIntervalMs));
+            _fencing.FenceAfter = TimeSpan.FromMilliseconds(Math.Max(registered.HeartbeatIntervalMs, registered.DeadAfterMs - registered.HeartbeatIntervalMs));
             _reconnectCap = TimeSpan.FromMilliseconds(Math.Clamp(registered.DeadAfterMs / 4, 200, _options.MaxReconnectDelayMs));
         }
     }
 
     /// <summary>The master heard from us no earlier than <paramref name="sentAt"/>: the fencing clock restarts there.</summary>
-    /// <summary>Tells the keeper the fencing deadline from the latest contact, at once.</summary>
-    private void RenewKeeperLease()
-    {
-        long contact;
-        TimeSpan? fenceAfter;
-        lock (_lock)
-        {
-            contact = _contact;
-            fenceAfter = _fenceAfter;
-        }
-
-        if (fenceAfter is { } limit)
-        {
-            _keeper?.Lease(_identity.NodeId, contact + (long)(limit.TotalSeconds * _time.TimestampFrequency));
-        }
-    }
-
     private void MarkContact(long sentAt)
     {
+        _fencing.MarkContact(sentAt);
         lock (_lock)
         {
-            _contact = Math.Max(_contact, sentAt);
             _book.OnContact();
         }
-    }
-
-    private IEnumerable<string> CachedKeys()
-    {
-        var cache = Path.Combine(_identity.DataDir, "cache");
-        return Directory.Exists(cache)
-            ? Directory.EnumerateFileSystemEntries(cache).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal)
-            : [];
     }
 
     [LoggerMessage(20, LogLevel.Information, "Node {NodeId} registered with {Master}: {Gpus} GPUs, heartbeat every {IntervalMs} ms, epoch {Epoch}")]
@@ -643,12 +458,6 @@ internal sealed partial class MasterLink
     [LoggerMessage(22, LogLevel.Warning, "Stream to {Master} ended: {Reason}")]
     private partial void LogStreamEnded(string master, string reason);
 
-    [LoggerMessage(23, LogLevel.Warning, "Ignored {Command} from epoch {Epoch}: epoch {Highest} already obeyed")]
-    private partial void LogStaleCommand(string command, long epoch, long highest);
-
-    [LoggerMessage(24, LogLevel.Information, "Node {NodeId} is draining: {Reason}")]
-    private partial void LogDrain(string nodeId, string reason);
-
     [LoggerMessage(25, LogLevel.Information, "Node {NodeId} leaving: stopping {Agents} agents and handing their jobs back")]
     private partial void LogLeaving(string nodeId, int agents);
 
@@ -657,44 +466,4 @@ internal sealed partial class MasterLink
 
     [LoggerMessage(27, LogLevel.Debug, "Master {Standby} is not the leader and names no other; trying the next master")]
     private partial void LogStandbyWithoutLeader(string standby);
-
-    /// <summary>Send times of this stream's heartbeats not yet acknowledged.</summary>
-    private sealed class SentHeartbeats
-    {
-        private readonly Lock _lock = new();
-        private readonly Queue<(ulong Sequence, long SentAt)> _sent = new();
-
-        public void Add(ulong sequence, long sentAt)
-        {
-            lock (_lock)
-            {
-                _sent.Enqueue((sequence, sentAt));
-
-                // A master that never acknowledges must not make this grow without bound.
-                while (_sent.Count > 1024)
-                {
-                    _sent.Dequeue();
-                }
-            }
-        }
-
-        /// <summary>The send time of <paramref name="sequence"/>; older entries go (acks come in order).</summary>
-        public long? TakeSentAt(ulong sequence)
-        {
-            lock (_lock)
-            {
-                long? found = null;
-                while (_sent.TryPeek(out var head) && head.Sequence <= sequence)
-                {
-                    _sent.Dequeue();
-                    if (head.Sequence == sequence)
-                    {
-                        found = head.SentAt;
-                    }
-                }
-
-                return found;
-            }
-        }
-    }
 }

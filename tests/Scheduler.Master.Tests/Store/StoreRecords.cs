@@ -69,7 +69,10 @@ internal static class StoreRecords
         cordoned,
         Draining: false,
         "1.4.0",
-        "http://127.0.0.1:7070");
+        "http://127.0.0.1:7070")
+    {
+        Capabilities = ["cgroup.cpu", "keeper"],
+    };
 
     /// <summary>
     /// Everything a store keeps of a job, as text, so records compare field by field (lists
