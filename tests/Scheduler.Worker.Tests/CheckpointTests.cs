@@ -104,11 +104,13 @@ public sealed class CheckpointTests
         var script = $"trap '' USR1; touch \"${CheckpointContract.CheckpointDirVariable}/.ready\"; exec sleep 60";
         await _supervisor.StartAsync(Shell(key, script), new CheckpointStart(), CancellationToken.None);
         var running = await NextAsync(s => s.State == AgentState.Running);
+        var ready = Path.Combine(_dir, "checkpoints", "stuck", "1", CheckpointContract.ReadyFile);
+        await Eventually.TrueAsync(() => File.Exists(ready), "the agent to declare itself ready");
 
         var ex = await Assert.ThrowsAsync<CheckpointException>(() => _checkpoints.RequestAsync(key, CheckpointMode.Live, TimeSpan.FromSeconds(1), CancellationToken.None));
 
         Assert.That(ex!.Failure, Is.EqualTo(CheckpointFailure.TimedOut));
-        Assert.That(ex.Message, Does.Contain("within 1 s").And.Contain("left running"));
+        Assert.That(ex.Message, Does.Contain("mark checkpoint 1 complete").And.Contain("within 1 s").And.Contain("left running"));
         Assert.That(TestPosix.IsAlive(running.Pid), Is.True);
         Assert.That(_supervisor.FindRunning(key), Is.Not.Null);
     }
