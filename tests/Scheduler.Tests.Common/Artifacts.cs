@@ -22,6 +22,9 @@ public static class Artifacts
 
     public static string SchedctlDll => Dll("Scheduler.Cli", "schedctl.dll");
 
+    /// <summary>The sample checkpointable agent of samples/CounterAgent.</summary>
+    public static string CounterAgentDll => Dll("CounterAgent", "CounterAgent.dll");
+
     private static string Dll(string project, string file)
     {
         var path = Path.Combine(BinRoot.Value, project, Configuration, file);

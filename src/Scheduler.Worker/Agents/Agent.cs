@@ -20,6 +20,12 @@ internal sealed class Agent
     /// <summary>agents/JOB/ATTEMPT under the data folder: stdout.log, stderr.log, work/.</summary>
     public string Directory { get; }
 
+    /// <summary>checkpoints/JOB/ATTEMPT under the data folder; null unless the job is checkpointable.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>The complete checkpoint the agent resumes from, if it was started to resume.</summary>
+    public string? RestoreDirectory { get; init; }
+
     public AgentState State { get; set; } = AgentState.Starting;
 
     public Process? Process { get; set; }

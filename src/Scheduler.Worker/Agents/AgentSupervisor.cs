@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Scheduler.Contracts.V1;
+using Scheduler.Worker.Checkpoints;
 using Scheduler.Worker.Keeper;
 
 namespace Scheduler.Worker.Agents;
@@ -15,6 +16,7 @@ internal sealed partial class AgentSupervisor
     private readonly Lock _lock = new();
     private readonly Dictionary<AgentKey, Agent> _agents = [];
     private readonly string _root;
+    private readonly string _checkpointRoot;
     private readonly string _nodeId;
     private readonly AgentLauncher _launcher;
     private readonly TimeProvider _time;
@@ -33,6 +35,7 @@ internal sealed partial class AgentSupervisor
         AgentCgroups? cgroups = null)
     {
         _root = Path.GetFullPath(Path.Combine(dataDir, "agents"));
+        _checkpointRoot = Path.GetFullPath(Path.Combine(dataDir, "checkpoints"));
         _nodeId = nodeId;
         _launcher = launcher;
         _time = time;
@@ -96,7 +99,10 @@ internal sealed partial class AgentSupervisor
         Finish(agent, AgentState.FailedToStart, null, reason);
     }
 
-    public async Task StartAsync(StartAgent start, CancellationToken ct)
+    public Task StartAsync(StartAgent start, CancellationToken ct) => StartAsync(start, checkpoint: null, ct);
+
+    /// <summary>Starts an agent; with <paramref name="checkpoint"/> it is checkpointable (and may resume from a checkpoint).</summary>
+    public async Task StartAsync(StartAgent start, CheckpointStart? checkpoint, CancellationToken ct)
     {
         var key = new AgentKey(start.JobId, start.Attempt);
         Agent agent;
@@ -109,7 +115,11 @@ internal sealed partial class AgentSupervisor
                 return;
             }
 
-            agent = new Agent(key, [.. start.GpuUuids], AgentDirectory(key));
+            agent = new Agent(key, [.. start.GpuUuids], AgentDirectory(key))
+            {
+                CheckpointDirectory = checkpoint is null || !IsSafeSegment(start.JobId) ? null : CheckpointDirectory(key),
+                RestoreDirectory = checkpoint?.RestoreDir,
+            };
             _agents[key] = agent;
             if (_shuttingDown)
             {
@@ -171,6 +181,17 @@ internal sealed partial class AgentSupervisor
         if (stopAtOnce)
         {
             tree.Kill(everywhere: false);
+        }
+    }
+
+    /// <summary>The agent of <paramref name="key"/> if its process is running, as a checkpoint needs it.</summary>
+    public RunningAgent? FindRunning(AgentKey key)
+    {
+        lock (_lock)
+        {
+            return _agents.TryGetValue(key, out var agent) && agent.State == AgentState.Running && agent.Pid > 0 && !agent.StopRequested
+                ? new RunningAgent(key, agent.Pid, agent.CheckpointDirectory)
+                : null;
         }
     }
 
@@ -405,7 +426,48 @@ internal sealed partial class AgentSupervisor
         info.Environment["SCHEDULER_NODE_ID"] = _nodeId;
         info.Environment["SCHEDULER_AGENT_DIR"] = agent.Directory;
         info.Environment[AgentTree.TokenVariable] = agent.Tree.Token;
+        PrepareCheckpoints(agent, info);
         return new Process { StartInfo = info, EnableRaisingEvents = true };
+    }
+
+    /// <summary>
+    /// Checkpointable agents get an empty folder of this attempt to checkpoint into and, when
+    /// resuming, the complete checkpoint to resume from; the others get neither, whatever the job's
+    /// environment or the worker's says.
+    /// </summary>
+    private void PrepareCheckpoints(Agent agent, ProcessStartInfo info)
+    {
+        info.Environment.Remove(CheckpointContract.CheckpointDirVariable);
+        info.Environment.Remove(CheckpointContract.RestoreDirVariable);
+        if (agent.CheckpointDirectory is not { } directory)
+        {
+            return;
+        }
+
+        if (agent.RestoreDirectory is { } restore)
+        {
+            restore = Path.GetFullPath(restore);
+            if (!File.Exists(Path.Combine(restore, CheckpointContract.CompleteFile)))
+            {
+                throw new AgentStartException($"restore dir '{restore}' holds no complete checkpoint on {_nodeId} (no {CheckpointContract.CompleteFile})");
+            }
+
+            if (restore.StartsWith(directory + Path.DirectorySeparatorChar, StringComparison.Ordinal) || restore == directory)
+            {
+                throw new AgentStartException($"restore dir '{restore}' lies in the attempt's own checkpoint dir");
+            }
+
+            info.Environment[CheckpointContract.RestoreDirVariable] = restore;
+        }
+
+        // A leftover from an earlier start of this attempt must not pass for this agent's checkpoint.
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        Directory.CreateDirectory(directory);
+        info.Environment[CheckpointContract.CheckpointDirVariable] = directory;
     }
 
     private void OnExited(Agent agent, Process process)
@@ -465,6 +527,9 @@ internal sealed partial class AgentSupervisor
 
     private string AgentDirectory(AgentKey key) =>
         Path.Combine(_root, key.JobId, key.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    private string CheckpointDirectory(AgentKey key) =>
+        Path.Combine(_checkpointRoot, key.JobId, key.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private static bool IsSafeSegment(string value) =>
         value.Length is > 0 and <= 200 && value != "." && value != ".." && value.IndexOfAny(['/', '\\', '\0']) < 0;

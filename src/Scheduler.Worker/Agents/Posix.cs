@@ -17,6 +17,25 @@ internal static partial class Posix
 
     public static void Signal(int pid, int signal) => _ = Kill(pid, signal);
 
+    /// <summary>True while the process exists and is not a zombie waiting to be reaped.</summary>
+    public static bool IsAlive(int pid)
+    {
+        if (Kill(pid, 0) != 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..][0] is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 }
