@@ -22,6 +22,7 @@ internal sealed class FakeMaster : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<string> _registered = new();
+    private readonly ConcurrentQueue<RegisterWorker> _registrations = new();
     private readonly ConcurrentQueue<long> _attempts = new();
 
     private FakeMaster(WebApplication app, Uri address)
@@ -41,6 +42,9 @@ internal sealed class FakeMaster : IAsyncDisposable
     public IReadOnlyCollection<long> AttemptTimes => _attempts;
 
     public IReadOnlyCollection<string> Registered => _registered;
+
+    /// <summary>Every registration message as received.</summary>
+    public IReadOnlyCollection<RegisterWorker> Registrations => _registrations;
 
     public static async Task<FakeMaster> StartAsync(CancellationToken ct)
     {
@@ -88,6 +92,7 @@ internal sealed class FakeMaster : IAsyncDisposable
             }
 
             var nodeId = requestStream.Current.Register.NodeId;
+            master._registrations.Enqueue(requestStream.Current.Register);
             await responseStream.WriteAsync(new MasterCommand
             {
                 Epoch = 1,
