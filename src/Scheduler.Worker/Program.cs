@@ -34,6 +34,12 @@ if (args is [KeeperProcess.Verb, ..])
     return KeeperProcess.Run();
 }
 
+// Not in --help: a measurement for developers, and for `schedctl bench migration` later.
+if (args is [TransferBenchmark.Verb, ..])
+{
+    return await TransferBenchmark.RunAsync(args[1..], Console.Out, CancellationToken.None);
+}
+
 if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
 {
     return exit;
