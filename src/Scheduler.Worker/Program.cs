@@ -106,5 +106,14 @@ if (options.ProbeOnly)
 
 var app = builder.Build();
 app.MapCheckpointTransfer();
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    await Console.Error.WriteLineAsync($"error: cannot listen on {options.TransferListen}: address already in use; pick another --transfer-listen (port 0 picks a free one)");
+    return 2;
+}
+
 return 0;
