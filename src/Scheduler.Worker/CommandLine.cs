@@ -30,6 +30,8 @@ internal static class CommandLine
           --max-reconnect-delay-ms MS  upper bound of the reconnect backoff (default 5000; also at most a
                                        quarter of the master's dead-after)
           --stop-grace-ms MS           on shutdown, SIGTERM to SIGKILL for its agents (default 5000)
+          --transfer-listen HOST:PORT  checkpoint transfer service, HTTP/2 cleartext (default 127.0.0.1:0: loopback,
+                                       a port the OS picks); the bound address is sent to the master at registration
           --probe-only                 print what the GPU probe reads (JSON) and exit
           --Worker:<Name>=VALUE        any other setting
           -h, --help                   print this help and exit

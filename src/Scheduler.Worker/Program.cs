@@ -1,4 +1,7 @@
+using System.Net;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -6,6 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Scheduler.Worker;
 using Scheduler.Worker.Gpu;
 using Scheduler.Worker.Keeper;
+using Scheduler.Worker.Transfer;
 
 var switches = new Dictionary<string, string>
 {
@@ -22,11 +26,18 @@ var switches = new Dictionary<string, string>
     ["--simulate"] = "Worker:Simulate",
     ["--max-reconnect-delay-ms"] = "Worker:MaxReconnectDelayMs",
     ["--stop-grace-ms"] = "Worker:StopGraceMs",
+    ["--transfer-listen"] = "Worker:TransferListen",
 };
 
 if (args is [KeeperProcess.Verb, ..])
 {
     return KeeperProcess.Run();
+}
+
+// Not in --help: a measurement for developers, and for `schedctl bench migration` later.
+if (args is [TransferBenchmark.Verb, ..])
+{
+    return await TransferBenchmark.RunAsync(args[1..], Console.Out, CancellationToken.None);
 }
 
 if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
@@ -37,7 +48,8 @@ if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
 // A bare flag reads as "true".
 args = [.. args.Select(a => a == "--probe-only" ? "--Worker:ProbeOnly=true" : a)];
 
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
+// A web host: besides the master link it serves checkpoint transfers to peer workers.
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
 builder.Configuration.AddEnvironmentVariables("SCHEDULER_");
 builder.Configuration.AddCommandLine(args, switches);
 builder.Logging.ClearProviders();
@@ -51,6 +63,7 @@ builder.Services.AddOptions<WorkerOptions>()
     .ValidateDataAnnotations()
     .Validate(o => o.Master.Split(',', StringSplitOptions.RemoveEmptyEntries).All(m => Uri.TryCreate(m.Trim(), UriKind.Absolute, out _)), "Worker:Master must be one or more absolute URLs, e.g. http://127.0.0.1:7070")
     .Validate(o => o.NodeId.Length is > 0 and <= 253, "Worker:NodeId must be 1..253 characters")
+    .Validate(o => IPEndPoint.TryParse(o.TransferListen, out _), "Worker:TransferListen must be HOST:PORT with an IP address, e.g. 127.0.0.1:0")
     .ValidateOnStart();
 // Room for a graceful leave: agents' grace, the master's acknowledgements, closing the stream.
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(
@@ -59,6 +72,15 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHostedService<WorkerService>();
 
 var options = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+if (!IPEndPoint.TryParse(options.TransferListen, out var transferListen))
+{
+    await Console.Error.WriteLineAsync($"error: --transfer-listen '{options.TransferListen}' is not HOST:PORT with an IP address, e.g. 127.0.0.1:0");
+    return 2;
+}
+
+builder.WebHost.ConfigureKestrel(kestrel => TransferHosting.Listen(kestrel, transferListen));
+builder.Services.AddCheckpointTransfer(options.DataDir, new TransferLimits());
+builder.Services.AddSingleton<TransferEndpoint>();
 if (GpuProbeFactory.Refusal(options) is { } refusal)
 {
     await Console.Error.WriteLineAsync($"error: {refusal}");
@@ -82,5 +104,16 @@ if (options.ProbeOnly)
     return 0;
 }
 
-await builder.Build().RunAsync();
+var app = builder.Build();
+app.MapCheckpointTransfer();
+try
+{
+    await app.RunAsync();
+}
+catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    await Console.Error.WriteLineAsync($"error: cannot listen on {options.TransferListen}: address already in use; pick another --transfer-listen (port 0 picks a free one)");
+    return 2;
+}
+
 return 0;

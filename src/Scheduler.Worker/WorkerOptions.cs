@@ -56,6 +56,9 @@ internal sealed class WorkerOptions
     [Range(0, 600_000)]
     public int StopGraceMs { get; set; } = 5000;
 
+    /// <summary>HOST:PORT of the checkpoint transfer service (HTTP/2 cleartext); port 0 lets the OS choose. The bound address goes into the registration.</summary>
+    public string TransferListen { get; set; } = "127.0.0.1:0";
+
     /// <summary>Print what the GPU probe sees and exit.</summary>
     public bool ProbeOnly { get; set; }
 }

@@ -4,6 +4,7 @@ using Scheduler.Worker.Agents;
 using Scheduler.Worker.Gpu;
 using Scheduler.Worker.Keeper;
 using Scheduler.Worker.Link;
+using Scheduler.Worker.Transfer;
 
 namespace Scheduler.Worker;
 
@@ -17,10 +18,12 @@ internal sealed partial class WorkerService : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger<WorkerService> _logger;
+    private readonly TransferEndpoint _transfer;
 
-    public WorkerService(IOptions<WorkerOptions> options, TimeProvider time, ILoggerFactory loggers)
+    public WorkerService(IOptions<WorkerOptions> options, TimeProvider time, ILoggerFactory loggers, TransferEndpoint transfer)
     {
         _options = options.Value;
+        _transfer = transfer;
         _time = time;
         _loggers = loggers;
         _logger = loggers.CreateLogger<WorkerService>();
@@ -36,6 +39,8 @@ internal sealed partial class WorkerService : BackgroundService
             LogUnsupervised(AgentLauncher.SetPriv, AgentLauncher.SetSid);
         }
 
+        // Registered only once peers can reach us: the master hands this address to migration sources.
+        var transferAddress = await _transfer.WhenBoundAsync(stoppingToken);
         using var launcher = new AgentLauncher();
 
         // Disposed after the links have stopped their agents: the keeper then has nothing left to kill.
@@ -51,7 +56,7 @@ internal sealed partial class WorkerService : BackgroundService
                     ? new SimulatedGpuProbe(nodeId, _options.Gpus, _options.GpuModel, _options.GpuMemoryMib)
                     : GpuProbeFactory.Create(_options, nodeId, _logger);
                 probes.Add(probe);
-                var identity = new WorkerIdentity(nodeId, dataDir, HostResources.CpuMillis(_options), HostResources.MemoryMib(_options), HostResources.ParseLabels(_options.Labels));
+                var identity = new WorkerIdentity(nodeId, dataDir, HostResources.CpuMillis(_options), HostResources.MemoryMib(_options), HostResources.ParseLabels(_options.Labels), transferAddress);
                 var cgroups = AgentCgroups.Create(nodeId, dataDir);
                 if (cgroups.Root is null && nodes.Length == 1)
                 {
@@ -60,7 +65,7 @@ internal sealed partial class WorkerService : BackgroundService
 
                 var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups);
                 var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups);
-                LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master);
+                LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master, transferAddress);
                 links.Add(link.RunAsync(stoppingToken));
             }
 
@@ -75,8 +80,8 @@ internal sealed partial class WorkerService : BackgroundService
         }
     }
 
-    [LoggerMessage(1, LogLevel.Information, "Worker {NodeId} starting: {Probe} probe, {Gpus} GPUs, {CpuMillis}m CPU, {MemoryMib} MiB, master {Master}")]
-    private partial void LogStarting(string nodeId, string probe, int gpus, long cpuMillis, long memoryMib, string master);
+    [LoggerMessage(1, LogLevel.Information, "Worker {NodeId} starting: {Probe} probe, {Gpus} GPUs, {CpuMillis}m CPU, {MemoryMib} MiB, master {Master}, transfers on {TransferAddress}")]
+    private partial void LogStarting(string nodeId, string probe, int gpus, long cpuMillis, long memoryMib, string master, string transferAddress);
 
     [LoggerMessage(3, LogLevel.Information, "Node {NodeId}: no cgroup v2 to delegate here; agent trees are tracked by session and environment token, without CPU/memory limits")]
     private partial void LogNoCgroups(string nodeId);

@@ -22,8 +22,8 @@ internal sealed class FakeMaster : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<string> _registered = new();
-    private readonly ConcurrentQueue<long> _attempts = new();
     private readonly ConcurrentQueue<RegisterWorker> _registrations = new();
+    private readonly ConcurrentQueue<long> _attempts = new();
     private readonly ConcurrentQueue<WorkerMessage> _received = new();
 
     private FakeMaster(WebApplication app, Uri address)
@@ -98,12 +98,12 @@ internal sealed class FakeMaster : IAsyncDisposable
             }
 
             var nodeId = requestStream.Current.Register.NodeId;
+            master._registrations.Enqueue(requestStream.Current.Register);
             await responseStream.WriteAsync(new MasterCommand
             {
                 Epoch = 1,
                 Registered = new Registered { NodeId = nodeId, HeartbeatIntervalMs = 200, DeadAfterMs = 10_000 },
             }, ct);
-            master._registrations.Enqueue(requestStream.Current.Register);
             master._registered.Enqueue(nodeId);
             try
             {

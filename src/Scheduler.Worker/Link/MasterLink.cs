@@ -396,6 +396,7 @@ internal sealed partial class MasterLink
             Capacity = new Resources { CpuMillis = _identity.CpuMillis, MemoryMib = _identity.MemoryMib },
             WorkerVersion = typeof(MasterLink).Assembly.GetName().Version?.ToString() ?? "0",
             LastEpoch = _epochs.Highest,
+            TransferAddress = _identity.TransferAddress,
         };
         registration.Gpus.AddRange(_probe.Devices);
         foreach (var (key, value) in _identity.Labels)
