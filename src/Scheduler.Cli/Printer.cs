@@ -99,7 +99,53 @@ internal sealed class Printer
         Row("Created", job.CreatedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture));
         Row("Started", job.StartedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture));
         Row("Finished", job.FinishedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture));
+        if (job.Migration is { } m)
+        {
+            Row("Migrating", $"{m.Id}: {m.SourceNode} -> {m.TargetNode} ({m.Phase})");
+        }
+
+        if (job.LastMigration is { } last)
+        {
+            Row("Last migration", Migration(last));
+        }
+
         _console.Write(grid);
+    }
+
+    /// <summary>One line for a migration: where, how it ended, rounds, bytes, downtime.</summary>
+    public static string Migration(MigrationStatus m) =>
+        $"{m.Id}: {m.SourceNode} -> {m.TargetNode} {m.Phase}, {m.Rounds} rounds, {Quantity(m.BytesSent)}" +
+        (m.DowntimeMs > 0 ? $", downtime {m.DowntimeMs} ms" : "") + (m.Error.Length > 0 ? $": {m.Error}" : "");
+
+    private static string Quantity(long bytes) =>
+        bytes >= 1 << 30 ? $"{bytes / (double)(1 << 30):0.00} GiB" : bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):0.0} MiB" : $"{bytes} B";
+
+    /// <summary>Jobs' last migrations, newest first.</summary>
+    public void Migrations(IEnumerable<Job> jobs)
+    {
+        if (IsJson)
+        {
+            _out.WriteLine(ProtoJson.FormatList("jobs", jobs));
+            return;
+        }
+
+        var table = new Table().AddColumns("JOB", "MIGRATION", "FROM", "TO", "PHASE", "ROUNDS", "SENT", "DOWNTIME", "FINISHED");
+        foreach (var job in jobs)
+        {
+            var m = job.Migration ?? job.LastMigration;
+            table.AddRow(
+                job.Id,
+                m.Id,
+                m.SourceNode,
+                m.TargetNode,
+                m.Phase,
+                m.Rounds.ToString(CultureInfo.InvariantCulture),
+                Quantity(m.BytesSent),
+                m.DowntimeMs > 0 ? $"{m.DowntimeMs} ms" : "",
+                m.FinishedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture) ?? "");
+        }
+
+        _console.Write(table);
     }
 
     public void Nodes(IEnumerable<Node> nodes)

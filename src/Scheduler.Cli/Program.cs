@@ -16,6 +16,7 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     // Shortcuts for the everyday verbs, so `schedctl cancel ID` works as well as `schedctl jobs cancel ID`.
     JobsCommands.Get(),
     JobsCommands.Cancel(),
+    JobsCommands.Migrate(),
     JobsCommands.Watch(),
     JobsCommands.WaitCommand(),
     NodesCommands.Cordon(),

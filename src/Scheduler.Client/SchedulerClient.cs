@@ -181,6 +181,10 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
     public Task<Node> CordonAsync(string nodeId, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Admin.CordonNodeAsync(new CordonNodeRequest { Id = nodeId }, o), cancellationToken);
 
+    /// <summary>Moves a running checkpointable job live to <paramref name="targetNode"/> (null: the scheduler's choice).</summary>
+    public Task<Job> MigrateJobAsync(string jobId, string? targetNode, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.MigrateJobAsync(new MigrateJobRequest { JobId = jobId, TargetNode = targetNode ?? "" }, o), cancellationToken);
+
     /// <summary>Allows placements on a cordoned node again.</summary>
     public Task<Node> UncordonAsync(string nodeId, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Admin.UncordonNodeAsync(new UncordonNodeRequest { Id = nodeId }, o), cancellationToken);

@@ -13,6 +13,7 @@ internal sealed class MasterMetrics : IDisposable
     private readonly Counter<long> _finished;
     private readonly Counter<long> _preempted;
     private readonly Counter<long> _terms;
+    private readonly Histogram<long> _migrationDowntime;
     private readonly Histogram<double> _passDuration;
 
     public MasterMetrics(IMeterFactory meters)
@@ -22,6 +23,7 @@ internal sealed class MasterMetrics : IDisposable
         _placed = _meter.CreateCounter<long>("scheduler.jobs.placed", "{job}", "Job attempts placed on a node");
         _requeued = _meter.CreateCounter<long>("scheduler.jobs.requeued", "{job}", "Jobs put back in the queue after losing their node");
         _finished = _meter.CreateCounter<long>("scheduler.jobs.finished", "{job}", "Jobs that reached a final state");
+        _migrationDowntime = _meter.CreateHistogram<long>("scheduler.migration.downtime", "ms", "Live migrations: agent stopped on the source to running on the target");
         _terms = _meter.CreateCounter<long>("scheduler.leader.terms", "{term}", "Terms this master began as leader (failovers to it)");
         _preempted = _meter.CreateCounter<long>("scheduler.jobs.preempted", "{job}", "Running jobs evicted for a higher-priority job");
         _passDuration = _meter.CreateHistogram<double>("scheduler.pass.duration", "s", "Time of one scheduling pass");
@@ -34,6 +36,8 @@ internal sealed class MasterMetrics : IDisposable
     public void Preempted() => _preempted.Add(1);
 
     public void BecameLeader() => _terms.Add(1);
+
+    public void Migrated(long downtimeMs) => _migrationDowntime.Record(downtimeMs);
 
     public void Finished(string state) => _finished.Add(1, new KeyValuePair<string, object?>("state", state));
 

@@ -53,10 +53,20 @@ internal sealed class LoopHarness : IAsyncDisposable
     }
 
     /// <summary>Registers a node with <paramref name="gpus"/> GPUs over a new session and returns the session.</summary>
-    public async Task<WorkerSession> ConnectAsync(string nodeId, int gpus = 4, params AgentStatus[] agents)
+    public Task<WorkerSession> ConnectAsync(string nodeId, int gpus = 4, params AgentStatus[] agents) =>
+        ConnectAsync(nodeId, gpus, migratable: false, agents);
+
+    /// <summary>As above; a <paramref name="migratable"/> node can checkpoint agents and serves transfers (on a made-up address).</summary>
+    public async Task<WorkerSession> ConnectAsync(string nodeId, int gpus, bool migratable, params AgentStatus[] agents)
     {
         var session = new WorkerSession(nodeId, "test");
         var registration = new RegisterWorker { NodeId = nodeId, Capacity = new Resources { CpuMillis = 8000, MemoryMib = 32768 } };
+        if (migratable)
+        {
+            registration.TransferAddress = $"127.0.0.1:{5000 + (nodeId.GetHashCode(StringComparison.Ordinal) & 0xfff)}";
+            registration.Capabilities.Add(["checkpoint.app-level", "transfer.v1"]);
+        }
+
         for (var i = 0; i < gpus; i++)
         {
             registration.Gpus.Add(new GpuInfo { Index = i, Uuid = $"GPU-{nodeId}-{i}", Model = "A100", MemoryMib = 40960 });
@@ -69,9 +79,9 @@ internal sealed class LoopHarness : IAsyncDisposable
         return session;
     }
 
-    public async Task<Job> SubmitAsync(string requestId, int gpus = 1)
+    public async Task<Job> SubmitAsync(string requestId, int gpus = 1, bool checkpointable = false)
     {
-        var spec = new JobSpec { Name = requestId, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = gpus } };
+        var spec = new JobSpec { Name = requestId, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = gpus }, Checkpointable = checkpointable };
         var reply = await Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(new SubmitJobRequest { RequestId = requestId, Spec = spec }, r), Timeout());
         return reply.Job;
     }
@@ -126,6 +136,12 @@ internal sealed class LoopHarness : IAsyncDisposable
 
         Loop.Post(new WorkerMessageReceived(session, new WorkerMessage { AgentEvent = new AgentEvent { Agent = status } }));
     }
+
+    /// <summary>Posts a worker message as if it came on <paramref name="session"/>.</summary>
+    public void Send(WorkerSession session, WorkerMessage message) => Loop.Post(new WorkerMessageReceived(session, message));
+
+    public Task<Job> MigrateAsync(string jobId, string target = "") =>
+        Loop.AskAsync<Job>(r => new MigrateJob(jobId, target, r), Timeout());
 
     public void Heartbeat(WorkerSession session) =>
         Loop.Post(new WorkerMessageReceived(session, new WorkerMessage { Heartbeat = new Heartbeat { Sequence = 1 } }));

@@ -19,6 +19,7 @@ internal static class JobsCommands
         jobs.Add(Cancel());
         jobs.Add(Watch());
         jobs.Add(WaitCommand());
+        jobs.Add(Migrations());
 
         // `schedctl jobs` alone lists.
         jobs.SetAction(ListAction);
@@ -133,6 +134,58 @@ internal static class JobsCommands
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
             printer.Job(await client.GetJobAsync(parse.GetValue(Id)!, ct));
+            return Cli.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>`schedctl migrate JOB [--to NODE] [--wait]`.</summary>
+    internal static Command Migrate()
+    {
+        var to = new Option<string?>("--to") { Description = "Target node (default: the scheduler picks one that fits)" };
+        var wait = new Option<bool>("--wait") { Description = "Wait until the migration has moved or rolled back, and print how it went" };
+        var command = new Command("migrate", "Move a running checkpointable job live to another node, with its state") { Id, to, wait };
+        command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+        {
+            var job = await client.MigrateJobAsync(parse.GetValue(Id)!, parse.GetValue(to), ct);
+            var migrationId = job.Migration?.Id ?? "";
+            if (parse.GetValue(wait))
+            {
+                while (job.LastMigration?.Id != migrationId || (job.LastMigration.Phase == "moved" && job.LastMigration.DowntimeMs == 0 && job.State is JobState.Assigned or JobState.Running))
+                {
+                    await Task.Delay(100, ct);
+                    job = await client.GetJobAsync(job.Id, ct);
+                    if (job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            if (printer.IsJson)
+            {
+                printer.Message(job);
+                return Cli.Ok;
+            }
+
+            printer.Line(job.LastMigration?.Id == migrationId && migrationId.Length > 0
+                ? Printer.Migration(job.LastMigration)
+                : $"{job.Id} {Printer.StateName(job.State)}: {migrationId} {job.Migration?.SourceNode} -> {job.Migration?.TargetNode}");
+            return job.LastMigration is { Phase: "rolled back" } last && last.Id == migrationId ? Cli.JobFailed : Cli.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>`schedctl jobs migrations`: recent migrations with their downtime.</summary>
+    internal static Command Migrations()
+    {
+        var command = new Command("migrations", "Recent live migrations: where, how they ended, rounds, bytes, downtime");
+        command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+        {
+            var jobs = await client.ListJobsAsync(null, 1000, ct);
+            printer.Migrations(jobs
+                .Where(j => j.Migration is not null || j.LastMigration is not null)
+                .OrderByDescending(j => (j.Migration ?? j.LastMigration).StartedAt?.ToDateTimeOffset() ?? DateTimeOffset.MinValue));
             return Cli.Ok;
         }));
         return command;

@@ -46,6 +46,7 @@ internal sealed class EventInbox
         {
             case SubmitJob s: s.Reply.TrySetException(error); break;
             case CancelJob c: c.Reply.TrySetException(error); break;
+            case MigrateJob m: m.Reply.TrySetException(error); break;
             case ChangeNode n: n.Reply.TrySetException(error); break;
             case FetchJobLogs f: f.Reply.TrySetException(error); break;
         }

@@ -10,6 +10,9 @@ internal sealed record SubmitJob(SubmitJobRequest Request, TaskCompletionSource<
 
 internal sealed record CancelJob(string JobId, TaskCompletionSource<Job> Reply) : IMasterEvent;
 
+/// <summary>Admin.MigrateJob: move a running checkpointable job live to another node.</summary>
+internal sealed record MigrateJob(string JobId, string TargetNode, TaskCompletionSource<Job> Reply) : IMasterEvent;
+
 internal enum NodeOperation
 {
     Cordon,

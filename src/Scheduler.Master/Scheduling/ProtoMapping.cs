@@ -54,6 +54,37 @@ internal static class ProtoMapping
             job.FinishedAt = Timestamp.FromDateTimeOffset(finished);
         }
 
+        if (j.Migration is { } m)
+        {
+            // Still running on its source meanwhile: shown as migrating.
+            job.State = JobState.Migrating;
+            job.Migration = new MigrationStatus
+            {
+                Id = m.Id,
+                SourceNode = m.SourceNode,
+                TargetNode = m.TargetNode,
+                Phase = "copying",
+                StartedAt = Timestamp.FromDateTimeOffset(m.StartedAt),
+            };
+        }
+
+        if (j.LastMigration is { } last)
+        {
+            job.LastMigration = new MigrationStatus
+            {
+                Id = last.Id,
+                SourceNode = last.SourceNode,
+                TargetNode = last.TargetNode,
+                Phase = last.Phase,
+                Rounds = last.Rounds,
+                BytesSent = last.BytesSent,
+                DowntimeMs = last.DowntimeMs,
+                StartedAt = Timestamp.FromDateTimeOffset(last.StartedAt),
+                FinishedAt = last.FinishedAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
+                Error = last.Error,
+            };
+        }
+
         return job;
     }
 

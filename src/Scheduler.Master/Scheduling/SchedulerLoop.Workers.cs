@@ -139,6 +139,9 @@ internal sealed partial class SchedulerLoop
             case WorkerMessage.BodyOneofCase.Logs:
                 _logRequests.Complete(message.Logs);
                 break;
+            case WorkerMessage.BodyOneofCase.MigrationReport:
+                await MigrationReportAsync(entry, message.MigrationReport, ct);
+                break;
             case WorkerMessage.BodyOneofCase.CommandRejected:
                 LogCommandRejected(entry.Id, message.CommandRejected.Command, message.CommandRejected.Reason);
                 break;
@@ -220,7 +223,25 @@ internal sealed partial class SchedulerLoop
         var exited = agent.State is AgentState.Exited or AgentState.FailedToStart;
         int? code = agent.HasExitCode ? agent.ExitCode : null;
         var now = _time.GetUtcNow();
-        if (exited && !agent.Fenced && !agent.HostStop && agent.State == AgentState.Exited && _jobs.TryGetValue(agent.JobId, out var given))
+        if (exited && agent.Migrated && _jobs.TryGetValue(agent.JobId, out var moving)
+            && moving.Attempt == agent.Attempt && moving.NodeId == entry.Id && moving.HoldsAllocation)
+        {
+            if (moving.Migration is not null)
+            {
+                // Stopped because it moved: the source's migration report decides what happens next.
+                _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+                return;
+            }
+
+            // Its migration was rolled back meanwhile, but the agent is gone here: run it again.
+            if (JobTransitions.HostStopped(moving, now) is { } again)
+            {
+                await FinishAsync(entry, agent, again, ct);
+                return;
+            }
+        }
+
+        if (exited && !agent.Fenced && !agent.HostStop && !agent.Migrated && agent.State == AgentState.Exited && _jobs.TryGetValue(agent.JobId, out var given))
         {
             if (JobTransitions.LateExit(given, agent.Attempt, code, entry.Id, now) is { } late)
             {
@@ -263,7 +284,7 @@ internal sealed partial class SchedulerLoop
         {
             if (JobTransitions.Started(job, now) is { } running)
             {
-                await ApplyAsync([running], ct);
+                await ApplyAsync([WithDowntime(running, now)], ct);
             }
             else if (JobTransitions.PhaseOf(job) == JobPhase.Ending && agent.State == AgentState.Running)
             {

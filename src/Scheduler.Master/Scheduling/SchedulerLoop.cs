@@ -46,6 +46,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly FailureDetector _detector;
     private readonly ViewPublisher _published = new();
     private readonly WorkerCommands _commands;
+    private readonly PlacementEngine _migrationPlacement;
 
     private long _nextSequence = 1;
     private long _epoch;
@@ -74,6 +75,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _logger = logger;
         _metrics = metrics;
         _detector = FailureDetector.From(_options);
+        _migrationPlacement = new PlacementEngine(PlacementPolicies.Create(_options.PlacementPolicy));
         var queue = QueuePolicies.Create(_options.QueuePolicy, new QueuePolicyOptions
         {
             AgingInterval = TimeSpan.FromSeconds(_options.AgingIntervalSeconds),
@@ -251,6 +253,17 @@ internal sealed partial class SchedulerLoop : BackgroundService
             {
                 orphans.Add(job);
             }
+            else if (job.Migration is { } migration && _nodes.TryGetValue(migration.TargetNode, out var target))
+            {
+                // The target's reservation outlives a failover: the source may still commit there.
+                try
+                {
+                    target.State.Allocate(new Allocation(job.Id, target.Id, ProtoMapping.ToRequest(job.Spec.Resources), migration.TargetShares));
+                }
+                catch (InvalidOperationException)
+                {
+                }
+            }
         }
 
         _published.LoadJobs(_jobs);
@@ -291,6 +304,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     {
         SubmitJob s => SubmitAsync(s, ct),
         CancelJob c => CancelAsync(c, ct),
+        MigrateJob m => MigrateAsync(m, ct),
         ChangeNode n => ChangeNodeAsync(n, ct),
         FetchJobLogs f => FetchLogs(f),
         WatchSubscribe w => Subscribe(w.Watcher),
@@ -314,10 +328,13 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// <summary>Persists the records, then makes them current and tells watchers: persist before act.</summary>
     private async Task ApplyAsync(IReadOnlyCollection<JobRecord> records, CancellationToken ct)
     {
+        var now = _time.GetUtcNow();
+        records = [.. records.Select(r => EndMigrationIfAttemptEnded(r, _jobs.GetValueOrDefault(r.Id), now))];
         await _store.SaveJobsAsync(records, ct);
         foreach (var record in records)
         {
             var previous = _jobs.GetValueOrDefault(record.Id);
+            ReleaseMigration(previous, record);
             if (previous is { HoldsAllocation: true, NodeId: { } nodeId } && !record.HoldsAllocation && _nodes.TryGetValue(nodeId, out var entry))
             {
                 // Only now that the store says so: capacity freed in memory before a failed write

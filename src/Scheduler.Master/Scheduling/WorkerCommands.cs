@@ -24,6 +24,12 @@ internal sealed partial class WorkerCommands(LeaderTerm term, MasterOptions opti
             Command = job.Spec.Command,
             WorkingDir = job.Spec.WorkingDir,
             Resources = job.Spec.Resources,
+            Checkpointable = job.Spec.Checkpointable,
+
+            // The first attempt on a migration's target resumes from the checkpoint committed there.
+            RestoreMigration = job.LastMigration is { Phase: MigrationOutcome.Moved } moved && job.Attempt == moved.Attempt + 1 && job.NodeId == moved.TargetNode
+                ? moved.Id
+                : "",
         };
         start.Args.Add(job.Spec.Args);
         start.Env.Add(job.Spec.Env);

@@ -110,6 +110,18 @@ internal sealed class AdminService : Admin.AdminBase
         });
     }
 
+    public override async Task<Job> MigrateJob(MigrateJobRequest request, ServerCallContext context)
+    {
+        JobsService.RequireId(request.JobId, "job_id");
+        if (request.TargetNode.Length > 253)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "target_node must be at most 253 characters"));
+        }
+
+        var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        return await loop.AskAsync<Job>(tcs => new MigrateJob(request.JobId, request.TargetNode, tcs), context.CancellationToken);
+    }
+
     private Task<Node> Change(string id, NodeOperation operation, string reason, ServerCallContext context)
     {
         JobsService.RequireId(id, "id");

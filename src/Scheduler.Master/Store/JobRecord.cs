@@ -48,6 +48,12 @@ internal sealed record JobRecord
     /// </summary>
     public int? LostAttempt { get; init; }
 
+    /// <summary>A live migration of the current attempt under way (capacity also reserved on its target).</summary>
+    public MigrationRecord? Migration { get; init; }
+
+    /// <summary>How the last migration ended.</summary>
+    public MigrationOutcome? LastMigration { get; init; }
+
     /// <summary>True while the current attempt holds resources on <see cref="NodeId"/>.</summary>
     public bool HoldsAllocation { get; init; }
 

@@ -20,11 +20,14 @@ internal sealed record JobStatusRow(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
     int? LostAttempt = null,
-    IReadOnlyList<string>? AttemptNodes = null)
+    IReadOnlyList<string>? AttemptNodes = null,
+    MigrationRecord? Migration = null,
+    MigrationOutcome? LastMigration = null)
 {
     public static JobStatusRow From(JobRecord j) => new(
         j.State, j.Attempt, j.NodeId, j.GpuShares, j.GpuUuids, j.ExitCode, j.Message, j.Requeues,
-        j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.LostAttempt, j.AttemptNodes);
+        j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.LostAttempt, j.AttemptNodes,
+        j.Migration, j.LastMigration);
 
     public JobRecord ToRecord(string id, long seq, string requestId, JobSpec spec) => new()
     {
@@ -48,5 +51,7 @@ internal sealed record JobStatusRow(
         FinishedAt = FinishedAt,
         LostAttempt = LostAttempt,
         AttemptNodes = AttemptNodes ?? [],
+        Migration = Migration,
+        LastMigration = LastMigration,
     };
 }

@@ -1,0 +1,163 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>
+/// The master's side of a live migration with fake worker sessions: the target reserved and
+/// authorised, the source asked to move the agent, then commit or rollback on its report.
+/// </summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class MigrationCoordinationTests
+{
+    [Test]
+    public async Task A_committed_migration_starts_the_next_attempt_on_the_target_from_the_checkpoint_and_frees_the_source()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var (n1, n2, job) = await RunningOnN1Async(harness);
+
+        var migrating = await harness.MigrateAsync(job.Id, "n2");
+
+        Assert.That(migrating.State, Is.EqualTo(JobState.Migrating));
+        var expect = Next(n2, MasterCommand.BodyOneofCase.ExpectMigration).ExpectMigration;
+        var migrate = Next(n1, MasterCommand.BodyOneofCase.MigrateAgent).MigrateAgent;
+        Assert.That((migrate.MigrationId, migrate.Token, migrate.JobId, migrate.Attempt), Is.EqualTo((expect.MigrationId, expect.Token, job.Id, 1)));
+        Assert.That(migrate.TargetAddress, Does.StartWith("127.0.0.1:"));
+        Assert.That(expect.Token, Has.Length.GreaterThanOrEqualTo(40), "a one-time token with 256 bits");
+        await harness.SettleAsync();
+        Assert.That(harness.Loop.View.Nodes["n2"].Free.Gpus, Is.EqualTo(3), "the target's capacity is reserved for the migration");
+        Assert.That(harness.Store.Jobs[job.Id].Migration?.TargetNode, Is.EqualTo("n2"), "the migration is stored before it is acted on");
+
+        // The source stops its agent after the commit: that exit is not the job's end.
+        harness.Send(n1, Exit(job.Id, 1, migrated: true));
+        await harness.SettleAsync();
+        Assert.That(harness.Loop.View.Jobs[job.Id].State, Is.EqualTo(JobState.Running));
+
+        var stoppedAt = harness.Time.GetUtcNow();
+        harness.Send(n1, new WorkerMessage { MigrationReport = new MigrationReport { MigrationId = migrate.MigrationId, JobId = job.Id, Attempt = 1, Ok = true, Rounds = 3, BytesSent = 12345, StoppedAt = Timestamp.FromDateTimeOffset(stoppedAt) } });
+        var start = Next(n2, MasterCommand.BodyOneofCase.Start).Start;
+        Assert.That((start.JobId, start.Attempt, start.RestoreMigration, start.Checkpointable), Is.EqualTo((job.Id, 2, migrate.MigrationId, true)));
+        await harness.SettleAsync();
+        Assert.That(harness.Loop.View.Nodes["n1"].Free.Gpus, Is.EqualTo(4), "the source is free once the job moved");
+
+        harness.Time.Advance(TimeSpan.FromMilliseconds(120));
+        harness.Report(n2, job.Id, 2, AgentState.Running);
+        await harness.SettleAsync();
+        var moved = harness.Store.Jobs[job.Id];
+        Assert.That((moved.State, moved.NodeId, moved.Attempt), Is.EqualTo((JobState.Running, "n2", 2)));
+        Assert.That(moved.Migration, Is.Null);
+        Assert.That(moved.LastMigration!.Phase, Is.EqualTo("moved"));
+        Assert.That(moved.LastMigration.DowntimeMs, Is.EqualTo(120), "source stopped → target running");
+        Assert.That((moved.LastMigration.Rounds, moved.LastMigration.BytesSent), Is.EqualTo((3, 12345L)));
+    }
+
+    [Test]
+    public async Task A_failed_migration_rolls_back_the_reservation_and_leaves_the_job_running_on_its_source()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var (n1, n2, job) = await RunningOnN1Async(harness);
+        await harness.MigrateAsync(job.Id);
+        Next(n2, MasterCommand.BodyOneofCase.ExpectMigration);
+        var migrate = Next(n1, MasterCommand.BodyOneofCase.MigrateAgent).MigrateAgent;
+
+        harness.Send(n1, new WorkerMessage { MigrationReport = new MigrationReport { MigrationId = migrate.MigrationId, JobId = job.Id, Attempt = 1, Ok = false, Error = "target unreachable" } });
+
+        var cancel = Next(n2, MasterCommand.BodyOneofCase.CancelMigration).CancelMigration;
+        Assert.That(cancel.MigrationId, Is.EqualTo(migrate.MigrationId));
+        await harness.SettleAsync();
+        var job1 = harness.Store.Jobs[job.Id];
+        Assert.That((job1.State, job1.NodeId, job1.Attempt), Is.EqualTo((JobState.Running, "n1", 1)));
+        Assert.That(job1.Migration, Is.Null);
+        Assert.That(job1.LastMigration!.Phase, Is.EqualTo("rolled back"));
+        Assert.That(job1.LastMigration.Error, Does.Contain("target unreachable"));
+        Assert.That(harness.Loop.View.Nodes["n2"].Free.Gpus, Is.EqualTo(4), "the reservation is released");
+    }
+
+    [Test]
+    public async Task An_agent_that_ends_during_its_migration_ends_the_migration_too()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var (n1, n2, job) = await RunningOnN1Async(harness);
+        await harness.MigrateAsync(job.Id, "n2");
+        Next(n2, MasterCommand.BodyOneofCase.ExpectMigration);
+        Next(n1, MasterCommand.BodyOneofCase.MigrateAgent);
+
+        harness.Report(n1, job.Id, 1, AgentState.Exited, exitCode: 0);
+
+        Next(n2, MasterCommand.BodyOneofCase.CancelMigration);
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Succeeded), "it finished: not run again");
+        Assert.That(harness.Loop.View.Nodes["n2"].Free.Gpus, Is.EqualTo(4));
+    }
+
+    [Test]
+    public async Task Jobs_that_cannot_move_are_refused_with_the_reason()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        await harness.ConnectAsync("n2", 4, migratable: true);
+        var plain = await harness.SubmitAsync("plain", gpus: 1);
+        var start = Next(n1, MasterCommand.BodyOneofCase.Start).Start;
+        harness.Report(n1, plain.Id, start.Attempt, AgentState.Running);
+        await harness.SettleAsync();
+
+        var notCheckpointable = await Assert.ThrowsAsync<RpcException>(() => harness.MigrateAsync(plain.Id, "n2"));
+        Assert.That((notCheckpointable!.StatusCode, notCheckpointable.Status.Detail), Is.EqualTo((StatusCode.FailedPrecondition, $"job {plain.Id} is not checkpointable: it can be restarted elsewhere, not migrated")));
+        var unknownTarget = await Assert.ThrowsAsync<RpcException>(() => harness.MigrateAsync(plain.Id, "nowhere"));
+        Assert.That(unknownTarget!.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition), "checked after the job itself");
+
+        var ckpt = await harness.SubmitAsync("ckpt", gpus: 4, checkpointable: true);
+        await harness.SettleAsync();
+        var pending = await Assert.ThrowsAsync<RpcException>(() => harness.MigrateAsync(ckpt.Id));
+        Assert.That(pending!.Status.Detail, Does.Contain("only a running job can be migrated"));
+    }
+
+    [Test]
+    public async Task A_target_that_cannot_fit_the_job_is_refused_and_nothing_is_reserved()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        await harness.ConnectAsync("n2", 2, migratable: true);
+        var job = await harness.SubmitAsync("big", gpus: 4, checkpointable: true);
+        var start = Next(n1, MasterCommand.BodyOneofCase.Start).Start;
+        harness.Report(n1, job.Id, start.Attempt, AgentState.Running);
+        await harness.SettleAsync();
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => harness.MigrateAsync(job.Id, "n2"));
+
+        Assert.That(refused!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
+        Assert.That(harness.Store.Jobs[job.Id].Migration, Is.Null);
+        Assert.That(harness.Loop.View.Nodes["n2"].Free.Gpus, Is.EqualTo(2));
+    }
+
+    private static async Task<(Workers.WorkerSession N1, Workers.WorkerSession N2, Job Job)> RunningOnN1Async(LoopHarness harness)
+    {
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var job = await harness.SubmitAsync("ckpt", gpus: 1, checkpointable: true);
+        var start = Next(n1, MasterCommand.BodyOneofCase.Start).Start;
+        Assert.That(start.Checkpointable, Is.True);
+        harness.Report(n1, job.Id, start.Attempt, AgentState.Running);
+        var n2 = await harness.ConnectAsync("n2", 4, migratable: true);
+        await harness.SettleAsync();
+        return (n1, n2, job);
+    }
+
+    private static MasterCommand Next(Workers.WorkerSession session, MasterCommand.BodyOneofCase kind)
+    {
+        var command = LoopHarness.NextAsync(session).GetAwaiter().GetResult();
+        while (command.BodyCase != kind && command.BodyCase is MasterCommand.BodyOneofCase.AckExit)
+        {
+            command = LoopHarness.NextAsync(session).GetAwaiter().GetResult();
+        }
+
+        Assert.That(command.BodyCase, Is.EqualTo(kind));
+        return command;
+    }
+
+    private static WorkerMessage Exit(string jobId, int attempt, bool migrated) => new()
+    {
+        AgentEvent = new AgentEvent { Agent = new AgentStatus { JobId = jobId, Attempt = attempt, State = AgentState.Exited, ExitCode = 137, Migrated = migrated } },
+    };
+}
