@@ -1,6 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Scheduler.Contracts.V1;
+using Scheduler.Master.Scheduling;
 
 namespace Scheduler.Master.Tests;
 
@@ -130,6 +131,42 @@ public sealed class MigrationCoordinationTests
         Assert.That(refused!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
         Assert.That(harness.Store.Jobs[job.Id].Migration, Is.Null);
         Assert.That(harness.Loop.View.Nodes["n2"].Free.Gpus, Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Draining_a_node_migrates_its_checkpointable_agents_and_restarts_the_others()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var (n1, n2, ckpt) = await RunningOnN1Async(harness);
+        var plain = await harness.SubmitAsync("plain", gpus: 1);
+        await harness.SettleAsync();
+        var plainStart = LoopHarness.Drain(n1).Single(c => c.BodyCase == MasterCommand.BodyOneofCase.Start && c.Start.JobId == plain.Id).Start;
+        harness.Report(n1, plain.Id, plainStart.Attempt, AgentState.Running);
+        await harness.SettleAsync();
+
+        await harness.Loop.AskAsync<Node>(r => new ChangeNode("n1", NodeOperation.Drain, "maintenance", r), CancellationToken.None);
+
+        var sent = LoopHarness.Drain(n1);
+        Assert.That(sent.Where(c => c.BodyCase == MasterCommand.BodyOneofCase.MigrateAgent).Select(c => c.MigrateAgent.JobId), Is.EqualTo(new[] { ckpt.Id }), "moved with its state");
+        Assert.That(sent.Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Stop).Select(c => c.Stop.JobId), Is.EqualTo(new[] { plain.Id }), "restarted elsewhere");
+        Assert.That(LoopHarness.Drain(n2).Any(c => c.BodyCase == MasterCommand.BodyOneofCase.ExpectMigration), Is.True);
+    }
+
+    [Test]
+    public async Task Draining_with_nowhere_to_migrate_restarts_the_checkpointable_agent_too()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var job = await harness.SubmitAsync("ckpt", gpus: 1, checkpointable: true);
+        var start = Next(n1, MasterCommand.BodyOneofCase.Start).Start;
+        harness.Report(n1, job.Id, start.Attempt, AgentState.Running);
+        await harness.SettleAsync();
+
+        await harness.Loop.AskAsync<Node>(r => new ChangeNode("n1", NodeOperation.Drain, "maintenance", r), CancellationToken.None);
+
+        var sent = LoopHarness.Drain(n1);
+        Assert.That(sent.Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Stop).Select(c => c.Stop.JobId), Is.EqualTo(new[] { job.Id }));
+        Assert.That(harness.Store.Jobs[job.Id].Migration, Is.Null);
     }
 
     private static async Task<(Workers.WorkerSession N1, Workers.WorkerSession N2, Job Job)> RunningOnN1Async(LoopHarness harness)

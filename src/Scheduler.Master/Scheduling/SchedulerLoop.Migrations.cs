@@ -20,11 +20,19 @@ internal sealed partial class SchedulerLoop
 
     private async Task MigrateAsync(MigrateJob request, CancellationToken ct)
     {
-        var now = _time.GetUtcNow();
         if (!_jobs.TryGetValue(request.JobId, out var job))
         {
             throw Fail(Grpc.Core.StatusCode.NotFound, $"job '{request.JobId}' not found");
         }
+
+        var migrating = await BeginMigrationAsync(job, request.TargetNode, ct);
+        request.Reply.TrySetResult(ProtoMapping.ToProto(migrating));
+    }
+
+    /// <summary>Checks, reserves, persists and sends; throws an RpcException naming why a job cannot move now.</summary>
+    private async Task<JobRecord> BeginMigrationAsync(JobRecord job, string targetNode, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
 
         if (!job.Spec.Checkpointable)
         {
@@ -47,7 +55,7 @@ internal sealed partial class SchedulerLoop
             throw Fail(Grpc.Core.StatusCode.FailedPrecondition, $"node {source.Id} cannot checkpoint this job now (disconnected, or without {Capabilities.CheckpointAppLevel})");
         }
 
-        var allocation = ChooseTarget(job, source.Id, request.TargetNode);
+        var allocation = ChooseTarget(job, source.Id, targetNode);
         var target = _nodes[allocation.NodeId];
         var migration = new MigrationRecord(
             $"m-{job.Id}-{job.Attempt}-{RandomNumberGenerator.GetHexString(6, lowercase: true)}",
@@ -79,7 +87,7 @@ internal sealed partial class SchedulerLoop
                 Token = migration.Token,
             },
         });
-        request.Reply.TrySetResult(ProtoMapping.ToProto(migrating));
+        return migrating;
     }
 
     /// <summary>The target's allocation: the named node if it can take the job now, else the placement policy's pick among the others.</summary>
@@ -137,6 +145,13 @@ internal sealed partial class SchedulerLoop
 
             await ApplyAsync([rolledBack], ct);
             LogMigrationRolledBack(migration.Id, job.Id, report.Error);
+            if (entry.Record.Draining && _jobs[job.Id] is { HoldsAllocation: true, RequeueOnExit: false } still && still.NodeId == entry.Id
+                && JobTransitions.Move(still, "draining: could not migrate, stopping to restart elsewhere", now) is { } moving)
+            {
+                await ApplyAsync([moving], ct);
+                _commands.Stop(entry, moving.Id, moving.Attempt, "node drained");
+            }
+
             return;
         }
 
@@ -236,6 +251,9 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(33, LogLevel.Information, "Migration {MigrationId}: job {JobId} running on its target; downtime {DowntimeMs} ms")]
     private partial void LogMigrationDowntime(string migrationId, string jobId, long downtimeMs);
+
+    [LoggerMessage(35, LogLevel.Information, "Draining: job {JobId} is restarted elsewhere, not migrated: {Reason}")]
+    private partial void LogDrainRestarts(string jobId, string reason);
 
     [LoggerMessage(34, LogLevel.Information, "Migration report {MigrationId} for job {JobId} from {NodeId} ignored: no such migration under way")]
     private partial void LogMigrationReportIgnored(string migrationId, string jobId, string nodeId);

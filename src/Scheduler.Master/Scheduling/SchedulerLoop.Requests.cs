@@ -114,11 +114,25 @@ internal sealed partial class SchedulerLoop
         if (change.Operation == NodeOperation.Drain)
         {
             var now = _time.GetUtcNow();
-            var moving = _jobs.Values
-                .Where(j => j.HoldsAllocation && j.NodeId == entry.Id)
-                .Select(j => JobTransitions.Move(j, "draining: stopping to move elsewhere", now))
-                .OfType<JobRecord>()
-                .ToArray();
+            var moving = new List<JobRecord>();
+            foreach (var job in _jobs.Values.Where(j => j.HoldsAllocation && j.NodeId == entry.Id).ToArray())
+            {
+                if (job.Migration is not null)
+                {
+                    continue;
+                }
+
+                if (job.Spec.Checkpointable && job.State == JobState.Running && await TryMigrateAwayAsync(job, ct))
+                {
+                    continue;
+                }
+
+                if (JobTransitions.Move(job, "draining: stopping to move elsewhere", now) is { } move)
+                {
+                    moving.Add(move);
+                }
+            }
+
             await ApplyAsync(moving, ct);
             _commands.Send(entry, new MasterCommand { Drain = new Drain { Reason = change.Reason } });
             foreach (var job in moving)
@@ -129,6 +143,21 @@ internal sealed partial class SchedulerLoop
         }
 
         change.Reply.TrySetResult(ProtoMapping.ToProto(entry));
+    }
+
+    /// <summary>Drain: a checkpointable agent moves live with its state; false when it cannot (no target fits, no capability), so it is restarted instead.</summary>
+    private async Task<bool> TryMigrateAwayAsync(JobRecord job, CancellationToken ct)
+    {
+        try
+        {
+            await BeginMigrationAsync(job, "", ct);
+            return true;
+        }
+        catch (Grpc.Core.RpcException ex) when (ex.StatusCode is Grpc.Core.StatusCode.FailedPrecondition or Grpc.Core.StatusCode.ResourceExhausted)
+        {
+            LogDrainRestarts(job.Id, ex.Status.Detail);
+            return false;
+        }
     }
 
     private Task FetchLogs(FetchJobLogs fetch)
