@@ -213,6 +213,25 @@ public sealed class MigrationTests
         Assert.Throws<Grpc.Core.RpcException>(() => _target.Server.Authorizations.Check("m-7", Token));
     }
 
+    [TestCase("127.0.0.1:5000", "http://127.0.0.1:5000/")]
+    [TestCase("[::1]:5000", "http://[::1]:5000/")]
+    [TestCase("http://node-2:5000", "http://node-2:5000/")]
+    [TestCase("", null)]
+    public void Target_address_is_dialled_over_http_when_it_names_no_scheme(string address, string? expected)
+    {
+        Assert.That(MigrationPlan.TargetUri(address)?.ToString(), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void Migrate_command_without_rounds_or_delta_gets_the_defaults()
+    {
+        var plan = MigrationPlan.TryFrom(Migrate("m-9", attempt: 1, "127.0.0.1:5000", Token).MigrateAgent, out var error);
+
+        Assert.That(error, Is.Empty);
+        Assert.That(plan!.MaxRounds, Is.EqualTo(5));
+        Assert.That(plan.FinalDeltaBytes, Is.EqualTo(8L * 1024 * 1024));
+    }
+
     [Test]
     public void Capabilities_include_app_level_checkpoints_where_migration_is_wired()
     {

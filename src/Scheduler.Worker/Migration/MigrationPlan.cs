@@ -54,7 +54,7 @@ internal sealed record MigrationPlan(string MigrationId, AgentKey Agent, string 
         }
 
         var url = address.Contains("://", StringComparison.Ordinal) ? address : "http://" + address;
-        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Host.Length > 0 && !uri.IsDefaultPort
+        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Host.Length > 0
             ? uri
             : null;
     }

@@ -26,6 +26,7 @@ internal sealed partial class MigrationSource : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
     private readonly Dictionary<AgentKey, InFlight> _inFlight = [];
+    private bool _disposed;
 
     public MigrationSource(AgentSupervisor agents, AgentCheckpoints checkpoints, TimeProvider time, ILogger logger, MigrationSourceOptions? options = null)
     {
@@ -52,7 +53,7 @@ internal sealed partial class MigrationSource : IAsyncDisposable
         string? busyWith = null;
         lock (_lock)
         {
-            if (_stopping.IsCancellationRequested)
+            if (_disposed)
             {
                 busyWith = "";
             }
@@ -95,10 +96,12 @@ internal sealed partial class MigrationSource : IAsyncDisposable
         Task[] running;
         lock (_lock)
         {
-            _stopping.Cancel();
+            _disposed = true;
             running = _inFlight.Values.Select(f => f.Run).OfType<Task>().ToArray();
         }
 
+        // Outside the lock: cancellation runs the migrations' continuations, which take it.
+        await _stopping.CancelAsync();
         await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stopping.Dispose();
     }
