@@ -1,9 +1,11 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Scheduler.Worker.Agents;
+using Scheduler.Worker.Checkpoints;
 using Scheduler.Worker.Gpu;
 using Scheduler.Worker.Keeper;
 using Scheduler.Worker.Link;
+using Scheduler.Worker.Migration;
 using Scheduler.Worker.Transfer;
 
 namespace Scheduler.Worker;
@@ -19,11 +21,21 @@ internal sealed partial class WorkerService : BackgroundService
     private readonly ILoggerFactory _loggers;
     private readonly ILogger<WorkerService> _logger;
     private readonly TransferEndpoint _transfer;
+    private readonly TransferAuthorizations _authorizations;
+    private readonly IncomingMigrations _incoming;
 
-    public WorkerService(IOptions<WorkerOptions> options, TimeProvider time, ILoggerFactory loggers, TransferEndpoint transfer)
+    public WorkerService(
+        IOptions<WorkerOptions> options,
+        TimeProvider time,
+        ILoggerFactory loggers,
+        TransferEndpoint transfer,
+        TransferAuthorizations authorizations,
+        IncomingMigrations incoming)
     {
         _options = options.Value;
         _transfer = transfer;
+        _authorizations = authorizations;
+        _incoming = incoming;
         _time = time;
         _loggers = loggers;
         _logger = loggers.CreateLogger<WorkerService>();
@@ -46,6 +58,7 @@ internal sealed partial class WorkerService : BackgroundService
         // Disposed after the links have stopped their agents: the keeper then has nothing left to kill.
         using var keeper = new AgentKeeper(Path.GetFullPath(_options.DataDir), _loggers.CreateLogger<AgentKeeper>());
         var probes = new List<IGpuProbe>();
+        var migrationSources = new List<MigrationSource>();
         try
         {
             var links = new List<Task>();
@@ -64,7 +77,12 @@ internal sealed partial class WorkerService : BackgroundService
                 }
 
                 var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups);
-                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups);
+                var checkpoints = new AgentCheckpoints(agents, new AppLevelCheckpointer(_time), _loggers.CreateLogger<AgentCheckpoints>());
+                var migration = new WorkerMigration(
+                    new MigrationTarget(_authorizations, _incoming, agents, _time, _loggers.CreateLogger<MigrationTarget>()),
+                    new MigrationSource(agents, checkpoints, _time, _loggers.CreateLogger<MigrationSource>()));
+                migrationSources.Add(migration.Source);
+                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration);
                 LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master, transferAddress);
                 links.Add(link.RunAsync(stoppingToken));
             }
@@ -73,6 +91,12 @@ internal sealed partial class WorkerService : BackgroundService
         }
         finally
         {
+            // After the links: their agents are stopped, so a migration still running fails at once.
+            foreach (var source in migrationSources)
+            {
+                await source.DisposeAsync();
+            }
+
             foreach (var probe in probes)
             {
                 probe.Dispose();

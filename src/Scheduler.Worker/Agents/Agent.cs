@@ -26,6 +26,9 @@ internal sealed class Agent
     /// <summary>The complete checkpoint the agent resumes from, if it was started to resume.</summary>
     public string? RestoreDirectory { get; init; }
 
+    /// <summary>Where <see cref="RestoreDirectory"/> came from (e.g. "migration m-1"), for messages.</summary>
+    public string? RestoreOrigin { get; init; }
+
     public AgentState State { get; set; } = AgentState.Starting;
 
     public Process? Process { get; set; }
@@ -40,6 +43,9 @@ internal sealed class Agent
 
     /// <summary>Stopped because the worker itself is shutting down: the job is requeued without using a retry.</summary>
     public bool HostStop { get; set; }
+
+    /// <summary>Stopped because it moved: its checkpoint is committed on a migration's target, where the job resumes.</summary>
+    public bool Migrated { get; set; }
 
     /// <summary>Every process of the agent, once it is started.</summary>
     public AgentTree? Tree { get; set; }
@@ -67,6 +73,7 @@ internal sealed class Agent
             // An agent that exits 0 finished its work, even during a stop: running it again would run it twice.
             Fenced = Fenced && !ExitedCleanly,
             HostStop = HostStop && !ExitedCleanly,
+            Migrated = Migrated && !ExitedCleanly,
         };
         if (ExitCode is { } code)
         {

@@ -80,18 +80,26 @@ internal sealed partial class AgentSupervisor
     /// thawed after SIGSTOP): reported as fenced, so the master, which will have requeued the job,
     /// just acknowledges it, and the job never runs in two places.
     /// </summary>
-    public void RefuseStart(StartAgent start, string reason)
+    public void RefuseStart(StartAgent start, string reason) => FailToStart(start, reason, fenced: true);
+
+    /// <summary>
+    /// Reports the start as FAILED_TO_START without trying it (e.g. the checkpoint it should resume
+    /// from is not here); with <paramref name="fenced"/> the master requeues the job instead.
+    /// </summary>
+    public void FailToStart(StartAgent start, string reason, bool fenced = false)
     {
         var key = new AgentKey(start.JobId, start.Attempt);
         Agent agent;
         lock (_lock)
         {
-            if (_agents.ContainsKey(key))
+            if (_agents.TryGetValue(key, out var existing))
             {
+                // A repeated start: the first one's outcome stands.
+                Publish(existing.ToStatus());
                 return;
             }
 
-            agent = new Agent(key, [.. start.GpuUuids], AgentDirectory(key)) { Fenced = true, StopRequested = true };
+            agent = new Agent(key, [.. start.GpuUuids], AgentDirectory(key)) { Fenced = fenced, StopRequested = true };
             _agents[key] = agent;
         }
 
@@ -119,6 +127,7 @@ internal sealed partial class AgentSupervisor
             {
                 CheckpointDirectory = checkpoint is null || !IsSafeSegment(start.JobId) ? null : CheckpointDirectory(key),
                 RestoreDirectory = checkpoint?.RestoreDir,
+                RestoreOrigin = checkpoint?.Origin,
             };
             _agents[key] = agent;
             if (_shuttingDown)
@@ -192,6 +201,68 @@ internal sealed partial class AgentSupervisor
             return _agents.TryGetValue(key, out var agent) && agent.State == AgentState.Running && agent.Pid > 0 && !agent.StopRequested
                 ? new RunningAgent(key, agent.Pid, agent.CheckpointDirectory)
                 : null;
+        }
+    }
+
+    /// <summary>
+    /// Kills an agent that has moved: its final checkpoint is committed on the migration's target, so
+    /// it changes nothing any more and needs no grace. Its exit is reported as migrated, which tells
+    /// the master to resume the job there rather than requeue or fail it.
+    /// </summary>
+    public bool StopMigrated(AgentKey key, string reason)
+    {
+        lock (_lock)
+        {
+            if (!_agents.TryGetValue(key, out var agent) || !agent.IsLive)
+            {
+                return false;
+            }
+
+            agent.Migrated = true;
+        }
+
+        Stop(key, TimeSpan.Zero, reason);
+        return true;
+    }
+
+    /// <summary>Completes once the agent of <paramref name="key"/> is not live (or unknown here).</summary>
+    public async Task WhenExitedAsync(AgentKey key, CancellationToken ct)
+    {
+        var exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnChanged(AgentStatus status)
+        {
+            if (status.JobId == key.JobId && status.Attempt == key.Attempt && status.State is AgentState.Exited or AgentState.FailedToStart)
+            {
+                exited.TrySetResult();
+            }
+        }
+
+        Changed += OnChanged;
+        try
+        {
+            lock (_lock)
+            {
+                if (!_agents.TryGetValue(key, out var agent) || !agent.IsLive)
+                {
+                    return;
+                }
+            }
+
+            await exited.Task.WaitAsync(ct);
+        }
+        finally
+        {
+            Changed -= OnChanged;
+        }
+    }
+
+    /// <summary>True while a live agent was started to resume from <paramref name="directory"/>.</summary>
+    public bool IsRestoringFrom(string directory)
+    {
+        var full = Path.GetFullPath(directory);
+        lock (_lock)
+        {
+            return _agents.Values.Any(a => a.IsLive && a.RestoreDirectory is { } restore && Path.GetFullPath(restore) == full);
         }
     }
 
@@ -447,9 +518,15 @@ internal sealed partial class AgentSupervisor
         if (agent.RestoreDirectory is { } restore)
         {
             restore = Path.GetFullPath(restore);
+            var origin = agent.RestoreOrigin is { } named ? $" of {named}" : "";
+            if (!Directory.Exists(restore))
+            {
+                throw new AgentStartException($"restore dir{origin} '{restore}' does not exist on {_nodeId}");
+            }
+
             if (!File.Exists(Path.Combine(restore, CheckpointContract.CompleteFile)))
             {
-                throw new AgentStartException($"restore dir '{restore}' holds no complete checkpoint on {_nodeId} (no {CheckpointContract.CompleteFile})");
+                throw new AgentStartException($"restore dir{origin} '{restore}' holds no complete checkpoint on {_nodeId} (no {CheckpointContract.CompleteFile})");
             }
 
             if (restore.StartsWith(directory + Path.DirectorySeparatorChar, StringComparison.Ordinal) || restore == directory)

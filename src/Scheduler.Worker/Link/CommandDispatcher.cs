@@ -3,6 +3,8 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Scheduler.Contracts.V1;
 using Scheduler.Worker.Agents;
+using Scheduler.Worker.Checkpoints;
+using Scheduler.Worker.Migration;
 
 namespace Scheduler.Worker.Link;
 
@@ -19,12 +21,16 @@ internal sealed partial class CommandDispatcher
     private readonly FencingWatchdog _fencing;
     private readonly Action<Registered> _applyTimings;
     private readonly Action<long> _contact;
+    private readonly Action<WorkerMessage> _send;
+    private readonly WorkerMigration? _migration;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly HashSet<string> _rejectedKinds = new(StringComparer.Ordinal);
 
     /// <param name="applyTimings">Called with a re-sent <see cref="Registered"/> (the master's timings changed).</param>
     /// <param name="contact">Called with the send time of an acknowledged heartbeat.</param>
+    /// <param name="send">Sends to whichever stream is current: a migration outlives the stream its command came on.</param>
+    /// <param name="migration">Null where this worker does not take part in migrations: their commands are rejected.</param>
     public CommandDispatcher(
         string nodeId,
         EpochStore epochs,
@@ -32,8 +38,12 @@ internal sealed partial class CommandDispatcher
         FencingWatchdog fencing,
         Action<Registered> applyTimings,
         Action<long> contact,
+        Action<WorkerMessage> send,
+        WorkerMigration? migration,
         ILogger logger)
     {
+        _send = send;
+        _migration = migration;
         _nodeId = nodeId;
         _epochs = epochs;
         _agents = agents;
@@ -64,7 +74,7 @@ internal sealed partial class CommandDispatcher
                 }
                 else
                 {
-                    await _agents.StartAsync(command.Start, ct);
+                    await StartAsync(command.Start, ct);
                 }
 
                 break;
@@ -88,10 +98,49 @@ internal sealed partial class CommandDispatcher
                 }
 
                 break;
+            case MasterCommand.BodyOneofCase.ExpectMigration when _migration is not null:
+                if (_migration.Target.Expect(command.ExpectMigration) is { } invalid)
+                {
+                    outbox.TryWrite(new WorkerMessage { CommandRejected = new CommandRejected { Command = nameof(MasterCommand.ExpectMigration), Reason = invalid } });
+                }
+
+                break;
+            case MasterCommand.BodyOneofCase.CancelMigration when _migration is not null:
+                _migration.Target.Cancel(command.CancelMigration);
+                break;
+            case MasterCommand.BodyOneofCase.MigrateAgent when _migration is not null:
+                _migration.Source.Begin(command.MigrateAgent, report => _send(new WorkerMessage { MigrationReport = report }));
+                break;
             default:
                 Reject(command, outbox);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Checkpointable agents get the checkpoint contract; one started from a migration resumes from
+    /// the checkpoint committed here (which implies the contract), or fails to start saying why.
+    /// </summary>
+    private async Task StartAsync(StartAgent start, CancellationToken ct)
+    {
+        CheckpointStart? checkpoint = start.Checkpointable ? new CheckpointStart() : null;
+        if (start.RestoreMigration.Length > 0)
+        {
+            if (_migration is null)
+            {
+                _agents.FailToStart(start, $"restore_migration '{start.RestoreMigration}': {_nodeId} does not receive migrations");
+                return;
+            }
+
+            checkpoint = _migration.Target.RestoreStart(start.RestoreMigration, out var invalid);
+            if (checkpoint is null)
+            {
+                _agents.FailToStart(start, invalid);
+                return;
+            }
+        }
+
+        await _agents.StartAsync(start, checkpoint, ct);
     }
 
     /// <summary>

@@ -9,6 +9,7 @@ using Scheduler.Contracts.V1;
 using Scheduler.Worker.Agents;
 using Scheduler.Worker.Gpu;
 using Scheduler.Worker.Keeper;
+using Scheduler.Worker.Migration;
 
 namespace Scheduler.Worker.Link;
 
@@ -36,7 +37,9 @@ internal sealed partial class MasterLink
     private readonly ReconnectPolicy _reconnect;
     private readonly FencingWatchdog _fencing;
     private readonly CommandDispatcher _commands;
+    private readonly WorkerMigration? _migration;
     private readonly Lock _lock = new();
+    private readonly Queue<WorkerMessage> _undelivered = new();
     private bool _quietRetry;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(1);
     private TimeSpan _reconnectCap;
@@ -51,8 +54,9 @@ internal sealed partial class MasterLink
         TimeProvider time,
         ILogger logger,
         AgentKeeper? keeper = null,
-        AgentCgroups? cgroups = null)
-        : this(identity, probe, agents, options, time, logger, keeper, cgroups, Random.Shared)
+        AgentCgroups? cgroups = null,
+        WorkerMigration? migration = null)
+        : this(identity, probe, agents, options, time, logger, keeper, cgroups, Random.Shared, migration)
     {
     }
 
@@ -65,8 +69,10 @@ internal sealed partial class MasterLink
         ILogger logger,
         AgentKeeper? keeper,
         AgentCgroups? cgroups,
-        Random random)
+        Random random,
+        WorkerMigration? migration = null)
     {
+        _migration = migration;
         _identity = identity;
         _probe = probe;
         _agents = agents;
@@ -82,7 +88,7 @@ internal sealed partial class MasterLink
         _reconnectCap = TimeSpan.FromMilliseconds(options.MaxReconnectDelayMs);
         _reconnect = new ReconnectPolicy(random);
         _fencing = new FencingWatchdog(identity.NodeId, agents, keeper, time);
-        _commands = new CommandDispatcher(identity.NodeId, _epochs, agents, _fencing, ApplyTimings, MarkContact, logger);
+        _commands = new CommandDispatcher(identity.NodeId, _epochs, agents, _fencing, ApplyTimings, MarkContact, Send, migration, logger);
     }
 
     /// <summary>
@@ -244,6 +250,10 @@ internal sealed partial class MasterLink
             {
                 _book.OnRegistered(address);
                 _outbox = outbox;
+                while (_undelivered.TryDequeue(out var message))
+                {
+                    outbox.Writer.TryWrite(message);
+                }
             }
 
             // Before any command of this master is handled: a keeper whose lease lapsed while this
@@ -370,6 +380,21 @@ internal sealed partial class MasterLink
         return false;
     }
 
+    /// <summary>
+    /// Sends on the current stream; while there is none, the message waits for the next registration
+    /// (a migration's report must reach the master even if the stream broke during the migration).
+    /// </summary>
+    private void Send(WorkerMessage message)
+    {
+        lock (_lock)
+        {
+            if (_outbox?.Writer.TryWrite(message) != true)
+            {
+                _undelivered.Enqueue(message);
+            }
+        }
+    }
+
     private Channel<WorkerMessage>? CurrentOutbox()
     {
         lock (_lock)
@@ -407,7 +432,7 @@ internal sealed partial class MasterLink
         registration.Agents.AddRange(_agents.Snapshot());
 
         // Last, so a transfer address set above is reflected.
-        registration.Capabilities.AddRange(WorkerCapabilities.Of(_cgroups, _keeper, registration.TransferAddress.Length > 0));
+        registration.Capabilities.AddRange(WorkerCapabilities.Of(_cgroups, _keeper, registration.TransferAddress.Length > 0, appLevelCheckpoints: _migration is not null));
         return registration;
     }
 

@@ -21,8 +21,11 @@ internal static class WorkerCapabilities
     /// <summary>Serves checkpoint transfer to peers (at RegisterWorker.transfer_address).</summary>
     public const string TransferV1 = "transfer.v1";
 
+    /// <summary>Checkpointable agents are checkpointed by asking them (the agent checkpoint contract) and can be migrated live.</summary>
+    public const string CheckpointAppLevel = "checkpoint.app-level";
+
     /// <summary>The capabilities, in ordinal order.</summary>
-    public static IReadOnlyList<string> Of(AgentCgroups? cgroups, bool keeper, bool transfer)
+    public static IReadOnlyList<string> Of(AgentCgroups? cgroups, bool keeper, bool transfer, bool appLevelCheckpoints = false)
     {
         var capabilities = new List<string>();
         if (cgroups?.CpuLimits == true)
@@ -43,6 +46,11 @@ internal static class WorkerCapabilities
         if (transfer)
         {
             capabilities.Add(TransferV1);
+        }
+
+        if (appLevelCheckpoints)
+        {
+            capabilities.Add(CheckpointAppLevel);
         }
 
         capabilities.Sort(StringComparer.Ordinal);

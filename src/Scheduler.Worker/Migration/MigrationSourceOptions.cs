@@ -1,0 +1,24 @@
+using Scheduler.Worker.Transfer;
+
+namespace Scheduler.Worker.Migration;
+
+/// <summary>How long a migration's source waits for each part before it gives up (and how it sends).</summary>
+internal sealed record MigrationSourceOptions
+{
+    /// <summary>The whole migration, every round included.</summary>
+    public TimeSpan Deadline { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>One round: its checkpoint and its transfer (and for the last one, the commit).</summary>
+    public TimeSpan RoundTimeout { get; init; } = TimeSpan.FromMinutes(3);
+
+    /// <summary>The agent's answer to one checkpoint request.</summary>
+    public TimeSpan CheckpointTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Dialling the target: an address nobody answers at fails the migration this soon.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>After the kill, how long the report waits for the agent's exit to be reported first.</summary>
+    public TimeSpan ExitWait { get; init; } = TimeSpan.FromSeconds(10);
+
+    public CheckpointSenderOptions Sender { get; init; } = new();
+}
