@@ -150,6 +150,7 @@ public sealed class MigrationTests
         Assert.That(report.StoppedAt, Is.Not.Null);
         Assert.That(report.Error, Does.Contain("TimedOut").Or.Contain("did not mark checkpoint"));
         Assert.That(exit.Migrated, Is.False, "the master requeues the job instead of resuming it on the target");
+        Assert.That(exit.HostStop, Is.True, "stopped by the host: requeued without a retry, the kill not taken for the job's outcome");
         Assert.That(Directory.Exists(Path.Combine(_target.DataDir, "restore", "m-8")), Is.False);
     }
 

@@ -225,6 +225,27 @@ internal sealed partial class AgentSupervisor
         return true;
     }
 
+    /// <summary>
+    /// Kills an agent this worker had to stop for its own reasons (a migration that failed after the
+    /// agent froze for its final checkpoint): its exit is reported as stopped by the host, so the
+    /// master requeues the job without using a retry, rather than taking the kill for its outcome.
+    /// </summary>
+    public bool StopAsHost(AgentKey key, string reason)
+    {
+        lock (_lock)
+        {
+            if (!_agents.TryGetValue(key, out var agent) || !agent.IsLive)
+            {
+                return false;
+            }
+
+            agent.HostStop = true;
+        }
+
+        Stop(key, TimeSpan.Zero, reason);
+        return true;
+    }
+
     /// <summary>Completes once the agent of <paramref name="key"/> is not live (or unknown here).</summary>
     public async Task WhenExitedAsync(AgentKey key, CancellationToken ct)
     {

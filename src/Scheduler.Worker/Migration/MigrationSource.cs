@@ -188,8 +188,9 @@ internal sealed partial class MigrationSource : IAsyncDisposable
             if (frozenAt is not null)
             {
                 // Frozen by its final checkpoint, which may or may not be on the target: it must not
-                // run on here, and its exit is not flagged migrated, so the master requeues the job.
-                _agents.Stop(key, TimeSpan.Zero, $"migration {plan.MigrationId} failed after the final checkpoint: {report.Error}");
+                // run on here. Its exit is flagged as stopped by the host (not migrated), so the
+                // master requeues the job instead of taking the kill for its outcome.
+                _agents.StopAsHost(key, $"migration {plan.MigrationId} failed after the final checkpoint: {report.Error}");
                 await WaitForExitAsync(key);
                 report.SourceStopped = true;
             }
