@@ -9,7 +9,9 @@ namespace Scheduler.Cli.Commands;
 /// `schedctl demo`: a local cluster doing real work. Submits a mixed batch (CPU-only, shared,
 /// whole and 4-GPU jobs at different priorities, one that fails), SIGKILLs the worker running
 /// the most jobs mid-run, and shows those jobs requeued and finished on the other worker.
-/// Exit 0 only if every job ended as expected and something was actually requeued.
+/// Before that it live-migrates a stateful counter agent between the workers and shows it counting on
+/// from its checkpoint. Exit 0 only if every job ended as expected, something was actually requeued,
+/// and the counter's own ledger shows it never skipped or repeated a value.
 /// </summary>
 internal static class DemoCommand
 {
@@ -55,6 +57,8 @@ internal static class DemoCommand
         await WaitAsync(async () => (await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) == 2, ct);
         printer.Nodes(await client.ListNodesAsync(ct));
 
+        var migrated = await MigrateCounterAsync(client, directory, output, ct);
+
         await output.WriteLineAsync("== submitting a mixed batch; agents are real processes");
         using var watchStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var watcher = PrintChangesAsync(client, output, watchStop.Token);
@@ -92,18 +96,60 @@ internal static class DemoCommand
             await output.WriteLineAsync(logs.Data.ToStringUtf8().TrimEnd());
         }
 
-        var wrong = jobs.Where(j => expected[j.Id] != j.State).ToArray();
+        var wrong = jobs.Where(j => expected.TryGetValue(j.Id, out var outcome) && outcome != j.State).ToArray();
         foreach (var job in wrong)
         {
             await output.WriteLineAsync($"unexpected: {job.Id} {job.Spec.Name} is {job.State}, expected {expected[job.Id]}");
         }
 
-        var ok = wrong.Length == 0 && moved.Length > 0 && moved.All(j => j.NodeId != victim);
+        var ok = migrated && wrong.Length == 0 && moved.Length > 0 && moved.All(j => j.NodeId != victim);
         await output.WriteLineAsync(ok
             ? $"== demo passed: {jobs.Length} jobs finished as expected; {moved.Length} requeued off {victim} and completed elsewhere. Stopping the cluster."
             : "== demo FAILED (see above); stopping the cluster.");
         return ok ? Cli.Ok : Cli.JobFailed;
     }
+
+    /// <summary>
+    /// Live migration: the sample counter agent (checkpointable) counts on one worker, moves to the
+    /// other with its state, and counts on; its ledger must read 1, 2, 3, … with no gap or repeat.
+    /// </summary>
+    private static async Task<bool> MigrateCounterAsync(SchedulerClient client, string directory, TextWriter output, CancellationToken ct)
+    {
+        var ledger = Path.Combine(directory, "counter.ledger");
+        var spec = new JobSpec
+        {
+            Name = "counter",
+            Command = "dotnet",
+            Resources = new Resources { CpuMillis = 250, MemoryMib = 256 },
+            Checkpointable = true,
+        };
+        spec.Args.Add([LocalCluster.Locate("CounterAgent", "CounterAgent.dll"), "50", "120"]);
+        spec.Env["COUNTER_LEDGER"] = ledger;
+        var job = (await client.SubmitAsync(spec, null, ct)).Job;
+        await output.WriteLineAsync($"== live migration: {job.Id} runs the sample counter agent (checkpointable), counting to 120 every 50 ms");
+        var running = await WaitForAsync(async () => await client.GetJobAsync(job.Id, ct) is { State: JobState.Running } j && Counted(ledger).Count >= 20 ? j : null, ct);
+        var target = running.NodeId == "worker-a" ? "worker-b" : "worker-a";
+        await output.WriteLineAsync($"   counting on {running.NodeId}, at {Counted(ledger).Count}; migrating it to {target}");
+        await client.MigrateJobAsync(job.Id, target, ct);
+        var moved = await WaitForAsync(
+            async () => await client.GetJobAsync(job.Id, ct) is { } j && j.LastMigration is { } m && (m.Phase != "moved" || m.DowntimeMs > 0 || j.State is JobState.Succeeded) ? j : null,
+            ct);
+        var m = moved.LastMigration;
+        await output.WriteLineAsync($"   live-migrated {m.SourceNode} -> {m.TargetNode}: {m.Rounds} rounds, {m.BytesSent} bytes of checkpoint, downtime {m.DowntimeMs} ms ({m.Phase})");
+        var done = await WaitForAsync(async () => await client.GetJobAsync(job.Id, ct) is { State: JobState.Succeeded or JobState.Failed or JobState.Cancelled } j ? j : null, ct);
+        var counted = Counted(ledger);
+        var continuous = counted.SequenceEqual(Enumerable.Range(1, counted.Count).Select(v => (long)v));
+        var logs = await client.GetLogsAsync(done.Id, LogStream.Stdout, 0, ct);
+        var restored = logs.Data.ToStringUtf8().Split('\n').FirstOrDefault(l => l.StartsWith("restored", StringComparison.Ordinal)) ?? "";
+        await output.WriteLineAsync($"   on {done.NodeId} (attempt {done.Attempt}) it said \"{restored.Trim()}\" and finished {Printer.StateName(done.State)}; " +
+                                    (continuous ? $"its ledger counted 1..{counted.Count}: no value skipped or repeated" : "its ledger has gaps or repeats"));
+        return m.Phase == "moved" && done.State == JobState.Succeeded && done.NodeId == target && continuous && counted.Count == 120;
+    }
+
+    private static List<long> Counted(string ledger) =>
+        File.Exists(ledger)
+            ? [.. File.ReadAllLines(ledger).Where(l => l.Length > 0).Select(l => long.Parse(l, System.Globalization.CultureInfo.InvariantCulture))]
+            : [];
 
     private static IEnumerable<(JobSpec Spec, JobState Outcome)> Batch()
     {
