@@ -23,6 +23,7 @@ internal static class BenchCommand
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent submitters", DefaultValueFactory = _ => 16 };
         var command = new Command("bench", "Measure submit and scheduling throughput on a local cluster with simulated nodes") { nodes, jobs, concurrency };
         command.Subcommands.Add(FailoverBench.Create());
+        command.Subcommands.Add(MigrationBench.Create());
         command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
