@@ -450,6 +450,35 @@ public sealed class HighAvailabilityTests
         Assert.That(ledger.Starts()[job.Id], Is.EqualTo(1), "the job running through the handover was not run again");
     }
 
+    [Test]
+    public async Task Leader_killed_right_after_a_migration_began_the_job_ends_up_in_one_place_and_counts_on()
+    {
+        var (cluster, api) = await StartAsync("kill-migrate");
+        cluster.StartWorker("w1");
+        cluster.StartWorker("w2");
+        var leader = await api.WaitForLeaderAsync();
+        await api.WaitForReadyNodesAsync(leader, "w1", "w2");
+        await using var client = api.NewClient();
+        var ledger = Path.Combine(cluster.Root, "counter.ledger");
+        var spec = new JobSpec { Name = "counter", Command = "dotnet", Resources = new Resources { CpuMillis = 200, MemoryMib = 256 }, Checkpointable = true };
+        spec.Args.Add([Artifacts.CounterAgentDll, "50", "200"]);
+        spec.Env["COUNTER_LEDGER"] = ledger;
+        var job = (await client.SubmitAsync(spec, null, CancellationToken.None)).Job;
+        var running = await HaClusterApi.WaitForStateAsync(client, job.Id, JobState.Running);
+        await Eventually.TrueAsync(() => File.Exists(ledger) && File.ReadAllLines(ledger).Length >= 10, "the counter to count");
+
+        var migrating = await client.MigrateJobAsync(job.Id, running.NodeId == "w1" ? "w2" : "w1", CancellationToken.None);
+        Assert.That(migrating.State, Is.EqualTo(JobState.Migrating));
+        await cluster.MasterById(leader.Id).Process!.KillAsync();
+
+        // Whatever the new leader learns (the source's report is held across the reconnect), the job
+        // either moved or stayed, and it counts to the end exactly once.
+        var done = await HaClusterApi.WaitForStateAsync(client, job.Id, JobState.Succeeded, TimeSpan.FromSeconds(90));
+        var values = File.ReadAllLines(ledger).Where(l => l.Length > 0).Select(long.Parse).ToList();
+        Assert.That(values, Is.EqualTo(Enumerable.Range(1, 200).Select(v => (long)v)), "1..200 with no gap and no repeat: never two copies, never restarted from zero");
+        TestContext.Out.WriteLine($"after the failover: {done.LastMigration?.Phase ?? "no migration recorded"} on {done.NodeId}, attempt {done.Attempt}");
+    }
+
     private async Task<(HaCluster Cluster, HaClusterApi Api)> StartAsync(string name, int etcdMembers = 1, HaTimings? timings = null)
     {
         _cluster = await HaCluster.StartAsync(name, etcdMembers, timings: timings);
