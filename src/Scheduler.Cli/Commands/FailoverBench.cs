@@ -198,40 +198,16 @@ internal static class FailoverBench
     }
 
     private static Task<object> Until(Func<Task<bool>> condition, CancellationToken ct, TimeSpan? limit = null) =>
-        Until(async () => await condition() ? new object() : null, limit ?? DefaultLimit, DefaultPause, ct);
+        Poll.UntilAsync(condition, limit ?? DefaultLimit, "a cluster condition of the failover benchmark", ct);
 
     private static async Task<DateTimeOffset> Until(Func<Task<DateTimeOffset?>> probe, CancellationToken ct) =>
         (await Until(async () => await probe() is { } value ? new Box<DateTimeOffset>(value) : null, DefaultLimit, TimeSpan.FromMilliseconds(20), ct)).Value;
 
-    /// <summary>Polls until <paramref name="probe"/> answers; bounded, so the benchmark stops by itself.</summary>
-    private static async Task<T> Until<T>(Func<Task<T?>> probe, TimeSpan limit, TimeSpan pause, CancellationToken ct)
-        where T : class
-    {
-        var waited = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                if (await probe() is { } value)
-                {
-                    return value;
-                }
-            }
-            catch (Exception ex) when (ex is RpcException or MasterUnreachableException && !ct.IsCancellationRequested)
-            {
-            }
-
-            if (waited.Elapsed > limit)
-            {
-                throw new TimeoutException($"the failover benchmark waited {limit.TotalSeconds:0} s for a condition that did not come");
-            }
-
-            await Task.Delay(pause, ct);
-        }
-    }
+    private static Task<T> Until<T>(Func<Task<T?>> probe, TimeSpan limit, TimeSpan pause, CancellationToken ct)
+        where T : class =>
+        Poll.UntilAsync(probe, limit, pause, "a cluster condition of the failover benchmark", ct);
 
     private static readonly TimeSpan DefaultLimit = TimeSpan.FromSeconds(60);
-    private static readonly TimeSpan DefaultPause = TimeSpan.FromMilliseconds(100);
 
     private static double Median(List<double> values)
     {

@@ -118,19 +118,8 @@ internal static partial class MigrationBench
             : throw new IOException($"the transfer benchmark failed (exit {process.ExitCode}): {text}{await process.StandardError.ReadToEndAsync(ct)}");
     }
 
-    private static async Task Until(Func<Task<bool>> condition, CancellationToken ct)
-    {
-        var waited = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (waited.Elapsed > TimeSpan.FromMinutes(5))
-            {
-                throw new TimeoutException("the migration benchmark waited 5 minutes for a condition that did not come");
-            }
-
-            await Task.Delay(100, ct);
-        }
-    }
+    private static Task<object> Until(Func<Task<bool>> condition, CancellationToken ct) =>
+        Poll.UntilAsync(condition, TimeSpan.FromMinutes(5), "a cluster condition of the migration benchmark", ct);
 
     private static async Task<Job> UntilJob(SchedulerClient client, string id, Func<Job, bool> condition, CancellationToken ct)
     {
