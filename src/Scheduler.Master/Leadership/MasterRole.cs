@@ -168,8 +168,10 @@ internal sealed partial class MasterRole : BackgroundService
                     {
                         running = await BeginTermAsync(ct);
                     }
-                    catch (Exception ex) when (ex is StoreException or LeadershipLostException or RpcException)
+                    catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
                     {
+                        // Whatever kept this term from starting (etcd, a fenced write, a record that
+                        // cannot be read), the master stays up as a standby and tries again.
                         LogTermFailedToStart(ex.Message);
                         await Task.Delay(RetryDelay, _time, ct);
                         continue;

@@ -32,6 +32,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly SchedulingCycle _cycle;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenRegistration _onStopping;
     private readonly LeaderTerm _term;
     private readonly HashSet<string> _awaitingNodes = new(StringComparer.Ordinal);
     private DateTimeOffset _takeoverUntil;
@@ -68,7 +69,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _commands = new WorkerCommands(term, options.Value, () => _epoch, logger);
         // The moment a stop begins, before the server drains its calls: a stopping master must not
         // dispatch while a successor may already be starting on the same jobs.
-        lifetime.ApplicationStopping.Register(_stopping.Cancel);
+        // Disposed with the loop: a later term's loop must not find this one's source disposed.
+        _onStopping = lifetime.ApplicationStopping.Register(_stopping.Cancel);
         _store = store;
         _options = options.Value;
         _time = time;
@@ -198,6 +200,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
     public override void Dispose()
     {
+        _onStopping.Dispose();
         _stopping.Dispose();
         base.Dispose();
     }
