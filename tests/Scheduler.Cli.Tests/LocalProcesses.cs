@@ -45,4 +45,23 @@ internal static class LocalProcesses
             }
         }
     }
+
+    /// <summary>For a failure message: which of the processes started under <paramref name="dir"/> still run, and the end of every log there.</summary>
+    public static string Diagnose(string dir)
+    {
+        var text = new StringBuilder();
+        foreach (var pid in Mentioning(dir))
+        {
+            var cmdline = File.Exists($"/proc/{pid}/cmdline") ? File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ') : "?";
+            text.AppendLine($"still running: {pid} {cmdline}");
+        }
+
+        foreach (var log in Directory.EnumerateFiles(dir, "*.log", SearchOption.AllDirectories))
+        {
+            var content = File.ReadAllText(log);
+            text.AppendLine($"--- {log} (last 3000 characters)").AppendLine(content.Length > 3000 ? content[^3000..] : content);
+        }
+
+        return text.ToString();
+    }
 }

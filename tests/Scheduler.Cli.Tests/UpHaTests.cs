@@ -65,7 +65,7 @@ public sealed partial class UpHaTests
             Assert.That(masters.Select(m => (m.Id, m.Address)), Does.Contain(answers[0]), "the leader as cluster.json lists it");
 
             TestPosix.Signal(up.Pid, TestPosix.SigInt);
-            await Eventually.TrueAsync(() => up.HasExited, "schedctl up --ha to stop its cluster and exit", TimeSpan.FromSeconds(120));
+            await Eventually.TrueAsync(() => up.HasExited, "schedctl up --ha to stop its cluster and exit", TimeSpan.FromSeconds(120), () => LocalProcesses.Diagnose(dir));
             Assert.That(up.ExitCode, Is.Zero, up.ReadLog());
             Assert.That(pids.Where(TestPosix.IsAlive), Is.Empty, "every process cluster.json listed is stopped");
             Assert.That(LocalProcesses.Mentioning(dir), Is.Empty, "etcd, masters, workers and keepers are gone");

@@ -31,7 +31,7 @@ public sealed class UpTests
                 await Eventually.TrueAsync(() => jobs.Count(j => ledger.Pids(j, 1).Count == 3) >= 4, "agents to be running", TimeSpan.FromSeconds(60));
 
                 TestPosix.Signal(up.Pid, TestPosix.SigInt);
-                await Eventually.TrueAsync(() => up.HasExited, "schedctl up to stop its cluster and exit", TimeSpan.FromSeconds(90));
+                await Eventually.TrueAsync(() => up.HasExited, "schedctl up to stop its cluster and exit", TimeSpan.FromSeconds(90), () => LocalProcesses.Diagnose(dir));
                 Assert.That(up.ExitCode, Is.Zero, up.ReadLog());
             }
 

@@ -42,4 +42,17 @@ public static class Eventually
 
     public static Task TrueAsync(Func<bool> probe, string what, TimeSpan? timeout = null) =>
         TrueAsync(() => Task.FromResult(probe()), what, timeout);
+
+    /// <summary>As above; on a timeout the message ends with what <paramref name="diagnose"/> says (process lists, log tails), so a CI failure can be understood from its output.</summary>
+    public static async Task TrueAsync(Func<bool> probe, string what, TimeSpan timeout, Func<string> diagnose)
+    {
+        try
+        {
+            await TrueAsync(probe, what, timeout);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}\n{diagnose()}", ex);
+        }
+    }
 }
