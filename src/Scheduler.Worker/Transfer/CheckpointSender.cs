@@ -58,8 +58,11 @@ public sealed class CheckpointSender
             attempts++;
             var missing = prepared.Missing.Select(ChunkHash.Hex).ToList();
             var streams = Math.Clamp(_options.Streams, 1, missing.Count);
+
+            // Contiguous runs in manifest order: each stream writes its own files, in order, rather than
+            // every stream taking turns on the same file (the target's writes to one file serialise).
             var pushes = Enumerable.Range(0, streams)
-                .Select(s => PushAsync(migrationId, token, [.. missing.Where((_, i) => i % streams == s)], sources, counters, ct))
+                .Select(s => PushAsync(migrationId, token, missing[(s * missing.Count / streams)..((s + 1) * missing.Count / streams)], sources, counters, ct))
                 .ToList();
             try
             {
