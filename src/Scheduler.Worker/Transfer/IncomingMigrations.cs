@@ -36,7 +36,6 @@ internal sealed class IncomingMigrations
         if (_stores.TryRemove(migrationId, out var store))
         {
             store.Delete();
-            store.Dispose();
         }
     }
 }

@@ -12,7 +12,8 @@ namespace Scheduler.Worker.Transfer;
 /// manifest are accepted, and a new manifest removes the files and directories it no longer names,
 /// so the tree never holds more than the migration's byte budget.
 /// </summary>
-internal sealed class MigrationStore : IDisposable
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The lock is never disposed: a push may still wait on it when the migration is removed, and then finds nothing to write.")]
+internal sealed class MigrationStore
 {
     private const string TreeName = "tree";
 
@@ -279,9 +280,6 @@ internal sealed class MigrationStore : IDisposable
             _reshape.ExitWriteLock();
         }
     }
-
-    /// <summary>A push still streaming into a removed migration then fails instead of writing. The gate stays usable: its holder releases it after the removal.</summary>
-    public void Dispose() => _reshape.Dispose();
 
     private SafeFileHandle Handle(string path)
     {
