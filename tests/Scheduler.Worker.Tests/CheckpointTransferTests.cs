@@ -80,6 +80,43 @@ public sealed class CheckpointTransferTests
     }
 
     [Test]
+    public async Task Later_round_removes_adds_and_resizes_files_of_the_staged_tree(CancellationToken ct)
+    {
+        WriteSampleTree();
+        await Sender().SendAsync(_source, Migration, Token, destination: null, ct);
+
+        // A directory becomes a file, a file goes, one shrinks to the middle of a chunk, one grows, one is new.
+        Directory.Delete(Path.Combine(_source, "empty-dir"));
+        File.WriteAllBytes(Path.Combine(_source, "empty-dir"), [1, 2, 3]);
+        File.Delete(Path.Combine(_source, "a", "b", "copy.bin"));
+        var big = Path.Combine(_source, "a", "b", "big.bin");
+        File.WriteAllBytes(big, File.ReadAllBytes(big)[..((4 * Chunk) + 10)]);
+        File.AppendAllText(Path.Combine(_source, "meta.json"), "more");
+        Directory.CreateDirectory(Path.Combine(_source, "new", "deeper"));
+        File.WriteAllBytes(Path.Combine(_source, "new", "deeper", "n.bin"), new byte[Chunk + 1]);
+
+        var second = await Sender().SendAsync(_source, Migration, Token, "restored", ct);
+
+        AssertSameTree(_source, second.RestoredPath!);
+        Assert.That(second.ChunksSent, Is.LessThan(second.ChunksTotal), "the unchanged chunks in front of big.bin's new end stayed staged");
+    }
+
+    [Test]
+    public async Task Commit_onto_an_existing_destination_leaves_it_untouched(CancellationToken ct)
+    {
+        WriteSampleTree();
+        var taken = Path.Combine(_target.Migrations.RestoreRoot, "restored");
+        Directory.CreateDirectory(taken);
+        File.WriteAllText(Path.Combine(taken, "mine"), "keep");
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => Sender().SendAsync(_source, Migration, Token, "restored", ct));
+
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.AlreadyExists));
+        Assert.That(Directory.EnumerateFileSystemEntries(_target.Migrations.RestoreRoot, "*", SearchOption.AllDirectories), Is.EquivalentTo(new[] { taken, Path.Combine(taken, "mine") }));
+        Assert.That(_target.Migrations.Find(Migration)!.Missing(), Is.Empty, "the staged tree is kept for a commit elsewhere");
+    }
+
+    [Test]
     public async Task Corrupted_chunk_is_rejected_and_resent(CancellationToken ct)
     {
         WriteSampleTree();

@@ -10,7 +10,8 @@ namespace Scheduler.Worker.Transfer;
 /// it lacks, pushes those chunks on a few parallel streams, and repeats until nothing is missing, so a
 /// broken stream or a rejected chunk only costs the chunks it lost (bounded by
 /// <see cref="CheckpointSenderOptions.MaxAttempts"/>). A round without a destination is a pre-copy:
-/// the next round's Prepare then lists only what changed. Refusals (token, bounds, unsafe manifest)
+/// the next round's Prepare then lists only what changed, and files unchanged since the previous
+/// round are not hashed again (<see cref="ChunkHashCache"/>). Refusals (token, bounds, unsafe manifest)
 /// are not retried: they surface as the target's <see cref="RpcException"/>.
 /// </summary>
 public sealed class CheckpointSender
@@ -18,6 +19,7 @@ public sealed class CheckpointSender
     private readonly CheckpointTransfer.CheckpointTransferClient _client;
     private readonly CheckpointSenderOptions _options;
     private readonly TimeProvider _time;
+    private readonly ChunkHashCache _hashes = new();
 
     public CheckpointSender(CallInvoker target, CheckpointSenderOptions? options = null, TimeProvider? time = null)
     {
@@ -30,7 +32,7 @@ public sealed class CheckpointSender
     public async Task<TransferStats> SendAsync(string directory, string migrationId, string token, string? destination, CancellationToken ct)
     {
         var started = _time.GetTimestamp();
-        var manifest = await ManifestBuilder.BuildAsync(directory, _options.ChunkSize, _options.HashParallelism, ct);
+        var manifest = await ManifestBuilder.BuildAsync(directory, _options.ChunkSize, _options.HashParallelism, ct, _hashes, _time);
         var manifestTime = _time.GetElapsedTime(started);
         var localHash = ManifestBuilder.Hash(manifest);
         var sources = ChunkSources(directory, manifest);
@@ -56,8 +58,11 @@ public sealed class CheckpointSender
             attempts++;
             var missing = prepared.Missing.Select(ChunkHash.Hex).ToList();
             var streams = Math.Clamp(_options.Streams, 1, missing.Count);
+
+            // Contiguous runs in manifest order: each stream writes its own files, in order, rather than
+            // every stream taking turns on the same file (the target's writes to one file serialise).
             var pushes = Enumerable.Range(0, streams)
-                .Select(s => PushAsync(migrationId, token, [.. missing.Where((_, i) => i % streams == s)], sources, counters, ct))
+                .Select(s => PushAsync(migrationId, token, missing[(s * missing.Count / streams)..((s + 1) * missing.Count / streams)], sources, counters, ct))
                 .ToList();
             try
             {

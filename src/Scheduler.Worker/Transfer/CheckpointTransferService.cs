@@ -6,7 +6,7 @@ namespace Scheduler.Worker.Transfer;
 /// <summary>
 /// The target side of a checkpoint transfer (see checkpoint_transfer.proto). Every call is checked
 /// against the migration's token first; manifests are validated before anything is stored, chunks
-/// are verified before they are kept, and Commit builds the directory aside and renames it in.
+/// are verified before they are written into the staging tree, and Commit renames that tree in.
 /// </summary>
 internal sealed partial class CheckpointTransferService : CheckpointTransfer.CheckpointTransferBase
 {
@@ -118,7 +118,7 @@ internal sealed partial class CheckpointTransferService : CheckpointTransfer.Che
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, $"manifest: {missing.Count} of {manifest.ChunkOrder.Count} chunks not received yet; Prepare and Push them first"));
             }
 
-            var response = await CheckpointUnpacker.RestoreAsync(store, manifest, _migrations.RestoreRoot, request.Destination, context.CancellationToken);
+            var response = CheckpointUnpacker.Restore(store, manifest, _migrations.RestoreRoot, request.Destination);
             _authorizations.Consume(request.MigrationId);
             _migrations.Remove(request.MigrationId);
             LogCommitted(request.MigrationId, response.Path, manifest.TotalBytes);

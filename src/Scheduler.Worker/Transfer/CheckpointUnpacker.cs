@@ -1,21 +1,19 @@
-using System.Buffers;
 using Grpc.Core;
 using Scheduler.Contracts.V1;
 
 namespace Scheduler.Worker.Transfer;
 
 /// <summary>
-/// Rebuilds a validated manifest from a migration's store into a fresh hidden folder inside the
-/// restore root, then renames it into place: the destination appears whole or not at all, and a
-/// failure removes the folder. Only directories and regular files are created (CreateNew, so
-/// nothing is followed or overwritten), and every path is checked again to stay below the folder.
+/// Commits a migration's staging tree (see <see cref="MigrationStore"/>): applies the manifest's
+/// modes and renames the tree into the restore root, so the destination appears whole or not at all
+/// and the commit costs no copy, whatever the checkpoint's size. A failure leaves the tree in the
+/// migration's staging folder, nothing outside it. Every path is checked to stay below its folder.
 /// </summary>
 internal static class CheckpointUnpacker
 {
     private const UnixFileMode Permissions = (UnixFileMode)0x1FF;
 
-    public static async Task<CommitResponse> RestoreAsync(
-        MigrationStore store, ValidatedManifest manifest, string restoreRoot, string destination, CancellationToken ct)
+    public static CommitResponse Restore(MigrationStore store, ValidatedManifest manifest, string restoreRoot, string destination)
     {
         var root = Path.GetFullPath(restoreRoot);
         Directory.CreateDirectory(root);
@@ -25,53 +23,29 @@ internal static class CheckpointUnpacker
             throw new RpcException(new Status(StatusCode.AlreadyExists, $"destination: '{destination}' already exists on this worker"));
         }
 
-        var staging = Path.Combine(root, $".incoming-{store.MigrationId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(staging);
+        if (!OperatingSystem.IsWindows())
+        {
+            foreach (var file in manifest.Files)
+            {
+                File.SetUnixFileMode(Below(store.Tree, file.Path), ((UnixFileMode)file.Mode & Permissions) | UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
+            foreach (var directory in manifest.Directories)
+            {
+                File.SetUnixFileMode(Below(store.Tree, directory.Path), ((UnixFileMode)directory.Mode & Permissions) | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+        }
+
         try
         {
-            foreach (var directory in manifest.Directories.OrderBy(d => d.Path.Length))
-            {
-                Directory.CreateDirectory(Below(staging, directory.Path));
-            }
-
-            await Parallel.ForEachAsync(
-                manifest.Files,
-                new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
-                (file, token) => WriteFileAsync(store, manifest.ChunkSize, file, Below(staging, file.Path), token));
-
-            if (!OperatingSystem.IsWindows())
-            {
-                foreach (var file in manifest.Files)
-                {
-                    File.SetUnixFileMode(Below(staging, file.Path), ((UnixFileMode)file.Mode & Permissions) | UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                }
-
-                foreach (var directory in manifest.Directories)
-                {
-                    File.SetUnixFileMode(Below(staging, directory.Path), ((UnixFileMode)directory.Mode & Permissions) | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                }
-            }
-
-            try
-            {
-                Directory.Move(staging, final);
-            }
-            catch (IOException) when (Path.Exists(final))
-            {
-                throw new RpcException(new Status(StatusCode.AlreadyExists, $"destination: '{destination}' already exists on this worker"));
-            }
-
-            return new CommitResponse { Path = final, Bytes = (ulong)manifest.TotalBytes, Files = (uint)manifest.Files.Count };
+            store.MoveTreeTo(final);
         }
-        catch
+        catch (IOException) when (Path.Exists(final))
         {
-            if (Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
-
-            throw;
+            throw new RpcException(new Status(StatusCode.AlreadyExists, $"destination: '{destination}' already exists on this worker"));
         }
+
+        return new CommitResponse { Path = final, Bytes = (ulong)manifest.TotalBytes, Files = (uint)manifest.Files.Count };
     }
 
     /// <summary>The full path of <paramref name="relative"/> below <paramref name="folder"/>; refuses one that normalises outside it.</summary>
@@ -84,35 +58,5 @@ internal static class CheckpointUnpacker
         }
 
         return full;
-    }
-
-    private static async ValueTask WriteFileAsync(MigrationStore store, int chunkSize, ManifestEntry file, string path, CancellationToken ct)
-    {
-        using var output = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous, (long)file.Size);
-        var buffer = ArrayPool<byte>.Shared.Rent(chunkSize);
-        try
-        {
-            long offset = 0;
-            foreach (var hash in file.Chunks)
-            {
-                var length = (int)Math.Min(chunkSize, (long)file.Size - offset);
-                using (var chunk = store.OpenChunk(ChunkHash.Hex(hash)))
-                {
-                    if (RandomAccess.GetLength(chunk) != length)
-                    {
-                        throw new RpcException(new Status(StatusCode.DataLoss, $"chunk {ChunkHash.Hex(hash)}: stored with the wrong length"));
-                    }
-
-                    await ManifestBuilder.ReadExactlyAsync(chunk, buffer.AsMemory(0, length), 0, ct);
-                }
-
-                await RandomAccess.WriteAsync(output, buffer.AsMemory(0, length), offset, ct);
-                offset += length;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 }

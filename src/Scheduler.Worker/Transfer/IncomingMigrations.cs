@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 namespace Scheduler.Worker.Transfer;
 
 /// <summary>
-/// Where incoming checkpoints live on this worker: a chunk store per migration under
+/// Where incoming checkpoints live on this worker: a staging tree per migration under
 /// <c>DATA_DIR/transfers/</c>, and the restored directories under <c>DATA_DIR/restore/</c>.
 /// </summary>
 internal sealed class IncomingMigrations
@@ -30,7 +30,7 @@ internal sealed class IncomingMigrations
 
     public MigrationStore? Find(string migrationId) => _stores.GetValueOrDefault(migrationId);
 
-    /// <summary>Forgets a migration and deletes its chunks (after its commit, or when it is abandoned).</summary>
+    /// <summary>Forgets a migration and deletes its staging tree (after its commit, or when it is abandoned).</summary>
     public void Remove(string migrationId)
     {
         if (_stores.TryRemove(migrationId, out var store))

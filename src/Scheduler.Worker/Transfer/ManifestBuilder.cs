@@ -12,8 +12,11 @@ namespace Scheduler.Worker.Transfer;
 /// </summary>
 internal static class ManifestBuilder
 {
-    public static async Task<CheckpointManifest> BuildAsync(string directory, int chunkSize, int parallelism, CancellationToken ct)
+    /// <summary>Builds the manifest; with a <paramref name="cache"/>, files unchanged since an earlier build are not read again.</summary>
+    public static async Task<CheckpointManifest> BuildAsync(
+        string directory, int chunkSize, int parallelism, CancellationToken ct, ChunkHashCache? cache = null, TimeProvider? time = null)
     {
+        var hashingStarted = (time ?? TimeProvider.System).GetUtcNow();
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, TransferLimits.MinChunkBytes);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(chunkSize, TransferLimits.MaxChunkBytes);
         var root = new DirectoryInfo(directory);
@@ -24,6 +27,8 @@ internal static class ManifestBuilder
 
         var manifest = new CheckpointManifest { ChunkSize = (uint)chunkSize };
         var work = new List<(string Path, long Offset, int Length, ManifestEntry Entry, int Index)>();
+        var hashed = new List<(FileInfo File, ManifestEntry Entry)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         var entries = root.EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
             .Select(info => (Info: info, Relative: Path.GetRelativePath(root.FullName, info.FullName).Replace(Path.DirectorySeparatorChar, '/')))
             .OrderBy(e => e.Relative, StringComparer.Ordinal);
@@ -44,6 +49,15 @@ internal static class ManifestBuilder
             var file = (FileInfo)info;
             var entry = new ManifestEntry { Path = relative, Type = EntryType.File, Size = (ulong)file.Length, Mode = mode };
             var count = (int)((file.Length + chunkSize - 1) / chunkSize);
+            seen.Add(file.FullName);
+            if (cache?.Find(file.FullName, file.Length, file.LastWriteTimeUtc, chunkSize) is { } known)
+            {
+                entry.Chunks.AddRange(known);
+                manifest.Entries.Add(entry);
+                continue;
+            }
+
+            hashed.Add((file, entry));
             for (var i = 0; i < count; i++)
             {
                 entry.Chunks.Add(ByteString.Empty);
@@ -77,6 +91,17 @@ internal static class ManifestBuilder
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
             });
+
+        if (cache is not null)
+        {
+            foreach (var (file, entry) in hashed)
+            {
+                cache.Remember(file.FullName, file.Length, file.LastWriteTimeUtc, chunkSize, [.. entry.Chunks], hashingStarted);
+            }
+
+            cache.Retain(seen);
+        }
+
         return manifest;
     }
 
