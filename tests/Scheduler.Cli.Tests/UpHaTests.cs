@@ -64,7 +64,7 @@ public sealed partial class UpHaTests
             Assert.That(answers.Distinct().Count(), Is.EqualTo(1), string.Join("; ", answers));
             Assert.That(masters.Select(m => (m.Id, m.Address)), Does.Contain(answers[0]), "the leader as cluster.json lists it");
 
-            TestPosix.Signal(up.Pid, TestPosix.SigInt);
+            TestPosix.Interrupt(up.Pid);
             await Eventually.TrueAsync(() => up.HasExited, "schedctl up --ha to stop its cluster and exit", TimeSpan.FromSeconds(120), () => LocalProcesses.Diagnose(dir));
             Assert.That(up.ExitCode, Is.Zero, up.ReadLog());
             Assert.That(pids.Where(TestPosix.IsAlive), Is.Empty, "every process cluster.json listed is stopped");

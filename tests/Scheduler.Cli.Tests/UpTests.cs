@@ -30,7 +30,7 @@ public sealed class UpTests
 
                 await Eventually.TrueAsync(() => jobs.Count(j => ledger.Pids(j, 1).Count == 3) >= 4, "agents to be running", TimeSpan.FromSeconds(60));
 
-                TestPosix.Signal(up.Pid, TestPosix.SigInt);
+                TestPosix.Interrupt(up.Pid);
                 await Eventually.TrueAsync(() => up.HasExited, "schedctl up to stop its cluster and exit", TimeSpan.FromSeconds(90), () => LocalProcesses.Diagnose(dir));
                 Assert.That(up.ExitCode, Is.Zero, up.ReadLog());
             }
@@ -50,7 +50,7 @@ public sealed class UpTests
                         TimeSpan.FromSeconds(90));
                 }
 
-                TestPosix.Signal(again.Pid, TestPosix.SigInt);
+                TestPosix.Interrupt(again.Pid);
                 await Eventually.TrueAsync(() => again.HasExited, "the second up to exit", TimeSpan.FromSeconds(90));
             }
 

@@ -13,6 +13,29 @@ public static partial class Posix
 
     public static bool Signal(int pid, int signal) => kill(pid, signal) == 0;
 
+    /// <summary>
+    /// Ctrl+C for <paramref name="pid"/>: SIGINT, or SIGTERM where this process inherited SIGINT
+    /// ignored (a CI runner started in the background, nohup): a child inherits that too, and the
+    /// .NET runtime then leaves SIGINT ignored, so an "interrupt" could never arrive. The stop path
+    /// under test is the same for both signals.
+    /// </summary>
+    public static bool Interrupt(int pid) => Signal(pid, IgnoresSigInt() ? SigTerm : SigInt);
+
+    /// <summary>True when SIGINT is ignored in this process (bit 1 of SigIgn in /proc/self/status).</summary>
+    public static bool IgnoresSigInt()
+    {
+        const string Path = "/proc/self/status";
+        if (!File.Exists(Path))
+        {
+            return false;
+        }
+
+        var line = File.ReadLines(Path).FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null
+            && ulong.TryParse(line["SigIgn:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var mask)
+            && (mask & (1UL << (SigInt - 1))) != 0;
+    }
+
     /// <summary>True while a process with this PID exists and is not a zombie.</summary>
     public static bool IsAlive(int pid)
     {
