@@ -129,11 +129,12 @@ internal sealed class Printer
             return;
         }
 
-        var table = new Table().AddColumns("JOB", "MIGRATION", "FROM", "TO", "PHASE", "ROUNDS", "SENT", "DOWNTIME", "FINISHED");
+        var table = NewTable("JOB", "MIGRATION", "FROM", "TO", "PHASE", "ROUNDS", "SENT", "DOWNTIME", "FINISHED");
         foreach (var job in jobs)
         {
             var m = job.Migration ?? job.LastMigration;
-            table.AddRow(
+            AddRow(
+                table,
                 job.Id,
                 m.Id,
                 m.SourceNode,

@@ -132,4 +132,16 @@ public sealed class ParsingTests
             File.Delete(file);
         }
     }
+
+    [TestCase(new[] { "submit", "--checkpointable", "--", "/bin/true" }, true)]
+    [TestCase(new[] { "submit", "--", "/bin/true" }, false)]
+    public void Checkpointable_is_set_by_its_flag_only(string[] args, bool expected)
+    {
+        var root = new RootCommand { SubmitCommand.Create() };
+
+        var parse = root.Parse(args);
+
+        Assert.That(parse.Errors, Is.Empty);
+        Assert.That(SubmitCommand.BuildSpec(parse).Checkpointable, Is.EqualTo(expected));
+    }
 }

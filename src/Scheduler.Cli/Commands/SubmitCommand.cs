@@ -22,6 +22,7 @@ internal static class SubmitCommand
     private static readonly Option<long?> RuntimeEstimate = new("--runtime-estimate") { Description = "Expected run time in seconds" };
     private static readonly Option<int?> Replicas = new("--replicas") { Description = "Gang size" };
     private static readonly Option<string?> RequestId = new("--request-id") { Description = "Idempotency key: resubmitting with it never makes a second job" };
+    private static readonly Option<bool> Checkpointable = new("--checkpointable") { Description = "The agent follows the checkpoint contract (README): it can be migrated live, not only restarted" };
     private static readonly Option<bool> Wait = new("--wait") { Description = "Wait for the job to finish; exit 0 only if it succeeded" };
     private static readonly Argument<string[]> Command = new("command") { Description = "Command and arguments (after --)", Arity = ArgumentArity.ZeroOrMore };
 
@@ -29,7 +30,7 @@ internal static class SubmitCommand
     {
         var command = new Command("submit", "Submit a job")
         {
-            File, Name, Cpu, Memory, Gpus, GpuMilli, Priority, GpuModel, Selector, Env, WorkDir, MaxRetries, Tenant, RuntimeEstimate, Replicas, RequestId, Wait, Command,
+            File, Name, Cpu, Memory, Gpus, GpuMilli, Priority, GpuModel, Selector, Env, WorkDir, MaxRetries, Tenant, RuntimeEstimate, Replicas, RequestId, Checkpointable, Wait, Command,
         };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
@@ -98,6 +99,11 @@ internal static class SubmitCommand
         if (parse.GetValue(Priority) is { } priority)
         {
             spec.Priority = priority;
+        }
+
+        if (parse.GetValue(Checkpointable))
+        {
+            spec.Checkpointable = true;
         }
 
         spec.GpuModels.AddRange(parse.GetValue(GpuModel) ?? []);
