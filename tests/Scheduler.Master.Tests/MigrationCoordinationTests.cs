@@ -52,6 +52,11 @@ public sealed class MigrationCoordinationTests
         Assert.That(moved.LastMigration!.Phase, Is.EqualTo("moved"));
         Assert.That(moved.LastMigration.DowntimeMs, Is.EqualTo(120), "source stopped → target running");
         Assert.That((moved.LastMigration.Rounds, moved.LastMigration.BytesSent), Is.EqualTo((3, 12345L)));
+
+        // Once the resumed attempt ends, the target may delete the checkpoint it started from.
+        harness.Report(n2, job.Id, 2, AgentState.Exited, exitCode: 0);
+        var forget = Next(n2, MasterCommand.BodyOneofCase.CancelMigration).CancelMigration;
+        Assert.That(forget.MigrationId, Is.EqualTo(migrate.MigrationId));
     }
 
     [Test]

@@ -224,6 +224,23 @@ internal sealed partial class SchedulerLoop
         }
     }
 
+    /// <summary>
+    /// The attempt that resumed from a migration's checkpoint has ended (finished, requeued, lost):
+    /// the target may delete that checkpoint (the same CancelMigration, which keeps it while an agent
+    /// still runs from it).
+    /// </summary>
+    private void ForgetRestoredCheckpoint(JobRecord? previous, JobRecord record)
+    {
+        if (previous is { HoldsAllocation: true, LastMigration: { Phase: MigrationOutcome.Moved } moved }
+            && !record.HoldsAllocation
+            && previous.Attempt == moved.Attempt + 1
+            && previous.NodeId == moved.TargetNode
+            && _nodes.TryGetValue(moved.TargetNode, out var target))
+        {
+            _commands.Send(target, new MasterCommand { CancelMigration = new CancelMigration { MigrationId = moved.Id } });
+        }
+    }
+
     /// <summary>The migrated attempt's agent runs on the target: the downtime is known (source stopped → target running).</summary>
     private JobRecord WithDowntime(JobRecord running, DateTimeOffset runningAt)
     {

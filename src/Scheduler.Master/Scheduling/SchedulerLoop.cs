@@ -338,6 +338,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         {
             var previous = _jobs.GetValueOrDefault(record.Id);
             ReleaseMigration(previous, record);
+            ForgetRestoredCheckpoint(previous, record);
             if (previous is { HoldsAllocation: true, NodeId: { } nodeId } && !record.HoldsAllocation && _nodes.TryGetValue(nodeId, out var entry))
             {
                 // Only now that the store says so: capacity freed in memory before a failed write
