@@ -26,10 +26,10 @@ internal sealed partial class SchedulerLoop
         }
 
         var now = _time.GetUtcNow();
-        var sequence = _nextSequence;
+        var sequence = _ids.Peek;
         var job = new JobRecord
         {
-            Id = $"j-{sequence:D6}",
+            Id = JobIds.Of(sequence),
             Sequence = sequence,
             RequestId = request.RequestId,
             Spec = request.Spec,
@@ -40,7 +40,7 @@ internal sealed partial class SchedulerLoop
             UpdatedAt = now,
         };
         await ApplyAsync([job], ct);
-        _nextSequence++;
+        _ids.Used();
         _jobByRequestId[request.RequestId] = job.Id;
         _metrics.Submitted();
         LogSubmitted(job.Id, request.RequestId, job.Priority);

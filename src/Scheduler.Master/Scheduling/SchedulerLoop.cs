@@ -49,11 +49,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly WorkerCommands _commands;
     private readonly PlacementEngine _migrationPlacement;
 
-    private long _nextSequence = 1;
+    private readonly JobIds _ids = new();
     private long _epoch;
     private DateTimeOffset _leaderSince;
     private bool _needsPass;
-    private readonly Dictionary<string, string[]> _evictionsFor = new(StringComparer.Ordinal);
+    private readonly PendingEvictions _evictions = new();
     private DateTimeOffset _lastPass;
 
     public SchedulerLoop(
@@ -246,7 +246,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         {
             _jobs[job.Id] = job;
             _jobByRequestId[job.RequestId] = job.Id;
-            _nextSequence = Math.Max(_nextSequence, job.Sequence + 1);
+            _ids.Observe(job.Sequence);
             if (job.State == JobState.Pending)
             {
                 _pending.Add(job.Id);
@@ -502,7 +502,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
             if (decision.Allocation is { } allocation)
             {
-                _evictionsFor.Remove(job.Id);
+                _evictions.Forget(job.Id);
                 var node = _nodes[allocation.NodeId];
                 var uuids = allocation.Gpus.Select(g => node.State.Gpus[g.Index].Uuid).ToArray();
                 if (JobTransitions.Place(job, allocation.NodeId, allocation.Gpus, uuids, now) is { } assigned)
@@ -540,7 +540,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
             foreach (var preemptor in preemptors)
             {
-                _evictionsFor.Remove(preemptor);
+                _evictions.Forget(preemptor);
             }
 
             _needsPass = true;
@@ -569,13 +569,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
     {
         // Until the victims already chosen for this job have exited, their capacity still looks
         // taken: planning again would evict more than needed.
-        if (_evictionsFor.TryGetValue(preemptor.Id, out var inFlight)
-            && inFlight.Any(v => _jobs.TryGetValue(v, out var j) && j.HoldsAllocation))
+        if (_evictions.InFlight(preemptor.Id, v => _jobs.TryGetValue(v, out var j) && j.HoldsAllocation))
         {
             yield break;
         }
 
-        _evictionsFor[preemptor.Id] = [.. plan.Victims];
+        _evictions.Record(preemptor.Id, plan.Victims);
         foreach (var id in plan.Victims)
         {
             if (_jobs.TryGetValue(id, out var victim) && victim.HoldsAllocation && !victim.IsTerminal && !victim.RequeueOnExit)
