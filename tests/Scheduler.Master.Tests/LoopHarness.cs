@@ -79,9 +79,9 @@ internal sealed class LoopHarness : IAsyncDisposable
         return session;
     }
 
-    public async Task<Job> SubmitAsync(string requestId, int gpus = 1, bool checkpointable = false)
+    public async Task<Job> SubmitAsync(string requestId, int gpus = 1, bool checkpointable = false, int priority = 0)
     {
-        var spec = new JobSpec { Name = requestId, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = gpus }, Checkpointable = checkpointable };
+        var spec = new JobSpec { Name = requestId, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = gpus }, Checkpointable = checkpointable, Priority = priority };
         var reply = await Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(new SubmitJobRequest { RequestId = requestId, Spec = spec }, r), Timeout());
         return reply.Job;
     }

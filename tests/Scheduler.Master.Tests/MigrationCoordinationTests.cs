@@ -174,6 +174,42 @@ public sealed class MigrationCoordinationTests
         Assert.That(harness.Store.Jobs[job.Id].Migration, Is.Null);
     }
 
+    [Test]
+    public async Task A_checkpointable_preemption_victim_moves_live_and_the_preemptor_gets_its_room_at_the_commit()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var ckpt = await harness.SubmitAsync("ckpt", gpus: 2, checkpointable: true, priority: 100);
+        var plain = await harness.SubmitAsync("plain", gpus: 2, priority: 100);
+        await harness.SettleAsync();
+        foreach (var start in LoopHarness.Drain(n1).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start))
+        {
+            harness.Report(n1, start.Start.JobId, start.Start.Attempt, AgentState.Running);
+        }
+
+        var n2 = await harness.ConnectAsync("n2", 2, migratable: true);
+        await harness.SettleAsync();
+
+        var urgent = await harness.SubmitAsync("urgent", gpus: 4, priority: 800);
+        await harness.SettleAsync();
+
+        var sent = LoopHarness.Drain(n1);
+        var migrate = sent.Single(c => c.BodyCase == MasterCommand.BodyOneofCase.MigrateAgent).MigrateAgent;
+        Assert.That(migrate.JobId, Is.EqualTo(ckpt.Id), "the checkpointable victim moves with its state");
+        Assert.That(sent.Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Stop).Select(c => c.Stop.JobId), Is.EqualTo(new[] { plain.Id }), "the other is stopped and requeued");
+
+        harness.Report(n1, plain.Id, 1, AgentState.Exited, exitCode: 143);
+        harness.Send(n1, new WorkerMessage { MigrationReport = new MigrationReport { MigrationId = migrate.MigrationId, JobId = ckpt.Id, Attempt = 1, Ok = true, Rounds = 1, StoppedAt = Timestamp.FromDateTimeOffset(harness.Time.GetUtcNow()) } });
+        await harness.SettleAsync();
+        harness.Time.Advance(TimeSpan.FromSeconds(2));
+        harness.Heartbeat(n1);
+        await harness.SettleAsync();
+
+        Assert.That(harness.Store.Jobs[ckpt.Id].NodeId, Is.EqualTo("n2"));
+        Assert.That(harness.Store.Jobs[urgent.Id].NodeId, Is.EqualTo("n1"), "placed where the victims were");
+        Assert.That(harness.Store.Jobs[urgent.Id].State, Is.EqualTo(JobState.Assigned));
+    }
+
     private static async Task<(Workers.WorkerSession N1, Workers.WorkerSession N2, Job Job)> RunningOnN1Async(LoopHarness harness)
     {
         var n1 = await harness.ConnectAsync("n1", 4, migratable: true);

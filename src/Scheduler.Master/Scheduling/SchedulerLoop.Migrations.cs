@@ -145,7 +145,7 @@ internal sealed partial class SchedulerLoop
 
             await ApplyAsync([rolledBack], ct);
             LogMigrationRolledBack(migration.Id, job.Id, report.Error);
-            if (entry.Record.Draining && _jobs[job.Id] is { HoldsAllocation: true, RequeueOnExit: false } still && still.NodeId == entry.Id
+            if ((entry.Record.Draining || _evictions.IsVictim(job.Id)) && _jobs[job.Id] is { HoldsAllocation: true, RequeueOnExit: false } still && still.NodeId == entry.Id
                 && JobTransitions.Move(still, "draining: could not migrate, stopping to restart elsewhere", now) is { } moving)
             {
                 await ApplyAsync([moving], ct);
@@ -184,6 +184,35 @@ internal sealed partial class SchedulerLoop
         if (_nodes.TryGetValue(migration.TargetNode, out var targetEntry))
         {
             _commands.Start(targetEntry, next);
+        }
+    }
+
+    /// <summary>
+    /// A checkpointable preemption victim: migrated away with its state when some other node can
+    /// take it (its node's capacity frees at the commit), otherwise stopped and requeued like the rest.
+    /// </summary>
+    private async Task MakeRoomByMigratingAsync(JobRecord victim, DateTimeOffset now, CancellationToken ct)
+    {
+        try
+        {
+            if (_jobs.TryGetValue(victim.Id, out var current) && current.Migration is null && current.HoldsAllocation
+                && !await TryMigrateAwayAsync(current, ct)
+                && JobTransitions.Move(current, "preempted; no other node could take it live, restarting", now) is { } moving)
+            {
+                await ApplyAsync([moving], ct);
+                _commands.Stop(_nodes[moving.NodeId!], moving.Id, moving.Attempt, moving.Message);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            if (ex is LeadershipLostException)
+            {
+                _term.End(ex.Message);
+            }
+
+            // Not stored: the next pass plans again.
+            _needsPass = true;
+            LogPersistFailed(1, ex);
         }
     }
 

@@ -490,6 +490,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         var decisions = _cycle.Run(waiting, nodes, now, running);
         var placed = new List<JobRecord>();
         var evicted = new List<JobRecord>();
+        var migrateAway = new List<JobRecord>();
         var preemptors = new List<string>();
         foreach (var decision in decisions)
         {
@@ -497,7 +498,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
             if (decision.Preemption is { } plan)
             {
                 preemptors.Add(job.Id);
-                evicted.AddRange(Evict(plan, job, now));
+                foreach (var victim in Evict(plan, job, now))
+                {
+                    (victim.Migration is null && victim.RequeueOnExit ? evicted : migrateAway).Add(victim);
+                }
             }
 
             if (decision.Allocation is { } allocation)
@@ -553,6 +557,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
             _commands.Stop(_nodes[victim.NodeId!], victim.Id, victim.Attempt, victim.Message);
         }
 
+        foreach (var victim in migrateAway)
+        {
+            await MakeRoomByMigratingAsync(victim, now, ct);
+        }
+
         foreach (var job in placed)
         {
             _commands.Start(_nodes[job.NodeId!], job);
@@ -569,19 +578,24 @@ internal sealed partial class SchedulerLoop : BackgroundService
     {
         // Until the victims already chosen for this job have exited, their capacity still looks
         // taken: planning again would evict more than needed.
-        if (_evictions.InFlight(preemptor.Id, v => _jobs.TryGetValue(v, out var j) && j.HoldsAllocation))
+        if (_evictions.InFlight(preemptor.Id, (v, node) => _jobs.TryGetValue(v, out var j) && j.HoldsAllocation && j.NodeId == node))
         {
             yield break;
         }
 
-        _evictions.Record(preemptor.Id, plan.Victims);
+        _evictions.Record(preemptor.Id, plan.NodeId, plan.Victims);
         foreach (var id in plan.Victims)
         {
             if (_jobs.TryGetValue(id, out var victim) && victim.HoldsAllocation && !victim.IsTerminal && !victim.RequeueOnExit)
             {
                 LogPreempting(victim.Id, victim.Priority, preemptor.Id, preemptor.Priority, plan.NodeId);
                 _metrics.Preempted();
-                if (JobTransitions.Move(victim, $"preempted by {preemptor.Id} (priority {preemptor.Priority})", now) is { } moving)
+                if (victim.Spec.Checkpointable && victim.State == JobState.Running && victim.Migration is null)
+                {
+                    // Moved live with its state rather than restarted, where some node can take it.
+                    yield return victim;
+                }
+                else if (JobTransitions.Move(victim, $"preempted by {preemptor.Id} (priority {preemptor.Priority})", now) is { } moving)
                 {
                     yield return moving;
                 }
