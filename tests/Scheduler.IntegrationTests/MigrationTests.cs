@@ -45,6 +45,45 @@ public sealed class MigrationTests : PerTestCluster
     }
 
     [Test]
+    public async Task Draining_a_worker_moves_its_checkpointable_agents_live_and_none_restarts_from_zero()
+    {
+        var (cluster, api) = await StartAsync("drain-migrate");
+        cluster.StartWorker("w1", gpus: 2);
+        await api.WaitForReadyNodesAsync("w1");
+        var ledgers = new[] { Path.Combine(cluster.Root, "a.ledger"), Path.Combine(cluster.Root, "b.ledger") };
+        var jobs = new List<Job>();
+        foreach (var ledger in ledgers)
+        {
+            jobs.Add(await api.SubmitAsync(Counter(ledger)));
+        }
+
+        foreach (var job in jobs)
+        {
+            await api.WaitForStateAsync(job.Id, JobState.Running);
+        }
+
+        cluster.StartWorker("w2", gpus: 2);
+        await api.WaitForReadyNodesAsync("w1", "w2");
+        await Eventually.TrueAsync(() => ledgers.All(l => Values(l).Count >= 10), "both counters to count on w1");
+
+        await api.Admin.DrainNodeAsync(new DrainNodeRequest { Id = "w1", Reason = "maintenance" }, deadline: ClusterApi.Deadline());
+
+        foreach (var job in jobs)
+        {
+            var moved = await api.WaitForJobAsync(job.Id, j => j.State == JobState.Running && j.NodeId == "w2", $"{job.Id} to run on w2", TimeSpan.FromSeconds(60));
+            Assert.That(moved.LastMigration?.Phase, Is.EqualTo("moved"), $"{job.Id} was migrated, not restarted");
+        }
+
+        var counts = ledgers.Select(l => Values(l).Count).ToArray();
+        await Eventually.TrueAsync(() => ledgers.Select((l, i) => Values(l).Count > counts[i] + 5).All(b => b), "both counters to go on counting on w2");
+        foreach (var ledger in ledgers)
+        {
+            var values = Values(ledger);
+            Assert.That(values, Is.EqualTo(Enumerable.Range(1, values.Count).Select(v => (long)v)), $"{Path.GetFileName(ledger)}: continued from its checkpoint, never two copies");
+        }
+    }
+
+    [Test]
     public async Task A_migration_to_a_target_that_is_gone_rolls_back_and_the_agent_keeps_running_where_it_was()
     {
         var (cluster, api) = await StartAsync("migrate-gone");
