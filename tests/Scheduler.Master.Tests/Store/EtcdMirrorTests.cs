@@ -11,41 +11,16 @@ namespace Scheduler.Master.Tests.Store;
 /// </summary>
 [TestFixture]
 [CancelAfter(90_000)]
-public sealed class EtcdMirrorTests
+public sealed class EtcdMirrorTests() : EtcdFixture("mirror")
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
-    private EtcdCluster _etcd = null!;
-    private EtcdClient _client = null!;
-    private string _prefix = "";
-
-    private static CancellationToken Token => TestContext.CurrentContext.CancellationToken;
-
-    [OneTimeSetUp]
-    public async Task StartEtcd()
-    {
-        _etcd = await EtcdCluster.StartAsync("mirror");
-        _client = new EtcdClient(_etcd.Endpoints);
-    }
-
-    [OneTimeTearDown]
-    public async Task StopEtcd()
-    {
-        _client?.Dispose();
-        if (_etcd is not null)
-        {
-            await _etcd.DisposeAsync();
-        }
-    }
-
-    [SetUp]
-    public void NewPrefix() => _prefix = $"/mirror-{Guid.NewGuid():N}/";
 
     [Test]
     public async Task A_follower_loads_what_another_store_wrote_from_its_mirror_without_reading_every_key_again()
     {
-        await using var leader = await OpenAsync(_etcd.Endpoints);
-        await using var follower = await OpenAsync(_etcd.Endpoints);
+        await using var leader = await OpenAsync(Etcd.Endpoints);
+        await using var follower = await OpenAsync(Etcd.Endpoints);
         follower.StartFollowing();
         follower.StartFollowing();
 
@@ -54,7 +29,7 @@ public sealed class EtcdMirrorTests
         await leader.SaveJobsAsync([StoreRecords.Running(1)], Token);
         await leader.SaveNodeAsync(StoreRecords.Node("node-b"), Token);
         await leader.SaveNodeAsync(StoreRecords.Node("node-a", cordoned: true), Token);
-        await CaughtUpAsync(follower, await RevisionAsync(_client));
+        await CaughtUpAsync(follower, await RevisionAsync(Client));
 
         var loaded = await follower.LoadAsync(Token);
 
@@ -68,10 +43,10 @@ public sealed class EtcdMirrorTests
     [Test]
     public async Task A_load_waits_for_writes_committed_just_before_it()
     {
-        await using var leader = await OpenAsync(_etcd.Endpoints);
-        await using var follower = await OpenAsync(_etcd.Endpoints);
+        await using var leader = await OpenAsync(Etcd.Endpoints);
+        await using var follower = await OpenAsync(Etcd.Endpoints);
         follower.StartFollowing();
-        await CaughtUpAsync(follower, await RevisionAsync(_client));
+        await CaughtUpAsync(follower, await RevisionAsync(Client));
 
         // No waiting for the mirror here: the load itself must see the write that returned before it.
         await leader.SaveJobsAsync([StoreRecords.Pending(7)], Token);
@@ -83,18 +58,18 @@ public sealed class EtcdMirrorTests
     [Test]
     public async Task A_deleted_key_disappears_from_the_mirror()
     {
-        await using var leader = await OpenAsync(_etcd.Endpoints);
-        await using var follower = await OpenAsync(_etcd.Endpoints);
+        await using var leader = await OpenAsync(Etcd.Endpoints);
+        await using var follower = await OpenAsync(Etcd.Endpoints);
         follower.StartFollowing();
         await leader.SaveJobsAsync([StoreRecords.Pending(1), StoreRecords.Pending(2)], Token);
         await leader.SaveNodeAsync(StoreRecords.Node("node-a"), Token);
         await leader.SaveNodeAsync(StoreRecords.Node("node-b"), Token);
-        await CaughtUpAsync(follower, await RevisionAsync(_client));
+        await CaughtUpAsync(follower, await RevisionAsync(Client));
 
-        await _client.DeleteAsync(_prefix + "nodes/node-a", cancellationToken: Token);
-        await _client.DeleteAsync(_prefix + "jobs/j-000001", cancellationToken: Token);
-        await _client.DeleteAsync(_prefix + "specs/j-000001", cancellationToken: Token);
-        await CaughtUpAsync(follower, await RevisionAsync(_client));
+        await Client.DeleteAsync(Prefix + "nodes/node-a", cancellationToken: Token);
+        await Client.DeleteAsync(Prefix + "jobs/j-000001", cancellationToken: Token);
+        await Client.DeleteAsync(Prefix + "specs/j-000001", cancellationToken: Token);
+        await CaughtUpAsync(follower, await RevisionAsync(Client));
 
         var loaded = await follower.LoadAsync(Token);
         Assert.That(loaded.Nodes.Select(n => n.Id), Is.EqualTo(new[] { "node-b" }));
@@ -105,12 +80,12 @@ public sealed class EtcdMirrorTests
     [Test]
     public async Task A_broken_record_in_the_mirror_fails_the_load_as_a_snapshot_would()
     {
-        await using var leader = await OpenAsync(_etcd.Endpoints);
-        await using var follower = await OpenAsync(_etcd.Endpoints);
+        await using var leader = await OpenAsync(Etcd.Endpoints);
+        await using var follower = await OpenAsync(Etcd.Endpoints);
         follower.StartFollowing();
         await leader.SaveJobsAsync([StoreRecords.Pending(1)], Token);
-        await _client.DeleteAsync(_prefix + "specs/j-000001", cancellationToken: Token);
-        await CaughtUpAsync(follower, await RevisionAsync(_client));
+        await Client.DeleteAsync(Prefix + "specs/j-000001", cancellationToken: Token);
+        await CaughtUpAsync(follower, await RevisionAsync(Client));
 
         Assert.That(async () => await follower.LoadAsync(Token), Throws.TypeOf<StoreException>().With.Message.Contains("specs/j-000001"));
         Assert.That(follower.FullReads, Is.EqualTo(1));
@@ -152,20 +127,20 @@ public sealed class EtcdMirrorTests
     [Test]
     public async Task A_follower_whose_revisions_were_compacted_while_it_was_cut_off_reads_a_snapshot_again()
     {
-        await using var link = new TcpBlackhole(new Uri(_etcd.Members[0].ClientUrl));
-        await using var leader = await OpenAsync(_etcd.Endpoints);
+        await using var link = new TcpBlackhole(new Uri(Etcd.Members[0].ClientUrl));
+        await using var leader = await OpenAsync(Etcd.Endpoints);
         await using var follower = await OpenAsync(link.Url);
         follower.StartFollowing();
         await leader.SaveJobsAsync([StoreRecords.Pending(1)], Token);
         await leader.SaveNodeAsync(StoreRecords.Node("node-a"), Token);
-        await CaughtUpAsync(follower, await RevisionAsync(_client));
+        await CaughtUpAsync(follower, await RevisionAsync(Client));
 
         link.Cut();
         await leader.SaveJobsAsync([StoreRecords.Running(1), StoreRecords.Pending(2)], Token);
-        await _client.DeleteAsync(_prefix + "nodes/node-a", cancellationToken: Token);
+        await Client.DeleteAsync(Prefix + "nodes/node-a", cancellationToken: Token);
         await leader.SaveNodeAsync(StoreRecords.Node("node-b"), Token);
-        var compacted = await RevisionAsync(_client);
-        await _client.CompactAsync(new CompactionRequest { Revision = compacted, Physical = true }, cancellationToken: Token);
+        var compacted = await RevisionAsync(Client);
+        await Client.CompactAsync(new CompactionRequest { Revision = compacted, Physical = true }, cancellationToken: Token);
         link.Heal();
 
         await Eventually.TrueAsync(() => follower.FullReads == 2 && follower.MirrorRevision >= compacted, "the follower to read a snapshot after the compaction", Generous);
@@ -178,11 +153,11 @@ public sealed class EtcdMirrorTests
     [Test]
     public async Task A_store_that_stops_following_reads_snapshots_again()
     {
-        await using var leader = await OpenAsync(_etcd.Endpoints);
-        await using var follower = await OpenAsync(_etcd.Endpoints);
+        await using var leader = await OpenAsync(Etcd.Endpoints);
+        await using var follower = await OpenAsync(Etcd.Endpoints);
         follower.StartFollowing();
         await leader.SaveJobsAsync([StoreRecords.Pending(1)], Token);
-        await CaughtUpAsync(follower, await RevisionAsync(_client));
+        await CaughtUpAsync(follower, await RevisionAsync(Client));
 
         await follower.StopFollowingAsync();
         await leader.SaveJobsAsync([StoreRecords.Pending(2)], Token);
@@ -194,7 +169,7 @@ public sealed class EtcdMirrorTests
     }
 
     private async Task<EtcdStateStore> OpenAsync(string endpoints) =>
-        await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = endpoints, Prefix = _prefix, CallTimeout = CallTimeout }, Token);
+        await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = endpoints, Prefix = Prefix, CallTimeout = CallTimeout }, Token);
 
     /// <summary>The etcd's revision now: nothing else writes to the test's etcd, so it is the last write's.</summary>
     private static async Task<long> RevisionAsync(EtcdClient client) =>

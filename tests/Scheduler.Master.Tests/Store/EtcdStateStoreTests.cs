@@ -9,34 +9,9 @@ namespace Scheduler.Master.Tests.Store;
 /// <summary>What only the etcd store does: fencing on a leader key, limits of etcd, and etcd going away.</summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class EtcdStateStoreTests
+public sealed class EtcdStateStoreTests() : EtcdFixture("store")
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(2);
-    private EtcdCluster _etcd = null!;
-    private EtcdClient _client = null!;
-    private string _prefix = "";
-
-    private static CancellationToken Token => TestContext.CurrentContext.CancellationToken;
-
-    [OneTimeSetUp]
-    public async Task StartEtcd()
-    {
-        _etcd = await EtcdCluster.StartAsync("store");
-        _client = new EtcdClient(_etcd.Endpoints);
-    }
-
-    [OneTimeTearDown]
-    public async Task StopEtcd()
-    {
-        _client?.Dispose();
-        if (_etcd is not null)
-        {
-            await _etcd.DisposeAsync();
-        }
-    }
-
-    [SetUp]
-    public void NewPrefix() => _prefix = $"/store-{Guid.NewGuid():N}/";
 
     [Test]
     public async Task Fenced_writes_commit_while_the_leader_key_exists_and_are_refused_once_it_is_gone()
@@ -47,7 +22,7 @@ public sealed class EtcdStateStoreTests
         await store.SaveJobsAsync([StoreRecords.Pending(1)], Token);
         await store.SaveNodeAsync(StoreRecords.Node("node-a"), Token);
 
-        await _client.DeleteAsync(store.Fence.Key, cancellationToken: Token);
+        await Client.DeleteAsync(store.Fence.Key, cancellationToken: Token);
 
         Assert.That(async () => await store.SaveJobsAsync([StoreRecords.Running(1), StoreRecords.Pending(2)], Token), Throws.TypeOf<LeadershipLostException>());
         Assert.That(async () => await store.SaveNodeAsync(StoreRecords.Node("node-a", cordoned: true), Token), Throws.TypeOf<LeadershipLostException>());
@@ -66,7 +41,7 @@ public sealed class EtcdStateStoreTests
         var oldEpoch = await oldTerm.BeginTermAsync(Token);
 
         // The old leader's key expired and the next leader made the same key: same name, newer create revision.
-        await _client.DeleteAsync(oldTerm.Fence.Key, cancellationToken: Token);
+        await Client.DeleteAsync(oldTerm.Fence.Key, cancellationToken: Token);
         await using var newTerm = await OpenAsync();
         newTerm.Fence = await CreateFenceAsync("leader");
         var newEpoch = await newTerm.BeginTermAsync(Token);
@@ -111,7 +86,7 @@ public sealed class EtcdStateStoreTests
         await using var first = await OpenAsync();
         await first.SaveJobsAsync([StoreRecords.Pending(1)], Token);
         var firstEpoch = await first.BeginTermAsync(Token);
-        _prefix = $"/store-{Guid.NewGuid():N}/";
+        NewPrefix();
         await using var second = await OpenAsync();
 
         var loaded = await second.LoadAsync(Token);
@@ -125,7 +100,7 @@ public sealed class EtcdStateStoreTests
     public async Task Writes_and_reads_report_unavailable_within_the_deadline_while_etcd_is_down_and_work_when_it_returns()
     {
         await using var etcd = await EtcdCluster.StartAsync("down");
-        await using var store = await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = etcd.Endpoints, Prefix = _prefix, CallTimeout = CallTimeout }, Token);
+        await using var store = await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = etcd.Endpoints, Prefix = Prefix, CallTimeout = CallTimeout }, Token);
         await store.SaveJobsAsync([StoreRecords.Pending(1)], Token);
 
         await etcd.Members[0].StopAsync();
@@ -145,7 +120,7 @@ public sealed class EtcdStateStoreTests
     public async Task Writes_go_on_when_the_leader_of_three_etcd_members_is_killed()
     {
         await using var etcd = await EtcdCluster.StartAsync("three", size: 3);
-        await using var store = await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = etcd.Endpoints, Prefix = _prefix, CallTimeout = CallTimeout }, Token);
+        await using var store = await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = etcd.Endpoints, Prefix = Prefix, CallTimeout = CallTimeout }, Token);
         var epoch = await store.BeginTermAsync(Token);
         await store.SaveJobsAsync([StoreRecords.Pending(1)], Token);
 
@@ -181,7 +156,7 @@ public sealed class EtcdStateStoreTests
     }
 
     private async Task<EtcdStateStore> OpenAsync() =>
-        await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = _etcd.Endpoints, Prefix = _prefix, CallTimeout = CallTimeout }, Token);
+        await EtcdStateStore.OpenAsync(new EtcdStoreOptions { Endpoints = Etcd.Endpoints, Prefix = Prefix, CallTimeout = CallTimeout }, Token);
 
     private static async Task<EtcdMember> LeaderOfAsync(EtcdCluster etcd)
     {
@@ -200,8 +175,8 @@ public sealed class EtcdStateStoreTests
 
     private async Task<EtcdFence> CreateFenceAsync(string name)
     {
-        var key = _prefix + name;
-        var put = await _client.PutAsync(key, "a master", cancellationToken: Token);
+        var key = Prefix + name;
+        var put = await Client.PutAsync(key, "a master", cancellationToken: Token);
         return new EtcdFence(key, put.Header.Revision);
     }
 
