@@ -331,8 +331,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// <summary>Persists the records, then makes them current and tells watchers: persist before act.</summary>
     private async Task ApplyAsync(IReadOnlyCollection<JobRecord> records, CancellationToken ct)
     {
-        var now = _time.GetUtcNow();
-        records = [.. records.Select(r => EndMigrationIfAttemptEnded(r, _jobs.GetValueOrDefault(r.Id), now))];
+        if (records.Any(r => r.Migration is not null))
+        {
+            // Rare: only a job being migrated can carry a migration its attempt outlived.
+            var now = _time.GetUtcNow();
+            records = [.. records.Select(r => EndMigrationIfAttemptEnded(r, _jobs.GetValueOrDefault(r.Id), now))];
+        }
         await _store.SaveJobsAsync(records, ct);
         foreach (var record in records)
         {
