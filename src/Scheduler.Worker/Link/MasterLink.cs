@@ -24,6 +24,9 @@ internal sealed partial class MasterLink
 {
     private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(3);
+
+    // A registration write can fail before the master's answer (a standby's hint) has been read.
+    private static readonly TimeSpan StatusWait = TimeSpan.FromSeconds(1);
     private readonly WorkerIdentity _identity;
     private readonly IGpuProbe _probe;
     private readonly AgentSupervisor _agents;
@@ -232,15 +235,17 @@ internal sealed partial class MasterLink
         try
         {
             var sentAt = _time.GetTimestamp();
+            var written = false;
             try
             {
                 await call.RequestStream.WriteAsync(new WorkerMessage { Register = BuildRegistration() }, ct);
+                written = true;
                 var accepted = await Handshake.ReadAcceptedAsync(call.ResponseStream, _epochs, CurrentHandshakeTimeout(), ct);
                 ApplyTimings(accepted);
             }
             catch (Exception ex) when (!ct.IsCancellationRequested)
             {
-                NoteFailure(address, ex, StandbyAnswer.From(ex, call));
+                NoteFailure(address, ex, await StandbyAnswer.FromAsync(ex, call, written ? TimeSpan.Zero : StatusWait, _time, ct));
                 throw;
             }
 

@@ -26,6 +26,41 @@ internal sealed record StandbyAnswer(Uri? Leader)
     }
 
     /// <summary>
+    /// Reads the answer from a call whose registration failed. A write can fail (the stream was reset)
+    /// before the master's status and trailers have been read; then the response is awaited for at
+    /// most <paramref name="wait"/>, or a standby's hint would be taken for a plain failure and the
+    /// reconnect pacing that depends on it would be lost.
+    /// </summary>
+    public static async Task<StandbyAnswer?> FromAsync(Exception error, AsyncDuplexStreamingCall<WorkerMessage, MasterCommand> call, TimeSpan wait, TimeProvider time, CancellationToken ct)
+    {
+        var answer = From(error, call);
+        if (answer is not null || wait <= TimeSpan.Zero)
+        {
+            return answer;
+        }
+
+        using var bounded = new CancellationTokenSource(wait, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, bounded.Token);
+        try
+        {
+            // The response stream ends with the call's status: an RpcException carrying the trailers.
+            while (await call.ResponseStream.MoveNext(linked.Token))
+            {
+            }
+        }
+        catch (RpcException rpc)
+        {
+            return From(rpc.StatusCode, rpc.Trailers);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+        {
+            // Nothing more to learn within the wait.
+        }
+
+        return From(error, call);
+    }
+
+    /// <summary>
     /// Reads the answer from a failed call. The status usually comes with the exception. A write that
     /// failed because the call had already ended does not carry it, so the call itself is asked then.
     /// </summary>
