@@ -58,7 +58,7 @@ internal sealed partial class WorkerService : BackgroundService
         // Disposed after the links have stopped their agents: the keeper then has nothing left to kill.
         using var keeper = new AgentKeeper(Path.GetFullPath(_options.DataDir), _loggers.CreateLogger<AgentKeeper>());
         var probes = new List<IGpuProbe>();
-        var migrationSources = new List<MigrationSource>();
+        var migrations = new List<WorkerMigration>();
         try
         {
             var links = new List<Task>();
@@ -78,10 +78,12 @@ internal sealed partial class WorkerService : BackgroundService
 
                 var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups);
                 var checkpoints = new AgentCheckpoints(agents, new AppLevelCheckpointer(_time), _loggers.CreateLogger<AgentCheckpoints>());
+                var source = new MigrationSource(agents, checkpoints, _time, _loggers.CreateLogger<MigrationSource>());
                 var migration = new WorkerMigration(
                     new MigrationTarget(_authorizations, _incoming, agents, _time, _loggers.CreateLogger<MigrationTarget>()),
-                    new MigrationSource(agents, checkpoints, _time, _loggers.CreateLogger<MigrationSource>()));
-                migrationSources.Add(migration.Source);
+                    source,
+                    new CheckpointShipper(agents, checkpoints, source, _incoming.RestoreRoot, _time, _loggers.CreateLogger<CheckpointShipper>()));
+                migrations.Add(migration);
                 var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration);
                 LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master, transferAddress);
                 links.Add(link.RunAsync(stoppingToken));
@@ -92,9 +94,10 @@ internal sealed partial class WorkerService : BackgroundService
         finally
         {
             // After the links: their agents are stopped, so a migration still running fails at once.
-            foreach (var source in migrationSources)
+            foreach (var migration in migrations)
             {
-                await source.DisposeAsync();
+                await migration.Checkpoints.DisposeAsync();
+                await migration.Source.DisposeAsync();
             }
 
             foreach (var probe in probes)

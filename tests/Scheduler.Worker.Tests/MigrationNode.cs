@@ -32,9 +32,11 @@ internal sealed class MigrationNode : IAsyncDisposable
         Agents = new AgentSupervisor(dataDir, nodeId, launcher, TimeProvider.System, NullLogger.Instance);
         Agents.Changed += s => _events.Writer.TryWrite(s);
         var checkpoints = new AgentCheckpoints(Agents, new AppLevelCheckpointer(TimeProvider.System), NullLogger.Instance);
+        var source = new MigrationSource(Agents, checkpoints, TimeProvider.System, _sourceLog, options);
         Migration = new WorkerMigration(
             new MigrationTarget(server.Authorizations, server.Migrations, Agents, TimeProvider.System, NullLogger.Instance),
-            new MigrationSource(Agents, checkpoints, TimeProvider.System, _sourceLog, options));
+            source,
+            new CheckpointShipper(Agents, checkpoints, source, server.Migrations.RestoreRoot, TimeProvider.System, NullLogger.Instance, options));
         var fencing = new FencingWatchdog(nodeId, Agents, null, TimeProvider.System);
         _dispatcher = new CommandDispatcher(nodeId, new EpochStore(dataDir), Agents, fencing, _ => { }, _ => { },
             m => _sent.Writer.TryWrite(m), Migration, NullLogger.Instance);
@@ -80,6 +82,7 @@ internal sealed class MigrationNode : IAsyncDisposable
         // Every agent killed by PID (group and process), whatever the test left behind.
         Agents.Fence("test teardown");
         await Scheduler.Tests.Common.Eventually.TrueAsync(() => Agents.LiveCount == 0, $"every agent of {NodeId} to exit");
+        await Migration.Checkpoints.DisposeAsync();
         await Migration.Source.DisposeAsync();
         await Server.DisposeAsync();
     }

@@ -17,7 +17,7 @@ namespace Scheduler.Worker.Tests;
 /// </summary>
 [TestFixture]
 [CancelAfter(120_000)]
-public sealed class MigrationTests
+public sealed partial class MigrationTests
 {
     private const string Job = "counter";
     private const string Token = "migration-token";

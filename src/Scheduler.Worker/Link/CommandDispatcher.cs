@@ -111,6 +111,12 @@ internal sealed partial class CommandDispatcher
             case MasterCommand.BodyOneofCase.MigrateAgent when _migration is not null:
                 _migration.Source.Begin(command.MigrateAgent, report => _send(new WorkerMessage { MigrationReport = report }));
                 break;
+            case MasterCommand.BodyOneofCase.CheckpointAgent when _migration is not null:
+                _migration.Checkpoints.Begin(command.CheckpointAgent, report => _send(new WorkerMessage { CheckpointReport = report }));
+                break;
+            case MasterCommand.BodyOneofCase.ShipCheckpoint when _migration is not null:
+                _migration.Checkpoints.Ship(command.ShipCheckpoint, report => _send(new WorkerMessage { CheckpointReport = report }));
+                break;
             default:
                 Reject(command, outbox);
                 break;
