@@ -109,8 +109,27 @@ internal sealed class Printer
             Row("Last migration", Migration(last));
         }
 
+        if (job.Spec.CheckpointIntervalS > 0)
+        {
+            Row("Checkpoint every", $"{job.Spec.CheckpointIntervalS} s");
+        }
+
+        if (job.Checkpoint is { } checkpoint)
+        {
+            Row("Checkpoint", Checkpoint(checkpoint));
+        }
+
+        if (job.CheckpointInProgress.Length > 0)
+        {
+            Row("Checkpointing", job.CheckpointInProgress);
+        }
+
         _console.Write(grid);
     }
+
+    /// <summary>One line for a stored checkpoint: id, holders, size, when.</summary>
+    public static string Checkpoint(StoredCheckpoint c) =>
+        $"{c.Id} on {string.Join(", ", c.Nodes)}, {Quantity(c.Bytes)}, attempt {c.Attempt}, taken {c.TakenAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture)}";
 
     /// <summary>One line for a migration: where, how it ended, rounds, bytes, downtime.</summary>
     public static string Migration(MigrationStatus m) =>

@@ -185,6 +185,14 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
     public Task<Job> MigrateJobAsync(string jobId, string? targetNode, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Admin.MigrateJobAsync(new MigrateJobRequest { JobId = jobId, TargetNode = targetNode ?? "" }, o), cancellationToken);
 
+    /// <summary>Checkpoints a running checkpointable job, stops it and frees its capacity (SUSPENDED once the checkpoint is stored).</summary>
+    public Task<Job> SuspendJobAsync(string jobId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Jobs.SuspendAsync(new SuspendJobRequest { Id = jobId }, o), cancellationToken);
+
+    /// <summary>Queues a suspended job again; wherever it is placed it resumes from its checkpoint.</summary>
+    public Task<Job> ResumeJobAsync(string jobId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Jobs.ResumeAsync(new ResumeJobRequest { Id = jobId }, o), cancellationToken);
+
     /// <summary>Allows placements on a cordoned node again.</summary>
     public Task<Node> UncordonAsync(string nodeId, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Admin.UncordonNodeAsync(new UncordonNodeRequest { Id = nodeId }, o), cancellationToken);

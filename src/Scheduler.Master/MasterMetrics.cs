@@ -13,6 +13,7 @@ internal sealed class MasterMetrics : IDisposable
     private readonly Counter<long> _finished;
     private readonly Counter<long> _preempted;
     private readonly Counter<long> _terms;
+    private readonly Counter<long> _checkpoints;
     private readonly Histogram<long> _migrationDowntime;
     private readonly Histogram<double> _passDuration;
 
@@ -26,6 +27,7 @@ internal sealed class MasterMetrics : IDisposable
         _migrationDowntime = _meter.CreateHistogram<long>("scheduler.migration.downtime", "ms", "Live migrations: agent stopped on the source to running on the target");
         _terms = _meter.CreateCounter<long>("scheduler.leader.terms", "{term}", "Terms this master began as leader (failovers to it)");
         _preempted = _meter.CreateCounter<long>("scheduler.jobs.preempted", "{job}", "Running jobs evicted for a higher-priority job");
+        _checkpoints = _meter.CreateCounter<long>("scheduler.checkpoints.stored", "{checkpoint}", "Checkpoints stored on workers (suspend, preempt, periodic)");
         _passDuration = _meter.CreateHistogram<double>("scheduler.pass.duration", "s", "Time of one scheduling pass");
     }
 
@@ -36,6 +38,8 @@ internal sealed class MasterMetrics : IDisposable
     public void Preempted() => _preempted.Add(1);
 
     public void BecameLeader() => _terms.Add(1);
+
+    public void CheckpointStored(string purpose) => _checkpoints.Add(1, new KeyValuePair<string, object?>("purpose", purpose));
 
     public void Migrated(long downtimeMs) => _migrationDowntime.Record(downtimeMs);
 

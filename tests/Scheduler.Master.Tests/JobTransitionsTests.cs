@@ -1,6 +1,7 @@
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Scheduling;
 using Scheduler.Master.Store;
+using StoredCheckpoint = Scheduler.Master.Store.StoredCheckpoint;
 
 namespace Scheduler.Master.Tests;
 
@@ -11,19 +12,20 @@ public sealed class JobTransitionsTests
     private static readonly DateTimeOffset Now = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
 
     private static readonly string[] Events =
-        ["place", "started", "exit 0", "exit 3", "failed to start", "host stop", "fenced", "lost", "move", "cancel", "late exit 0"];
+        ["place", "started", "exit 0", "exit 3", "failed to start", "host stop", "fenced", "lost", "move", "cancel", "late exit 0", "suspend", "resume", "checkpointed away"];
 
     // One row per phase, one column per event above; "-" is a refusal.
     private static readonly Dictionary<JobPhase, string[]> Table = new()
     {
-        [JobPhase.Pending] = ["Assigned", "-", "-", "-", "-", "-", "-", "-", "-", "Cancelled", "Succeeded"],
-        [JobPhase.Assigned] = ["-", "Running", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Ending", "-"],
-        [JobPhase.Running] = ["-", "-", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Ending", "-"],
-        [JobPhase.Moving] = ["-", "-", "Pending", "Pending", "Pending", "Pending", "Pending", "Pending", "-", "Ending", "-"],
-        [JobPhase.Ending] = ["-", "-", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "-", "-", "-"],
-        [JobPhase.Succeeded] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
-        [JobPhase.Failed] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
-        [JobPhase.Cancelled] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
+        [JobPhase.Pending] = ["Assigned", "-", "-", "-", "-", "-", "-", "-", "-", "Cancelled", "Succeeded", "-", "-", "-"],
+        [JobPhase.Suspended] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "Cancelled", "-", "-", "Pending", "-"],
+        [JobPhase.Assigned] = ["-", "Running", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Ending", "-", "-", "-", "-"],
+        [JobPhase.Running] = ["-", "-", "Succeeded", "Failed", "Failed", "Pending", "Pending", "Pending", "Moving", "Ending", "-", "Suspended", "-", "Pending"],
+        [JobPhase.Moving] = ["-", "-", "Pending", "Pending", "Pending", "Pending", "Pending", "Pending", "-", "Ending", "-", "-", "-", "-"],
+        [JobPhase.Ending] = ["-", "-", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "Cancelled", "-", "-", "-", "-", "-", "-"],
+        [JobPhase.Succeeded] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
+        [JobPhase.Failed] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
+        [JobPhase.Cancelled] = ["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"],
     };
 
     private static IEnumerable<TestCaseData> Cells() =>
@@ -125,6 +127,26 @@ public sealed class JobTransitionsTests
         Assert.That(placed.LostAttempt, Is.EqualTo(2), "a late success of the lost attempt can still end the job");
     }
 
+    [Test]
+    public void A_job_placed_on_a_node_that_holds_its_checkpoint_restores_from_it_and_elsewhere_waits_for_a_shipment()
+    {
+        var resumed = JobTransitions.Resumed(In(JobPhase.Suspended), Now)!;
+
+        Assert.That(JobTransitions.Place(resumed, "n3", [], [], Now)!.RestoreFrom, Is.EqualTo("c-1"));
+        Assert.That(JobTransitions.Place(resumed, "n2", [], [], Now)!.RestoreFrom, Is.Empty);
+        Assert.That(JobTransitions.Place(resumed, "n3", [], [], Now)!.Checkpoint, Is.EqualTo(Checkpoint), "kept until a newer one is stored");
+    }
+
+    [Test]
+    public void A_checkpointed_preemption_victim_is_requeued_without_using_a_retry()
+    {
+        var next = JobTransitions.CheckpointedAway(In(JobPhase.Running), Checkpoint, "preempted by j-2", Now)!;
+
+        Assert.That((next.State, next.Requeues, next.HoldsAllocation, next.Checkpoint), Is.EqualTo((JobState.Pending, 0, false, Checkpoint)));
+    }
+
+    private static readonly StoredCheckpoint Checkpoint = new("c-1", ["n1", "n3"], 2, 4096, Now);
+
     private static JobRecord? Apply(JobRecord job, string e) => e switch
     {
         "place" => JobTransitions.Place(job, "n2", [], [], Now),
@@ -138,6 +160,9 @@ public sealed class JobTransitionsTests
         "move" => JobTransitions.Move(job, "draining", Now),
         "cancel" => JobTransitions.Cancel(job, Now),
         "late exit 0" => JobTransitions.LateExit(job, job.Attempt, 0, "n1", Now),
+        "suspend" => JobTransitions.Suspended(job, Checkpoint, Now),
+        "resume" => JobTransitions.Resumed(job, Now),
+        "checkpointed away" => JobTransitions.CheckpointedAway(job, Checkpoint, "preempted", Now),
         _ => throw new ArgumentException(e),
     };
 
@@ -161,6 +186,7 @@ public sealed class JobTransitionsTests
         return phase switch
         {
             JobPhase.Pending => job with { State = JobState.Pending, HoldsAllocation = false, LostAttempt = 2 },
+            JobPhase.Suspended => job with { State = JobState.Suspended, HoldsAllocation = false, Checkpoint = Checkpoint },
             JobPhase.Assigned => job with { State = JobState.Assigned },
             JobPhase.Running => job,
             JobPhase.Moving => job with { RequeueOnExit = true },

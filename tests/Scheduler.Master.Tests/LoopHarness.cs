@@ -79,9 +79,17 @@ internal sealed class LoopHarness : IAsyncDisposable
         return session;
     }
 
-    public async Task<Job> SubmitAsync(string requestId, int gpus = 1, bool checkpointable = false, int priority = 0)
+    public async Task<Job> SubmitAsync(string requestId, int gpus = 1, bool checkpointable = false, int priority = 0, int checkpointIntervalS = 0)
     {
-        var spec = new JobSpec { Name = requestId, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = gpus }, Checkpointable = checkpointable, Priority = priority };
+        var spec = new JobSpec
+        {
+            Name = requestId,
+            Command = "/bin/true",
+            Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = gpus },
+            Checkpointable = checkpointable,
+            Priority = priority,
+            CheckpointIntervalS = checkpointIntervalS,
+        };
         var reply = await Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(new SubmitJobRequest { RequestId = requestId, Spec = spec }, r), Timeout());
         return reply.Job;
     }
@@ -114,6 +122,25 @@ internal sealed class LoopHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>The next command on <paramref name="session"/> other than exit acknowledgements, which must be of <paramref name="kind"/>.</summary>
+    public static MasterCommand Next(WorkerSession session, MasterCommand.BodyOneofCase kind)
+    {
+        var command = NextAsync(session).GetAwaiter().GetResult();
+        while (command.BodyCase != kind && command.BodyCase is MasterCommand.BodyOneofCase.AckExit)
+        {
+            command = NextAsync(session).GetAwaiter().GetResult();
+        }
+
+        Assert.That(command.BodyCase, Is.EqualTo(kind));
+        return command;
+    }
+
+    /// <summary>An agent's exit as its worker reports it; <paramref name="migrated"/>: stopped because its state moved or is stored.</summary>
+    public static WorkerMessage Exit(string jobId, int attempt, bool migrated) => new()
+    {
+        AgentEvent = new AgentEvent { Agent = new AgentStatus { JobId = jobId, Attempt = attempt, State = AgentState.Exited, ExitCode = 137, Migrated = migrated } },
+    };
+
     /// <summary>Commands already queued on <paramref name="session"/>, without waiting.</summary>
     public static List<MasterCommand> Drain(WorkerSession session)
     {
@@ -142,6 +169,12 @@ internal sealed class LoopHarness : IAsyncDisposable
 
     public Task<Job> MigrateAsync(string jobId, string target = "") =>
         Loop.AskAsync<Job>(r => new MigrateJob(jobId, target, r), Timeout());
+
+    public Task<Job> SuspendAsync(string jobId) =>
+        Loop.AskAsync<Job>(r => new SuspendJob(jobId, r), Timeout());
+
+    public Task<Job> ResumeAsync(string jobId) =>
+        Loop.AskAsync<Job>(r => new ResumeJob(jobId, r), Timeout());
 
     public void Heartbeat(WorkerSession session) =>
         Loop.Post(new WorkerMessageReceived(session, new WorkerMessage { Heartbeat = new Heartbeat { Sequence = 1 } }));

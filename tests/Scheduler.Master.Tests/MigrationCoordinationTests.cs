@@ -2,6 +2,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Scheduling;
+using static Scheduler.Master.Tests.LoopHarness;
 
 namespace Scheduler.Master.Tests;
 
@@ -221,21 +222,4 @@ public sealed class MigrationCoordinationTests
         await harness.SettleAsync();
         return (n1, n2, job);
     }
-
-    private static MasterCommand Next(Workers.WorkerSession session, MasterCommand.BodyOneofCase kind)
-    {
-        var command = LoopHarness.NextAsync(session).GetAwaiter().GetResult();
-        while (command.BodyCase != kind && command.BodyCase is MasterCommand.BodyOneofCase.AckExit)
-        {
-            command = LoopHarness.NextAsync(session).GetAwaiter().GetResult();
-        }
-
-        Assert.That(command.BodyCase, Is.EqualTo(kind));
-        return command;
-    }
-
-    private static WorkerMessage Exit(string jobId, int attempt, bool migrated) => new()
-    {
-        AgentEvent = new AgentEvent { Agent = new AgentStatus { JobId = jobId, Attempt = attempt, State = AgentState.Exited, ExitCode = 137, Migrated = migrated } },
-    };
 }

@@ -20,6 +20,8 @@ internal static class JobsCommands
         jobs.Add(Watch());
         jobs.Add(WaitCommand());
         jobs.Add(Migrations());
+        jobs.Add(Suspend());
+        jobs.Add(Resume());
 
         // `schedctl jobs` alone lists.
         jobs.SetAction(ListAction);
@@ -172,6 +174,60 @@ internal static class JobsCommands
                 ? Printer.Migration(job.LastMigration)
                 : $"{job.Id} {Printer.StateName(job.State)}: {migrationId} {job.Migration?.SourceNode} -> {job.Migration?.TargetNode}");
             return job.LastMigration is { Phase: "rolled back" } last && last.Id == migrationId ? Cli.JobFailed : Cli.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>`schedctl jobs suspend JOB [--wait]`: checkpoint, stop, free the capacity.</summary>
+    internal static Command Suspend()
+    {
+        var wait = new Option<bool>("--wait") { Description = "Wait until the job is SUSPENDED (or the checkpoint failed), and print where its checkpoint is kept" };
+        var command = new Command("suspend", "Checkpoint a running checkpointable job, stop it and free its GPUs; `jobs resume` restores it anywhere") { Id, wait };
+        command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+        {
+            var job = await client.SuspendJobAsync(parse.GetValue(Id)!, ct);
+            if (parse.GetValue(wait))
+            {
+                while (job.State != JobState.Suspended && job.CheckpointInProgress == "suspend")
+                {
+                    await Task.Delay(100, ct);
+                    job = await client.GetJobAsync(job.Id, ct);
+                }
+            }
+
+            if (printer.IsJson)
+            {
+                printer.Message(job);
+            }
+            else
+            {
+                printer.Line(job.State == JobState.Suspended && job.Checkpoint is { } checkpoint
+                    ? $"{job.Id} SUSPENDED: checkpoint {Printer.Checkpoint(checkpoint)}"
+                    : $"{job.Id} {Printer.StateName(job.State)}: {(job.CheckpointInProgress.Length > 0 ? "suspending" : job.Message)}");
+            }
+
+            return parse.GetValue(wait) && job.State != JobState.Suspended ? Cli.JobFailed : Cli.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>`schedctl jobs resume JOB`.</summary>
+    internal static Command Resume()
+    {
+        var command = new Command("resume", "Queue a suspended job again; it resumes from its checkpoint wherever it is placed") { Id };
+        command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
+        {
+            var job = await client.ResumeJobAsync(parse.GetValue(Id)!, ct);
+            if (printer.IsJson)
+            {
+                printer.Message(job);
+            }
+            else
+            {
+                printer.Line($"{job.Id} {Printer.StateName(job.State)}: {job.Message}");
+            }
+
+            return Cli.Ok;
         }));
         return command;
     }

@@ -23,6 +23,7 @@ internal static class SubmitCommand
     private static readonly Option<int?> Replicas = new("--replicas") { Description = "Gang size" };
     private static readonly Option<string?> RequestId = new("--request-id") { Description = "Idempotency key: resubmitting with it never makes a second job" };
     private static readonly Option<bool> Checkpointable = new("--checkpointable") { Description = "The agent follows the checkpoint contract (README): it can be migrated live, not only restarted" };
+    private static readonly Option<int?> CheckpointInterval = new("--checkpoint-interval") { Description = "With --checkpointable: checkpoint every this many seconds, replicated to another worker (a job whose worker dies resumes from it)" };
     private static readonly Option<bool> Wait = new("--wait") { Description = "Wait for the job to finish; exit 0 only if it succeeded" };
     private static readonly Argument<string[]> Command = new("command") { Description = "Command and arguments (after --)", Arity = ArgumentArity.ZeroOrMore };
 
@@ -30,7 +31,7 @@ internal static class SubmitCommand
     {
         var command = new Command("submit", "Submit a job")
         {
-            File, Name, Cpu, Memory, Gpus, GpuMilli, Priority, GpuModel, Selector, Env, WorkDir, MaxRetries, Tenant, RuntimeEstimate, Replicas, RequestId, Checkpointable, Wait, Command,
+            File, Name, Cpu, Memory, Gpus, GpuMilli, Priority, GpuModel, Selector, Env, WorkDir, MaxRetries, Tenant, RuntimeEstimate, Replicas, RequestId, Checkpointable, CheckpointInterval, Wait, Command,
         };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
@@ -104,6 +105,11 @@ internal static class SubmitCommand
         if (parse.GetValue(Checkpointable))
         {
             spec.Checkpointable = true;
+        }
+
+        if (parse.GetValue(CheckpointInterval) is { } interval)
+        {
+            spec.CheckpointIntervalS = interval;
         }
 
         spec.GpuModels.AddRange(parse.GetValue(GpuModel) ?? []);

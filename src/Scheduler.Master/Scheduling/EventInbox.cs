@@ -47,6 +47,8 @@ internal sealed class EventInbox
             case SubmitJob s: s.Reply.TrySetException(error); break;
             case CancelJob c: c.Reply.TrySetException(error); break;
             case MigrateJob m: m.Reply.TrySetException(error); break;
+            case SuspendJob s: s.Reply.TrySetException(error); break;
+            case ResumeJob r: r.Reply.TrySetException(error); break;
             case ChangeNode n: n.Reply.TrySetException(error); break;
             case FetchJobLogs f: f.Reply.TrySetException(error); break;
         }

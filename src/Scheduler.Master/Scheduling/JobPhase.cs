@@ -17,6 +17,9 @@ internal enum JobPhase
     /// <summary>The agent runs.</summary>
     Running,
 
+    /// <summary>Checkpointed and stopped by a user's suspend: holds nothing; resumed, it is pending again.</summary>
+    Suspended,
+
     /// <summary>Being stopped to run elsewhere (drain, preemption): its exit requeues it without using a retry.</summary>
     Moving,
 

@@ -1,6 +1,7 @@
 using Scheduler.Contracts.V1;
 using Scheduler.Core.Resources;
 using Scheduler.Master.Store;
+using StoredCheckpoint = Scheduler.Master.Store.StoredCheckpoint;
 
 namespace Scheduler.Master.Scheduling;
 
@@ -17,6 +18,7 @@ internal static class JobTransitions
     public static JobPhase PhaseOf(JobRecord job) => job.State switch
     {
         JobState.Pending => JobPhase.Pending,
+        JobState.Suspended => JobPhase.Suspended,
         JobState.Assigned or JobState.Running when job.RequeueOnExit => JobPhase.Moving,
         JobState.Assigned => JobPhase.Assigned,
         JobState.Running => JobPhase.Running,
@@ -37,6 +39,9 @@ internal static class JobTransitions
             GpuShares = shares,
             GpuUuids = gpuUuids,
             HoldsAllocation = true,
+
+            // On a node that holds the job's checkpoint it resumes from it at once; elsewhere a holder ships it first.
+            RestoreFrom = job.Checkpoint is { } checkpoint && checkpoint.Nodes.Contains(nodeId) ? checkpoint.Id : "",
             PendingReason = "",
             ExitCode = null,
             Message = $"placed on {nodeId}",
@@ -122,9 +127,38 @@ internal static class JobTransitions
             UpdatedAt = now,
         };
 
-    /// <summary>Pending → Cancelled; a job with an agent → Ending (capacity held until the agent is gone).</summary>
+    /// <summary>Running → Suspended: its checkpoint is stored and its agent stopped, so it holds nothing until resumed.</summary>
+    public static JobRecord? Suspended(JobRecord job, StoredCheckpoint checkpoint, DateTimeOffset now) =>
+        PhaseOf(job) != JobPhase.Running ? null : Released(job, now) with
+        {
+            State = JobState.Suspended,
+            Checkpoint = checkpoint,
+            Checkpointing = null,
+            RestoreFrom = "",
+            Message = $"suspended; checkpoint {checkpoint.Id} kept on {string.Join(", ", checkpoint.Nodes)}",
+        };
+
+    /// <summary>Suspended → Pending: placed again anywhere, it resumes from its checkpoint.</summary>
+    public static JobRecord? Resumed(JobRecord job, DateTimeOffset now) =>
+        PhaseOf(job) != JobPhase.Suspended ? null : job with
+        {
+            State = JobState.Pending,
+            PendingReason = WaitingForPass,
+            Message = $"resumed; restores checkpoint {job.Checkpoint?.Id} where it is placed",
+            UpdatedAt = now,
+        };
+
+    /// <summary>
+    /// Running → Pending for a preemption victim whose agent was checkpointed and stopped: back to the
+    /// queue without using a retry, to resume from that checkpoint wherever it is placed next.
+    /// </summary>
+    public static JobRecord? CheckpointedAway(JobRecord job, StoredCheckpoint checkpoint, string why, DateTimeOffset now) =>
+        PhaseOf(job) != JobPhase.Running ? null
+            : Requeued(Released(job, now) with { Checkpoint = checkpoint, Checkpointing = null, RestoreFrom = "" }, why, countsAsRetry: false, now);
+
+    /// <summary>Pending or Suspended → Cancelled; a job with an agent → Ending (capacity held until the agent is gone).</summary>
     public static JobRecord? Cancel(JobRecord job, DateTimeOffset now) =>
-        PhaseOf(job) is not (JobPhase.Pending or JobPhase.Assigned or JobPhase.Running or JobPhase.Moving) ? null : job with
+        PhaseOf(job) is not (JobPhase.Pending or JobPhase.Suspended or JobPhase.Assigned or JobPhase.Running or JobPhase.Moving) ? null : job with
         {
             State = JobState.Cancelled,
             Message = "cancelled by user",

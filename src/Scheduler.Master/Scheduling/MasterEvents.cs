@@ -13,6 +13,11 @@ internal sealed record CancelJob(string JobId, TaskCompletionSource<Job> Reply) 
 /// <summary>Admin.MigrateJob: move a running checkpointable job live to another node.</summary>
 internal sealed record MigrateJob(string JobId, string TargetNode, TaskCompletionSource<Job> Reply) : IMasterEvent;
 
+/// <summary>Jobs.Suspend and Jobs.Resume.</summary>
+internal sealed record SuspendJob(string JobId, TaskCompletionSource<Job> Reply) : IMasterEvent;
+
+internal sealed record ResumeJob(string JobId, TaskCompletionSource<Job> Reply) : IMasterEvent;
+
 internal enum NodeOperation
 {
     Cordon,

@@ -85,6 +85,13 @@ internal static class ProtoMapping
             };
         }
 
+        if (j.Checkpoint is { } cp)
+        {
+            job.Checkpoint = new Contracts.V1.StoredCheckpoint { Id = cp.Id, Attempt = cp.Attempt, Bytes = cp.Bytes, TakenAt = Timestamp.FromDateTimeOffset(cp.TakenAt) };
+            job.Checkpoint.Nodes.Add(cp.Nodes);
+        }
+
+        job.CheckpointInProgress = j.Checkpointing?.Purpose ?? "";
         return job;
     }
 

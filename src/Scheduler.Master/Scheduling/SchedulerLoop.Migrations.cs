@@ -39,6 +39,11 @@ internal sealed partial class SchedulerLoop
             throw Fail(Grpc.Core.StatusCode.FailedPrecondition, $"job {job.Id} is not checkpointable: it can be restarted elsewhere, not migrated");
         }
 
+        if (job.Checkpointing is { } checkpointing)
+        {
+            throw Fail(Grpc.Core.StatusCode.FailedPrecondition, $"job {job.Id} is being checkpointed ({checkpointing.Purpose}, {checkpointing.Id}); try again when it is done");
+        }
+
         if (job.Migration is { } running)
         {
             throw Fail(Grpc.Core.StatusCode.FailedPrecondition, $"job {job.Id} is already migrating to {running.TargetNode} ({running.Id})");
@@ -168,6 +173,7 @@ internal sealed partial class SchedulerLoop
             HoldsAllocation = true,
             Migration = null,
             LastMigration = moved,
+            RestoreFrom = "",
             AttemptNodes = job.AttemptNodesWith(job.Attempt + 1, migration.TargetNode),
             Message = $"migrated from {migration.SourceNode}",
             UpdatedAt = now,
@@ -197,7 +203,8 @@ internal sealed partial class SchedulerLoop
         {
             if (_jobs.TryGetValue(victim.Id, out var current) && current.Migration is null && current.HoldsAllocation
                 && !await TryMigrateAwayAsync(current, ct)
-                && JobTransitions.Move(current, "preempted; no other node could take it live, restarting", now) is { } moving)
+                && !await TryCheckpointAwayAsync(current, ct)
+                && JobTransitions.Move(current, "preempted; no other node could take it live and it could not be checkpointed, restarting", now) is { } moving)
             {
                 await ApplyAsync([moving], ct);
                 _commands.Stop(_nodes[moving.NodeId!], moving.Id, moving.Attempt, moving.Message);
@@ -213,6 +220,21 @@ internal sealed partial class SchedulerLoop
             // Not stored: the next pass plans again.
             _needsPass = true;
             LogPersistFailed(1, ex);
+        }
+    }
+
+    /// <summary>A preemption victim no node can take live: checkpointed and stopped, to resume later; false when it cannot be.</summary>
+    private async Task<bool> TryCheckpointAwayAsync(JobRecord job, CancellationToken ct)
+    {
+        try
+        {
+            await BeginCheckpointAsync(job, CheckpointOperation.Preempt, ct);
+            return true;
+        }
+        catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.FailedPrecondition)
+        {
+            LogNotCheckpointedAway(job.Id, ex.Status.Detail);
+            return false;
         }
     }
 

@@ -142,6 +142,9 @@ internal sealed partial class SchedulerLoop
             case WorkerMessage.BodyOneofCase.MigrationReport:
                 await MigrationReportAsync(entry, message.MigrationReport, ct);
                 break;
+            case WorkerMessage.BodyOneofCase.CheckpointReport:
+                await CheckpointReportAsync(entry, message.CheckpointReport, ct);
+                break;
             case WorkerMessage.BodyOneofCase.CommandRejected:
                 LogCommandRejected(entry.Id, message.CommandRejected.Command, message.CommandRejected.Reason);
                 break;
@@ -226,9 +229,9 @@ internal sealed partial class SchedulerLoop
         if (exited && agent.Migrated && _jobs.TryGetValue(agent.JobId, out var moving)
             && moving.Attempt == agent.Attempt && moving.NodeId == entry.Id && moving.HoldsAllocation)
         {
-            if (moving.Migration is not null)
+            if (moving.Migration is not null || moving.Checkpointing is { Stop: true })
             {
-                // Stopped because it moved: the source's migration report decides what happens next.
+                // Stopped because it moved (or its state is stored): the source's report decides what happens next.
                 _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
                 return;
             }

@@ -308,6 +308,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
         SubmitJob s => SubmitAsync(s, ct),
         CancelJob c => CancelAsync(c, ct),
         MigrateJob m => MigrateAsync(m, ct),
+        SuspendJob s => SuspendAsync(s, ct),
+        ResumeJob r => ResumeAsync(r, ct),
         ChangeNode n => ChangeNodeAsync(n, ct),
         FetchJobLogs f => FetchLogs(f),
         WatchSubscribe w => Subscribe(w.Watcher),
@@ -331,18 +333,20 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// <summary>Persists the records, then makes them current and tells watchers: persist before act.</summary>
     private async Task ApplyAsync(IReadOnlyCollection<JobRecord> records, CancellationToken ct)
     {
-        if (records.Any(r => r.Migration is not null))
+        if (records.Any(r => r.Migration is not null || r.Checkpointing is not null || r.Checkpoint is not null))
         {
-            // Rare: only a job being migrated can carry a migration its attempt outlived.
+            // Rare: only a job being migrated or checkpointed can carry an operation its attempt outlived.
             var now = _time.GetUtcNow();
-            records = [.. records.Select(r => EndMigrationIfAttemptEnded(r, _jobs.GetValueOrDefault(r.Id), now))];
+            records = [.. records.Select(r => EndCheckpointIfAttemptEnded(EndMigrationIfAttemptEnded(r, _jobs.GetValueOrDefault(r.Id), now)))];
         }
+
         await _store.SaveJobsAsync(records, ct);
         foreach (var record in records)
         {
             var previous = _jobs.GetValueOrDefault(record.Id);
             ReleaseMigration(previous, record);
             ForgetRestoredCheckpoint(previous, record);
+            DropUnusedCheckpoints(previous, record);
             if (previous is { HoldsAllocation: true, NodeId: { } nodeId } && !record.HoldsAllocation && _nodes.TryGetValue(nodeId, out var entry))
             {
                 // Only now that the store says so: capacity freed in memory before a failed write
@@ -433,6 +437,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
 
         _logRequests.Expire(now);
+        await CheckpointDueJobsAsync(now, ct);
 
         // Aging can reorder the queue even when nothing else changed.
         if (_pending.Count > 0 && now - _lastPass >= TimeSpan.FromSeconds(1))
@@ -568,7 +573,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         foreach (var job in placed)
         {
-            _commands.Start(_nodes[job.NodeId!], job);
+            await StartPlacedAsync(job, ct);
         }
 
         _metrics.RecordPass(Stopwatch.GetElapsedTime(started), waiting.Count, placed.Count);

@@ -26,10 +26,11 @@ internal sealed partial class WorkerCommands(LeaderTerm term, MasterOptions opti
             Resources = job.Spec.Resources,
             Checkpointable = job.Spec.Checkpointable,
 
-            // The first attempt on a migration's target resumes from the checkpoint committed there.
+            // The first attempt on a migration's target resumes from the checkpoint committed there;
+            // a job placed again resumes from its stored checkpoint (kept or shipped there).
             RestoreMigration = job.LastMigration is { Phase: MigrationOutcome.Moved } moved && job.Attempt == moved.Attempt + 1 && job.NodeId == moved.TargetNode
                 ? moved.Id
-                : "",
+                : job.RestoreFrom,
         };
         start.Args.Add(job.Spec.Args);
         start.Env.Add(job.Spec.Env);

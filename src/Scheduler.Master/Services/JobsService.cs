@@ -98,6 +98,20 @@ internal sealed class JobsService : Jobs.JobsBase
         return Loop.AskAsync<Job>(tcs => new CancelJob(request.Id, tcs), context.CancellationToken);
     }
 
+    public override async Task<Job> Suspend(SuspendJobRequest request, ServerCallContext context)
+    {
+        RequireId(request.Id, "id");
+        var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        return await loop.AskAsync<Job>(tcs => new SuspendJob(request.Id, tcs), context.CancellationToken);
+    }
+
+    public override async Task<Job> Resume(ResumeJobRequest request, ServerCallContext context)
+    {
+        RequireId(request.Id, "id");
+        var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        return await loop.AskAsync<Job>(tcs => new ResumeJob(request.Id, tcs), context.CancellationToken);
+    }
+
     public override async Task Watch(WatchJobsRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
         if (request.JobId.Length > 0)

@@ -54,6 +54,15 @@ internal sealed record JobRecord
     /// <summary>How the last migration ended.</summary>
     public MigrationOutcome? LastMigration { get; init; }
 
+    /// <summary>The newest stored checkpoint: the next placement resumes from it.</summary>
+    public StoredCheckpoint? Checkpoint { get; init; }
+
+    /// <summary>A checkpoint of the current attempt being taken now.</summary>
+    public CheckpointOperation? Checkpointing { get; init; }
+
+    /// <summary>The restore folder (on <see cref="NodeId"/>) the current attempt starts from; "" to start afresh.</summary>
+    public string RestoreFrom { get; init; } = "";
+
     /// <summary>True while the current attempt holds resources on <see cref="NodeId"/>.</summary>
     public bool HoldsAllocation { get; init; }
 

@@ -22,12 +22,15 @@ internal sealed record JobStatusRow(
     int? LostAttempt = null,
     IReadOnlyList<string>? AttemptNodes = null,
     MigrationRecord? Migration = null,
-    MigrationOutcome? LastMigration = null)
+    MigrationOutcome? LastMigration = null,
+    StoredCheckpoint? Checkpoint = null,
+    CheckpointOperation? Checkpointing = null,
+    string? RestoreFrom = null)
 {
     public static JobStatusRow From(JobRecord j) => new(
         j.State, j.Attempt, j.NodeId, j.GpuShares, j.GpuUuids, j.ExitCode, j.Message, j.Requeues,
         j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.LostAttempt, j.AttemptNodes,
-        j.Migration, j.LastMigration);
+        j.Migration, j.LastMigration, j.Checkpoint, j.Checkpointing, j.RestoreFrom.Length == 0 ? null : j.RestoreFrom);
 
     public JobRecord ToRecord(string id, long seq, string requestId, JobSpec spec) => new()
     {
@@ -53,5 +56,8 @@ internal sealed record JobStatusRow(
         AttemptNodes = AttemptNodes ?? [],
         Migration = Migration,
         LastMigration = LastMigration,
+        Checkpoint = Checkpoint,
+        Checkpointing = Checkpointing,
+        RestoreFrom = RestoreFrom ?? "",
     };
 }

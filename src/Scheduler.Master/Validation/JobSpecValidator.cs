@@ -26,6 +26,8 @@ internal static class JobSpecValidator
     public const int MaxAffinityKeys = 16;
     public const long MaxRuntimeEstimateSeconds = 366L * 24 * 3600;
 
+    public const int MaxCheckpointIntervalSeconds = 24 * 3600;
+
     public static void Validate(SubmitJobRequest request)
     {
         if (string.IsNullOrWhiteSpace(request.RequestId))
@@ -156,6 +158,16 @@ internal static class JobSpecValidator
         for (var i = 0; i < spec.AffinityKeys.Count; i++)
         {
             RequireText($"spec.affinity_keys[{i}]", spec.AffinityKeys[i], MaxNameLength);
+        }
+
+        if (spec.CheckpointIntervalS < 0 || spec.CheckpointIntervalS > MaxCheckpointIntervalSeconds)
+        {
+            throw Invalid("spec.checkpoint_interval_s", $"must be between 0 (never) and {MaxCheckpointIntervalSeconds} seconds (got {spec.CheckpointIntervalS})");
+        }
+
+        if (spec.CheckpointIntervalS > 0 && !spec.Checkpointable)
+        {
+            throw Invalid("spec.checkpoint_interval_s", "needs spec.checkpointable: only an agent that follows the checkpoint contract can be checkpointed");
         }
 
         if (spec.Replicas < 0 || spec.Replicas > MaxReplicas)

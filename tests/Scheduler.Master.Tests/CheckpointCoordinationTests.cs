@@ -1,0 +1,295 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Workers;
+using static Scheduler.Master.Tests.LoopHarness;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>
+/// The master's side of stored checkpoints with fake worker sessions: suspend and resume, periodic
+/// checkpoints replicated to a peer, restoring where the job is placed again (directly on a holder,
+/// or after a holder ships it), and the copies dropped once nothing refers to them.
+/// </summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class CheckpointCoordinationTests
+{
+    [Test]
+    public async Task Suspend_stores_the_checkpoint_on_the_node_and_a_peer_then_frees_the_gpus()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n2, job) = await RunningOnN1Async(harness);
+
+        var suspending = await harness.SuspendAsync(job.Id);
+
+        Assert.That((suspending.State, suspending.CheckpointInProgress), Is.EqualTo((JobState.Running, "suspend")));
+        Assert.That(harness.Store.Jobs[job.Id].Checkpointing?.Purpose, Is.EqualTo("suspend"), "stored before the worker is asked");
+        var expectHere = Next(n1, MasterCommand.BodyOneofCase.ExpectMigration).ExpectMigration;
+        var command = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        var expectPeer = Next(n2, MasterCommand.BodyOneofCase.ExpectMigration).ExpectMigration;
+        Assert.That((command.JobId, command.Attempt, command.Stop), Is.EqualTo((job.Id, 1, true)));
+        Assert.That(command.Targets.Select(t => t.NodeId), Is.EqualTo(new[] { "n1", "n2" }), "kept on its node and replicated to a peer");
+        Assert.That(new[] { expectHere.MigrationId, expectPeer.MigrationId }, Is.All.EqualTo(command.CheckpointId));
+        Assert.That(new[] { expectHere.Token, expectPeer.Token }, Is.All.EqualTo(command.Token));
+
+        // The agent's exit (flagged: its state is stored) comes before the report and does not end the job.
+        harness.Send(n1, Exit(job.Id, 1, migrated: true));
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Running));
+        Assert.That(harness.Loop.View.Nodes["n1"].Free.Gpus, Is.EqualTo(3), "held until the checkpoint is reported stored");
+
+        harness.Send(n1, Stored(command, "n1", "n2"));
+        await harness.SettleAsync();
+
+        var suspended = harness.Store.Jobs[job.Id];
+        Assert.That((suspended.State, suspended.HoldsAllocation), Is.EqualTo((JobState.Suspended, false)));
+        Assert.That(suspended.Checkpointing, Is.Null);
+        Assert.That(suspended.Checkpoint!.Id, Is.EqualTo(command.CheckpointId));
+        Assert.That(suspended.Checkpoint.Nodes, Is.EqualTo(new[] { "n1", "n2" }));
+        Assert.That(harness.Loop.View.Nodes["n1"].Free.Gpus, Is.EqualTo(4), "its GPUs are free");
+        Assert.That((await harness.SuspendAsync(job.Id)).State, Is.EqualTo(JobState.Suspended), "a retried suspend answers the same");
+    }
+
+    [Test]
+    public async Task Resumed_on_a_node_that_holds_the_checkpoint_it_starts_from_it_there()
+    {
+        await using var harness = await StartAsync();
+        var (n1, _, job, checkpointId) = await SuspendedAsync(harness);
+
+        var resumed = await harness.ResumeAsync(job.Id);
+
+        Assert.That(resumed.State, Is.EqualTo(JobState.Pending));
+        var start = Next(n1, MasterCommand.BodyOneofCase.Start).Start;
+        Assert.That((start.JobId, start.Attempt, start.RestoreMigration, start.Checkpointable), Is.EqualTo((job.Id, 2, checkpointId, true)));
+    }
+
+    [Test]
+    public async Task Resumed_elsewhere_a_holder_ships_the_checkpoint_first_and_the_start_follows_the_shipment()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n2, job, checkpointId) = await SuspendedAsync(harness);
+
+        // Only n3 has room now.
+        var blocker1 = await harness.SubmitAsync("fill-n1", gpus: 4);
+        var blocker2 = await harness.SubmitAsync("fill-n2", gpus: 4);
+        Next(n1, MasterCommand.BodyOneofCase.Start);
+        Next(n2, MasterCommand.BodyOneofCase.Start);
+        var n3 = await harness.ConnectAsync("n3", 4, migratable: true);
+        await harness.ResumeAsync(job.Id);
+
+        var expect = Next(n3, MasterCommand.BodyOneofCase.ExpectMigration).ExpectMigration;
+        var ship = Next(n1, MasterCommand.BodyOneofCase.ShipCheckpoint).ShipCheckpoint;
+        Assert.That((ship.CheckpointId, ship.ShipmentId, ship.Token, ship.JobId, ship.Attempt), Is.EqualTo((checkpointId, expect.MigrationId, expect.Token, job.Id, 2)));
+        Assert.That(ship.ShipmentId, Is.Not.EqualTo(checkpointId), "the copy on n3 has its own id, deleted when its attempt ends");
+        await harness.SettleAsync();
+        Assert.That(Drain(n3).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.Empty, "nothing starts before the checkpoint is there");
+
+        harness.Send(n1, new WorkerMessage { CheckpointReport = new CheckpointReport { CheckpointId = ship.ShipmentId, JobId = job.Id, Attempt = 2, Ok = true, Shipment = true, Bytes = 4096 } });
+
+        var start = Next(n3, MasterCommand.BodyOneofCase.Start).Start;
+        Assert.That((start.Attempt, start.RestoreMigration), Is.EqualTo((2, ship.ShipmentId)));
+        harness.Report(n3, job.Id, 2, AgentState.Running);
+        harness.Report(n3, job.Id, 2, AgentState.Exited, exitCode: 0);
+        await harness.SettleAsync();
+
+        // Finished: its stored checkpoint and the shipped copy are deleted where they are kept.
+        Assert.That(harness.Store.Jobs[job.Id].Checkpoint, Is.Null);
+        Assert.That(Drops(n1), Does.Contain(checkpointId));
+        Assert.That(Drops(n2), Does.Contain(checkpointId));
+        Assert.That(Drops(n3), Does.Contain(ship.ShipmentId));
+        Assert.That((blocker1.Id, blocker2.Id), Is.Not.EqualTo((job.Id, job.Id)));
+    }
+
+    [Test]
+    public async Task A_failed_shipment_is_tried_from_the_next_holder()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n2, job, checkpointId) = await SuspendedAsync(harness);
+        await harness.SubmitAsync("fill-n1", gpus: 4);
+        await harness.SubmitAsync("fill-n2", gpus: 4);
+        Next(n1, MasterCommand.BodyOneofCase.Start);
+        Next(n2, MasterCommand.BodyOneofCase.Start);
+        var n3 = await harness.ConnectAsync("n3", 4, migratable: true);
+        await harness.ResumeAsync(job.Id);
+        Next(n3, MasterCommand.BodyOneofCase.ExpectMigration);
+        var first = Next(n1, MasterCommand.BodyOneofCase.ShipCheckpoint).ShipCheckpoint;
+
+        harness.Send(n1, new WorkerMessage { CheckpointReport = new CheckpointReport { CheckpointId = first.ShipmentId, JobId = job.Id, Attempt = 2, Ok = false, Shipment = true, Error = "disk full" } });
+
+        Next(n3, MasterCommand.BodyOneofCase.ExpectMigration);
+        var second = Next(n2, MasterCommand.BodyOneofCase.ShipCheckpoint).ShipCheckpoint;
+        Assert.That((second.CheckpointId, second.ShipmentId == first.ShipmentId), Is.EqualTo((checkpointId, false)));
+    }
+
+    [Test]
+    public async Task A_suspend_whose_checkpoint_fails_leaves_the_job_running_and_says_why()
+    {
+        await using var harness = await StartAsync();
+        var (n1, _, job) = await RunningOnN1Async(harness);
+        await harness.SuspendAsync(job.Id);
+        Next(n1, MasterCommand.BodyOneofCase.ExpectMigration);
+        var command = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+
+        harness.Send(n1, new WorkerMessage { CheckpointReport = new CheckpointReport { CheckpointId = command.CheckpointId, JobId = job.Id, Attempt = 1, Ok = false, Error = "the agent did not answer" } });
+        await harness.SettleAsync();
+
+        var running = harness.Store.Jobs[job.Id];
+        Assert.That((running.State, running.HoldsAllocation), Is.EqualTo((JobState.Running, true)));
+        Assert.That(running.Checkpointing, Is.Null);
+        Assert.That(running.Checkpoint, Is.Null);
+        Assert.That(running.Message, Is.EqualTo("suspend checkpoint failed: the agent did not answer"));
+    }
+
+    [Test]
+    public async Task Jobs_that_cannot_be_suspended_or_resumed_are_refused_with_the_reason()
+    {
+        await using var harness = await StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var plain = await harness.SubmitAsync("plain", gpus: 1);
+        harness.Report(n1, plain.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+        await harness.SettleAsync();
+
+        var notCheckpointable = await Assert.ThrowsAsync<RpcException>(() => harness.SuspendAsync(plain.Id));
+        Assert.That((notCheckpointable!.StatusCode, notCheckpointable.Status.Detail), Is.EqualTo((StatusCode.FailedPrecondition, $"job {plain.Id} is not checkpointable: it can be stopped and restarted, not suspended with its state")));
+        var notSuspended = await Assert.ThrowsAsync<RpcException>(() => harness.ResumeAsync(plain.Id));
+        Assert.That((notSuspended!.StatusCode, notSuspended.Status.Detail), Is.EqualTo((StatusCode.FailedPrecondition, $"job {plain.Id} is RUNNING: only a suspended job can be resumed")));
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => harness.SuspendAsync("j-nope"));
+        Assert.That(unknown!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+    }
+
+    [Test]
+    public async Task A_suspended_job_cancelled_is_cancelled_and_its_checkpoint_deleted()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n2, job, checkpointId) = await SuspendedAsync(harness);
+
+        var cancelled = await harness.Loop.AskAsync<Job>(r => new Scheduling.CancelJob(job.Id, r), CancellationToken.None);
+
+        Assert.That(cancelled.State, Is.EqualTo(JobState.Cancelled));
+        await harness.SettleAsync();
+        Assert.That(Drops(n1), Does.Contain(checkpointId));
+        Assert.That(Drops(n2), Does.Contain(checkpointId));
+    }
+
+    [Test]
+    public async Task Periodic_checkpoints_replicate_to_a_peer_each_interval_and_replace_the_previous_one()
+    {
+        await using var harness = await StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var n2 = await harness.ConnectAsync("n2", 4, migratable: true);
+        var job = await harness.SubmitAsync("periodic", gpus: 1, checkpointable: true, checkpointIntervalS: 5);
+        harness.Report(n1, job.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+        await harness.SettleAsync();
+
+        await PassAsync(harness, TimeSpan.FromSeconds(4), n1, n2);
+        Assert.That(Drain(n1).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.CheckpointAgent), Is.Empty, "not before the interval");
+
+        await PassAsync(harness, TimeSpan.FromSeconds(2), n1, n2);
+        var first = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        Assert.That((first.Stop, first.Targets.Single().NodeId), Is.EqualTo((false, "n2")), "the agent runs on; the copy goes to another node");
+        Assert.That(Next(n2, MasterCommand.BodyOneofCase.ExpectMigration).ExpectMigration.MigrationId, Is.EqualTo(first.CheckpointId));
+        harness.Send(n1, Stored(first, "n2"));
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[job.Id].Checkpoint?.Id, Is.EqualTo(first.CheckpointId));
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Running));
+
+        await PassAsync(harness, TimeSpan.FromSeconds(6), n1, n2);
+        var second = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        Next(n2, MasterCommand.BodyOneofCase.ExpectMigration);
+        harness.Send(n1, Stored(second, "n2"));
+        await harness.SettleAsync();
+
+        Assert.That(harness.Store.Jobs[job.Id].Checkpoint?.Id, Is.EqualTo(second.CheckpointId));
+        Assert.That(Drops(n2), Is.EqualTo(new[] { first.CheckpointId }), "the replaced checkpoint is deleted");
+    }
+
+    [Test]
+    public async Task A_job_whose_node_dies_resumes_elsewhere_from_its_replicated_checkpoint()
+    {
+        await using var harness = await StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var n2 = await harness.ConnectAsync("n2", 4, migratable: true);
+        var job = await harness.SubmitAsync("periodic", gpus: 1, checkpointable: true, checkpointIntervalS: 2);
+        harness.Report(n1, job.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+        await harness.SettleAsync();
+        await PassAsync(harness, TimeSpan.FromSeconds(3), n1, n2);
+        var replica = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        harness.Send(n1, Stored(replica, "n2"));
+        await harness.SettleAsync();
+
+        // n1 falls silent past dead-after (10 s) while n2 keeps heartbeating.
+        for (var i = 0; i < 7; i++)
+        {
+            await PassAsync(harness, TimeSpan.FromSeconds(2), n2);
+        }
+
+        var start = Drain(n2).Single(c => c.BodyCase == MasterCommand.BodyOneofCase.Start).Start;
+        Assert.That((start.JobId, start.Attempt, start.RestoreMigration), Is.EqualTo((job.Id, 2, replica.CheckpointId)), "restarted on the replica's node, from the replica");
+    }
+
+    private static async Task<LoopHarness> StartAsync() => await LoopHarness.StartAsync();
+
+    private static async Task<(WorkerSession N1, WorkerSession N2, Job Job)> RunningOnN1Async(LoopHarness harness)
+    {
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var job = await harness.SubmitAsync("ckpt", gpus: 1, checkpointable: true);
+        harness.Report(n1, job.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+        var n2 = await harness.ConnectAsync("n2", 4, migratable: true);
+        await harness.SettleAsync();
+        return (n1, n2, job);
+    }
+
+    private static async Task<(WorkerSession N1, WorkerSession N2, Job Job, string CheckpointId)> SuspendedAsync(LoopHarness harness)
+    {
+        var (n1, n2, job) = await RunningOnN1Async(harness);
+        await harness.SuspendAsync(job.Id);
+        Next(n1, MasterCommand.BodyOneofCase.ExpectMigration);
+        var command = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        Next(n2, MasterCommand.BodyOneofCase.ExpectMigration);
+        harness.Send(n1, Exit(job.Id, 1, migrated: true));
+        harness.Send(n1, Stored(command, "n1", "n2"));
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Suspended));
+        Drain(n1);
+        Drain(n2);
+        return (n1, n2, job, command.CheckpointId);
+    }
+
+    /// <summary>Moves the fake clock on with the listed nodes heartbeating, then lets the loop handle its ticks.</summary>
+    private static async Task PassAsync(LoopHarness harness, TimeSpan by, params WorkerSession[] alive)
+    {
+        var step = TimeSpan.FromMilliseconds(500);
+        for (var passed = TimeSpan.Zero; passed < by; passed += step)
+        {
+            foreach (var session in alive)
+            {
+                harness.Heartbeat(session);
+            }
+
+            await harness.SettleAsync();
+            harness.Time.Advance(step);
+            await harness.SettleAsync();
+        }
+    }
+
+    private static WorkerMessage Stored(CheckpointAgent command, params string[] nodes)
+    {
+        var report = new CheckpointReport
+        {
+            CheckpointId = command.CheckpointId,
+            JobId = command.JobId,
+            Attempt = command.Attempt,
+            Ok = true,
+            Bytes = 4096,
+            BytesSent = 4096,
+            TakenAt = Timestamp.FromDateTime(new DateTime(2026, 11, 24, 12, 0, 0, DateTimeKind.Utc)),
+            AgentStopped = command.Stop,
+        };
+        report.StoredOn.Add(nodes);
+        return new WorkerMessage { CheckpointReport = report };
+    }
+
+    private static List<string> Drops(WorkerSession session) =>
+        [.. Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.CancelMigration).Select(c => c.CancelMigration.MigrationId)];
+}

@@ -1,0 +1,36 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using Grpc.Core;
+using Scheduler.Master.Scheduling;
+
+namespace Scheduler.Master.Tests;
+
+[TestFixture]
+public sealed class EventInboxTests
+{
+    /// <summary>
+    /// Every request (an event with a Reply) is answered when its handling fails: a kind forgotten in
+    /// <see cref="EventInbox.Fail"/> would leave its caller waiting until its deadline.
+    /// </summary>
+    [Test]
+    public void Every_request_kind_is_answered_when_it_fails()
+    {
+        var requests = typeof(IMasterEvent).Assembly.GetTypes()
+            .Where(t => typeof(IMasterEvent).IsAssignableFrom(t) && !t.IsInterface && t.GetProperty("Reply") is not null)
+            .ToList();
+        Assert.That(requests, Has.Count.GreaterThanOrEqualTo(6));
+
+        foreach (var type in requests)
+        {
+            var e = (IMasterEvent)RuntimeHelpers.GetUninitializedObject(type);
+            var replyProperty = type.GetProperty("Reply")!;
+            var reply = Activator.CreateInstance(replyProperty.PropertyType)!;
+            type.GetField("<Reply>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(e, reply);
+
+            EventInbox.Fail(e, new RpcException(new Status(StatusCode.Unavailable, "test")));
+
+            var task = (Task)replyProperty.PropertyType.GetProperty("Task")!.GetValue(reply)!;
+            Assert.That(task.IsFaulted, Is.True, $"{type.Name} is answered");
+        }
+    }
+}
