@@ -42,7 +42,7 @@ internal sealed partial class SchedulerLoop
 
         var plan = _rebalancer.Plan(
             room,
-            _nodes.Values.Select(n => n.State),
+            NodesOnceMigrationsCommit(),
             MovableByRebalancing,
             a => ProtoMapping.ToDemand(_jobs[a.JobId]),
             n => CanReceiveMigration(_nodes[n.Id]),
@@ -81,7 +81,7 @@ internal sealed partial class SchedulerLoop
         {
             foreach (var id in node.State.Allocations.Keys)
             {
-                if (_jobs.TryGetValue(id, out var job) && job.Migration is { } m && m.SourceNode == node.Id)
+                if (LeavesFrom(id, node.Id))
                 {
                     count++;
                 }
@@ -90,6 +90,40 @@ internal sealed partial class SchedulerLoop
 
         return count;
     }
+
+    /// <summary>
+    /// The nodes as they will be once the migrations under way commit: targets already hold their
+    /// reservations, and sources are planned without the jobs leaving them (copied, the real nodes are
+    /// not touched). Otherwise a run would move more work off a source its last run already relieved.
+    /// </summary>
+    private IEnumerable<NodeState> NodesOnceMigrationsCommit()
+    {
+        foreach (var entry in _nodes.Values)
+        {
+            var state = entry.State;
+            if (!state.Allocations.Keys.Any(id => LeavesFrom(id, entry.Id)))
+            {
+                yield return state;
+                continue;
+            }
+
+            var staying = new NodeState(state.Id, state.CpuCapacity, state.MemoryCapacity, state.Gpus, state.Labels)
+            {
+                Health = state.Health,
+                Cordoned = state.Cordoned,
+                Draining = state.Draining,
+            };
+            foreach (var allocation in state.Allocations.Values.Where(a => !LeavesFrom(a.JobId, entry.Id)))
+            {
+                staying.Allocate(allocation);
+            }
+
+            yield return staying;
+        }
+    }
+
+    private bool LeavesFrom(string jobId, string nodeId) =>
+        _jobs.TryGetValue(jobId, out var job) && job.Migration is { } m && m.SourceNode == nodeId;
 
     /// <summary>What BeginMigrationAsync would accept from its source: a running checkpointable job on a connected node that can checkpoint.</summary>
     private bool MovableByRebalancing(Allocation allocation) =>
