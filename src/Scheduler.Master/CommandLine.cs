@@ -29,6 +29,11 @@ internal static class CommandLine
           --stop-grace-ms MS              SIGTERM to SIGKILL when stopping an agent (default 5000)
           --max-request-bytes N           larger requests get RESOURCE_EXHAUSTED (default 1 MiB)
           --max-store-mib N               bound on the store's size; past it writes answer UNAVAILABLE (default none)
+          --rebalance MODE                off (default), max-load (lower the hottest node's load) or fragmentation
+                                          (lower GPU fragmentation): live-migrate checkpointable jobs on a timer
+          --rebalance-interval-s S        time between rebalancing runs (default 60)
+          --rebalance-max-per-run N       migrations one run may start (default 2)
+          --rebalance-max-in-flight N     no run starts one while this many migrations are under way (default 4)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

@@ -16,6 +16,7 @@ internal sealed class MasterMetrics : IDisposable
     private readonly Counter<long> _checkpoints;
     private readonly Histogram<long> _migrationDowntime;
     private readonly Histogram<double> _passDuration;
+    private readonly Counter<long> _rebalanceMoves;
 
     public MasterMetrics(IMeterFactory meters)
     {
@@ -29,6 +30,7 @@ internal sealed class MasterMetrics : IDisposable
         _preempted = _meter.CreateCounter<long>("scheduler.jobs.preempted", "{job}", "Running jobs evicted for a higher-priority job");
         _checkpoints = _meter.CreateCounter<long>("scheduler.checkpoints.stored", "{checkpoint}", "Checkpoints stored on workers (suspend, preempt, periodic)");
         _passDuration = _meter.CreateHistogram<double>("scheduler.pass.duration", "s", "Time of one scheduling pass");
+        _rebalanceMoves = _meter.CreateCounter<long>("scheduler.rebalance.moves", "{migration}", "Moves of rebalancing runs, started as migrations or skipped as no longer possible");
     }
 
     public void Submitted() => _submitted.Add(1);
@@ -42,6 +44,12 @@ internal sealed class MasterMetrics : IDisposable
     public void CheckpointStored(string purpose) => _checkpoints.Add(1, new KeyValuePair<string, object?>("purpose", purpose));
 
     public void Migrated(long downtimeMs) => _migrationDowntime.Record(downtimeMs);
+
+    public void Rebalanced(string mode, int started, int skipped)
+    {
+        _rebalanceMoves.Add(started, new KeyValuePair<string, object?>("mode", mode), new KeyValuePair<string, object?>("outcome", "started"));
+        _rebalanceMoves.Add(skipped, new KeyValuePair<string, object?>("mode", mode), new KeyValuePair<string, object?>("outcome", "skipped"));
+    }
 
     public void Finished(string state) => _finished.Add(1, new KeyValuePair<string, object?>("state", state));
 

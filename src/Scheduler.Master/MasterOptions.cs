@@ -97,4 +97,19 @@ internal sealed class MasterOptions
     /// <summary>Upper bound on the store's size; 0 for none. Past it, writes fail as UNAVAILABLE like a full disk.</summary>
     [Range(0, 1 << 30)]
     public long MaxStoreMib { get; set; }
+
+    /// <summary>
+    /// off, max-load or fragmentation (<see cref="Scheduling.RebalanceModes"/>): what rebalancing runs
+    /// aim for by live-migrating checkpointable jobs. Checked by <see cref="RebalanceOptionsValidation"/>.
+    /// </summary>
+    public string Rebalance { get; set; } = Scheduling.RebalanceModes.Off;
+
+    /// <summary>Time between rebalancing runs, on the loop's clock.</summary>
+    public int RebalanceIntervalSeconds { get; set; } = 60;
+
+    /// <summary>Migrations one rebalancing run may start.</summary>
+    public int RebalanceMaxPerRun { get; set; } = 2;
+
+    /// <summary>A rebalancing run starts none while this many migrations (of any origin) are under way.</summary>
+    public int RebalanceMaxInFlight { get; set; } = 4;
 }

@@ -29,6 +29,10 @@ var switches = new Dictionary<string, string>
     ["--advertise"] = "Master:Advertise",
     ["--lease-ttl-ms"] = "Master:LeaseTtlMs",
     ["--reconnect-window-ms"] = "Master:ReconnectWindowMs",
+    ["--rebalance"] = "Master:Rebalance",
+    ["--rebalance-interval-s"] = "Master:RebalanceIntervalSeconds",
+    ["--rebalance-max-per-run"] = "Master:RebalanceMaxPerRun",
+    ["--rebalance-max-in-flight"] = "Master:RebalanceMaxInFlight",
 };
 
 // A bare flag reads as "true".
@@ -58,8 +62,21 @@ builder.Services.AddOptions<MasterOptions>()
     .Validate(o => o.HeartbeatIntervalMs * o.SuspectAfterMissed < o.DeadAfterMs, "Master:SuspectAfterMissed heartbeats must pass before Master:DeadAfterMs")
     .Validate(o => o.Advertise.Length == 0 || Uri.TryCreate(o.Advertise, UriKind.Absolute, out var u) && u.Scheme is "http" or "https", "Master:Advertise must be an http:// or https:// URL")
     .ValidateOnStart();
+builder.Services.AddSingleton<IValidateOptions<MasterOptions>, RebalanceOptionsValidation>();
 
 var options = builder.Configuration.GetSection(MasterOptions.Section).Get<MasterOptions>() ?? new MasterOptions();
+
+// Checked before the host starts, so a wrong value is one line per error (the host would log a stack first).
+if (new RebalanceOptionsValidation().Validate(null, options) is { Failed: true, Failures: { } rebalanceErrors })
+{
+    foreach (var failure in rebalanceErrors)
+    {
+        await Console.Error.WriteLineAsync($"error: {failure}");
+    }
+
+    return 2;
+}
+
 var (host, port) = ParseListen(options.Listen);
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
@@ -158,6 +175,16 @@ catch (StoreException ex)
     // A store that cannot be loaded (a corrupt row): say which, do not crash.
     await Console.Error.WriteLineAsync($"error: {ex.Message}");
     return 3;
+}
+catch (OptionsValidationException ex)
+{
+    // A setting that does not hold (a flag's value, or two flags against each other): say which, no stack trace.
+    foreach (var failure in ex.Failures)
+    {
+        await Console.Error.WriteLineAsync($"error: {failure}");
+    }
+
+    return 2;
 }
 catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
 {

@@ -5,21 +5,33 @@ using Scheduler.Core.Queueing;
 namespace Scheduler.Core.Rebalancing;
 
 /// <summary>
-/// Proposes at most <see cref="MaxMigrations"/> moves that lower the load of the hottest node,
-/// where a node's load is its largest used fraction of CPU, memory or GPU. Greedy: each step moves
-/// one job off the current hottest node to wherever the pair ends coolest. Plans on copies, so
-/// targets are never overcommitted and the real nodes are untouched; the same input gives the
-/// same plan.
+/// Proposes at most <see cref="MaxMigrations"/> moves with one of two goals. <see cref="Plan"/>
+/// lowers the load of the hottest node, where a node's load is its largest used fraction of CPU,
+/// memory or GPU: each step moves one job off the current hottest node to wherever the pair ends
+/// coolest. <see cref="PlanFragmentation"/> lowers the cluster's GPU fragmentation (see
+/// <see cref="Fragmentation"/>). Both are greedy, plan on copies (targets are never overcommitted,
+/// the real nodes are untouched), and give the same plan for the same input.
 /// </summary>
-public sealed class RebalancePlanner
+public sealed partial class RebalancePlanner
 {
     private const double Epsilon = 1e-9;
 
     /// <summary>Creates a planner that proposes at most <paramref name="maxMigrations"/> moves per plan.</summary>
     public RebalancePlanner(int maxMigrations = 4)
+        : this(maxMigrations, DefaultMinFragmentationGain)
+    {
+    }
+
+    /// <summary>
+    /// As above; a fragmentation plan's moves must each lower the expected fragmentation by at least
+    /// <paramref name="minFragmentationGain"/> milli-GPU.
+    /// </summary>
+    public RebalancePlanner(int maxMigrations, double minFragmentationGain)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxMigrations);
+        ArgumentOutOfRangeException.ThrowIfNegative(minFragmentationGain);
         MaxMigrations = maxMigrations;
+        MinFragmentationGain = minFragmentationGain;
     }
 
     /// <summary>Bound on moves per plan: migrations cost downtime and transfer.</summary>
@@ -30,16 +42,19 @@ public sealed class RebalancePlanner
         Load(node, node.CpuFree, node.MemoryFree, node.GpuFreeMilliTotal);
 
     /// <summary>
-    /// The moves, in the order to run them. Only allocations <paramref name="movable"/> accepts
-    /// (default: all) move, each at most once; <paramref name="demandOf"/> supplies a job's
-    /// constraints (default: the GPU model it holds now, no label selector).
+    /// The moves that lower the hottest node's load, in the order to run them. Only allocations
+    /// <paramref name="movable"/> accepts (default: all) move, each at most once, and only to nodes
+    /// <paramref name="canReceive"/> accepts (default: all schedulable ones); <paramref name="demandOf"/>
+    /// supplies a job's constraints (default: the GPU model it holds now, no label selector).
     /// </summary>
     public IReadOnlyList<Migration> Plan(
         IEnumerable<NodeState> nodes,
         Func<Allocation, bool>? movable = null,
-        Func<Allocation, JobDemand>? demandOf = null)
+        Func<Allocation, JobDemand>? demandOf = null,
+        Func<NodeState, bool>? canReceive = null)
     {
         var ordered = nodes.OrderBy(n => n.Id, StringComparer.Ordinal).ToArray();
+        var receivers = ordered.Where(n => canReceive?.Invoke(n) ?? true).Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
         var scratch = ordered.ToDictionary(n => n.Id, n => new NodeScratch(n), StringComparer.Ordinal);
         var holdings = ordered.ToDictionary(
             n => n.Id,
@@ -79,7 +94,7 @@ public sealed class RebalancePlanner
 
                 foreach (var target in ordered)
                 {
-                    if (ReferenceEquals(target, hottest) || !NodeScratch.Eligible(target, demand))
+                    if (ReferenceEquals(target, hottest) || !receivers.Contains(target.Id) || !NodeScratch.Eligible(target, demand))
                     {
                         continue;
                     }

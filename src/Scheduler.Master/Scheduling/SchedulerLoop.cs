@@ -444,6 +444,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
         {
             _needsPass = true;
         }
+
+        await RebalanceIfDueAsync(now, ct);
     }
 
     private async Task RunPassAsync(CancellationToken ct)

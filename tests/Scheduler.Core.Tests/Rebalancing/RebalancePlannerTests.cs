@@ -48,6 +48,20 @@ public sealed class RebalancePlannerTests
     }
 
     [Test]
+    public void Moves_only_to_nodes_that_can_receive()
+    {
+        var nodes = Nodes(Node("hot", gpus: 4), Node("closed", gpus: 4), Node("open", gpus: 4));
+        for (var i = 0; i < 4; i++)
+        {
+            Start(nodes["hot"], Job($"j{i}", i, gpus: 1), T0);
+        }
+
+        var plan = new RebalancePlanner(maxMigrations: 4).Plan(nodes.Values, canReceive: n => n.Id != "closed");
+
+        Assert.That(plan.Select(m => m.ToNode), Is.EqualTo(new[] { "open", "open" }));
+    }
+
+    [Test]
     public void Never_overcommits_never_raises_the_peak_and_is_deterministic_on_random_clusters()
     {
         var random = new Random(31);
