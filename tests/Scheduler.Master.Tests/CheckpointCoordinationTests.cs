@@ -228,6 +228,45 @@ public sealed class CheckpointCoordinationTests
         Assert.That((start.JobId, start.Attempt, start.RestoreMigration), Is.EqualTo((job.Id, 2, replica.CheckpointId)), "restarted on the replica's node, from the replica");
     }
 
+    [Test]
+    public async Task A_preemption_victim_no_node_can_take_live_is_checkpointed_requeued_and_resumes_from_it()
+    {
+        await using var harness = await StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var victim = await harness.SubmitAsync("ckpt", gpus: 4, checkpointable: true, priority: 100);
+        harness.Report(n1, victim.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+        var n2 = await harness.ConnectAsync("n2", 1, migratable: true);
+        await harness.SettleAsync();
+
+        var urgent = await harness.SubmitAsync("urgent", gpus: 4, priority: 800);
+        await harness.SettleAsync();
+
+        var sent = Drain(n1);
+        Assert.That(sent.Where(c => c.BodyCase is MasterCommand.BodyOneofCase.MigrateAgent or MasterCommand.BodyOneofCase.Stop), Is.Empty, "n2 cannot take it live, and it is not simply killed");
+        var command = sent.Single(c => c.BodyCase == MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        Assert.That((command.JobId, command.Stop), Is.EqualTo((victim.Id, true)));
+        Assert.That(command.Targets.Select(t => t.NodeId), Is.EqualTo(new[] { "n1", "n2" }));
+
+        harness.Send(n1, Exit(victim.Id, 1, migrated: true));
+        harness.Send(n1, Stored(command, "n1", "n2"));
+        await harness.SettleAsync();
+        harness.Time.Advance(TimeSpan.FromSeconds(2));
+        harness.Heartbeat(n1);
+        harness.Heartbeat(n2);
+        await harness.SettleAsync();
+
+        var requeued = harness.Store.Jobs[victim.Id];
+        Assert.That((requeued.State, requeued.Requeues, requeued.Checkpoint?.Id), Is.EqualTo((JobState.Pending, 0, command.CheckpointId)), "requeued without using a retry, with its state kept");
+        Assert.That(harness.Store.Jobs[urgent.Id].NodeId, Is.EqualTo("n1"), "the preemptor got the room");
+
+        // The preemptor ends: the victim resumes on n1, which holds its checkpoint.
+        harness.Report(n1, urgent.Id, 1, AgentState.Running);
+        harness.Report(n1, urgent.Id, 1, AgentState.Exited, exitCode: 0);
+        await harness.SettleAsync();
+        var resume = Drain(n1).Single(c => c.BodyCase == MasterCommand.BodyOneofCase.Start && c.Start.JobId == victim.Id).Start;
+        Assert.That((resume.Attempt, resume.RestoreMigration), Is.EqualTo((2, command.CheckpointId)));
+    }
+
     private static async Task<LoopHarness> StartAsync() => await LoopHarness.StartAsync();
 
     private static async Task<(WorkerSession N1, WorkerSession N2, Job Job)> RunningOnN1Async(LoopHarness harness)
