@@ -11,7 +11,7 @@ namespace Scheduler.IntegrationTests;
 /// </summary>
 [TestFixture]
 [CancelAfter(180_000)]
-public sealed class MigrationTests : PerTestCluster
+public sealed partial class MigrationTests : PerTestCluster
 {
     [Test]
     public async Task A_counter_migrated_between_workers_continues_from_its_checkpoint_and_never_runs_in_two_places()
