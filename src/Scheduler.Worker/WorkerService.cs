@@ -82,7 +82,7 @@ internal sealed partial class WorkerService : BackgroundService
                 var migration = new WorkerMigration(
                     new MigrationTarget(_authorizations, _incoming, agents, _time, _loggers.CreateLogger<MigrationTarget>()),
                     source,
-                    new CheckpointShipper(agents, checkpoints, source, _incoming.RestoreRoot, _time, _loggers.CreateLogger<CheckpointShipper>()));
+                    new CheckpointShipper(nodeId, agents, checkpoints, source, _incoming.RestoreRoot, _time, _loggers.CreateLogger<CheckpointShipper>()));
                 migrations.Add(migration);
                 var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration);
                 LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master, transferAddress);

@@ -36,7 +36,7 @@ internal sealed class MigrationNode : IAsyncDisposable
         Migration = new WorkerMigration(
             new MigrationTarget(server.Authorizations, server.Migrations, Agents, TimeProvider.System, NullLogger.Instance),
             source,
-            new CheckpointShipper(Agents, checkpoints, source, server.Migrations.RestoreRoot, TimeProvider.System, NullLogger.Instance, options));
+            new CheckpointShipper(nodeId, Agents, checkpoints, source, server.Migrations.RestoreRoot, TimeProvider.System, NullLogger.Instance, options));
         var fencing = new FencingWatchdog(nodeId, Agents, null, TimeProvider.System);
         _dispatcher = new CommandDispatcher(nodeId, new EpochStore(dataDir), Agents, fencing, _ => { }, _ => { },
             m => _sent.Writer.TryWrite(m), Migration, NullLogger.Instance);

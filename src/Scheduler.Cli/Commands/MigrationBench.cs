@@ -84,6 +84,7 @@ internal static partial class MigrationBench
             downtimes.Add(m.DowntimeMs);
         }
 
+        var (suspendS, resumeS) = await SuspendResumeAsync(client, job.Id, output, ct);
         await client.CancelJobAsync(job.Id, ct);
         downtimes.Sort();
         var figures = new Dictionary<string, object>
@@ -93,9 +94,37 @@ internal static partial class MigrationBench
             ["downtime_ms_p50"] = downtimes[(downtimes.Count - 1) / 2],
             ["downtime_ms_max"] = downtimes[^1],
             ["migrations"] = downtimes.Count,
+            ["suspend_s"] = Math.Round(suspendS, 2),
+            ["resume_s"] = Math.Round(resumeS, 2),
         };
         await output.WriteLineAsync(JsonSerializer.Serialize(figures));
         return Cli.Ok;
+    }
+
+    /// <summary>
+    /// Suspend: the call → SUSPENDED (final checkpoint stored on the node and its peer, agent stopped,
+    /// GPUs free). Resume: the call → the agent has loaded its state again (it prints "restored").
+    /// </summary>
+    private static async Task<(double SuspendS, double ResumeS)> SuspendResumeAsync(SchedulerClient client, string jobId, TextWriter output, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        await client.SuspendJobAsync(jobId, ct);
+        var suspended = await UntilJob(client, jobId, j => j.State == JobState.Suspended || (j.State == JobState.Running && j.CheckpointInProgress.Length == 0), ct);
+        var suspendS = clock.Elapsed.TotalSeconds;
+        if (suspended.State != JobState.Suspended)
+        {
+            throw new IOException($"the suspend failed: {suspended.Message}");
+        }
+
+        clock.Restart();
+        await client.ResumeJobAsync(jobId, ct);
+        var running = await UntilJob(client, jobId, j => j.State == JobState.Running, ct);
+        await Until(async () => (await client.GetLogsAsync(jobId, LogStream.Stdout, 64 * 1024, running.Attempt, ct)).Data.ToStringUtf8().Contains("restored", StringComparison.Ordinal), ct);
+        var resumeS = clock.Elapsed.TotalSeconds;
+        await output.WriteLineAsync(
+            $"suspend: {suspendS:F2} s (checkpoint {suspended.Checkpoint.Id} on {string.Join(", ", suspended.Checkpoint.Nodes)}, {suspended.Checkpoint.Bytes / (double)(1 << 20):F1} MiB); " +
+            $"resume on {running.NodeId}: {resumeS:F2} s to the state loaded ({running.Message})");
+        return (suspendS, resumeS);
     }
 
     /// <summary>Runs the worker's own transfer benchmark (sender and receiver over loopback) and reads its GB/s.</summary>

@@ -23,6 +23,7 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
     private readonly AgentCheckpoints _checkpoints;
     private readonly MigrationSource _migrations;
     private readonly string _restoreRoot;
+    private readonly string _nodeId;
     private readonly MigrationSourceOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -31,8 +32,10 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
     private readonly Dictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
     private bool _disposed;
 
-    public CheckpointShipper(AgentSupervisor agents, AgentCheckpoints checkpoints, MigrationSource migrations, string restoreRoot, TimeProvider time, ILogger logger, MigrationSourceOptions? options = null)
+    /// <param name="nodeId">This worker's node: a final checkpoint it is to keep itself is linked, not sent.</param>
+    public CheckpointShipper(string nodeId, AgentSupervisor agents, AgentCheckpoints checkpoints, MigrationSource migrations, string restoreRoot, TimeProvider time, ILogger logger, MigrationSourceOptions? options = null)
     {
+        _nodeId = nodeId;
         _agents = agents;
         _checkpoints = checkpoints;
         _migrations = migrations;
@@ -138,21 +141,37 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
 
             var checkpoint = await _checkpoints.RequestAsync(key, command.Stop ? CheckpointMode.Final : CheckpointMode.Live, _options.CheckpointTimeout, ct);
             report.TakenAt ??= Timestamp.FromDateTimeOffset(_time.GetUtcNow());
-            var errors = new List<string>();
-            foreach (var target in command.Targets)
+            // To every target at once; another target may still take it when one refuses.
+            var outcomes = await Task.WhenAll(command.Targets.Select(async target =>
             {
                 try
                 {
+                    if (command.Stop && target.NodeId == _nodeId)
+                    {
+                        // Its own copy of a final checkpoint: linked into the restore root, no transfer.
+                        return (target.NodeId, Bytes: LocalCheckpointCopy.Keep(checkpoint.Directory, _restoreRoot, command.CheckpointId), Sent: 0L, Error: (string?)null);
+                    }
+
                     var stats = await SendAsync(checkpoint.Directory, target.Address, command.CheckpointId, command.Token, command.CheckpointId, ct);
-                    report.StoredOn.Add(target.NodeId);
-                    report.Bytes = stats.BytesTotal;
-                    report.BytesSent += stats.BytesSent;
+                    return (target.NodeId, Bytes: stats.BytesTotal, Sent: stats.BytesSent, Error: (string?)null);
                 }
-                catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException && !ct.IsCancellationRequested)
+                catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or UnauthorizedAccessException && !ct.IsCancellationRequested)
                 {
-                    // Another target may still take it; the report names what each refused.
-                    errors.Add($"{target.NodeId}: {Describe(ex)}");
+                    return (target.NodeId, Bytes: 0L, Sent: 0L, Error: Describe(ex));
                 }
+            }));
+            var errors = new List<string>();
+            foreach (var (nodeId, bytes, sent, error) in outcomes)
+            {
+                if (error is not null)
+                {
+                    errors.Add($"{nodeId}: {error}");
+                    continue;
+                }
+
+                report.StoredOn.Add(nodeId);
+                report.Bytes = bytes;
+                report.BytesSent += sent;
             }
 
             if (report.StoredOn.Count == 0)
