@@ -59,6 +59,12 @@ public sealed class BadInputTests
         yield return Case("a_negative_runtime_estimate", "spec.runtime_estimate_s", s => s.RuntimeEstimateS = -1);
         yield return Case("an_empty_affinity_key", "spec.affinity_keys[0]", s => s.AffinityKeys.Add(""));
         yield return Case("too_many_replicas", "spec.replicas", s => s.Replicas = 100_000);
+        yield return Case("a_checkpoint_interval_without_checkpointable", "spec.checkpoint_interval_s", s => s.CheckpointIntervalS = 10);
+        yield return Case("a_negative_checkpoint_interval", "spec.checkpoint_interval_s", s =>
+        {
+            s.Checkpointable = true;
+            s.CheckpointIntervalS = -1;
+        });
     }
 
     [TestCaseSource(nameof(InvalidSpecs))]
@@ -130,6 +136,10 @@ public sealed class BadInputTests
             () => _api.Jobs.CancelAsync(new CancelJobRequest { Id = "j-999999" }, deadline: ClusterApi.Deadline()).ResponseAsync);
         await RpcAssert.FailsWith(StatusCode.NotFound,
             () => _api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = "j-999999" }, deadline: ClusterApi.Deadline()).ResponseAsync);
+        await RpcAssert.FailsWith(StatusCode.NotFound,
+            () => _api.Jobs.SuspendAsync(new SuspendJobRequest { Id = "j-999999" }, deadline: ClusterApi.Deadline()).ResponseAsync);
+        await RpcAssert.FailsWith(StatusCode.NotFound,
+            () => _api.Jobs.ResumeAsync(new ResumeJobRequest { Id = "j-999999" }, deadline: ClusterApi.Deadline()).ResponseAsync);
     }
 
     [Test]
@@ -137,8 +147,12 @@ public sealed class BadInputTests
     {
         var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
             () => _api.Jobs.GetAsync(new GetJobRequest(), deadline: ClusterApi.Deadline()).ResponseAsync);
+        var suspend = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.SuspendAsync(new SuspendJobRequest(), deadline: ClusterApi.Deadline()).ResponseAsync);
+        var resume = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.ResumeAsync(new ResumeJobRequest(), deadline: ClusterApi.Deadline()).ResponseAsync);
 
-        Assert.That(ex.Status.Detail, Does.StartWith("id"));
+        Assert.That(new[] { ex.Status.Detail, suspend.Status.Detail, resume.Status.Detail }, Is.All.StartWith("id"));
     }
 
     [Test]
