@@ -17,6 +17,8 @@ public sealed class DemoTests
             Assert.That(result.Out, Does.Contain("with SIGKILL").And.Contain("demo passed"));
             Assert.That(result.Out, Does.Match("requeued off worker-[ab] and completed elsewhere"));
             Assert.That(result.Out, Does.Match(@"live-migrated worker-[ab] -> worker-[ab]: \d+ rounds, .*downtime \d+ ms"));
+            Assert.That(result.Out, Does.Match(@"suspended at \d+: checkpoint c-j-\d+-\d+-[0-9a-f]+ on worker-[ab], worker-[ab]"));
+            Assert.That(result.Out, Does.Match(@"resumed on worker-[ab] \(attempt 3\)"));
             Assert.That(result.Out, Does.Contain("counted 1.."), "the counter's own ledger shows it continued without a gap or a repeat");
             var pids = Directory.GetFiles(dir, "*.log").Length;
             Assert.That(pids, Is.EqualTo(3), "a master and two worker logs");

@@ -123,10 +123,10 @@ internal static class DemoCommand
             Resources = new Resources { CpuMillis = 250, MemoryMib = 256 },
             Checkpointable = true,
         };
-        spec.Args.Add([LocalCluster.Locate("CounterAgent", "CounterAgent.dll"), "50", "120"]);
+        spec.Args.Add([LocalCluster.Locate("CounterAgent", "CounterAgent.dll"), "50", Target.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         spec.Env["COUNTER_LEDGER"] = ledger;
         var job = (await client.SubmitAsync(spec, null, ct)).Job;
-        await output.WriteLineAsync($"== live migration: {job.Id} runs the sample counter agent (checkpointable), counting to 120 every 50 ms");
+        await output.WriteLineAsync($"== live migration: {job.Id} runs the sample counter agent (checkpointable), counting to {Target} every 50 ms");
         var running = await WaitForAsync(async () => await client.GetJobAsync(job.Id, ct) is { State: JobState.Running } j && Counted(ledger).Count >= 20 ? j : null, ct);
         var target = running.NodeId == "worker-a" ? "worker-b" : "worker-a";
         await output.WriteLineAsync($"   counting on {running.NodeId}, at {Counted(ledger).Count}; migrating it to {target}");
@@ -136,6 +136,7 @@ internal static class DemoCommand
             ct);
         var m = moved.LastMigration;
         await output.WriteLineAsync($"   live-migrated {m.SourceNode} -> {m.TargetNode}: {m.Rounds} rounds, {m.BytesSent} bytes of checkpoint, downtime {m.DowntimeMs} ms ({m.Phase})");
+        var suspended = await SuspendAndResumeAsync(client, job.Id, ledger, output, ct);
         var done = await WaitForAsync(async () => await client.GetJobAsync(job.Id, ct) is { State: JobState.Succeeded or JobState.Failed or JobState.Cancelled } j ? j : null, ct);
         var counted = Counted(ledger);
         var continuous = counted.SequenceEqual(Enumerable.Range(1, counted.Count).Select(v => (long)v));
@@ -143,8 +144,32 @@ internal static class DemoCommand
         var restored = logs.Data.ToStringUtf8().Split('\n').FirstOrDefault(l => l.StartsWith("restored", StringComparison.Ordinal)) ?? "";
         await output.WriteLineAsync($"   on {done.NodeId} (attempt {done.Attempt}) it said \"{restored.Trim()}\" and finished {Printer.StateName(done.State)}; " +
                                     (continuous ? $"its ledger counted 1..{counted.Count}: no value skipped or repeated" : "its ledger has gaps or repeats"));
-        return m.Phase == "moved" && done.State == JobState.Succeeded && done.NodeId == target && continuous && counted.Count == 120;
+        return m.Phase == "moved" && suspended && done.State == JobState.Succeeded && continuous && counted.Count == Target;
     }
+
+    /// <summary>Suspend (checkpoint, stop, GPUs and CPU freed) while it counts, then resume: it must go on from where it stopped.</summary>
+    private static async Task<bool> SuspendAndResumeAsync(SchedulerClient client, string jobId, string ledger, TextWriter output, CancellationToken ct)
+    {
+        var from = Counted(ledger).Count;
+        await WaitForAsync(async () => Counted(ledger).Count >= from + 10 ? await client.GetJobAsync(jobId, ct) : null, ct);
+        await client.SuspendJobAsync(jobId, ct);
+        var suspended = await WaitForAsync(async () => await client.GetJobAsync(jobId, ct) is { } j && (j.State == JobState.Suspended || j.CheckpointInProgress.Length == 0) ? j : null, ct);
+        if (suspended.State != JobState.Suspended)
+        {
+            await output.WriteLineAsync($"   suspend failed: {suspended.Message}");
+            return false;
+        }
+
+        var atSuspend = Counted(ledger).Count;
+        await output.WriteLineAsync($"   suspended at {atSuspend}: checkpoint {Printer.Checkpoint(suspended.Checkpoint)}; nothing runs meanwhile");
+        await client.ResumeJobAsync(jobId, ct);
+        var resumed = await WaitForAsync(async () => await client.GetJobAsync(jobId, ct) is { } j && j.State is JobState.Running or JobState.Succeeded && j.Attempt > suspended.Attempt ? j : null, ct);
+        await output.WriteLineAsync($"   resumed on {resumed.NodeId} (attempt {resumed.Attempt}): {resumed.Message}");
+        return true;
+    }
+
+    /// <summary>How far the demo's counter counts (every 50 ms): long enough to migrate, suspend and resume it.</summary>
+    private const int Target = 160;
 
     private static List<long> Counted(string ledger) =>
         File.Exists(ledger)
