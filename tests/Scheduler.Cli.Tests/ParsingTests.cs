@@ -77,6 +77,7 @@ public sealed class ParsingTests
             affinityKeys: [llama-70b]
             replicas: 2
             checkpointable: true
+            checkpointIntervalSeconds: 60
             """;
 
         var spec = JobFile.Parse(yaml, "job.yaml");
@@ -96,6 +97,7 @@ public sealed class ParsingTests
         Assert.That(spec.AffinityKeys, Is.EqualTo(new[] { "llama-70b" }));
         Assert.That(spec.Replicas, Is.EqualTo(2));
         Assert.That(spec.Checkpointable, Is.True);
+        Assert.That(spec.CheckpointIntervalS, Is.EqualTo(60));
     }
 
     [Test]
@@ -131,6 +133,15 @@ public sealed class ParsingTests
         {
             File.Delete(file);
         }
+    }
+
+    [Test]
+    public void Checkpoint_interval_flag_sets_the_spec()
+    {
+        var parse = new RootCommand { SubmitCommand.Create() }.Parse(["submit", "--checkpointable", "--checkpoint-interval", "30", "--", "/bin/true"]);
+
+        Assert.That(parse.Errors, Is.Empty);
+        Assert.That(SubmitCommand.BuildSpec(parse).CheckpointIntervalS, Is.EqualTo(30));
     }
 
     [TestCase(new[] { "submit", "--checkpointable", "--", "/bin/true" }, true)]
