@@ -48,6 +48,35 @@ public sealed class SchedctlTests
     }
 
     [Test]
+    public async Task Suspend_waits_for_the_checkpoint_and_resume_finishes_the_job_from_it()
+    {
+        var ledger = Path.Combine(Path.GetTempPath(), $"schedctl-suspend-{Guid.NewGuid():N}.ledger");
+        try
+        {
+            var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--checkpointable", "--env", $"COUNTER_LEDGER={ledger}", "--", "dotnet", Artifacts.CounterAgentDll, "50", "60");
+            var id = submit.Out.Trim();
+            await Eventually.TrueAsync(() => File.Exists(ledger) && File.ReadAllLines(ledger).Length >= 5, "the counter to count");
+
+            var suspend = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "suspend", id, "--wait");
+            var get = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "get", id);
+            var resume = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "resume", id);
+            var wait = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "wait", id, "--timeout", "60");
+
+            Assert.That(suspend.ExitCode, Is.Zero, suspend.Out + suspend.Err);
+            Assert.That(suspend.Out, Does.Match($@"^{id} SUSPENDED: checkpoint c-{id}-1-[0-9a-f]+ on w1, "));
+            Assert.That(get.Out, Does.Contain("SUSPENDED").And.Match(@"Checkpoint\s+c-"));
+            Assert.That(resume.Out, Does.StartWith($"{id} PENDING: resumed"));
+            Assert.That(wait.ExitCode, Is.Zero, wait.Out + wait.Err);
+            var values = File.ReadAllLines(ledger).Where(l => l.Length > 0).Select(long.Parse).ToList();
+            Assert.That(values, Is.EqualTo(Enumerable.Range(1, 60).Select(v => (long)v)), "counted to 60 once, resumed from the checkpoint");
+        }
+        finally
+        {
+            File.Delete(ledger);
+        }
+    }
+
+    [Test]
     public async Task Failed_job_makes_wait_exit_non_zero()
     {
         var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--wait", "--", "/bin/sh", "-c", "exit 5");
