@@ -9,14 +9,7 @@ public sealed partial class MigrationTests
     [Test]
     public async Task Suspend_frees_the_gpu_and_resume_continues_the_counter_from_its_checkpoint()
     {
-        var (cluster, api) = await StartAsync("suspend");
-        cluster.StartWorker("w1", gpus: 1);
-        cluster.StartWorker("w2", gpus: 1);
-        await api.WaitForReadyNodesAsync("w1", "w2");
-        var ledger = Path.Combine(cluster.Root, "counter.ledger");
-        var job = await api.SubmitAsync(Counter(ledger));
-        var running = await api.WaitForStateAsync(job.Id, JobState.Running);
-        await Eventually.TrueAsync(() => Values(ledger).Count >= 10, "the counter to count");
+        var (_, api, ledger, job, running) = await CountingOnOneOfTwoWorkersAsync("suspend");
 
         var suspending = await api.Jobs.SuspendAsync(new SuspendJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
         Assert.That(suspending.CheckpointInProgress, Is.EqualTo("suspend"));

@@ -16,15 +16,7 @@ public sealed partial class MigrationTests : PerTestCluster
     [Test]
     public async Task A_counter_migrated_between_workers_continues_from_its_checkpoint_and_never_runs_in_two_places()
     {
-        var (cluster, api) = await StartAsync("migrate");
-        cluster.StartWorker("w1", gpus: 1);
-        cluster.StartWorker("w2", gpus: 1);
-        await api.WaitForReadyNodesAsync("w1", "w2");
-        var ledger = Path.Combine(cluster.Root, "counter.ledger");
-
-        var job = await api.SubmitAsync(Counter(ledger));
-        var running = await api.WaitForStateAsync(job.Id, JobState.Running);
-        await Eventually.TrueAsync(() => Values(ledger).Count >= 10, "the counter to count");
+        var (_, api, ledger, job, running) = await CountingOnOneOfTwoWorkersAsync("migrate");
         var source = running.NodeId;
         var target = source == "w1" ? "w2" : "w1";
 
@@ -118,6 +110,20 @@ public sealed partial class MigrationTests : PerTestCluster
         var refused = await RpcAssert.FailsWith(StatusCode.FailedPrecondition, () => api.Admin.MigrateJobAsync(new MigrateJobRequest { JobId = job.Id }, deadline: ClusterApi.Deadline()).ResponseAsync);
 
         Assert.That(refused.Status.Detail, Does.Contain("not checkpointable"));
+    }
+
+    /// <summary>Two one-GPU workers and the counter agent counting (past 10) on one of them.</summary>
+    private async Task<(TestCluster Cluster, ClusterApi Api, string Ledger, Job Job, Job Running)> CountingOnOneOfTwoWorkersAsync(string name)
+    {
+        var (cluster, api) = await StartAsync(name);
+        cluster.StartWorker("w1", gpus: 1);
+        cluster.StartWorker("w2", gpus: 1);
+        await api.WaitForReadyNodesAsync("w1", "w2");
+        var ledger = Path.Combine(cluster.Root, "counter.ledger");
+        var job = await api.SubmitAsync(Counter(ledger));
+        var running = await api.WaitForStateAsync(job.Id, JobState.Running);
+        await Eventually.TrueAsync(() => Values(ledger).Count >= 10, "the counter to count");
+        return (cluster, api, ledger, job, running);
     }
 
     private static JobSpec Counter(string ledger)

@@ -120,7 +120,7 @@ public sealed class FragmentationRebalanceTests
             var plan = planner.PlanFragmentation(nodes.Values, workload, memoryAware: memoryAware);
 
             Assert.That(plan, Has.Count.LessThanOrEqualTo(3));
-            Assert.That(planner.PlanFragmentation(nodes.Values, workload, memoryAware: memoryAware).Select(Describe), Is.EqualTo(plan.Select(Describe)), "deterministic");
+            Assert.That(planner.PlanFragmentation(nodes.Values, workload, memoryAware: memoryAware).Select(PlanApplied.Describe), Is.EqualTo(plan.Select(PlanApplied.Describe)), "deterministic");
             Assert.That(plan.Select(m => m.JobId), Is.Unique);
             var after = FragmentationAfter(nodes, plan, workload, memoryAware);
             Assert.That(before - after, Is.GreaterThanOrEqualTo((plan.Count * 50) - 1e-6), $"scenario {scenario}: every move gains at least the threshold");
@@ -139,28 +139,6 @@ public sealed class FragmentationRebalanceTests
     private static JobDemand Shape(int gpus = 0, int gpuMilli = 0) =>
         JobDemand.Of($"shape-{gpus}-{gpuMilli}", new ResourceRequest(1000, 1024, gpus, gpuMilli));
 
-    private static string Describe(Migration m) => $"{m.JobId}:{m.FromNode}->{m.ToNode}:{string.Join(',', m.Target.Gpus)}";
-
-    /// <summary>Applies the plan to copies through NodeState itself, which throws on any overcommit.</summary>
-    private static double FragmentationAfter(Dictionary<string, NodeState> nodes, IReadOnlyList<Migration> plan, TaskDistribution workload, bool memoryAware = false)
-    {
-        var copies = nodes.ToDictionary(kv => kv.Key, kv =>
-        {
-            var n = kv.Value;
-            var copy = new NodeState(n.Id, n.CpuCapacity, n.MemoryCapacity, n.Gpus, n.Labels);
-            foreach (var a in n.Allocations.Values)
-            {
-                copy.Allocate(a);
-            }
-
-            return copy;
-        });
-        foreach (var m in plan)
-        {
-            Assert.That(copies[m.FromNode].Release(m.JobId), Is.True);
-            copies[m.ToNode].Allocate(m.Target);
-        }
-
-        return Fragmentation.OfCluster(copies.Values, workload, memoryAware);
-    }
+    private static double FragmentationAfter(Dictionary<string, NodeState> nodes, IReadOnlyList<Migration> plan, TaskDistribution workload, bool memoryAware = false) =>
+        Fragmentation.OfCluster(PlanApplied.To(nodes, plan), workload, memoryAware);
 }

@@ -19,7 +19,7 @@ public sealed class RebalancePlannerTests
         var plan = new RebalancePlanner(maxMigrations: 4).Plan(nodes.Values);
 
         Assert.That(plan.Select(m => (m.FromNode, m.ToNode)), Is.EqualTo(new[] { ("hot", "cold"), ("hot", "cold") }));
-        Assert.That(MaxLoadAfter(nodes, plan), Is.EqualTo(0.5));
+        Assert.That(PlanApplied.To(nodes, plan).Max(RebalancePlanner.Load), Is.EqualTo(0.5));
     }
 
     [Test]
@@ -91,9 +91,9 @@ public sealed class RebalancePlannerTests
             var plan = planner.Plan(nodes.Values);
 
             Assert.That(plan, Has.Count.LessThanOrEqualTo(3));
-            Assert.That(planner.Plan(nodes.Values).Select(Describe), Is.EqualTo(plan.Select(Describe)), "deterministic");
+            Assert.That(planner.Plan(nodes.Values).Select(PlanApplied.Describe), Is.EqualTo(plan.Select(PlanApplied.Describe)), "deterministic");
             Assert.That(plan.Select(m => m.JobId), Is.Unique);
-            var after = MaxLoadAfter(nodes, plan);
+            var after = PlanApplied.To(nodes, plan).Max(RebalancePlanner.Load);
             Assert.That(after, Is.LessThanOrEqualTo(before + 1e-12), $"scenario {scenario}");
             lowered += after < before - 1e-9 ? 1 : 0;
 
@@ -107,28 +107,4 @@ public sealed class RebalancePlannerTests
         Assert.That(lowered, Is.GreaterThan(100));
     }
 
-    private static string Describe(Migration m) => $"{m.JobId}:{m.FromNode}->{m.ToNode}:{string.Join(',', m.Target.Gpus)}";
-
-    /// <summary>Applies the plan to copies through NodeState itself, which throws on any overcommit.</summary>
-    private static double MaxLoadAfter(Dictionary<string, NodeState> nodes, IReadOnlyList<Migration> plan)
-    {
-        var copies = nodes.ToDictionary(kv => kv.Key, kv =>
-        {
-            var n = kv.Value;
-            var copy = new NodeState(n.Id, n.CpuCapacity, n.MemoryCapacity, n.Gpus, n.Labels);
-            foreach (var a in n.Allocations.Values)
-            {
-                copy.Allocate(a);
-            }
-
-            return copy;
-        });
-        foreach (var m in plan)
-        {
-            Assert.That(copies[m.FromNode].Release(m.JobId), Is.True);
-            copies[m.ToNode].Allocate(m.Target);
-        }
-
-        return copies.Values.Max(RebalancePlanner.Load);
-    }
 }
