@@ -205,6 +205,44 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
     public Task<LeaderInfo> GetLeaderAsync(CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Admin.GetLeaderAsync(new GetLeaderRequest(), o), cancellationToken);
 
+    /// <summary>Writes the leader's snapshot (every job and node record, JSON) to <paramref name="destination"/>; returns its size.</summary>
+    public Task<long> SaveSnapshotAsync(Stream destination, CancellationToken cancellationToken) =>
+        _retry.ExecuteAsync(
+            async (endpoint, ct) =>
+            {
+                // A retry starts the document again.
+                destination.SetLength(0);
+                using var call = endpoint.Admin.SaveSnapshot(new SaveSnapshotRequest(), new CallOptions(cancellationToken: ct));
+                await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
+                {
+                    chunk.Data.WriteTo(destination);
+                }
+
+                return destination.Length;
+            },
+            idempotent: true,
+            cancellationToken);
+
+    /// <summary>Loads a snapshot document from <paramref name="source"/> into a fresh cluster.</summary>
+    public Task<RestoreSnapshotResponse> RestoreSnapshotAsync(Stream source, CancellationToken cancellationToken) =>
+        _retry.ExecuteAsync(
+            async (endpoint, ct) =>
+            {
+                source.Position = 0;
+                using var call = endpoint.Admin.RestoreSnapshot(new CallOptions(cancellationToken: ct));
+                var buffer = new byte[1 << 20];
+                int read;
+                while ((read = await source.ReadAsync(buffer, ct)) > 0)
+                {
+                    await call.RequestStream.WriteAsync(new SnapshotChunk { Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, read) }, ct);
+                }
+
+                await call.RequestStream.CompleteAsync();
+                return await call.ResponseAsync;
+            },
+            idempotent: false,
+            cancellationToken);
+
     /// <summary>Shuts down every channel this client opened.</summary>
     public ValueTask DisposeAsync() => _endpoints.DisposeAsync();
 

@@ -49,6 +49,8 @@ internal sealed class EventInbox
             case MigrateJob m: m.Reply.TrySetException(error); break;
             case SuspendJob s: s.Reply.TrySetException(error); break;
             case ResumeJob r: r.Reply.TrySetException(error); break;
+            case TakeSnapshot t: t.Reply.TrySetException(error); break;
+            case RestoreSnapshot r: r.Reply.TrySetException(error); break;
             case ChangeNode n: n.Reply.TrySetException(error); break;
             case FetchJobLogs f: f.Reply.TrySetException(error); break;
         }

@@ -18,6 +18,12 @@ internal sealed record SuspendJob(string JobId, TaskCompletionSource<Job> Reply)
 
 internal sealed record ResumeJob(string JobId, TaskCompletionSource<Job> Reply) : IMasterEvent;
 
+/// <summary>Admin.SaveSnapshot: every record as of now.</summary>
+internal sealed record TakeSnapshot(TaskCompletionSource<Store.Snapshot> Reply) : IMasterEvent;
+
+/// <summary>Admin.RestoreSnapshot: store a snapshot's records in a fresh cluster.</summary>
+internal sealed record RestoreSnapshot(Store.Snapshot Snapshot, TaskCompletionSource<RestoreSnapshotResponse> Reply) : IMasterEvent;
+
 internal enum NodeOperation
 {
     Cordon,

@@ -310,6 +310,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
         MigrateJob m => MigrateAsync(m, ct),
         SuspendJob s => SuspendAsync(s, ct),
         ResumeJob r => ResumeAsync(r, ct),
+        TakeSnapshot t => TakeSnapshot(t),
+        RestoreSnapshot r => RestoreSnapshotAsync(r, ct),
         ChangeNode n => ChangeNodeAsync(n, ct),
         FetchJobLogs f => FetchLogs(f),
         WatchSubscribe w => Subscribe(w.Watcher),

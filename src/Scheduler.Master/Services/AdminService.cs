@@ -122,6 +122,52 @@ internal sealed class AdminService : Admin.AdminBase
         return await loop.AskAsync<Job>(tcs => new MigrateJob(request.JobId, request.TargetNode, tcs), context.CancellationToken);
     }
 
+    public override async Task SaveSnapshot(SaveSnapshotRequest request, IServerStreamWriter<SnapshotChunk> responseStream, ServerCallContext context)
+    {
+        var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        var snapshot = await loop.AskAsync<Store.Snapshot>(tcs => new TakeSnapshot(tcs), context.CancellationToken);
+
+        // Written out here, off the loop: the records are immutable.
+        using var buffer = new MemoryStream();
+        snapshot.WriteTo(buffer);
+        var bytes = buffer.GetBuffer();
+        for (var offset = 0; offset < buffer.Length; offset += SnapshotChunkBytes)
+        {
+            var length = (int)Math.Min(SnapshotChunkBytes, buffer.Length - offset);
+            await responseStream.WriteAsync(new SnapshotChunk { Data = Google.Protobuf.ByteString.CopyFrom(bytes, offset, length) }, context.CancellationToken);
+        }
+    }
+
+    public override async Task<RestoreSnapshotResponse> RestoreSnapshot(IAsyncStreamReader<SnapshotChunk> requestStream, ServerCallContext context)
+    {
+        using var buffer = new MemoryStream();
+        await foreach (var chunk in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            if (buffer.Length + chunk.Data.Length > Store.Snapshot.MaxBytes)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"snapshot: larger than {Store.Snapshot.MaxBytes} bytes"));
+            }
+
+            chunk.Data.WriteTo(buffer);
+        }
+
+        buffer.Position = 0;
+        Store.Snapshot snapshot;
+        try
+        {
+            snapshot = Store.Snapshot.ReadFrom(buffer);
+        }
+        catch (FormatException ex)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+        }
+
+        var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        return await loop.AskAsync<RestoreSnapshotResponse>(tcs => new RestoreSnapshot(snapshot, tcs), context.CancellationToken);
+    }
+
+    private const int SnapshotChunkBytes = 1 << 20;
+
     private Task<Node> Change(string id, NodeOperation operation, string reason, ServerCallContext context)
     {
         JobsService.RequireId(id, "id");
