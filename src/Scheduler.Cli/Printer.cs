@@ -242,7 +242,14 @@ internal sealed class Printer
         Line($"Memory:   {status.Allocated.MemoryMib} / {status.Capacity.MemoryMib} MiB allocated");
         Line($"GPUs:     {status.GpuAllocationPercent.ToString("F1", CultureInfo.InvariantCulture)}% of {status.GpusTotal} allocated");
         Line($"Jobs:     {string.Join("  ", status.JobsByState.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))}");
+        Line($"Scaling:  {(status.Scaling.Count == 0 ? "no change advised" : string.Join("; ", status.Scaling.Select(Scaling)))}");
     }
+
+    /// <summary>One autoscaling advice: "+2 A100 hosts (7 pending jobs do not fit ...)".</summary>
+    public static string Scaling(ScalingAdvice advice) =>
+        advice.GpuModel.Length == 0
+            ? advice.Reason
+            : $"{advice.HostsDelta.ToString("+#;-#;0", CultureInfo.InvariantCulture)} {advice.GpuModel} host{(Math.Abs(advice.HostsDelta) == 1 ? "" : "s")} ({advice.Reason})";
 
     public static string StateName(JobState state) => state.ToString().ToUpperInvariant();
 

@@ -14,6 +14,7 @@ internal sealed class MasterMetrics : IDisposable
     private readonly Counter<long> _preempted;
     private readonly Counter<long> _terms;
     private readonly Counter<long> _checkpoints;
+    private IReadOnlyList<Core.Scaling.ScalingAdvice> _scaling = [];
     private readonly Histogram<long> _migrationDowntime;
     private readonly Histogram<double> _passDuration;
     private readonly Counter<long> _rebalanceMoves;
@@ -28,6 +29,11 @@ internal sealed class MasterMetrics : IDisposable
         _migrationDowntime = _meter.CreateHistogram<long>("scheduler.migration.downtime", "ms", "Live migrations: agent stopped on the source to running on the target");
         _terms = _meter.CreateCounter<long>("scheduler.leader.terms", "{term}", "Terms this master began as leader (failovers to it)");
         _preempted = _meter.CreateCounter<long>("scheduler.jobs.preempted", "{job}", "Running jobs evicted for a higher-priority job");
+        _meter.CreateObservableGauge(
+            "scheduler.autoscale.hosts_delta",
+            () => Volatile.Read(ref _scaling).Where(a => a.Model.Length > 0).Select(a => new Measurement<int>(a.Delta, new KeyValuePair<string, object?>("gpu_model", a.Model))),
+            "{host}",
+            "Autoscaling signal: hosts of each kind to add (positive) or remove (negative)");
         _checkpoints = _meter.CreateCounter<long>("scheduler.checkpoints.stored", "{checkpoint}", "Checkpoints stored on workers (suspend, preempt, periodic)");
         _passDuration = _meter.CreateHistogram<double>("scheduler.pass.duration", "s", "Time of one scheduling pass");
         _rebalanceMoves = _meter.CreateCounter<long>("scheduler.rebalance.moves", "{migration}", "Moves of rebalancing runs, started as migrations or skipped as no longer possible");
@@ -40,6 +46,9 @@ internal sealed class MasterMetrics : IDisposable
     public void Preempted() => _preempted.Add(1);
 
     public void BecameLeader() => _terms.Add(1);
+
+    /// <summary>The newest autoscaling signal, read by the hosts-delta gauge.</summary>
+    public void ScalingAdvised(IReadOnlyList<Core.Scaling.ScalingAdvice> advice) => Volatile.Write(ref _scaling, advice);
 
     public void CheckpointStored(string purpose) => _checkpoints.Add(1, new KeyValuePair<string, object?>("purpose", purpose));
 

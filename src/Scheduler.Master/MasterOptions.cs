@@ -112,4 +112,19 @@ internal sealed class MasterOptions
 
     /// <summary>A rebalancing run starts none while this many migrations (of any origin) are under way.</summary>
     public int RebalanceMaxInFlight { get; set; } = 4;
+
+    /// <summary>How often the autoscaling signal is worked out (seconds); 0 turns it off.</summary>
+    [Range(0, 86_400)]
+    public int AutoscaleIntervalSeconds { get; set; } = 30;
+
+    /// <summary>Hosts are advised away from the peak use over this window (seconds).</summary>
+    [Range(10, 7 * 86_400)]
+    public int AutoscaleWindowSeconds { get; set; } = 600;
+
+    /// <summary>Idle hosts of each kind kept beyond the window's peak need.</summary>
+    [Range(0, 1000)]
+    public int AutoscaleSpareHosts { get; set; } = 1;
+
+    /// <summary>Where a changed autoscaling signal is POSTed as JSON; empty for nowhere.</summary>
+    public string AutoscaleWebhook { get; set; } = "";
 }

@@ -33,6 +33,10 @@ var switches = new Dictionary<string, string>
     ["--rebalance-interval-s"] = "Master:RebalanceIntervalSeconds",
     ["--rebalance-max-per-run"] = "Master:RebalanceMaxPerRun",
     ["--rebalance-max-in-flight"] = "Master:RebalanceMaxInFlight",
+    ["--autoscale-interval-s"] = "Master:AutoscaleIntervalSeconds",
+    ["--autoscale-window-s"] = "Master:AutoscaleWindowSeconds",
+    ["--autoscale-spare-hosts"] = "Master:AutoscaleSpareHosts",
+    ["--autoscale-webhook"] = "Master:AutoscaleWebhook",
 };
 
 // A bare flag reads as "true".
@@ -60,6 +64,7 @@ builder.Services.AddOptions<MasterOptions>()
     .Validate(o => Scheduler.Core.Queueing.QueuePolicies.Names.Contains(o.QueuePolicy), "Master:QueuePolicy names no known policy (priority, fifo, sjf, drf)")
     .Validate(o => o.DeadAfterMs >= o.HeartbeatIntervalMs * 3, "Master:DeadAfterMs must be at least three heartbeat intervals (workers fence one interval before it)")
     .Validate(o => o.HeartbeatIntervalMs * o.SuspectAfterMissed < o.DeadAfterMs, "Master:SuspectAfterMissed heartbeats must pass before Master:DeadAfterMs")
+    .Validate(o => o.AutoscaleWebhook.Length == 0 || Uri.TryCreate(o.AutoscaleWebhook, UriKind.Absolute, out var w) && w.Scheme is "http" or "https", "Master:AutoscaleWebhook (--autoscale-webhook) must be an http:// or https:// URL")
     .Validate(o => o.Advertise.Length == 0 || Uri.TryCreate(o.Advertise, UriKind.Absolute, out var u) && u.Scheme is "http" or "https", "Master:Advertise must be an http:// or https:// URL")
     .ValidateOnStart();
 builder.Services.AddSingleton<IValidateOptions<MasterOptions>, RebalanceOptionsValidation>();

@@ -15,6 +15,9 @@ internal sealed record MasterView(
     ImmutableDictionary<string, JobRecord> Jobs,
     ImmutableSortedDictionary<string, Node> Nodes)
 {
+    /// <summary>The latest autoscaling signal.</summary>
+    public ImmutableArray<Core.Scaling.ScalingAdvice> Scaling { get; init; } = [];
+
     public static MasterView Empty { get; } = new(
         0, 0, DateTimeOffset.MinValue,
         ImmutableDictionary.Create<string, JobRecord>(StringComparer.Ordinal),

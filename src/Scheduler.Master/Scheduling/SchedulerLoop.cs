@@ -78,6 +78,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _metrics = metrics;
         _detector = FailureDetector.From(_options);
         _migrationPlacement = new PlacementEngine(PlacementPolicies.Create(_options.PlacementPolicy));
+        if (_options.AutoscaleWebhook.Length > 0)
+        {
+            _scalingWebhook = new ScalingWebhook(new Uri(_options.AutoscaleWebhook), logger);
+        }
+
         var queue = QueuePolicies.Create(_options.QueuePolicy, new QueuePolicyOptions
         {
             AgingInterval = TimeSpan.FromSeconds(_options.AgingIntervalSeconds),
@@ -195,6 +200,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
 
             await tickTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (_scalingWebhook is not null)
+            {
+                await _scalingWebhook.DisposeAsync();
+            }
         }
     }
 
@@ -448,6 +457,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
 
         await RebalanceIfDueAsync(now, ct);
+        AdviseScalingIfDue(now);
     }
 
     private async Task RunPassAsync(CancellationToken ct)

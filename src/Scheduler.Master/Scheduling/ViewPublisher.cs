@@ -26,6 +26,9 @@ internal sealed class ViewPublisher
     public void NodeChanged(string nodeId) => _dirtyNodes.Add(nodeId);
 
     /// <summary>Makes everything noted so far visible to readers.</summary>
+    /// <summary>The autoscaling signal the next view carries.</summary>
+    public System.Collections.Immutable.ImmutableArray<Core.Scaling.ScalingAdvice> Scaling { get; set; } = [];
+
     public void Publish(IReadOnlyDictionary<string, NodeEntry> nodes, long epoch, DateTimeOffset leaderSince)
     {
         foreach (var id in _dirtyNodes)
@@ -37,6 +40,6 @@ internal sealed class ViewPublisher
 
         _dirtyNodes.Clear();
         var previous = _view;
-        Volatile.Write(ref _view, new MasterView(previous.Version + 1, epoch, leaderSince, _jobs, _nodes));
+        Volatile.Write(ref _view, new MasterView(previous.Version + 1, epoch, leaderSince, _jobs, _nodes) { Scaling = Scaling });
     }
 }

@@ -56,6 +56,11 @@ internal sealed class AdminService : Admin.AdminBase
             status.JobsByState[StateName(group.Key)] = group.Count();
         }
 
+        foreach (var advice in view.Scaling)
+        {
+            status.Scaling.Add(new Contracts.V1.ScalingAdvice { GpuModel = advice.Model, HostsDelta = advice.Delta, Reason = advice.Reason });
+        }
+
         return Task.FromResult(status);
     }
 
