@@ -52,6 +52,17 @@ public sealed class CheckpointCoordinationTests
     }
 
     [Test]
+    public async Task A_suspended_job_counts_as_unfinished_for_lists_and_watches()
+    {
+        await using var harness = await StartAsync();
+        var (_, _, job, _) = await SuspendedAsync(harness);
+
+        var unfinished = harness.Loop.Feed.Current.History.NewestFirst(long.MaxValue, unfinishedOnly: true).Select(j => j.Id);
+
+        Assert.That(unfinished, Does.Contain(job.Id), "a watch starts with it, like any job not done");
+    }
+
+    [Test]
     public async Task Resumed_on_a_node_that_holds_the_checkpoint_it_starts_from_it_there()
     {
         await using var harness = await StartAsync();

@@ -123,5 +123,5 @@ internal sealed class JobHistory
     }
 
     /// <summary>True for the states a job leaves again (the ones <see cref="NewestFirst"/> can serve from its unfinished index).</summary>
-    public static bool IsUnfinished(JobState state) => state is JobState.Pending or JobState.Assigned or JobState.Running or JobState.Lost;
+    public static bool IsUnfinished(JobState state) => state is JobState.Pending or JobState.Assigned or JobState.Running or JobState.Lost or JobState.Suspended;
 }

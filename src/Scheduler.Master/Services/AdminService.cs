@@ -198,6 +198,8 @@ internal sealed class AdminService : Admin.AdminBase
         JobState.Failed => "FAILED",
         JobState.Cancelled => "CANCELLED",
         JobState.Lost => "LOST",
+        JobState.Suspended => "SUSPENDED",
+        JobState.Migrating => "MIGRATING",
         _ => "UNSPECIFIED",
     };
 }
