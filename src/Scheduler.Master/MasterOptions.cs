@@ -113,6 +113,10 @@ internal sealed class MasterOptions
     /// <summary>A rebalancing run starts none while this many migrations (of any origin) are under way.</summary>
     public int RebalanceMaxInFlight { get; set; } = 4;
 
+    /// <summary>Finished jobs are deleted this many hours after they finished; 0 keeps them forever.</summary>
+    [Range(0, 100 * 8766)]
+    public int JobRetentionHours { get; set; } = 168;
+
     /// <summary>How often the autoscaling signal is worked out (seconds); 0 turns it off.</summary>
     [Range(0, 86_400)]
     public int AutoscaleIntervalSeconds { get; set; } = 30;

@@ -33,6 +33,7 @@ var switches = new Dictionary<string, string>
     ["--rebalance-interval-s"] = "Master:RebalanceIntervalSeconds",
     ["--rebalance-max-per-run"] = "Master:RebalanceMaxPerRun",
     ["--rebalance-max-in-flight"] = "Master:RebalanceMaxInFlight",
+    ["--job-retention-hours"] = "Master:JobRetentionHours",
     ["--autoscale-interval-s"] = "Master:AutoscaleIntervalSeconds",
     ["--autoscale-window-s"] = "Master:AutoscaleWindowSeconds",
     ["--autoscale-spare-hosts"] = "Master:AutoscaleSpareHosts",

@@ -75,6 +75,19 @@ internal sealed class MemoryStore : IStateStore
         return Task.CompletedTask;
     }
 
+    public Task DeleteJobsAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            foreach (var id in ids)
+            {
+                _jobs.Remove(id);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken)
     {
         lock (_lock)

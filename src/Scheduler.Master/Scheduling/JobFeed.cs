@@ -53,6 +53,19 @@ internal sealed class JobFeed
         return version;
     }
 
+    /// <summary>Forgets jobs retention deleted: List and Get no longer find them. Loop only.</summary>
+    public void Remove(IEnumerable<JobRecord> jobs)
+    {
+        var state = _state;
+        var history = state.History;
+        foreach (var job in jobs)
+        {
+            history = history.Remove(job);
+        }
+
+        Volatile.Write(ref _state, state with { History = history });
+    }
+
     /// <summary>
     /// Adds the changes after version <paramref name="after"/> up to <paramref name="upTo"/> (a version read
     /// from <see cref="Current"/>) to <paramref name="into"/>; false when some were already overwritten.

@@ -59,6 +59,14 @@ internal sealed class JobHistory
         return new JobHistory(_byId.SetItem(job.Id, job), all, unfinished);
     }
 
+    /// <summary>Without <paramref name="job"/> (retention removed it).</summary>
+    public JobHistory Remove(JobRecord job)
+    {
+        var index = FirstAtOrAfter(_all, job.Sequence);
+        var all = index < _all.Count && _all[index].Sequence == job.Sequence ? _all.RemoveAt(index) : _all;
+        return new JobHistory(_byId.Remove(job.Id), all, _unfinished.Remove(job));
+    }
+
     /// <summary>Jobs with a sequence below <paramref name="beforeSequence"/>, newest first; only unfinished ones when asked.</summary>
     public IEnumerable<JobRecord> NewestFirst(long beforeSequence, bool unfinishedOnly)
     {

@@ -458,6 +458,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         await RebalanceIfDueAsync(now, ct);
         AdviseScalingIfDue(now);
+        await CompactFinishedJobsIfDueAsync(now, ct);
     }
 
     private async Task RunPassAsync(CancellationToken ct)

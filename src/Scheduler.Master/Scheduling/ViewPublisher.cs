@@ -25,6 +25,8 @@ internal sealed class ViewPublisher
 
     public void NodeChanged(string nodeId) => _dirtyNodes.Add(nodeId);
 
+    public void JobRemoved(string jobId) => _jobs = _jobs.Remove(jobId);
+
     /// <summary>Makes everything noted so far visible to readers.</summary>
     /// <summary>The autoscaling signal the next view carries.</summary>
     public System.Collections.Immutable.ImmutableArray<Core.Scaling.ScalingAdvice> Scaling { get; set; } = [];

@@ -502,6 +502,22 @@ internal sealed class EtcdStateStore : IStateStore
         }
     }
 
+    public async Task DeleteJobsAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+    {
+        // Two keys per job (status, then spec, so a reader never finds a status without its spec).
+        foreach (var chunk in ids.Distinct(StringComparer.Ordinal).Chunk(Math.Max(1, _options.MaxTxnOps / 2)))
+        {
+            await CommitAsync([.. chunk.SelectMany(id => new[] { Delete(_jobsPrefix + id), Delete(_specsPrefix + id) })], cancellationToken);
+            foreach (var id in chunk)
+            {
+                _storedSpecs.TryRemove(id, out _);
+            }
+        }
+    }
+
+    private static RequestOp Delete(string key) =>
+        new() { RequestDeleteRange = new DeleteRangeRequest { Key = Bytes(key) } };
+
     private static RequestOp Put(string key, byte[] value) =>
         new() { RequestPut = new PutRequest { Key = Bytes(key), Value = ByteString.CopyFrom(value) } };
 

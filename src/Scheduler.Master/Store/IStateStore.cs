@@ -21,4 +21,7 @@ internal interface IStateStore : IAsyncDisposable
     Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken);
 
     Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken);
+
+    /// <summary>Deletes finished jobs (retention); on etcd a long list is deleted in several transactions.</summary>
+    Task DeleteJobsAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken);
 }

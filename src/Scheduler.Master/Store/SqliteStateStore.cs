@@ -233,6 +233,31 @@ internal sealed class SqliteStateStore : IStateStore
         return true;
     }
 
+    public async Task DeleteJobsAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        await WriteAsync(async () =>
+        {
+            await using var tx = (SqliteTransaction)await _connection.BeginTransactionAsync(cancellationToken);
+            await using var cmd = _connection.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "DELETE FROM jobs WHERE id = $id";
+            var id = cmd.Parameters.Add("$id", SqliteType.Text);
+            foreach (var jobId in ids)
+            {
+                id.Value = jobId;
+                await cmd.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await tx.CommitAsync(cancellationToken);
+            return true;
+        });
+    }
+
     public async Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken)
     {
         await using var cmd = _connection.CreateCommand();

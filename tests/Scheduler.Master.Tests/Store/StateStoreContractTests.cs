@@ -53,6 +53,18 @@ public abstract class StateStoreContractTests
     }
 
     [Test]
+    public async Task Deleted_jobs_are_gone_after_a_reopen_and_the_others_stay()
+    {
+        var store = await OpenAsync();
+        await store.SaveJobsAsync([StoreRecords.Pending(1), StoreRecords.Running(2), StoreRecords.Pending(3)], Token);
+
+        await store.DeleteJobsAsync([StoreRecords.Pending(1).Id, StoreRecords.Pending(3).Id], Token);
+
+        var loaded = await (await ReopenAsync(store)).LoadAsync(Token);
+        Assert.That(loaded.Jobs.Select(j => j.Id), Is.EqualTo(new[] { StoreRecords.Running(2).Id }));
+    }
+
+    [Test]
     public async Task Saved_jobs_and_nodes_load_back_field_by_field()
     {
         var store = await OpenAsync();

@@ -1,0 +1,46 @@
+using Grpc.Core;
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Scheduling;
+using static Scheduler.Master.Tests.LoopHarness;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>Retention: finished jobs are deleted once --job-retention-hours have passed since they finished; nothing else is.</summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class RetentionTests
+{
+    [Test]
+    public async Task A_job_finished_longer_ago_than_the_retention_is_deleted_and_the_rest_kept()
+    {
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetentionHours = 1, AutoscaleIntervalSeconds = 0 };
+        await using var harness = await StartAsync(options);
+        var n1 = await harness.ConnectAsync("n1", 1);
+        var done = await harness.SubmitAsync("done", gpus: 1);
+        harness.Report(n1, done.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Exited, exitCode: 0);
+        var waiting = await harness.SubmitAsync("waiting", gpus: 2);
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[done.Id].State, Is.EqualTo(JobState.Succeeded));
+
+        await ElapseAsync(harness, TimeSpan.FromMinutes(50));
+        Assert.That(harness.Store.Jobs.ContainsKey(done.Id), Is.True, "kept within the retention");
+
+        await ElapseAsync(harness, TimeSpan.FromMinutes(20));
+        Assert.That(harness.Store.Jobs.ContainsKey(done.Id), Is.False, "deleted from the store");
+        Assert.That(harness.Loop.Feed.Current.History.TryGet(done.Id, out _), Is.False, "Get and List no longer find it");
+        Assert.That(harness.Loop.View.Jobs.ContainsKey(done.Id), Is.False);
+        Assert.That(harness.Store.Jobs[waiting.Id].State, Is.EqualTo(JobState.Pending), "an unfinished job is never deleted, however old");
+        var cancel = await Assert.ThrowsAsync<RpcException>(() => harness.Loop.AskAsync<Job>(r => new CancelJob(done.Id, r), CancellationToken.None));
+        Assert.That(cancel!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+    }
+
+    /// <summary>Moves the fake clock on a minute at a time, letting the loop tick.</summary>
+    private static async Task ElapseAsync(LoopHarness harness, TimeSpan by)
+    {
+        for (var passed = TimeSpan.Zero; passed < by; passed += TimeSpan.FromMinutes(1))
+        {
+            harness.Time.Advance(TimeSpan.FromMinutes(1));
+            await harness.SettleAsync();
+        }
+    }
+}
