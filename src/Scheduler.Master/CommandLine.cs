@@ -34,6 +34,12 @@ internal static class CommandLine
           --rebalance-interval-s S        time between rebalancing runs (default 60)
           --rebalance-max-per-run N       migrations one run may start (default 2)
           --rebalance-max-in-flight N     no run starts one while this many migrations are under way (default 4)
+          --metrics-listen HOST:PORT      Prometheus scrape endpoint /metrics over HTTP/1.1 (default none; port 0 picks
+                                          a free one, written to <data-dir>/metrics.addr)
+          --otlp-endpoint URL             export metrics, traces and logs by OTLP to this collector (default: the
+                                          OTEL_EXPORTER_OTLP_ENDPOINT variable, else none)
+          --otlp-protocol grpc|http/protobuf
+                                          OTLP transport (default grpc)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

@@ -112,4 +112,13 @@ internal sealed class MasterOptions
 
     /// <summary>A rebalancing run starts none while this many migrations (of any origin) are under way.</summary>
     public int RebalanceMaxInFlight { get; set; } = 4;
+
+    /// <summary>HOST:PORT of the Prometheus scrape endpoint (/metrics, HTTP/1.1); empty: none. Port 0 picks one, written to metrics.addr.</summary>
+    public string MetricsListen { get; set; } = "";
+
+    /// <summary>OTLP collector base URL for metrics, traces and logs; empty: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no export.</summary>
+    public string OtlpEndpoint { get; set; } = "";
+
+    /// <summary>grpc (default) or http/protobuf.</summary>
+    public string OtlpProtocol { get; set; } = "grpc";
 }
