@@ -20,7 +20,11 @@ internal static class MasterTracing
     /// <summary>The span of a Submit call; a child of the caller's span when it sent a valid traceparent.</summary>
     public static Activity? StartSubmit(string? traceparent)
     {
-        ActivityContext.TryParse(traceparent, null, out var parent);
+        ActivityContext.TryParse(traceparent, null, isRemote: true, out var parent);
+
+        // Not under ASP.NET Core's request activity: nothing exports it, so it is not recorded, and
+        // the parent-based sampler would drop every span of the job's trace with it.
+        Activity.Current = null;
         return Source.StartActivity("scheduler.submit", ActivityKind.Server, parent);
     }
 
