@@ -10,7 +10,7 @@ namespace Scheduler.IntegrationTests;
 /// </summary>
 [TestFixture]
 [CancelAfter(120_000)]
-public sealed class ObservabilityTests : PerTestCluster
+public sealed partial class ObservabilityTests : PerTestCluster
 {
     private static readonly HttpClient Http = new();
 
@@ -73,11 +73,12 @@ public sealed class ObservabilityTests : PerTestCluster
         });
 
         var worker = await ScrapeUntilAsync(workerMetrics, m =>
-            m.Value("scheduler_worker_agent_memory_bytes", ("node", "w1"), ("job", sleeper.Id)) > 0, "the worker's heartbeat to report the running agent");
+            m.Value("scheduler_worker_agent_memory_bytes", ("node", "w1"), ("job", sleeper.Id)) > 0
+            && m.Value("scheduler_worker_agents", ("node", "w1"), ("state", "running")) == 1, "the worker's heartbeat to report the running agent");
         Assert.Multiple(() =>
         {
             Assert.That(worker.Value("scheduler_worker_agent_starts_total", ("node", "w1")), Is.EqualTo(4));
-            Assert.That(worker.Value("scheduler_worker_agents", ("node", "w1"), ("state", "running")), Is.EqualTo(1));
+            Assert.That(worker.Value("scheduler_worker_agents", ("node", "w1"), ("state", "failed_to_start")), Is.Zero);
             Assert.That(worker.Value("scheduler_worker_agent_cpu_time_seconds_total", ("node", "w1"), ("job", sleeper.Id)), Is.GreaterThanOrEqualTo(0));
             Assert.That(worker.Value("scheduler_worker_heartbeats_total", ("node", "w1")), Is.GreaterThan(0));
             foreach (var uuid in uuids)
@@ -87,8 +88,25 @@ public sealed class ObservabilityTests : PerTestCluster
             }
         });
 
+        // The dashboard in deploy/ plots these series: every name it uses is served, except counters
+        // of events this workload does not cause (they appear with the first one).
+        var dashboard = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "deploy", "grafana", "scheduler-dashboard.json"));
+        var served = master.Concat(worker).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        string[] eventOnly =
+        [
+            "scheduler_jobs_requeued_total", "scheduler_jobs_preempted_total", "scheduler_migrations_total",
+            "scheduler_migration_downtime_milliseconds_bucket", "scheduler_checkpoints_stored_total", "scheduler_rebalance_moves_total",
+        ];
+        var plotted = DashboardSeries().Matches(await File.ReadAllTextAsync(dashboard)).Select(m => m.Value).Distinct().ToList();
+        Assert.That(plotted, Has.Count.GreaterThan(20));
+        Assert.That(plotted.Except(eventOnly).Where(name => !served.Contains(name)), Is.Empty, "series the dashboard plots but no endpoint serves");
+
         await api.Jobs.CancelAsync(new CancelJobRequest { Id = sleeper.Id }, deadline: ClusterApi.Deadline());
         await api.Jobs.CancelAsync(new CancelJobRequest { Id = tooLarge.Id }, deadline: ClusterApi.Deadline());
+
+        // An ended agent's series go with it: a long-lived worker does not pile up one per job.
+        await api.WaitForStateAsync(sleeper.Id, JobState.Cancelled);
+        await ScrapeUntilAsync(workerMetrics, m => m.Value("scheduler_worker_agent_memory_bytes", ("job", sleeper.Id)) is null, "the cancelled agent's series to go");
     }
 
     [Test]
@@ -147,6 +165,9 @@ public sealed class ObservabilityTests : PerTestCluster
             throw new AssertionException($"{ex.Message}; spans received: {string.Join(", ", collector.Spans.Select(s => $"{s.Service}/{s.Name} trace {s.TraceId} span {s.SpanId} parent {s.ParentSpanId}"))}");
         }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("scheduler_[a-z_]+")]
+    private static partial System.Text.RegularExpressions.Regex DashboardSeries();
 
     private static Task<string> MetricsAddressAsync(string dataDir)
     {
