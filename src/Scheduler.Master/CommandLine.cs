@@ -34,6 +34,17 @@ internal static class CommandLine
           --rebalance-interval-s S        time between rebalancing runs (default 60)
           --rebalance-max-per-run N       migrations one run may start (default 2)
           --rebalance-max-in-flight N     no run starts one while this many migrations are under way (default 4)
+          --job-retention-hours H         finished jobs are deleted this long after they finished (default 168; 0 keeps)
+          --autoscale-interval-s S        how often the autoscaling signal is worked out (default 30; 0 turns it off)
+          --autoscale-window-s S          hosts are advised away from the peak use over this window (default 600)
+          --autoscale-spare-hosts N       idle hosts of each kind kept beyond that peak (default 1)
+          --autoscale-webhook URL         POST each changed autoscaling signal as JSON to this URL (default none)
+          --metrics-listen HOST:PORT      Prometheus scrape endpoint /metrics over HTTP/1.1 (default none; port 0 picks
+                                          a free one, written to <data-dir>/metrics.addr)
+          --otlp-endpoint URL             export metrics, traces and logs by OTLP to this collector (default: the
+                                          OTEL_EXPORTER_OTLP_ENDPOINT variable, else none)
+          --otlp-protocol grpc|http/protobuf
+                                          OTLP transport (default grpc)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

@@ -18,6 +18,9 @@ internal sealed class MasterMetrics : IDisposable
     private readonly Histogram<long> _migrationDowntime;
     private readonly Histogram<double> _passDuration;
     private readonly Counter<long> _rebalanceMoves;
+    private readonly Histogram<double> _placementLatency;
+    private readonly Histogram<double> _loopLag;
+    private readonly Counter<long> _migrations;
 
     public MasterMetrics(IMeterFactory meters)
     {
@@ -37,7 +40,15 @@ internal sealed class MasterMetrics : IDisposable
         _checkpoints = _meter.CreateCounter<long>("scheduler.checkpoints.stored", "{checkpoint}", "Checkpoints stored on workers (suspend, preempt, periodic)");
         _passDuration = _meter.CreateHistogram<double>("scheduler.pass.duration", "s", "Time of one scheduling pass");
         _rebalanceMoves = _meter.CreateCounter<long>("scheduler.rebalance.moves", "{migration}", "Moves of rebalancing runs, started as migrations or skipped as no longer possible");
+        _placementLatency = _meter.CreateHistogram<double>("scheduler.placement.latency", "s", "Time a job waited in the queue (since submitted or requeued) until it was placed",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600] });
+        _loopLag = _meter.CreateHistogram<double>("scheduler.loop.lag", "s", "Scheduling-pass lag: from the oldest event of a batch entering the inbox to its view being published",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+        _migrations = _meter.CreateCounter<long>("scheduler.migrations", "{migration}", "Live migrations that ended, by outcome (moved or rolled_back)");
     }
+
+    /// <summary>The meter's name and version, for the observable instruments other classes add to it.</summary>
+    public Meter Meter => _meter;
 
     public void Submitted() => _submitted.Add(1);
 
@@ -53,6 +64,12 @@ internal sealed class MasterMetrics : IDisposable
     public void CheckpointStored(string purpose) => _checkpoints.Add(1, new KeyValuePair<string, object?>("purpose", purpose));
 
     public void Migrated(long downtimeMs) => _migrationDowntime.Record(downtimeMs);
+
+    public void MigrationEnded(string outcome) => _migrations.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void Placed(TimeSpan waited) => _placementLatency.Record(Math.Max(0, waited.TotalSeconds));
+
+    public void LoopLag(TimeSpan lag) => _loopLag.Record(lag.TotalSeconds);
 
     public void Rebalanced(string mode, int started, int skipped)
     {

@@ -131,4 +131,13 @@ internal sealed class MasterOptions
 
     /// <summary>Where a changed autoscaling signal is POSTed as JSON; empty for nowhere.</summary>
     public string AutoscaleWebhook { get; set; } = "";
+
+    /// <summary>HOST:PORT of the Prometheus scrape endpoint (/metrics, HTTP/1.1); empty: none. Port 0 picks one, written to metrics.addr.</summary>
+    public string MetricsListen { get; set; } = "";
+
+    /// <summary>OTLP collector base URL for metrics, traces and logs; empty: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no export.</summary>
+    public string OtlpEndpoint { get; set; } = "";
+
+    /// <summary>grpc (default) or http/protobuf.</summary>
+    public string OtlpProtocol { get; set; } = "grpc";
 }

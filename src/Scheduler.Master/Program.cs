@@ -2,11 +2,13 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using Scheduler.Hosting;
 using Scheduler.Master;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
 using Scheduler.Master.Services;
 using Scheduler.Master.Store;
+using Scheduler.Master.Telemetry;
 
 var switches = new Dictionary<string, string>
 {
@@ -38,6 +40,9 @@ var switches = new Dictionary<string, string>
     ["--autoscale-window-s"] = "Master:AutoscaleWindowSeconds",
     ["--autoscale-spare-hosts"] = "Master:AutoscaleSpareHosts",
     ["--autoscale-webhook"] = "Master:AutoscaleWebhook",
+    ["--metrics-listen"] = "Master:MetricsListen",
+    ["--otlp-endpoint"] = "Master:OtlpEndpoint",
+    ["--otlp-protocol"] = "Master:OtlpProtocol",
 };
 
 // A bare flag reads as "true".
@@ -89,8 +94,19 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Listen(host, port, listen => listen.Protocols = HttpProtocols.Http2);
 });
 
+var telemetry = new TelemetrySettings("scheduler-master", options.MasterId, MasterMetrics.MeterName, MasterTracing.SourceName,
+    options.MetricsListen, options.OtlpEndpoint, options.OtlpProtocol, options.DataDir);
+if (HostTelemetry.Validate(telemetry) is { } telemetryError)
+{
+    await Console.Error.WriteLineAsync($"error: {telemetryError}");
+    return 2;
+}
+
+var metricsEndpoint = builder.AddTelemetry(telemetry);
+
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<MasterMetrics>();
+builder.Services.AddSingleton<ClusterGauges>();
 builder.Services.AddSingleton<MasterAddress>();
 
 if (options.Etcd.Length > 0
@@ -150,6 +166,8 @@ builder.Services.AddGrpcHealthChecks().AddCheck<LeaderHealthCheck>("scheduler");
 builder.Services.AddGrpcReflection();
 
 var app = builder.Build();
+app.MapMetrics(metricsEndpoint);
+app.Services.GetRequiredService<ClusterGauges>();
 app.MapGrpcService<JobsService>();
 app.MapGrpcService<AdminService>();
 app.MapGrpcService<WorkerGatewayService>();
@@ -159,7 +177,8 @@ app.MapGrpcReflectionService();
 app.Lifetime.ApplicationStarted.Register(() =>
 {
     var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!;
-    var url = addresses.Addresses.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
+    var url = addresses.Addresses.First(a => metricsEndpoint is null || !a.EndsWith($":{metricsEndpoint.Port}", StringComparison.Ordinal))
+        .Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
     var o = app.Services.GetRequiredService<IOptions<MasterOptions>>().Value;
     app.Services.GetRequiredService<MasterAddress>().Url = o.Advertise.Length > 0 ? o.Advertise : url;
 
@@ -194,7 +213,8 @@ catch (OptionsValidationException ex)
 }
 catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
 {
-    await Console.Error.WriteLineAsync($"error: cannot listen on {options.Listen}: address already in use; stop what holds it, or pick another --listen (port 0 picks a free one)");
+    var where = options.MetricsListen.Length > 0 ? $"{options.Listen} or --metrics-listen {options.MetricsListen}" : options.Listen;
+    await Console.Error.WriteLineAsync($"error: cannot listen on {where}: address already in use; stop what holds it, or pick another --listen (port 0 picks a free one)");
     return 2;
 }
 finally

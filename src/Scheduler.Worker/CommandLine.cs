@@ -32,6 +32,12 @@ internal static class CommandLine
           --stop-grace-ms MS           on shutdown, SIGTERM to SIGKILL for its agents (default 5000)
           --transfer-listen HOST:PORT  checkpoint transfer service, HTTP/2 cleartext (default 127.0.0.1:0: loopback,
                                        a port the OS picks); the bound address is sent to the master at registration
+          --metrics-listen HOST:PORT   Prometheus scrape endpoint /metrics over HTTP/1.1 (default none; port 0 picks
+                                       a free one, written to <data-dir>/metrics.addr)
+          --otlp-endpoint URL          export metrics, traces and logs by OTLP to this collector (default: the
+                                       OTEL_EXPORTER_OTLP_ENDPOINT variable, else none)
+          --otlp-protocol grpc|http/protobuf
+                                       OTLP transport (default grpc)
           --probe-only                 print what the GPU probe reads (JSON) and exit
           --Worker:<Name>=VALUE        any other setting
           -h, --help                   print this help and exit

@@ -6,9 +6,11 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
+using Scheduler.Hosting;
 using Scheduler.Worker;
 using Scheduler.Worker.Gpu;
 using Scheduler.Worker.Keeper;
+using Scheduler.Worker.Telemetry;
 using Scheduler.Worker.Transfer;
 
 var switches = new Dictionary<string, string>
@@ -27,6 +29,9 @@ var switches = new Dictionary<string, string>
     ["--max-reconnect-delay-ms"] = "Worker:MaxReconnectDelayMs",
     ["--stop-grace-ms"] = "Worker:StopGraceMs",
     ["--transfer-listen"] = "Worker:TransferListen",
+    ["--metrics-listen"] = "Worker:MetricsListen",
+    ["--otlp-endpoint"] = "Worker:OtlpEndpoint",
+    ["--otlp-protocol"] = "Worker:OtlpProtocol",
 };
 
 if (args is [KeeperProcess.Verb, ..])
@@ -79,6 +84,18 @@ if (!IPEndPoint.TryParse(options.TransferListen, out var transferListen))
 }
 
 builder.WebHost.ConfigureKestrel(kestrel => TransferHosting.Listen(kestrel, transferListen));
+
+// After the transfer endpoint, which stays the first bound address (the one registered with the master).
+var telemetry = new TelemetrySettings("scheduler-worker", options.NodeId, WorkerMetrics.MeterName, WorkerTracing.SourceName,
+    options.MetricsListen, options.OtlpEndpoint, options.OtlpProtocol, options.DataDir);
+if (HostTelemetry.Validate(telemetry) is { } telemetryError)
+{
+    await Console.Error.WriteLineAsync($"error: {telemetryError}");
+    return 2;
+}
+
+var metricsEndpoint = builder.AddTelemetry(telemetry);
+builder.Services.AddSingleton<WorkerMetrics>();
 builder.Services.AddCheckpointTransfer(options.DataDir, new TransferLimits());
 builder.Services.AddSingleton<TransferEndpoint>();
 if (GpuProbeFactory.Refusal(options) is { } refusal)
@@ -105,6 +122,7 @@ if (options.ProbeOnly)
 }
 
 var app = builder.Build();
+app.MapMetrics(metricsEndpoint);
 app.MapCheckpointTransfer();
 try
 {
@@ -112,7 +130,8 @@ try
 }
 catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
 {
-    await Console.Error.WriteLineAsync($"error: cannot listen on {options.TransferListen}: address already in use; pick another --transfer-listen (port 0 picks a free one)");
+    var where = options.MetricsListen.Length > 0 ? $"{options.TransferListen} or --metrics-listen {options.MetricsListen}" : options.TransferListen;
+    await Console.Error.WriteLineAsync($"error: cannot listen on {where}: address already in use; pick another --transfer-listen (port 0 picks a free one)");
     return 2;
 }
 

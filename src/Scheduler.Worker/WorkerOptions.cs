@@ -61,4 +61,13 @@ internal sealed class WorkerOptions
 
     /// <summary>Print what the GPU probe sees and exit.</summary>
     public bool ProbeOnly { get; set; }
+
+    /// <summary>HOST:PORT of the Prometheus scrape endpoint (/metrics, HTTP/1.1); empty: none. Port 0 picks one, written to metrics.addr.</summary>
+    public string MetricsListen { get; set; } = "";
+
+    /// <summary>OTLP collector base URL for metrics, traces and logs; empty: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no export.</summary>
+    public string OtlpEndpoint { get; set; } = "";
+
+    /// <summary>grpc (default) or http/protobuf.</summary>
+    public string OtlpProtocol { get; set; } = "grpc";
 }

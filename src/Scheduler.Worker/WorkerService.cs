@@ -6,6 +6,7 @@ using Scheduler.Worker.Gpu;
 using Scheduler.Worker.Keeper;
 using Scheduler.Worker.Link;
 using Scheduler.Worker.Migration;
+using Scheduler.Worker.Telemetry;
 using Scheduler.Worker.Transfer;
 
 namespace Scheduler.Worker;
@@ -23,6 +24,7 @@ internal sealed partial class WorkerService : BackgroundService
     private readonly TransferEndpoint _transfer;
     private readonly TransferAuthorizations _authorizations;
     private readonly IncomingMigrations _incoming;
+    private readonly WorkerMetrics _metrics;
 
     public WorkerService(
         IOptions<WorkerOptions> options,
@@ -30,8 +32,10 @@ internal sealed partial class WorkerService : BackgroundService
         ILoggerFactory loggers,
         TransferEndpoint transfer,
         TransferAuthorizations authorizations,
-        IncomingMigrations incoming)
+        IncomingMigrations incoming,
+        WorkerMetrics metrics)
     {
+        _metrics = metrics;
         _options = options.Value;
         _transfer = transfer;
         _authorizations = authorizations;
@@ -84,7 +88,7 @@ internal sealed partial class WorkerService : BackgroundService
                     source,
                     new CheckpointShipper(nodeId, agents, checkpoints, source, _incoming.RestoreRoot, _time, _loggers.CreateLogger<CheckpointShipper>()));
                 migrations.Add(migration);
-                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration);
+                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration) { Metrics = _metrics };
                 LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master, transferAddress);
                 links.Add(link.RunAsync(stoppingToken));
             }

@@ -33,4 +33,23 @@ public sealed class EventInboxTests
             Assert.That(task.IsFaulted, Is.True, $"{type.Name} is answered");
         }
     }
+
+    [Test]
+    public void Depth_counts_the_events_posted_and_not_yet_taken()
+    {
+        var inbox = new EventInbox();
+        inbox.Post(Tick.Instance);
+        inbox.Post(Tick.Instance);
+        inbox.Post(Tick.Instance);
+        Assert.That(inbox.Depth, Is.EqualTo(3));
+
+        var taken = inbox.TakeBatch().Take(2).ToList();
+
+        Assert.That(taken, Has.Count.EqualTo(2));
+        Assert.That(inbox.Depth, Is.EqualTo(1));
+        inbox.Close(new RpcException(new Status(StatusCode.Unavailable, "test")));
+        Assert.That(inbox.Depth, Is.Zero);
+        Assert.That(inbox.Post(Tick.Instance), Is.False);
+        Assert.That(inbox.Depth, Is.Zero, "a refused post is not counted");
+    }
 }

@@ -13,7 +13,12 @@ internal static class UpCommand
         var dir = new Option<string>("--dir") { Description = "Data and logs", DefaultValueFactory = _ => LocalCluster.DefaultDirectory };
         var port = new Option<int>("--port") { Description = "Master port (0 picks a free one; not with --ha, whose ports are all free ones)", DefaultValueFactory = _ => 7070 };
         var ha = new Option<bool>("--ha") { Description = "Three etcd members and three masters electing a leader; processes listed in DIR/cluster.json" };
-        var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port, ha };
+        var metrics = new Option<string>("--metrics-listen")
+        {
+            Description = "HOST:PORT of the master's Prometheus /metrics (0 picks a free port); each worker serves its own on HOST and a free port (DIR/NODE/metrics.addr)",
+            DefaultValueFactory = _ => "",
+        };
+        var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port, ha, metrics };
         command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -32,9 +37,14 @@ internal static class UpCommand
                 return await RunUntilCancelledAsync(output, ct);
             }
 
-            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port));
+            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port), MetricsListen: parse.GetValue(metrics)!);
             await using var cluster = await LocalCluster.StartAsync(options, ct);
             await output.WriteLineAsync($"master {cluster.MasterUrl} (pid {cluster.Master.Pid}), {cluster.Workers.Count} workers; logs and data in {cluster.Directory}");
+            if (options.MetricsListen.Length > 0)
+            {
+                await output.WriteLineAsync($"metrics: master {cluster.MasterMetricsUrl ?? Path.Combine(cluster.Directory, "master", "metrics.addr")}; workers' addresses in {Path.Combine(cluster.Directory, "<node>", "metrics.addr")}");
+            }
+
             await output.WriteLineAsync("try: schedctl nodes   schedctl submit --gpus 1 -- /bin/sh -c 'echo $CUDA_VISIBLE_DEVICES'   schedctl jobs");
             return await RunUntilCancelledAsync(output, ct);
         }));

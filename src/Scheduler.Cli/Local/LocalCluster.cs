@@ -9,6 +9,7 @@ namespace Scheduler.Cli.Local;
 internal sealed partial class LocalCluster : IAsyncDisposable
 {
     private readonly List<LocalProcess> _workers = [];
+    private string _workerMetricsListen = "";
 
     private LocalCluster(string directory, LocalProcess master, string masterUrl)
     {
@@ -46,6 +47,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--heartbeat-interval-ms", options.HeartbeatIntervalMs.ToString(CultureInfo.InvariantCulture),
                 "--dead-after-ms", options.DeadAfterMs.ToString(CultureInfo.InvariantCulture),
                 "--stop-grace-ms", "2000",
+                .. MetricsArgs(options.MetricsListen),
             ],
             Path.Combine(dir, "master.log"));
         string url;
@@ -59,7 +61,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
             throw;
         }
 
-        var cluster = new LocalCluster(dir, master, url);
+        var cluster = new LocalCluster(dir, master, url) { _workerMetricsListen = WorkerMetricsListen(options.MetricsListen) };
         for (var i = 0; i < options.Workers; i++)
         {
             cluster.StartWorker(WorkerName(i), options.GpusPerWorker, options.GpuModel);
@@ -72,6 +74,25 @@ internal sealed partial class LocalCluster : IAsyncDisposable
         }
 
         return cluster;
+    }
+
+    /// <summary>Where the master's /metrics is, once it has written it (port 0 picks one); null before or without --metrics-listen.</summary>
+    public string? MasterMetricsUrl
+    {
+        get
+        {
+            var file = Path.Combine(Directory, "master", "metrics.addr");
+            return File.Exists(file) ? File.ReadAllText(file).Trim() + "/metrics" : null;
+        }
+    }
+
+    private static string[] MetricsArgs(string listen) => listen.Length > 0 ? ["--metrics-listen", listen] : [];
+
+    /// <summary>Workers scrape on the master's host, each on a free port (written to DIR/NODE/metrics.addr).</summary>
+    private static string WorkerMetricsListen(string masterListen)
+    {
+        var colon = masterListen.LastIndexOf(':');
+        return colon > 0 ? masterListen[..colon] + ":0" : "";
     }
 
     /// <summary>worker-a, worker-b, ... worker-z, worker-27, ...</summary>
@@ -93,6 +114,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--cpu-millis", "8000",
                 "--memory-mib", "32768",
                 "--labels", $"node={nodeId}",
+                .. MetricsArgs(_workerMetricsListen),
                 .. extraArgs,
             ],
             Path.Combine(Directory, $"{nodeId}.log"));

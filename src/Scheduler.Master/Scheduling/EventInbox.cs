@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 
 namespace Scheduler.Master.Scheduling;
@@ -12,10 +13,27 @@ internal sealed class EventInbox
     /// <summary>Events handled before the loop runs a pass and publishes a view.</summary>
     public const int MaxBatch = 512;
 
-    private readonly Channel<IMasterEvent> _channel = Channel.CreateUnbounded<IMasterEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Posted> _channel = Channel.CreateUnbounded<Posted>(new UnboundedChannelOptions { SingleReader = true });
+    private int _depth;
+
+    /// <summary>Events waiting now; read from any thread (metrics).</summary>
+    public int Depth => Volatile.Read(ref _depth);
+
+    /// <summary>When the oldest event of the last batch was posted (a Stopwatch timestamp): the loop's lag is measured from it.</summary>
+    public long BatchPostedAt { get; private set; }
 
     /// <summary>False once the inbox is closed (the term ended or the master stops).</summary>
-    public bool Post(IMasterEvent e) => _channel.Writer.TryWrite(e);
+    public bool Post(IMasterEvent e)
+    {
+        Interlocked.Increment(ref _depth);
+        if (_channel.Writer.TryWrite(new Posted(e, Stopwatch.GetTimestamp())))
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _depth);
+        return false;
+    }
 
     /// <summary>Waits until an event is there; false once closed and empty.</summary>
     public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) => _channel.Reader.WaitToReadAsync(cancellationToken);
@@ -23,9 +41,15 @@ internal sealed class EventInbox
     /// <summary>Up to <see cref="MaxBatch"/> events that are there now, without waiting.</summary>
     public IEnumerable<IMasterEvent> TakeBatch()
     {
-        for (var taken = 0; taken < MaxBatch && _channel.Reader.TryRead(out var e); taken++)
+        for (var taken = 0; taken < MaxBatch && _channel.Reader.TryRead(out var posted); taken++)
         {
-            yield return e;
+            Interlocked.Decrement(ref _depth);
+            if (taken == 0)
+            {
+                BatchPostedAt = posted.At;
+            }
+
+            yield return posted.Event;
         }
     }
 
@@ -35,7 +59,8 @@ internal sealed class EventInbox
         _channel.Writer.TryComplete();
         while (_channel.Reader.TryRead(out var unanswered))
         {
-            Fail(unanswered, error);
+            Interlocked.Decrement(ref _depth);
+            Fail(unanswered.Event, error);
         }
     }
 
@@ -55,4 +80,6 @@ internal sealed class EventInbox
             case FetchJobLogs f: f.Reply.TrySetException(error); break;
         }
     }
+
+    private readonly record struct Posted(IMasterEvent Event, long At);
 }

@@ -6,7 +6,11 @@ namespace Scheduler.Master.Scheduling;
 /// <summary>Everything that changes cluster state reaches the scheduling loop as one of these.</summary>
 internal interface IMasterEvent;
 
-internal sealed record SubmitJob(SubmitJobRequest Request, TaskCompletionSource<SubmitJobResponse> Reply) : IMasterEvent;
+internal sealed record SubmitJob(SubmitJobRequest Request, TaskCompletionSource<SubmitJobResponse> Reply) : IMasterEvent
+{
+    /// <summary>The Submit span's context: the job's trace continues from it in the loop. Default when untraced.</summary>
+    public System.Diagnostics.ActivityContext Trace { get; init; }
+}
 
 internal sealed record CancelJob(string JobId, TaskCompletionSource<Job> Reply) : IMasterEvent;
 

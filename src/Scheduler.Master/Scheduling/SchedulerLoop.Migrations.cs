@@ -150,6 +150,7 @@ internal sealed partial class SchedulerLoop
 
             await ApplyAsync([rolledBack], ct);
             LogMigrationRolledBack(migration.Id, job.Id, report.Error);
+            _metrics.MigrationEnded("rolled_back");
             if ((entry.Record.Draining || _evictions.IsVictim(job.Id)) && _jobs[job.Id] is { HoldsAllocation: true, RequeueOnExit: false } still && still.NodeId == entry.Id
                 && JobTransitions.Move(still, "draining: could not migrate, stopping to restart elsewhere", now) is { } moving)
             {
@@ -187,6 +188,7 @@ internal sealed partial class SchedulerLoop
         }
 
         LogMigrationCommitted(migration.Id, job.Id, migration.SourceNode, migration.TargetNode, report.Rounds, report.BytesSent);
+        _metrics.MigrationEnded("moved");
         if (_nodes.TryGetValue(migration.TargetNode, out var targetEntry))
         {
             _commands.Start(targetEntry, next);

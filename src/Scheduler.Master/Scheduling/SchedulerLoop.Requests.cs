@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Store;
+using Scheduler.Master.Telemetry;
 
 namespace Scheduler.Master.Scheduling;
 
@@ -39,7 +40,13 @@ internal sealed partial class SchedulerLoop
             CreatedAt = now,
             UpdatedAt = now,
         };
-        await ApplyAsync([job], ct);
+        using (var enqueue = MasterTracing.Source.StartActivity("scheduler.enqueue", System.Diagnostics.ActivityKind.Internal, submit.Trace))
+        {
+            enqueue?.SetTag(MasterTracing.JobId, job.Id);
+            await ApplyAsync([job], ct);
+        }
+
+        _traces.Submitted(job.Id, submit.Trace);
         _ids.Used();
         _jobByRequestId[request.RequestId] = job.Id;
         _metrics.Submitted();

@@ -11,6 +11,7 @@ using Scheduler.Core.Preemption;
 using Scheduler.Core.Queueing;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Store;
+using Scheduler.Master.Telemetry;
 
 namespace Scheduler.Master.Scheduling;
 
@@ -48,6 +49,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly ViewPublisher _published = new();
     private readonly WorkerCommands _commands;
     private readonly PlacementEngine _migrationPlacement;
+    private readonly JobTraces _traces = new();
 
     private readonly JobIds _ids = new();
     private long _epoch;
@@ -114,6 +116,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
     public string StoreKind => _store.Kind;
 
+    /// <summary>Events waiting for the loop, for the inbox depth metric.</summary>
+    public int InboxDepth => _inbox.Depth;
+
     /// <summary>Cancelled when this loop's leader term ends: streams served for it close then.</summary>
     public CancellationToken TermEnded => _term.Ended;
 
@@ -178,6 +183,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                 }
 
                 _published.Publish(_nodes, _epoch, _leaderSince);
+                _metrics.LoopLag(Stopwatch.GetElapsedTime(_inbox.BatchPostedAt));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -390,6 +396,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
         else
         {
             _pending.Remove(record.Id);
+            if (record.IsTerminal)
+            {
+                _traces.Forget(record.Id);
+            }
         }
 
         if (record.NodeId is not null)
@@ -512,6 +522,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         var nodes = _nodes.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal);
         var decisions = _cycle.Run(waiting, nodes, now, running);
+        var decided = _time.GetUtcNow();
         var placed = new List<JobRecord>();
         var evicted = new List<JobRecord>();
         var migrateAway = new List<JobRecord>();
@@ -536,6 +547,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
                 if (JobTransitions.Place(job, allocation.NodeId, allocation.Gpus, uuids, now) is { } assigned)
                 {
                     placed.Add(assigned);
+
+                    // A pending record's UpdatedAt is when it became pending (submitted or requeued).
+                    _metrics.Placed(now - job.UpdatedAt);
+                    _traces.Placed(assigned, job.UpdatedAt, now, decided);
                 }
             }
             else if (decision.Reason is { } reason && reason != job.PendingReason)
@@ -545,14 +560,17 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
 
+        var persisting = _time.GetUtcNow();
         try
         {
             // Persisted before the stop goes out, so a failover still requeues them when they exit.
             await ApplyAsync(evicted, ct);
             await ApplyAsync(placed, ct);
+            _traces.Persisted(placed, persisting, _time.GetUtcNow(), ok: true);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            _traces.Persisted(placed, persisting, _time.GetUtcNow(), ok: false);
             if (ex is LeadershipLostException)
             {
                 _term.End(ex.Message);
@@ -588,6 +606,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         foreach (var job in placed)
         {
+            // Current while the start command is built: its context becomes the command's traceparent.
+            using var dispatch = _traces.Dispatch(job);
             await StartPlacedAsync(job, ct);
         }
 

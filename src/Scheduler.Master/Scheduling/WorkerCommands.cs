@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Store;
+using Scheduler.Master.Telemetry;
 
 namespace Scheduler.Master.Scheduling;
 
@@ -28,6 +30,8 @@ internal sealed partial class WorkerCommands(LeaderTerm term, MasterOptions opti
 
             // The first attempt on a migration's target resumes from the checkpoint committed there;
             // a job placed again resumes from its stored checkpoint (kept or shipped there).
+            // The dispatch span, when the job is traced: the worker continues the job's trace from it.
+            Traceparent = Activity.Current is { Source.Name: MasterTracing.SourceName } dispatch ? dispatch.Id : "",
             RestoreMigration = job.LastMigration is { Phase: MigrationOutcome.Moved } moved && job.Attempt == moved.Attempt + 1 && job.NodeId == moved.TargetNode
                 ? moved.Id
                 : job.RestoreFrom,

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
+using Scheduler.Master.Telemetry;
 using Scheduler.Master.Validation;
 
 namespace Scheduler.Master.Services;
@@ -29,9 +30,24 @@ internal sealed class JobsService : Jobs.JobsBase
 
     public override async Task<SubmitJobResponse> Submit(SubmitJobRequest request, ServerCallContext context)
     {
-        JobSpecValidator.Validate(request);
-        request.Spec = JobSpecDefaults.Apply(request.Spec);
-        return await (await _role.RequireLeaderAsync(context.CancellationToken)).AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs), context.CancellationToken);
+        // The job's trace begins here, or continues a caller's W3C traceparent header.
+        using var activity = MasterTracing.StartSubmit(context.RequestHeaders.GetValue("traceparent"));
+        try
+        {
+            JobSpecValidator.Validate(request);
+            request.Spec = JobSpecDefaults.Apply(request.Spec);
+            var trace = activity?.Context ?? default;
+            var response = await (await _role.RequireLeaderAsync(context.CancellationToken))
+                .AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs) { Trace = trace }, context.CancellationToken);
+            activity?.SetTag(MasterTracing.JobId, response.Job.Id);
+            activity?.SetTag("scheduler.job.created", response.Created);
+            return response;
+        }
+        catch (Exception ex) when (activity is not null)
+        {
+            activity.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
     }
 
     public override Task<Job> Get(GetJobRequest request, ServerCallContext context)

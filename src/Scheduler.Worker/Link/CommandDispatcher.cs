@@ -5,6 +5,7 @@ using Scheduler.Contracts.V1;
 using Scheduler.Worker.Agents;
 using Scheduler.Worker.Checkpoints;
 using Scheduler.Worker.Migration;
+using Scheduler.Worker.Telemetry;
 
 namespace Scheduler.Worker.Link;
 
@@ -52,6 +53,9 @@ internal sealed partial class CommandDispatcher
         _contact = contact;
         _logger = logger;
     }
+
+    /// <summary>Where start commands are counted; null where nobody reads metrics (tests).</summary>
+    internal WorkerMetrics? Metrics { get; set; }
 
     public async Task HandleAsync(MasterCommand command, ChannelWriter<WorkerMessage> outbox, HeartbeatSender heartbeats, CancellationToken ct)
     {
@@ -129,6 +133,9 @@ internal sealed partial class CommandDispatcher
     /// </summary>
     private async Task StartAsync(StartAgent start, CancellationToken ct)
     {
+        // Ends once the process runs (or failed to start): the last span of the job's trace from Submit.
+        using var activity = WorkerTracing.StartAgent(_nodeId, start.JobId, start.Attempt, start.Traceparent);
+        Metrics?.AgentStartCommanded(_nodeId);
         CheckpointStart? checkpoint = start.Checkpointable ? new CheckpointStart() : null;
         if (start.RestoreMigration.Length > 0)
         {

@@ -19,9 +19,12 @@ internal sealed class HeartbeatSender
     private readonly TimeSpan _interval;
     private readonly TimeProvider _time;
     private readonly SentHeartbeats _sent = new();
+    private readonly Action<Heartbeat>? _sentHook;
 
-    public HeartbeatSender(IGpuProbe probe, AgentSupervisor agents, string dataDir, TimeSpan interval, TimeProvider time)
+    /// <param name="sent">Told of every heartbeat handed to the stream (metrics); it must not change it.</param>
+    public HeartbeatSender(IGpuProbe probe, AgentSupervisor agents, string dataDir, TimeSpan interval, TimeProvider time, Action<Heartbeat>? sent = null)
     {
+        _sentHook = sent;
         _probe = probe;
         _agents = agents;
         _dataDir = dataDir;
@@ -49,6 +52,8 @@ internal sealed class HeartbeatSender
             {
                 return;
             }
+
+            _sentHook?.Invoke(heartbeat);
         }
         while (await timer.WaitForNextTickAsync(ct));
     }

@@ -10,6 +10,7 @@ using Scheduler.Worker.Agents;
 using Scheduler.Worker.Gpu;
 using Scheduler.Worker.Keeper;
 using Scheduler.Worker.Migration;
+using Scheduler.Worker.Telemetry;
 
 namespace Scheduler.Worker.Link;
 
@@ -48,6 +49,7 @@ internal sealed partial class MasterLink
     private TimeSpan _reconnectCap;
     private Channel<WorkerMessage>? _outbox;
     private volatile bool _leaving;
+    private readonly WorkerMetrics? _metrics;
 
     public MasterLink(
         WorkerIdentity identity,
@@ -92,6 +94,17 @@ internal sealed partial class MasterLink
         _reconnect = new ReconnectPolicy(random);
         _fencing = new FencingWatchdog(identity.NodeId, agents, keeper, time);
         _commands = new CommandDispatcher(identity.NodeId, _epochs, agents, _fencing, ApplyTimings, MarkContact, Send, migration, logger);
+    }
+
+    /// <summary>Where this node's heartbeats and starts are counted; null where nobody reads metrics.</summary>
+    internal WorkerMetrics? Metrics
+    {
+        get => _metrics;
+        init
+        {
+            _metrics = value;
+            _commands.Metrics = value;
+        }
     }
 
     /// <summary>
@@ -267,7 +280,9 @@ internal sealed partial class MasterLink
 
             LogRegistered(_identity.NodeId, address.OriginalString, _probe.Devices.Count, (long)_heartbeatInterval.TotalMilliseconds, _epochs.Highest);
             var writer = WriteLoopAsync(call.RequestStream, outbox.Reader, session.Token);
-            var heartbeats = new HeartbeatSender(_probe, _agents, _identity.DataDir, CurrentHeartbeatInterval(), _time);
+            var metrics = _metrics;
+            var heartbeats = new HeartbeatSender(_probe, _agents, _identity.DataDir, CurrentHeartbeatInterval(), _time,
+                metrics is null ? null : heartbeat => metrics.HeartbeatSent(_identity.NodeId, heartbeat));
             var beating = heartbeats.RunAsync(outbox.Writer, session.Token);
             try
             {
