@@ -18,6 +18,9 @@ internal sealed record SuspendJob(string JobId, TaskCompletionSource<Job> Reply)
 
 internal sealed record ResumeJob(string JobId, TaskCompletionSource<Job> Reply) : IMasterEvent;
 
+/// <summary>Admin.ExplainJob: why a job waits, or where it went and why there.</summary>
+internal sealed record ExplainJob(string JobId, TaskCompletionSource<JobExplanation> Reply) : IMasterEvent;
+
 internal enum NodeOperation
 {
     Cordon,

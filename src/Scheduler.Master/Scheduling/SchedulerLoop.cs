@@ -48,6 +48,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly ViewPublisher _published = new();
     private readonly WorkerCommands _commands;
     private readonly PlacementEngine _migrationPlacement;
+    private readonly JobExplainer _explainer;
+    private Reservation? _lastReservation;
 
     private readonly JobIds _ids = new();
     private long _epoch;
@@ -89,10 +91,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
             PlacementPolicies.Create(_options.PlacementPolicy),
             jobId => _jobs.TryGetValue(jobId, out var job) ? job.Spec.AffinityKeys : [],
             nodeId => _nodes.TryGetValue(nodeId, out var node) ? node.CachedKeys : null);
+        var quotas = new TenantQuotas(_options.Quotas.ToDictionary(kv => kv.Key, kv => kv.Value.ToTotals(), StringComparer.Ordinal));
+        _explainer = new JobExplainer(new PlacementEngine(placement), quotas);
         _cycle = new SchedulingCycle(queue, new PlacementEngine(placement), new SchedulingCycleOptions
         {
             Backfill = _options.Backfill,
-            Quotas = new TenantQuotas(_options.Quotas.ToDictionary(kv => kv.Key, kv => kv.Value.ToTotals(), StringComparer.Ordinal)),
+            Quotas = quotas,
             Preemption = _options.PreemptMinPriority > 0
                 ? new PreemptionOptions { MinPreemptorPriority = _options.PreemptMinPriority, ProtectedFromPriority = _options.PreemptProtectedPriority }
                 : null,
@@ -312,6 +316,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         ResumeJob r => ResumeAsync(r, ct),
         ChangeNode n => ChangeNodeAsync(n, ct),
         FetchJobLogs f => FetchLogs(f),
+        ExplainJob x => Explain(x),
         WatchSubscribe w => Subscribe(w.Watcher),
         WatchUnsubscribe w => Unsubscribe(w.Watcher),
         WorkerConnected w => WorkerConnectedAsync(w, ct),
@@ -455,6 +460,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _lastPass = now;
         if (_pending.Count == 0)
         {
+            _lastReservation = null;
             return;
         }
 
@@ -499,6 +505,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         var nodes = _nodes.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal);
         var decisions = _cycle.Run(waiting, nodes, now, running);
+        _lastReservation = decisions.Select(d => d.Reservation).FirstOrDefault(r => r is not null);
         var placed = new List<JobRecord>();
         var evicted = new List<JobRecord>();
         var migrateAway = new List<JobRecord>();

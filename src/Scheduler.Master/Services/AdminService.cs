@@ -122,6 +122,13 @@ internal sealed class AdminService : Admin.AdminBase
         return await loop.AskAsync<Job>(tcs => new MigrateJob(request.JobId, request.TargetNode, tcs), context.CancellationToken);
     }
 
+    public override async Task<JobExplanation> ExplainJob(ExplainJobRequest request, ServerCallContext context)
+    {
+        JobsService.RequireId(request.JobId, "job_id");
+        var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        return await loop.AskAsync<JobExplanation>(tcs => new ExplainJob(request.JobId, tcs), context.CancellationToken);
+    }
+
     private Task<Node> Change(string id, NodeOperation operation, string reason, ServerCallContext context)
     {
         JobsService.RequireId(id, "id");
