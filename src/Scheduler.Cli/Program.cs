@@ -12,6 +12,7 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     NodesCommands.Create(),
     NodesCommands.Status(),
     NodesCommands.Leader(),
+    TopCommand.Create(),
 
     // Shortcuts for the everyday verbs, so `schedctl cancel ID` works as well as `schedctl jobs cancel ID`.
     JobsCommands.Get(),

@@ -52,7 +52,7 @@ internal static class WhyCommand
         {
             yield return $"placed:    {x.Placed!.NodeId,-16} {Score(x.Placed.Score)}";
             yield return x.RunnerUp is { } second
-                ? $"runner-up: {second.NodeId,-16} {Score(second.Score)}"
+                ? $"runner-up: {second.NodeId,-16} {Score(second.Score)}{(second.Score == x.Placed.Score ? " (a tie)" : "")}"
                 : "runner-up: none (no other node could take it now)";
         }
         else if (x.RunnerUp is { } best)
