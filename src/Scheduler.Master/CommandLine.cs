@@ -34,6 +34,8 @@ internal static class CommandLine
           --rebalance-interval-s S        time between rebalancing runs (default 60)
           --rebalance-max-per-run N       migrations one run may start (default 2)
           --rebalance-max-in-flight N     no run starts one while this many migrations are under way (default 4)
+          --http-listen HOST:PORT         serve the read-only status page (HTTP/1.1) there (default off; port 0
+                                          picks a free one, its URL written to <data-dir>/status.url)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

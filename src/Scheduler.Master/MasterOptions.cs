@@ -112,4 +112,7 @@ internal sealed class MasterOptions
 
     /// <summary>A rebalancing run starts none while this many migrations (of any origin) are under way.</summary>
     public int RebalanceMaxInFlight { get; set; } = 4;
+
+    /// <summary>host:port of the read-only status page (HTTP/1.1); empty: none. Port 0 picks a free one, written to status.url.</summary>
+    public string HttpListen { get; set; } = "";
 }

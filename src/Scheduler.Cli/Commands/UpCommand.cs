@@ -13,7 +13,8 @@ internal static class UpCommand
         var dir = new Option<string>("--dir") { Description = "Data and logs", DefaultValueFactory = _ => LocalCluster.DefaultDirectory };
         var port = new Option<int>("--port") { Description = "Master port (0 picks a free one; not with --ha, whose ports are all free ones)", DefaultValueFactory = _ => 7070 };
         var ha = new Option<bool>("--ha") { Description = "Three etcd members and three masters electing a leader; processes listed in DIR/cluster.json" };
-        var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port, ha };
+        var statusPort = new Option<int>("--status-port") { Description = "Port of the master's status page on 127.0.0.1 (0 picks a free one; -1: no page; not with --ha)", DefaultValueFactory = _ => 0 };
+        var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port, ha, statusPort };
         command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -32,9 +33,15 @@ internal static class UpCommand
                 return await RunUntilCancelledAsync(output, ct);
             }
 
-            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port));
+            var http = parse.GetValue(statusPort) is >= 0 and var p ? $"127.0.0.1:{p}" : null;
+            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port), HttpListen: http);
             await using var cluster = await LocalCluster.StartAsync(options, ct);
             await output.WriteLineAsync($"master {cluster.MasterUrl} (pid {cluster.Master.Pid}), {cluster.Workers.Count} workers; logs and data in {cluster.Directory}");
+            if (http is not null && await cluster.StatusUrlAsync(ct) is { } statusUrl)
+            {
+                await output.WriteLineAsync($"status page {statusUrl}");
+            }
+
             await output.WriteLineAsync("try: schedctl nodes   schedctl submit --gpus 1 -- /bin/sh -c 'echo $CUDA_VISIBLE_DEVICES'   schedctl jobs");
             return await RunUntilCancelledAsync(output, ct);
         }));

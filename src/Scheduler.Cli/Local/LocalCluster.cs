@@ -34,6 +34,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
         System.IO.Directory.CreateDirectory(masterDir);
         var addressFile = Path.Combine(masterDir, "master.addr");
         File.Delete(addressFile);
+        File.Delete(Path.Combine(masterDir, "status.url"));
 
         // An `up --ha` in this folder left its masters here; clients must not take them for ours.
         File.Delete(Path.Combine(dir, ClusterManifest.FileName));
@@ -46,6 +47,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--heartbeat-interval-ms", options.HeartbeatIntervalMs.ToString(CultureInfo.InvariantCulture),
                 "--dead-after-ms", options.DeadAfterMs.ToString(CultureInfo.InvariantCulture),
                 "--stop-grace-ms", "2000",
+                .. options.HttpListen is { } http ? new[] { "--http-listen", http } : [],
             ],
             Path.Combine(dir, "master.log"));
         string url;
@@ -72,6 +74,21 @@ internal sealed partial class LocalCluster : IAsyncDisposable
         }
 
         return cluster;
+    }
+
+    /// <summary>
+    /// The status page's URL once the master wrote it (right after its address), or null when the master
+    /// serves none or has not written it within a few seconds.
+    /// </summary>
+    public async Task<string?> StatusUrlAsync(CancellationToken ct)
+    {
+        var file = Path.Combine(Directory, "master", "status.url");
+        for (var waited = 0; waited < 100 && !File.Exists(file); waited++)
+        {
+            await Task.Delay(50, ct);
+        }
+
+        return File.Exists(file) ? (await File.ReadAllTextAsync(file, ct)).Trim() : null;
     }
 
     /// <summary>worker-a, worker-b, ... worker-z, worker-27, ...</summary>

@@ -8,4 +8,5 @@ internal sealed record LocalClusterOptions(
     int Port = 0,
     int HeartbeatIntervalMs = 500,
     int DeadAfterMs = 3000,
-    int SimulatedNodes = 0);
+    int SimulatedNodes = 0,
+    string? HttpListen = null);
