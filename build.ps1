@@ -11,6 +11,7 @@ switch ($Target) {
   "build" { Build @Rest }
   "test" {
     if (-not (Get-Command etcd -ErrorAction SilentlyContinue)) { if ($IsLinux) { bash deploy/ensure-etcd.sh } else { Write-Host "etcd not found: install etcd (Debian package etcd-server) for the tests that need it" } }
+    if (-not (Get-Command chromium -ErrorAction SilentlyContinue)) { if ($IsLinux) { bash deploy/ensure-chromium.sh } else { Write-Host "chromium not found: install Chromium (Debian package chromium) for the status page test" } }
     Build
     Remove-Item -Recurse -Force artifacts/test-results -ErrorAction SilentlyContinue
     dotnet test Scheduler.sln -c $config --no-build -nologo --logger trx --logger "console;verbosity=minimal" --results-directory artifacts/test-results @Rest

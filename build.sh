@@ -13,6 +13,7 @@ case "$target" in
   build) build "$@" ;;
   test)
     deploy/ensure-etcd.sh
+    deploy/ensure-chromium.sh
     build
     rm -rf artifacts/test-results
     dotnet test Scheduler.sln -c "$config" --no-build -nologo \

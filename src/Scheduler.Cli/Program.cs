@@ -13,6 +13,7 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     NodesCommands.Status(),
     NodesCommands.Leader(),
     SnapshotCommands.Create(),
+    TopCommand.Create(),
 
     // Shortcuts for the everyday verbs, so `schedctl cancel ID` works as well as `schedctl jobs cancel ID`.
     JobsCommands.Get(),

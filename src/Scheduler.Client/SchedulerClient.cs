@@ -185,6 +185,10 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
     public Task<Job> MigrateJobAsync(string jobId, string? targetNode, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Admin.MigrateJobAsync(new MigrateJobRequest { JobId = jobId, TargetNode = targetNode ?? "" }, o), cancellationToken);
 
+    /// <summary>Why a job waits (per placement check, how many nodes failed it), or where it went, its score and the runner-up.</summary>
+    public Task<JobExplanation> ExplainJobAsync(string jobId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.ExplainJobAsync(new ExplainJobRequest { JobId = jobId }, o), cancellationToken);
+
     /// <summary>Checkpoints a running checkpointable job, stops it and frees its capacity (SUSPENDED once the checkpoint is stored).</summary>
     public Task<Job> SuspendJobAsync(string jobId, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Jobs.SuspendAsync(new SuspendJobRequest { Id = jobId }, o), cancellationToken);

@@ -45,6 +45,8 @@ internal static class CommandLine
                                           OTEL_EXPORTER_OTLP_ENDPOINT variable, else none)
           --otlp-protocol grpc|http/protobuf
                                           OTLP transport (default grpc)
+          --http-listen HOST:PORT         serve the read-only status page (HTTP/1.1) there (default off; port 0
+                                          picks a free one, its URL written to <data-dir>/status.url)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

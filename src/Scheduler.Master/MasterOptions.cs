@@ -140,4 +140,7 @@ internal sealed class MasterOptions
 
     /// <summary>grpc (default) or http/protobuf.</summary>
     public string OtlpProtocol { get; set; } = "grpc";
+
+    /// <summary>host:port of the read-only status page (HTTP/1.1); empty: none. Port 0 picks a free one, written to status.url.</summary>
+    public string HttpListen { get; set; } = "";
 }

@@ -43,6 +43,7 @@ var switches = new Dictionary<string, string>
     ["--metrics-listen"] = "Master:MetricsListen",
     ["--otlp-endpoint"] = "Master:OtlpEndpoint",
     ["--otlp-protocol"] = "Master:OtlpProtocol",
+    ["--http-listen"] = "Master:HttpListen",
 };
 
 // A bare flag reads as "true".
@@ -89,9 +90,19 @@ if (new RebalanceOptionsValidation().Validate(null, options) is { Failed: true, 
 }
 
 var (host, port) = ParseListen(options.Listen);
+Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions? statusListen = null;
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.Listen(host, port, listen => listen.Protocols = HttpProtocols.Http2);
+    if (options.HttpListen.Length > 0)
+    {
+        var (statusHost, statusPort) = ParseListen(options.HttpListen);
+        kestrel.Listen(statusHost, statusPort, listen =>
+        {
+            Scheduler.Master.StatusPage.StatusEndpoint.Configure(listen);
+            statusListen = listen;
+        });
+    }
 });
 
 var telemetry = new TelemetrySettings("scheduler-master", options.MasterId, MasterMetrics.MeterName, MasterTracing.SourceName,
@@ -173,6 +184,7 @@ app.MapGrpcService<AdminService>();
 app.MapGrpcService<WorkerGatewayService>();
 app.MapGrpcHealthChecksService();
 app.MapGrpcReflectionService();
+Scheduler.Master.StatusPage.StatusEndpoint.Map(app);
 
 app.Lifetime.ApplicationStarted.Register(() =>
 {
@@ -189,6 +201,10 @@ app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine(o.Etcd.Length > 0
         ? $"master {o.MasterId} listening on {url} (store etcd {o.Etcd} prefix {o.EtcdPrefix}; data {Path.GetFullPath(o.DataDir)})"
         : $"master listening on {url} (data {Path.GetFullPath(o.DataDir)})");
+    if (statusListen is not null)
+    {
+        Scheduler.Master.StatusPage.StatusEndpoint.Announce(statusListen, o.DataDir);
+    }
 });
 
 try

@@ -22,6 +22,7 @@ internal static class JobsCommands
         jobs.Add(Migrations());
         jobs.Add(Suspend());
         jobs.Add(Resume());
+        jobs.Add(WhyCommand.Create());
 
         // `schedctl jobs` alone lists.
         jobs.SetAction(ListAction);

@@ -18,7 +18,8 @@ internal static class UpCommand
             Description = "HOST:PORT of the master's Prometheus /metrics (0 picks a free port); each worker serves its own on HOST and a free port (DIR/NODE/metrics.addr)",
             DefaultValueFactory = _ => "",
         };
-        var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port, ha, metrics };
+        var statusPort = new Option<int>("--status-port") { Description = "Port of the master's status page on 127.0.0.1 (0 picks a free one; -1: no page; not with --ha)", DefaultValueFactory = _ => 0 };
+        var command = new Command("up", "Start a local master and workers and keep them running until Ctrl+C") { workers, gpus, dir, port, ha, metrics, statusPort };
         command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -37,9 +38,15 @@ internal static class UpCommand
                 return await RunUntilCancelledAsync(output, ct);
             }
 
-            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port), MetricsListen: parse.GetValue(metrics)!);
+            var http = parse.GetValue(statusPort) is >= 0 and var p ? $"127.0.0.1:{p}" : null;
+            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port), MetricsListen: parse.GetValue(metrics)!, HttpListen: http);
             await using var cluster = await LocalCluster.StartAsync(options, ct);
             await output.WriteLineAsync($"master {cluster.MasterUrl} (pid {cluster.Master.Pid}), {cluster.Workers.Count} workers; logs and data in {cluster.Directory}");
+            if (http is not null && await cluster.StatusUrlAsync(ct) is { } statusUrl)
+            {
+                await output.WriteLineAsync($"status page {statusUrl}");
+            }
+
             if (options.MetricsListen.Length > 0)
             {
                 await output.WriteLineAsync($"metrics: master {cluster.MasterMetricsUrl ?? Path.Combine(cluster.Directory, "master", "metrics.addr")}; workers' addresses in {Path.Combine(cluster.Directory, "<node>", "metrics.addr")}");

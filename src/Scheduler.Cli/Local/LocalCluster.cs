@@ -35,6 +35,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
         System.IO.Directory.CreateDirectory(masterDir);
         var addressFile = Path.Combine(masterDir, "master.addr");
         File.Delete(addressFile);
+        File.Delete(Path.Combine(masterDir, "status.url"));
 
         // An `up --ha` in this folder left its masters here; clients must not take them for ours.
         File.Delete(Path.Combine(dir, ClusterManifest.FileName));
@@ -48,6 +49,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--dead-after-ms", options.DeadAfterMs.ToString(CultureInfo.InvariantCulture),
                 "--stop-grace-ms", "2000",
                 .. MetricsArgs(options.MetricsListen),
+                .. options.HttpListen is { } http ? new[] { "--http-listen", http } : [],
             ],
             Path.Combine(dir, "master.log"));
         string url;
@@ -93,6 +95,21 @@ internal sealed partial class LocalCluster : IAsyncDisposable
     {
         var colon = masterListen.LastIndexOf(':');
         return colon > 0 ? masterListen[..colon] + ":0" : "";
+    }
+
+    /// <summary>
+    /// The status page's URL once the master wrote it (right after its address), or null when the master
+    /// serves none or has not written it within a few seconds.
+    /// </summary>
+    public async Task<string?> StatusUrlAsync(CancellationToken ct)
+    {
+        var file = Path.Combine(Directory, "master", "status.url");
+        for (var waited = 0; waited < 100 && !File.Exists(file); waited++)
+        {
+            await Task.Delay(50, ct);
+        }
+
+        return File.Exists(file) ? (await File.ReadAllTextAsync(file, ct)).Trim() : null;
     }
 
     /// <summary>worker-a, worker-b, ... worker-z, worker-27, ...</summary>

@@ -9,4 +9,5 @@ internal sealed record LocalClusterOptions(
     int HeartbeatIntervalMs = 500,
     int DeadAfterMs = 3000,
     int SimulatedNodes = 0,
-    string MetricsListen = "");
+    string MetricsListen = "",
+    string? HttpListen = null);

@@ -218,6 +218,29 @@ public sealed class NodeState
         return true;
     }
 
+    /// <summary>
+    /// A separate copy of this node (health, cordon and allocations included) without
+    /// <paramref name="jobId"/>'s allocation: for asking what placement would do were that job not here.
+    /// </summary>
+    public NodeState CopyWithout(string jobId)
+    {
+        var copy = new NodeState(Id, CpuCapacity, MemoryCapacity, Gpus, Labels)
+        {
+            Health = Health,
+            Cordoned = Cordoned,
+            Draining = Draining,
+        };
+        foreach (var allocation in _allocations.Values)
+        {
+            if (!string.Equals(allocation.JobId, jobId, StringComparison.Ordinal))
+            {
+                copy.Allocate(allocation);
+            }
+        }
+
+        return copy;
+    }
+
     private static ulong Mix(ulong x)
     {
         // SplitMix64 finaliser: cheap and spreads small integers over all 64 bits.

@@ -14,8 +14,11 @@ public sealed class PlacementEngine
     private const string TooLittleCpuInTotal = "too little CPU in total";
     private const string TooLittleMemoryInTotal = "too little memory in total";
     private const string TooFewGpusInTotal = "too few GPUs in total";
-    private const string NoGpus = "no GPUs";
-    private const string NoAllowedGpuModel = "no GPU of an allowed model";
+    internal const string NoGpus = "no GPUs";
+    internal const string NoAllowedGpuModel = "no GPU of an allowed model";
+    internal const string NotReady = "not ready";
+    internal const string CordonedReason = "cordoned";
+    internal const string LabelsDoNotMatch = "labels do not match";
 
     private readonly IPlacementPolicy _policy;
     private readonly bool _dedupe;
@@ -106,24 +109,48 @@ public sealed class PlacementEngine
         return bestNode is null ? null : new Allocation(demand.JobId, bestNode.Id, demand.Resources, bestGpus!);
     }
 
+    /// <summary>
+    /// Every node's verdict for <paramref name="demand"/>: the filter's reason, or its best score. Scores
+    /// every node that fits (no equivalence-class shortcut), so it costs a full pass: for explaining, not placing.
+    /// </summary>
+    public IReadOnlyList<PlacementVerdict> Explain(JobDemand demand, IEnumerable<NodeState> nodes)
+    {
+        var verdicts = new List<PlacementVerdict>();
+        foreach (var node in nodes)
+        {
+            if (Filter(node, demand) is { } why)
+            {
+                verdicts.Add(new PlacementVerdict(node.Id, why, double.NegativeInfinity));
+                continue;
+            }
+
+            var score = ScoreNode(node, demand);
+            verdicts.Add(double.IsNegativeInfinity(score)
+                ? new PlacementVerdict(node.Id, PlacementChecks.PolicyRefuses, score)
+                : new PlacementVerdict(node.Id, null, score));
+        }
+
+        return verdicts;
+    }
+
     /// <summary>Why <paramref name="node"/> cannot take <paramref name="demand"/>, or null when it can.</summary>
     public static string? Filter(NodeState node, JobDemand demand)
     {
         if (node.Health != NodeHealth.Ready)
         {
-            return "not ready";
+            return NotReady;
         }
 
         if (node.Cordoned || node.Draining)
         {
-            return "cordoned";
+            return CordonedReason;
         }
 
         foreach (var (key, value) in demand.NodeSelector)
         {
             if (!node.Labels.TryGetValue(key, out var actual) || !string.Equals(actual, value, StringComparison.Ordinal))
             {
-                return "labels do not match";
+                return LabelsDoNotMatch;
             }
         }
 

@@ -78,6 +78,7 @@ internal sealed class EventInbox
             case RestoreSnapshot r: r.Reply.TrySetException(error); break;
             case ChangeNode n: n.Reply.TrySetException(error); break;
             case FetchJobLogs f: f.Reply.TrySetException(error); break;
+            case ExplainJob x: x.Reply.TrySetException(error); break;
         }
     }
 

@@ -28,6 +28,9 @@ internal sealed record TakeSnapshot(TaskCompletionSource<Store.Snapshot> Reply) 
 /// <summary>Admin.RestoreSnapshot: store a snapshot's records in a fresh cluster.</summary>
 internal sealed record RestoreSnapshot(Store.Snapshot Snapshot, TaskCompletionSource<RestoreSnapshotResponse> Reply) : IMasterEvent;
 
+/// <summary>Admin.ExplainJob: why a job waits, or where it went and why there.</summary>
+internal sealed record ExplainJob(string JobId, TaskCompletionSource<JobExplanation> Reply) : IMasterEvent;
+
 internal enum NodeOperation
 {
     Cordon,

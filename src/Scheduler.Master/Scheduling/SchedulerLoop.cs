@@ -50,6 +50,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly WorkerCommands _commands;
     private readonly PlacementEngine _migrationPlacement;
     private readonly JobTraces _traces = new();
+    private readonly JobExplainer _explainer;
+    private Reservation? _lastReservation;
 
     private readonly JobIds _ids = new();
     private long _epoch;
@@ -96,10 +98,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
             PlacementPolicies.Create(_options.PlacementPolicy),
             jobId => _jobs.TryGetValue(jobId, out var job) ? job.Spec.AffinityKeys : [],
             nodeId => _nodes.TryGetValue(nodeId, out var node) ? node.CachedKeys : null);
+        var quotas = new TenantQuotas(_options.Quotas.ToDictionary(kv => kv.Key, kv => kv.Value.ToTotals(), StringComparer.Ordinal));
+        _explainer = new JobExplainer(new PlacementEngine(placement), quotas);
         _cycle = new SchedulingCycle(queue, new PlacementEngine(placement), new SchedulingCycleOptions
         {
             Backfill = _options.Backfill,
-            Quotas = new TenantQuotas(_options.Quotas.ToDictionary(kv => kv.Key, kv => kv.Value.ToTotals(), StringComparer.Ordinal)),
+            Quotas = quotas,
             Preemption = _options.PreemptMinPriority > 0
                 ? new PreemptionOptions { MinPreemptorPriority = _options.PreemptMinPriority, ProtectedFromPriority = _options.PreemptProtectedPriority }
                 : null,
@@ -329,6 +333,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         RestoreSnapshot r => RestoreSnapshotAsync(r, ct),
         ChangeNode n => ChangeNodeAsync(n, ct),
         FetchJobLogs f => FetchLogs(f),
+        ExplainJob x => Explain(x),
         WatchSubscribe w => Subscribe(w.Watcher),
         WatchUnsubscribe w => Unsubscribe(w.Watcher),
         WorkerConnected w => WorkerConnectedAsync(w, ct),
@@ -478,6 +483,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _lastPass = now;
         if (_pending.Count == 0)
         {
+            _lastReservation = null;
             return;
         }
 
@@ -523,6 +529,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         var nodes = _nodes.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal);
         var decisions = _cycle.Run(waiting, nodes, now, running);
         var decided = _time.GetUtcNow();
+        _lastReservation = decisions.Select(d => d.Reservation).FirstOrDefault(r => r is not null);
         var placed = new List<JobRecord>();
         var evicted = new List<JobRecord>();
         var migrateAway = new List<JobRecord>();

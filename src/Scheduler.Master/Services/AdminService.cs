@@ -173,6 +173,13 @@ internal sealed class AdminService : Admin.AdminBase
 
     private const int SnapshotChunkBytes = 1 << 20;
 
+    public override async Task<JobExplanation> ExplainJob(ExplainJobRequest request, ServerCallContext context)
+    {
+        JobsService.RequireId(request.JobId, "job_id");
+        var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        return await loop.AskAsync<JobExplanation>(tcs => new ExplainJob(request.JobId, tcs), context.CancellationToken);
+    }
+
     private Task<Node> Change(string id, NodeOperation operation, string reason, ServerCallContext context)
     {
         JobsService.RequireId(id, "id");

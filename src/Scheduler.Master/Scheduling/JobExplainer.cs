@@ -1,0 +1,116 @@
+using System.Globalization;
+using Scheduler.Contracts.V1;
+using Scheduler.Core.Cluster;
+using Scheduler.Core.Fairness;
+using Scheduler.Core.Placement;
+using Scheduler.Core.Queueing;
+using Scheduler.Master.Store;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>
+/// Answers `jobs why`: runs the placement filter and the policy over the nodes for one job and groups
+/// what failed by check. A placed job's score and runner-up are recomputed against the nodes as they
+/// are now with the job's own allocation released on a copy of its node: recording them at placement
+/// would cost every placement (the engine scores one node per equivalence class and keeps no runner-up)
+/// and would not survive a failover, while recomputing costs only when someone asks. Loop thread only:
+/// the engine reuses scratch buffers and the nodes are the loop's.
+/// </summary>
+internal sealed class JobExplainer
+{
+    private const int NodesNamed = 5;
+    private const int TopScores = 5;
+    private readonly PlacementEngine _engine;
+    private readonly TenantQuotas _quotas;
+
+    public JobExplainer(PlacementEngine engine, TenantQuotas quotas)
+    {
+        _engine = engine;
+        _quotas = quotas;
+    }
+
+    /// <param name="tenantUsage">What the job's tenant holds now (the job's own allocation excluded).</param>
+    /// <param name="reservation">The backfill reservation of the last scheduling pass, if any.</param>
+    public JobExplanation Explain(JobRecord job, string tenant, IReadOnlyCollection<NodeState> nodes, ResourceTotals tenantUsage, Reservation? reservation)
+    {
+        var explanation = new JobExplanation
+        {
+            JobId = job.Id,
+            State = job.State,
+            Reason = job.State == JobState.Pending ? job.PendingReason : job.Message,
+            Policy = _engine.Policy.Name,
+            NodesTotal = nodes.Count,
+        };
+        if (job.IsTerminal)
+        {
+            return explanation;
+        }
+
+        var demand = ProtoMapping.ToDemand(job);
+        var placedOn = job.HoldsAllocation ? job.NodeId : null;
+        var considered = placedOn is null
+            ? nodes
+            : [.. nodes.Select(n => string.Equals(n.Id, placedOn, StringComparison.Ordinal) ? n.CopyWithout(job.Id) : n)];
+        var verdicts = _engine.Explain(demand, considered);
+
+        explanation.NodesFit = verdicts.Count(v => v.Fits);
+        foreach (var group in verdicts
+            .Where(v => !v.Fits)
+            .GroupBy(v => v.Rejection!, StringComparer.Ordinal)
+            .OrderByDescending(g => g.Count())
+            .ThenBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var failure = new NodeCheckFailure { Check = PlacementChecks.Of(group.Key), Reason = group.Key, Nodes = group.Count() };
+            failure.NodeIds.Add(group.Select(v => v.NodeId).Take(NodesNamed));
+            explanation.Failures.Add(failure);
+        }
+
+        var ranked = verdicts.Where(v => v.Fits).OrderByDescending(v => v.Score).ThenBy(v => v.NodeId, StringComparer.Ordinal).ToList();
+        explanation.Top.Add(ranked.Take(TopScores).Select(Score));
+        if (placedOn is not null)
+        {
+            explanation.Placed = verdicts.FirstOrDefault(v => v.NodeId == placedOn) is { Fits: true } own
+                ? Score(own)
+                : new NodeScore { NodeId = placedOn, Score = double.NaN };
+            if (ranked.FirstOrDefault(v => v.NodeId != placedOn) is { } second)
+            {
+                explanation.RunnerUp = Score(second);
+            }
+
+            explanation.ScoreNote = "scores recomputed now against the current nodes, with this job's own allocation released hypothetically";
+        }
+        else
+        {
+            if (ranked.Count > 0)
+            {
+                explanation.RunnerUp = Score(ranked[0]);
+            }
+
+            explanation.ScoreNote = "scores computed now against the current nodes";
+            explanation.Quota = _quotas.Check(tenant, tenantUsage, ResourceTotals.Of(demand.Resources)) ?? "";
+        }
+
+        explanation.Reservation = Describe(reservation, job);
+        return explanation;
+    }
+
+    private static NodeScore Score(PlacementVerdict verdict) => new() { NodeId = verdict.NodeId, Score = verdict.Score };
+
+    private static string Describe(Reservation? reservation, JobRecord job)
+    {
+        if (reservation is null)
+        {
+            return "";
+        }
+
+        var at = reservation.At.ToString("O", CultureInfo.InvariantCulture);
+        if (reservation.JobId == job.Id)
+        {
+            return $"this job holds the backfill reservation on {reservation.NodeId} from {at}";
+        }
+
+        return job.State == JobState.Pending && job.PendingReason.StartsWith("would delay", StringComparison.Ordinal)
+            ? $"held back: starting it would delay {reservation.JobId}, which holds the reservation on {reservation.NodeId} from {at}"
+            : $"{reservation.JobId} holds the backfill reservation on {reservation.NodeId} from {at}; jobs that would delay it wait";
+    }
+}
