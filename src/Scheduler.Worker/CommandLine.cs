@@ -32,6 +32,11 @@ internal static class CommandLine
           --stop-grace-ms MS           on shutdown, SIGTERM to SIGKILL for its agents (default 5000)
           --transfer-listen HOST:PORT  checkpoint transfer service, HTTP/2 cleartext (default 127.0.0.1:0: loopback,
                                        a port the OS picks); the bound address is sent to the master at registration
+          --agent-log-max-mib N        rotate a live agent's stdout.log/stderr.log past N MiB, keeping its newest
+                                       N MiB as .1 (default 64; 0: never); checked every
+                                       --Worker:AgentLogSweepSeconds (default 10)
+          --agent-retention-hours N    delete an agent's folder (logs, work/) N hours after the master recorded
+                                       its exit (default 168; 0: keep forever)
           --probe-only                 print what the GPU probe reads (JSON) and exit
           --Worker:<Name>=VALUE        any other setting
           -h, --help                   print this help and exit

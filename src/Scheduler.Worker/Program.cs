@@ -27,6 +27,8 @@ var switches = new Dictionary<string, string>
     ["--max-reconnect-delay-ms"] = "Worker:MaxReconnectDelayMs",
     ["--stop-grace-ms"] = "Worker:StopGraceMs",
     ["--transfer-listen"] = "Worker:TransferListen",
+    ["--agent-log-max-mib"] = "Worker:AgentLogMaxMib",
+    ["--agent-retention-hours"] = "Worker:AgentRetentionHours",
 };
 
 if (args is [KeeperProcess.Verb, ..])
