@@ -38,6 +38,11 @@ internal static class CommandLine
                                        OTEL_EXPORTER_OTLP_ENDPOINT variable, else none)
           --otlp-protocol grpc|http/protobuf
                                        OTLP transport (default grpc)
+          --agent-log-max-mib N        rotate a live agent's stdout.log/stderr.log past N MiB, keeping its newest
+                                       N MiB as .1 (default 64; 0: never); checked every
+                                       --Worker:AgentLogSweepSeconds (default 10)
+          --agent-retention-hours N    delete an agent's folder (logs, work/) N hours after the master recorded
+                                       its exit (default 168; 0: keep forever)
           --probe-only                 print what the GPU probe reads (JSON) and exit
           --Worker:<Name>=VALUE        any other setting
           -h, --help                   print this help and exit

@@ -32,6 +32,8 @@ var switches = new Dictionary<string, string>
     ["--metrics-listen"] = "Worker:MetricsListen",
     ["--otlp-endpoint"] = "Worker:OtlpEndpoint",
     ["--otlp-protocol"] = "Worker:OtlpProtocol",
+    ["--agent-log-max-mib"] = "Worker:AgentLogMaxMib",
+    ["--agent-retention-hours"] = "Worker:AgentRetentionHours",
 };
 
 if (args is [KeeperProcess.Verb, ..])

@@ -59,6 +59,18 @@ internal sealed class WorkerOptions
     /// <summary>HOST:PORT of the checkpoint transfer service (HTTP/2 cleartext); port 0 lets the OS choose. The bound address goes into the registration.</summary>
     public string TransferListen { get; set; } = "127.0.0.1:0";
 
+    /// <summary>A live agent's stdout.log or stderr.log past this size is rotated (its newest part kept as .1); 0 never rotates.</summary>
+    [Range(0, 1 << 20)]
+    public long AgentLogMaxMib { get; set; } = 64;
+
+    /// <summary>The folder of an agent the master has acknowledged is deleted after this many hours of quiet; 0 keeps it forever.</summary>
+    [Range(0, 100 * 365 * 24)]
+    public int AgentRetentionHours { get; set; } = 168;
+
+    /// <summary>How often agent logs are checked for rotation and folders for retention.</summary>
+    [Range(1, 86_400)]
+    public int AgentLogSweepSeconds { get; set; } = 10;
+
     /// <summary>Print what the GPU probe sees and exit.</summary>
     public bool ProbeOnly { get; set; }
 

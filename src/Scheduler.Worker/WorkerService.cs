@@ -63,6 +63,7 @@ internal sealed partial class WorkerService : BackgroundService
         using var keeper = new AgentKeeper(Path.GetFullPath(_options.DataDir), _loggers.CreateLogger<AgentKeeper>());
         var probes = new List<IGpuProbe>();
         var migrations = new List<WorkerMigration>();
+        var sweepers = new List<AgentLogSweeper>();
         try
         {
             var links = new List<Task>();
@@ -81,6 +82,9 @@ internal sealed partial class WorkerService : BackgroundService
                 }
 
                 var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups);
+                var sweeper = new AgentLogSweeper(agents, AgentLogPolicy.From(_options), _time, _loggers.CreateLogger<AgentLogSweeper>());
+                sweepers.Add(sweeper);
+                sweeper.Start();
                 var checkpoints = new AgentCheckpoints(agents, new AppLevelCheckpointer(_time), _loggers.CreateLogger<AgentCheckpoints>());
                 var source = new MigrationSource(agents, checkpoints, _time, _loggers.CreateLogger<MigrationSource>());
                 var migration = new WorkerMigration(
@@ -97,6 +101,11 @@ internal sealed partial class WorkerService : BackgroundService
         }
         finally
         {
+            foreach (var sweeper in sweepers)
+            {
+                await sweeper.DisposeAsync();
+            }
+
             // After the links: their agents are stopped, so a migration still running fails at once.
             foreach (var migration in migrations)
             {

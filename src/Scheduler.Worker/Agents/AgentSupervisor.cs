@@ -393,6 +393,7 @@ internal sealed partial class AgentSupervisor
     /// <summary>The master recorded the exit: forget the agent (its logs stay on disk).</summary>
     public void Ack(AgentKey key)
     {
+        Agent? forgotten = null;
         lock (_lock)
         {
             if (_agents.TryGetValue(key, out var agent) && !agent.IsLive)
@@ -400,6 +401,63 @@ internal sealed partial class AgentSupervisor
                 _agents.Remove(key);
                 agent.Process?.Dispose();
                 AgentCgroups.Remove(agent.Tree?.Cgroup);
+                forgotten = agent;
+            }
+        }
+
+        if (forgotten is not null)
+        {
+            // Retention counts from here, not from the agent's last output, which may be days older.
+            AgentFolders.Touch(forgotten.Directory, _time.GetUtcNow());
+        }
+    }
+
+    /// <summary>agents/ under the data folder: every attempt's folder is agents/JOB/ATTEMPT.</summary>
+    public string AgentsRoot => _root;
+
+    /// <summary>The folders of the agents that are running or starting now, whose logs may grow.</summary>
+    public IReadOnlyList<string> LiveDirectories()
+    {
+        lock (_lock)
+        {
+            return _agents.Values.Where(a => a.IsLive).Select(a => a.Directory).ToArray();
+        }
+    }
+
+    /// <summary>
+    /// Moves the folder of <paramref name="key"/> aside (to a name no attempt can have) for deleting,
+    /// only while no agent of that key is known: the check and the move happen under the lock that a
+    /// start takes to register its agent, so a start never finds its folder taken away. Returns the
+    /// new path, or null when the agent is known or the folder could not be moved.
+    /// </summary>
+    public string? RetireDirectory(AgentKey key)
+    {
+        var directory = AgentDirectory(key);
+        var aside = AgentFolders.RetiredName(directory);
+        lock (_lock)
+        {
+            if (_agents.ContainsKey(key))
+            {
+                return null;
+            }
+
+            return AgentFolders.TryMove(directory, aside) ? aside : null;
+        }
+    }
+
+    /// <summary>Removes agents/JOB when it is empty and no agent of the job is known (a start creates it again).</summary>
+    public void RemoveEmptyJobDirectory(string jobId)
+    {
+        if (!IsSafeSegment(jobId))
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (!_agents.Keys.Any(k => k.JobId == jobId))
+            {
+                AgentFolders.TryRemoveEmpty(Path.Combine(_root, jobId));
             }
         }
     }
@@ -414,20 +472,22 @@ internal sealed partial class AgentSupervisor
 
         var file = Path.Combine(AgentDirectory(new AgentKey(fetch.JobId, fetch.Attempt)),
             fetch.Stream == LogStream.Stderr ? "stderr.log" : "stdout.log");
-        if (!File.Exists(file))
+        var want = fetch.TailBytes <= 0 ? DefaultTailBytes : Math.Min(fetch.TailBytes, MaxTailBytes);
+        if (LogTail.Read(file, want) is not { } tail)
         {
             return reply;
         }
 
-        var want = fetch.TailBytes <= 0 ? DefaultTailBytes : Math.Min(fetch.TailBytes, MaxTailBytes);
-        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        var start = Math.Max(0, stream.Length - want);
-        stream.Position = start;
-        var buffer = new byte[stream.Length - start];
-        stream.ReadExactly(buffer);
+        // Output rotated away is served from before the live file's start, so a tail (and `logs --follow`,
+        // which aligns tails) reads across a rotation as one stream.
+        if (tail.Length < want && LogTail.Read(file + LogRotation.RotatedSuffix, want - tail.Length) is { } older)
+        {
+            tail = new LogTail([.. older.Data, .. tail.Data], older.Truncated);
+        }
+
         reply.Found = true;
-        reply.Truncated = start > 0;
-        reply.Data = Google.Protobuf.ByteString.CopyFrom(buffer);
+        reply.Truncated = tail.Truncated;
+        reply.Data = Google.Protobuf.ByteString.CopyFrom(tail.Data);
         return reply;
     }
 
