@@ -31,9 +31,9 @@ internal sealed class GpuPackingPolicy : IPlacementPolicy
 
         var wholeUsed = 0;
         double freeOnShared = 0;
-        foreach (var share in gpus)
+        for (var i = 0; i < gpus.Count; i++)
         {
-            var free = node.GpuFreeMilli[share.Index];
+            var free = node.GpuFreeMilli[gpus[i].Index];
             if (free == ResourceLimits.MilliPerGpu)
             {
                 wholeUsed++;
