@@ -11,7 +11,7 @@ namespace Scheduler.Core.Affinity;
 /// A job with no keys is scored as the inner policy scores it, so the engine keeps scoring each
 /// class of identical nodes once for it when the inner policy allows that.
 /// </summary>
-public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak, IPerJobNodeStateScoring
+public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak, IPerJobNodeStateScoring, ICacheableScores
 {
     private readonly IPlacementPolicy _inner;
     private readonly Func<string, IReadOnlyCollection<string>> _jobKeys;
@@ -48,6 +48,11 @@ public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak,
     bool IPerJobNodeStateScoring.ScoresNodeStateOnlyFor(JobDemand demand) =>
         _inner is IPerJobNodeStateScoring inner ? inner.ScoresNodeStateOnlyFor(demand) && _jobKeys(demand.JobId).Count == 0
         : _inner.ScoresNodeStateOnly && _jobKeys(demand.JobId).Count == 0;
+
+    // Only consulted for jobs without keys (ScoresNodeStateOnlyFor), whose scores are the inner policy's.
+    bool ICacheableScores.ScoresCacheable => _inner is ICacheableScores { ScoresCacheable: true };
+
+    int ICacheableScores.Prepare(JobDemand demand) => ((ICacheableScores)_inner).Prepare(demand);
 
     /// <inheritdoc />
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)

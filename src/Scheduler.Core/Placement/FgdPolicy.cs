@@ -10,7 +10,7 @@ namespace Scheduler.Core.Placement;
 /// near-ties. Fragmentation values are memoised by node state: most nodes of a cluster pass through
 /// the same few states, so the measure is rarely recomputed.
 /// </summary>
-internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
+internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak, ICacheableScores
 {
     private const int MemoLimit = 1 << 20;
     private readonly TaskDistribution _workload;
@@ -45,13 +45,18 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
 
     public bool ScoresNodeStateOnly => true;
 
+    public bool ScoresCacheable => true;
+
+    // Learning changes the typical tasks (and every score) only when the set is rebuilt.
+    public int Prepare(JobDemand demand)
+    {
+        Observe(demand);
+        return _workload.Version;
+    }
+
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)
     {
-        if (_learn && !ReferenceEquals(demand.JobId, _lastJobId))
-        {
-            _lastJobId = demand.JobId;
-            _workload.Observe(demand);
-        }
+        Observe(demand);
 
         if (_workload.Version != _version)
         {
@@ -107,6 +112,15 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
         }
 
         return decrease - (_options.PackingWeight * leftover);
+    }
+
+    private void Observe(JobDemand demand)
+    {
+        if (_learn && !ReferenceEquals(demand.JobId, _lastJobId))
+        {
+            _lastJobId = demand.JobId;
+            _workload.Observe(demand);
+        }
     }
 
     private double Frag(NodeInfo info, long cpu, long memory, ReadOnlySpan<int> gpuFree)

@@ -8,11 +8,15 @@ namespace Scheduler.Core.Placement;
 /// GPUs on a node already in use (fewer is better), and open an idle node last. It keeps whole
 /// nodes free for multi-GPU jobs but ignores CPU, which strands GPUs on CPU-exhausted nodes.
 /// </summary>
-internal sealed class GpuPackingPolicy : IPlacementPolicy
+internal sealed class GpuPackingPolicy : IPlacementPolicy, ICacheableScores
 {
     public string Name => PlacementPolicyNames.GpuPacking;
 
     public bool ScoresNodeStateOnly => true;
+
+    public bool ScoresCacheable => true;
+
+    public int Prepare(JobDemand demand) => 0;
 
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)
     {

@@ -22,6 +22,8 @@ public sealed class PlacementEngine
     private readonly bool _dedupe;
     private readonly IPerJobNodeStateScoring? _perJob;
     private readonly Random? _tieBreak;
+    private readonly ICacheableScores? _cacheable;
+    private readonly ClassScoreCache _scores = new();
     private readonly HashSet<ulong> _seenClasses = [];
     private readonly List<NodeState> _scratchNodes = [];
     private readonly List<GpuShare> _shares = new(8);
@@ -35,6 +37,7 @@ public sealed class PlacementEngine
         _dedupe = policy.ScoresNodeStateOnly;
         _perJob = policy as IPerJobNodeStateScoring;
         _tieBreak = (policy as IRandomTieBreak)?.TieBreak;
+        _cacheable = policy is ICacheableScores { ScoresCacheable: true } cacheable ? cacheable : null;
     }
 
     /// <summary>The scoring policy.</summary>
@@ -103,10 +106,13 @@ public sealed class PlacementEngine
         NodeState? bestNode = null;
         var bestSlot = int.MaxValue;
         var bestScore = double.NegativeInfinity;
+        var bestHasGpus = false;
         var ties = 0;
         var r = demand.Resources;
         var gpuMilli = r.TotalGpuMilli;
         var shared = r.IsSharedGpu;
+        var table = _cacheable is null ? null : _scores.For(index, demand);
+        var prepared = table is null;
         var capacities = index.Capacities;
         for (var live = 0; live < capacities.Length; live++)
         {
@@ -117,18 +123,61 @@ public sealed class PlacementEngine
                 continue;
             }
 
-            var node = index.Representative(live, out var slot);
-            var score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
-            if (double.IsNegativeInfinity(score))
+            NodeState? node = null;
+            var slot = 0;
+            double score;
+            var fresh = false;
+            if (table is null)
+            {
+                node = index.Representative(live, out slot);
+                score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
+                fresh = true;
+            }
+            else
+            {
+                if (!prepared)
+                {
+                    // The policy prepares (a learning one observes the job) where a scan would first
+                    // have scored: at the first node that passes the filter.
+                    node = index.Representative(live, out slot);
+                    if (Filter(node, demand) is not null)
+                    {
+                        continue;
+                    }
+
+                    prepared = true;
+                    _scores.SetVersion(_cacheable!.Prepare(demand));
+                }
+
+                var stamp = _scores.Stamp(c.Generation);
+                if (!table.TryGet(c.Id, stamp, out score))
+                {
+                    if (node is null)
+                    {
+                        node = index.Representative(live, out slot);
+                    }
+
+                    score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
+                    table.Set(c.Id, stamp, score);
+                    fresh = true;
+                }
+            }
+
+            if (double.IsNegativeInfinity(score) || score < bestScore)
             {
                 continue;
+            }
+
+            if (node is null)
+            {
+                node = index.Representative(live, out slot);
             }
 
             if (score > bestScore)
             {
                 ties = 1;
             }
-            else if (score < bestScore || (_tieBreak is null ? slot > bestSlot : _tieBreak.Next(++ties) != 0))
+            else if (_tieBreak is null ? slot > bestSlot : _tieBreak.Next(++ties) != 0)
             {
                 continue;
             }
@@ -136,11 +185,28 @@ public sealed class PlacementEngine
             bestScore = score;
             bestNode = node;
             bestSlot = slot;
+            bestHasGpus = fresh;
+            if (fresh)
+            {
+                _best.Clear();
+                _best.AddRange(_nodeBest);
+            }
+        }
+
+        if (bestNode is null)
+        {
+            return null;
+        }
+
+        if (!bestHasGpus)
+        {
+            // The score came from the cache: score the winner once more for its GPU choice.
+            ScoreNode(bestNode, demand);
             _best.Clear();
             _best.AddRange(_nodeBest);
         }
 
-        return bestNode is null ? null : new Allocation(demand.JobId, bestNode.Id, demand.Resources, [.. _best]);
+        return new Allocation(demand.JobId, bestNode.Id, demand.Resources, [.. _best]);
     }
 
     private bool Dedupes(JobDemand demand) => _perJob?.ScoresNodeStateOnlyFor(demand) ?? _dedupe;

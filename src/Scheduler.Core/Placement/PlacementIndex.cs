@@ -21,6 +21,7 @@ public sealed class PlacementIndex
     private readonly int[] _dirtySlots;
     private int _dirtyCount;
     private bool _stale;
+    private int _generations;
 
     // Live classes, densely packed, with what the cheap capacity test reads kept side by side.
     private int[] _live = new int[16];
@@ -63,6 +64,9 @@ public sealed class PlacementIndex
     internal NodeState[] NodeArray => _nodes;
 
     internal int LiveCount => _liveCount;
+
+    /// <summary>One more than the largest class id in use: the size a per-class table needs.</summary>
+    internal int ClassIdBound => _classes.Count;
 
     internal ReadOnlySpan<ClassCapacity> Capacities => _capacity.AsSpan(0, _liveCount);
 
@@ -222,15 +226,18 @@ public sealed class PlacementIndex
         cls.Key = key;
         cls.Live = _liveCount;
         _live[_liveCount] = id;
-        _capacity[_liveCount] = ClassCapacity.Of(node);
+        _capacity[_liveCount] = ClassCapacity.Of(node, id, ++_generations);
         _liveCount++;
         return id;
     }
 
-    /// <summary>What the engine's cheap rejection reads of a class, without touching its nodes.</summary>
-    internal readonly record struct ClassCapacity(long CpuFree, long MemoryFree, long GpuFreeTotal, int MaxGpuFree, int IdleGpus)
+    /// <summary>
+    /// What the engine's cheap rejection reads of a class, without touching its nodes, and the class's
+    /// id with a generation that no other class of this index ever had (score caches key on it).
+    /// </summary>
+    internal readonly record struct ClassCapacity(long CpuFree, long MemoryFree, long GpuFreeTotal, int MaxGpuFree, int IdleGpus, int Id, int Generation)
     {
-        public static ClassCapacity Of(NodeState node)
+        public static ClassCapacity Of(NodeState node, int id, int generation)
         {
             var max = 0;
             var idle = 0;
@@ -240,7 +247,7 @@ public sealed class PlacementIndex
                 idle += free == Resources.ResourceLimits.MilliPerGpu ? 1 : 0;
             }
 
-            return new ClassCapacity(node.CpuFree, node.MemoryFree, node.GpuFreeMilliTotal, max, idle);
+            return new ClassCapacity(node.CpuFree, node.MemoryFree, node.GpuFreeMilliTotal, max, idle, id, generation);
         }
     }
 

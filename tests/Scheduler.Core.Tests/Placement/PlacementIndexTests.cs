@@ -11,17 +11,23 @@ public sealed class PlacementIndexTests
 
     private static IEnumerable<string> Policies => PlacementPolicies.Names;
 
-    [TestCaseSource(nameof(Policies))]
-    public void Picks_an_allocation_scoring_as_the_full_scan_does_on_random_changing_clusters(string policy)
+    private static IEnumerable<TestCaseData> PoliciesLearningOrNot =>
+        PlacementPolicies.Names.SelectMany(p => new[] { new TestCaseData(p, false), new TestCaseData(p, true) });
+
+    [TestCaseSource(nameof(PoliciesLearningOrNot))]
+    public void Picks_an_allocation_scoring_as_the_full_scan_does_on_random_changing_clusters(string policy, bool learning)
     {
         for (var seed = 1; seed <= 30; seed++)
         {
             var random = new Random(seed);
             var (nodes, demands) = RandomScenario(seed);
-            var workload = TaskDistribution.FromDemands(demands);
+
+            // Learning (the master's way) scores against what both engines observed alike; the
+            // scanning engine's policy, having seen the job, then judges both choices.
+            var workload = learning ? null : TaskDistribution.FromDemands(demands);
             var indexed = new PlacementEngine(PlacementPolicies.Create(policy, seed, workload));
             var scanned = new PlacementEngine(PlacementPolicies.Create(policy, seed, workload));
-            var judge = PlacementPolicies.Create(policy, seed, workload);
+            var judge = learning ? scanned.Policy : PlacementPolicies.Create(policy, seed, workload);
             var randomTies = judge is IRandomTieBreak { TieBreak: not null };
             var index = new PlacementIndex(nodes);
             var byId = nodes.ToDictionary(n => n.Id);
@@ -51,6 +57,23 @@ public sealed class PlacementIndexTests
                 Churn(random, nodes, byId, placed);
             }
         }
+    }
+
+    [Test]
+    public void Cached_scores_follow_class_changes_between_calls()
+    {
+        var nodes = new[] { Node("n0", 32_000, "A100"), Node("n1", 32_000, "A100"), Node("n2", 64_000, "A100") };
+        var index = new PlacementIndex(nodes);
+        var engine = new PlacementEngine(PlacementPolicies.Create(PlacementPolicyNames.BestFit));
+        var half = new ResourceRequest(1000, 1024, 0, 500);
+
+        Assert.That(engine.FindAllocation(JobDemand.Of("a", half), index)!.NodeId, Is.EqualTo("n0"));
+
+        // n1 becomes the fullest node: the same shape must now go there, not to a cached choice.
+        nodes[1].Allocate(new Allocation("x", "n1", new ResourceRequest(8000, 1024, 4), Enumerable.Range(0, 4).Select(g => new GpuShare(g, 1000)).ToArray()));
+        var second = engine.FindAllocation(JobDemand.Of("b", half), index)!;
+        Assert.That(second.NodeId, Is.EqualTo("n1"));
+        Assert.That(second.Gpus, Is.EqualTo(new[] { new GpuShare(4, 500) }));
     }
 
     [Test]
