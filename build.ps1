@@ -20,13 +20,14 @@ switch ($Target) {
   "up" { Build; dotnet $schedctl up @Rest }
   "sim" { Build; dotnet $schedctl sim @Rest }
   "bench" {
-    # ./build.ps1 bench [e2e|failover|migration|placement]: one benchmark, or all of them.
+    # ./build.ps1 bench [e2e|failover|migration|placement|core]: one benchmark, or all of them.
     Build
     $which = if ($Rest.Count -gt 0) { $Rest[0] } else { "all" }
     $more = if ($Rest.Count -gt 1) { $Rest[1..($Rest.Count - 1)] } else { @() }
     if ($which -in "all", "e2e") { dotnet $schedctl bench }
     if ($which -in "all", "failover") { dotnet $schedctl bench failover --kills 5 @more }
     if ($which -in "all", "migration") { dotnet $schedctl bench migration @more }
+    if ($which -in "all", "core") { dotnet "artifacts/bin/Scheduler.Core.Benchmarks/$($config.ToLower())/Scheduler.Core.Benchmarks.dll" @more }
     if ($which -in "all", "placement") {
       foreach ($w in "default", "gpushare40", "multigpu20", "gpuspec10") {
         dotnet $schedctl sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv --tasks "../shared/data/alibaba-gpu-v2023/openb_pod_list_$w.csv" --policy all

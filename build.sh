@@ -22,12 +22,16 @@ case "$target" in
   up) build; exec dotnet "$schedctl" up "$@" ;;  # exec: Ctrl+C and kill reach schedctl, which stops the cluster
   sim) build; dotnet "$schedctl" sim "$@" ;;
   bench)
-    # ./build.sh bench [e2e|failover|migration|placement]: one benchmark, or all of them.
+    # ./build.sh bench [e2e|failover|migration|placement|core]: one benchmark, or all of them.
     build
     which="${1:-all}"; shift || true
     case "$which" in all|e2e) dotnet "$schedctl" bench ;; esac
     case "$which" in all|failover) dotnet "$schedctl" bench failover --kills 5 "$@" ;; esac
     case "$which" in all|migration) dotnet "$schedctl" bench migration "$@" ;; esac
+    case "$which" in all|core)
+      # Core placement speed (issue 11); `dotnet artifacts/bin/Scheduler.Core.Benchmarks/release/Scheduler.Core.Benchmarks.dll --bdn` for BenchmarkDotNet.
+      dotnet "artifacts/bin/Scheduler.Core.Benchmarks/${config,,}/Scheduler.Core.Benchmarks.dll" "$@" ;;
+    esac
     case "$which" in all|placement)
       for w in default gpushare40 multigpu20 gpuspec10; do
         dotnet "$schedctl" sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv \

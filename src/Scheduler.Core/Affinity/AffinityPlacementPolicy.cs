@@ -8,8 +8,10 @@ namespace Scheduler.Core.Affinity;
 /// Wraps any placement policy and adds up to <see cref="Tolerance"/> to the score of nodes that
 /// already cache the job's model or dataset keys. A cached node therefore wins only when its base
 /// score is within the tolerance of the best: reuse of warm caches without giving up packing.
+/// A job with no keys is scored as the inner policy scores it, so the engine keeps scoring each
+/// class of identical nodes once for it when the inner policy allows that.
 /// </summary>
-public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak
+public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak, IPerJobNodeStateScoring, ICacheableScores
 {
     private readonly IPlacementPolicy _inner;
     private readonly Func<string, IReadOnlyCollection<string>> _jobKeys;
@@ -41,6 +43,16 @@ public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak
 
     // Exact ties (no cache involved) are still broken the way the wrapped policy wants.
     Random? IRandomTieBreak.TieBreak => (_inner as IRandomTieBreak)?.TieBreak;
+
+    // Without keys no node gets a bonus, and the score is the inner policy's.
+    bool IPerJobNodeStateScoring.ScoresNodeStateOnlyFor(JobDemand demand) =>
+        _inner is IPerJobNodeStateScoring inner ? inner.ScoresNodeStateOnlyFor(demand) && _jobKeys(demand.JobId).Count == 0
+        : _inner.ScoresNodeStateOnly && _jobKeys(demand.JobId).Count == 0;
+
+    // Only consulted for jobs without keys (ScoresNodeStateOnlyFor), whose scores are the inner policy's.
+    bool ICacheableScores.ScoresCacheable => _inner is ICacheableScores { ScoresCacheable: true };
+
+    int ICacheableScores.Prepare(JobDemand demand) => ((ICacheableScores)_inner).Prepare(demand);
 
     /// <inheritdoc />
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)

@@ -1,3 +1,4 @@
+using Scheduler.Core.Placement;
 using Scheduler.Core.Resources;
 
 namespace Scheduler.Core.Cluster;
@@ -13,6 +14,9 @@ public sealed class NodeState
     private readonly ulong _fixedHash;
     private readonly Dictionary<string, Allocation> _allocations = new(StringComparer.Ordinal);
     private ulong _gpuHash;
+    private NodeHealth _health = NodeHealth.Ready;
+    private bool _cordoned;
+    private bool _draining;
 
     /// <summary>Creates an idle node.</summary>
     public NodeState(
@@ -38,11 +42,15 @@ public sealed class NodeState
 
         _gpuModelHash = new ulong[gpus.Count];
         var fixedHash = Mix((ulong)cpuMillis) ^ Mix((ulong)memoryMib * 31);
+        var models = 14695981039346656037UL;
         for (var i = 0; i < gpus.Count; i++)
         {
             _gpuModelHash[i] = HashString(gpus[i].Model.ToUpperInvariant());
             _gpuHash += GpuTerm(i);
+            models = Mix(models ^ _gpuModelHash[i]);
         }
+
+        GpuModelsKey = models;
 
         foreach (var (key, value) in Labels)
         {
@@ -74,13 +82,37 @@ public sealed class NodeState
     public long MemoryFree { get; private set; }
 
     /// <summary>Health as judged by the failure detector.</summary>
-    public NodeHealth Health { get; set; } = NodeHealth.Ready;
+    public NodeHealth Health
+    {
+        get => _health;
+        set
+        {
+            _health = value;
+            Index?.OnChanged(this);
+        }
+    }
 
     /// <summary>Cordoned nodes keep their work but get nothing new.</summary>
-    public bool Cordoned { get; set; }
+    public bool Cordoned
+    {
+        get => _cordoned;
+        set
+        {
+            _cordoned = value;
+            Index?.OnChanged(this);
+        }
+    }
 
     /// <summary>A draining node is cordoned and is having its work moved away.</summary>
-    public bool Draining { get; set; }
+    public bool Draining
+    {
+        get => _draining;
+        set
+        {
+            _draining = value;
+            Index?.OnChanged(this);
+        }
+    }
 
     /// <summary>True when new work may be placed here.</summary>
     public bool Schedulable => Health == NodeHealth.Ready && !Cordoned && !Draining;
@@ -103,6 +135,15 @@ public sealed class NodeState
     /// </summary>
     public ulong EquivalenceKey => _fixedHash ^ Mix(_gpuHash + ((ulong)CpuFree * 0x9E3779B97F4A7C15UL) + Mix((ulong)MemoryFree));
 
+    /// <summary>Digest of the GPU models in index order: nodes with equal keys see typical tasks alike.</summary>
+    internal ulong GpuModelsKey { get; }
+
+    /// <summary>The placement index told of this node's changes (the newest one built over it).</summary>
+    internal PlacementIndex? Index { get; set; }
+
+    /// <summary>This node's position in <see cref="Index"/>.</summary>
+    internal int IndexSlot { get; set; }
+
     /// <summary>What is allocated here, by job id.</summary>
     public IReadOnlyDictionary<string, Allocation> Allocations => _allocations;
 
@@ -122,6 +163,27 @@ public sealed class NodeState
 
             return n;
         }
+    }
+
+    /// <summary>True when GPU <paramref name="index"/> is of a model the job accepts.</summary>
+    public bool GpuModelAllowed(int index, IReadOnlyList<string> models)
+    {
+        // The list overload indexes instead of enumerating: no enumerator is boxed per GPU checked.
+        if (models.Count == 0)
+        {
+            return true;
+        }
+
+        var model = Gpus[index].Model;
+        for (var i = 0; i < models.Count; i++)
+        {
+            if (string.Equals(models[i], model, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>True when GPU <paramref name="index"/> is of a model the job accepts.</summary>
@@ -190,13 +252,15 @@ public sealed class NodeState
 
         CpuFree -= r.CpuMillis;
         MemoryFree -= r.MemoryMib;
-        foreach (var share in gpus)
+        for (var s = 0; s < gpus.Count; s++)
         {
+            var share = gpus[s];
             SetGpuFree(share.Index, _gpuFreeMilli[share.Index] - share.Milli);
             GpuFreeMilliTotal -= share.Milli;
         }
 
         _allocations.Add(allocation.JobId, allocation);
+        Index?.OnChanged(this);
     }
 
     /// <summary>Frees what a job held here; returns false when it held nothing.</summary>
@@ -215,6 +279,7 @@ public sealed class NodeState
             GpuFreeMilliTotal += share.Milli;
         }
 
+        Index?.OnChanged(this);
         return true;
     }
 

@@ -8,11 +8,15 @@ namespace Scheduler.Core.Placement;
 /// the same leftover score the ATC'23 FGD paper uses for its best-fit baseline. Tight packing
 /// keeps other nodes whole for the big multi-GPU jobs that arrive later.
 /// </summary>
-internal sealed class BestFitPolicy : IPlacementPolicy
+internal sealed class BestFitPolicy : IPlacementPolicy, ICacheableScores
 {
     public string Name => PlacementPolicyNames.BestFit;
 
     public bool ScoresNodeStateOnly => true;
+
+    public bool ScoresCacheable => true;
+
+    public int Prepare(JobDemand demand) => 0;
 
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus) =>
         -Leftover.After(node, demand.Resources, gpus);

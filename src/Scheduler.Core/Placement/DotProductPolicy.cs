@@ -8,11 +8,15 @@ namespace Scheduler.Core.Placement;
 /// request and the node's free capacity, both normalised by the node's capacity; the smallest
 /// product wins, so the job lands where its own dimensions are scarcest and the node fills evenly.
 /// </summary>
-internal sealed class DotProductPolicy : IPlacementPolicy
+internal sealed class DotProductPolicy : IPlacementPolicy, ICacheableScores
 {
     public string Name => PlacementPolicyNames.DotProduct;
 
     public bool ScoresNodeStateOnly => true;
+
+    public bool ScoresCacheable => true;
+
+    public int Prepare(JobDemand demand) => 0;
 
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)
     {

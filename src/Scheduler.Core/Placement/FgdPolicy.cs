@@ -10,15 +10,16 @@ namespace Scheduler.Core.Placement;
 /// near-ties. Fragmentation values are memoised by node state: most nodes of a cluster pass through
 /// the same few states, so the measure is rarely recomputed.
 /// </summary>
-internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
+internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak, ICacheableScores
 {
     private const int MemoLimit = 1 << 20;
     private readonly TaskDistribution _workload;
     private readonly FgdOptions _options;
     private readonly bool _learn;
     private readonly Random _random;
-    private readonly Dictionary<NodeState, NodeInfo> _nodes = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<ulong, NodeInfo> _infos = [];
     private readonly Dictionary<MemoKey, double> _memo = [];
+    private NodeInfo? _lastInfo;
     private int[] _scratch = new int[8];
     private int _version = -1;
     private string? _lastJobId;
@@ -44,18 +45,24 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
 
     public bool ScoresNodeStateOnly => true;
 
+    public bool ScoresCacheable => true;
+
+    // Learning changes the typical tasks (and every score) only when the set is rebuilt.
+    public int Prepare(JobDemand demand)
+    {
+        Observe(demand);
+        return _workload.Version;
+    }
+
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)
     {
-        if (_learn && !ReferenceEquals(demand.JobId, _lastJobId))
-        {
-            _lastJobId = demand.JobId;
-            _workload.Observe(demand);
-        }
+        Observe(demand);
 
         if (_workload.Version != _version)
         {
             _version = _workload.Version;
-            _nodes.Clear();
+            _infos.Clear();
+            _lastInfo = null;
             _memo.Clear();
         }
 
@@ -65,10 +72,18 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
             return -leftover;
         }
 
-        if (!_nodes.TryGetValue(node, out var info))
+        // What the typical tasks see of a node depends on its GPU models only: one entry per model
+        // layout (a handful in a cluster) rather than per node, cheap to rebuild when the set changes.
+        var info = _lastInfo;
+        if (info is null || info.ModelsKey != node.GpuModelsKey)
         {
-            info = new NodeInfo(node, _workload.Typical);
-            _nodes.Add(node, info);
+            if (!_infos.TryGetValue(node.GpuModelsKey, out info))
+            {
+                info = new NodeInfo(node, _workload.Typical);
+                _infos.Add(node.GpuModelsKey, info);
+            }
+
+            _lastInfo = info;
         }
 
         var r = demand.Resources;
@@ -82,9 +97,9 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
 
         var after = _scratch.AsSpan(0, free.Length);
         free.CopyTo(after);
-        foreach (var share in gpus)
+        for (var i = 0; i < gpus.Count; i++)
         {
-            after[share.Index] -= share.Milli;
+            after[gpus[i].Index] -= gpus[i].Milli;
         }
 
         var fragAfter = Frag(info, node.CpuFree - r.CpuMillis, node.MemoryFree - r.MemoryMib, after);
@@ -97,6 +112,15 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
         }
 
         return decrease - (_options.PackingWeight * leftover);
+    }
+
+    private void Observe(JobDemand demand)
+    {
+        if (_learn && !ReferenceEquals(demand.JobId, _lastJobId))
+        {
+            _lastJobId = demand.JobId;
+            _workload.Observe(demand);
+        }
     }
 
     private double Frag(NodeInfo info, long cpu, long memory, ReadOnlySpan<int> gpuFree)
@@ -154,13 +178,35 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
         return frag;
     }
 
-    private readonly record struct MemoKey(ulong Models, long Cpu, long Memory, ulong Lo, ulong Hi);
+    private readonly struct MemoKey(ulong models, long cpu, long memory, ulong lo, ulong hi) : IEquatable<MemoKey>
+    {
+        private readonly ulong _models = models;
+        private readonly long _cpu = cpu;
+        private readonly long _memory = memory;
+        private readonly ulong _lo = lo;
+        private readonly ulong _hi = hi;
+
+        public bool Equals(MemoKey other) =>
+            _lo == other._lo && _cpu == other._cpu && _memory == other._memory && _hi == other._hi && _models == other._models;
+
+        public override bool Equals(object? obj) => obj is MemoKey other && Equals(other);
+
+        // Multiply-xorshift over the fields: cheaper than HashCode.Combine and spreads well enough.
+        public override int GetHashCode()
+        {
+            var h = (_lo * 0x9E3779B97F4A7C15UL) ^ _models;
+            h = ((h ^ (h >> 29)) + (ulong)_cpu) * 0xBF58476D1CE4E5B9UL;
+            h = ((h ^ (h >> 31)) + (ulong)_memory + (_hi * 0x94D049BB133111EBUL)) * 0x9E3779B97F4A7C15UL;
+            return (int)(h >> 32);
+        }
+    }
 
     private sealed class NodeInfo
     {
         public NodeInfo(NodeState node, IReadOnlyList<TypicalTask> typical)
         {
             Masks = Fragmentation.AccessMasks(node, typical);
+            ModelsKey = node.GpuModelsKey;
             var models = node.Gpus.Select(g => g.Model.ToUpperInvariant()).ToArray();
             UniformModel = models.Distinct(StringComparer.Ordinal).Count() <= 1;
 
@@ -182,5 +228,7 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak
         public bool Memoisable { get; }
 
         public ulong ModelKey { get; }
+
+        public ulong ModelsKey { get; }
     }
 }

@@ -8,11 +8,15 @@ namespace Scheduler.Core.Placement;
 /// GPUs on a node already in use (fewer is better), and open an idle node last. It keeps whole
 /// nodes free for multi-GPU jobs but ignores CPU, which strands GPUs on CPU-exhausted nodes.
 /// </summary>
-internal sealed class GpuPackingPolicy : IPlacementPolicy
+internal sealed class GpuPackingPolicy : IPlacementPolicy, ICacheableScores
 {
     public string Name => PlacementPolicyNames.GpuPacking;
 
     public bool ScoresNodeStateOnly => true;
+
+    public bool ScoresCacheable => true;
+
+    public int Prepare(JobDemand demand) => 0;
 
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)
     {
@@ -31,9 +35,9 @@ internal sealed class GpuPackingPolicy : IPlacementPolicy
 
         var wholeUsed = 0;
         double freeOnShared = 0;
-        foreach (var share in gpus)
+        for (var i = 0; i < gpus.Count; i++)
         {
-            var free = node.GpuFreeMilli[share.Index];
+            var free = node.GpuFreeMilli[gpus[i].Index];
             if (free == ResourceLimits.MilliPerGpu)
             {
                 wholeUsed++;

@@ -15,9 +15,9 @@ internal static class Leftover
         }
 
         long taken = 0;
-        foreach (var share in gpus)
+        for (var i = 0; i < gpus.Count; i++)
         {
-            taken += share.Milli;
+            taken += gpus[i].Milli;
         }
 
         var gpu = (double)(node.GpuFreeMilliTotal - taken) / node.GpuCapacityMilli;

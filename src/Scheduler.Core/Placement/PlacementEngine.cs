@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Scheduler.Core.Cluster;
 using Scheduler.Core.Resources;
 
@@ -22,17 +23,24 @@ public sealed class PlacementEngine
 
     private readonly IPlacementPolicy _policy;
     private readonly bool _dedupe;
+    private readonly IPerJobNodeStateScoring? _perJob;
     private readonly Random? _tieBreak;
-    private readonly Dictionary<ulong, double> _classScores = [];
+    private readonly ICacheableScores? _cacheable;
+    private readonly ClassScoreCache _scores = new();
+    private readonly HashSet<ulong> _seenClasses = [];
+    private readonly List<NodeState> _scratchNodes = [];
     private readonly List<GpuShare> _shares = new(8);
     private readonly List<GpuShare> _nodeBest = new(8);
+    private readonly List<GpuShare> _best = new(8);
 
     /// <summary>Creates an engine that scores with <paramref name="policy"/>.</summary>
     public PlacementEngine(IPlacementPolicy policy)
     {
         _policy = policy;
         _dedupe = policy.ScoresNodeStateOnly;
+        _perJob = policy as IPerJobNodeStateScoring;
         _tieBreak = (policy as IRandomTieBreak)?.TieBreak;
+        _cacheable = policy is ICacheableScores { ScoresCacheable: true } cacheable ? cacheable : null;
     }
 
     /// <summary>The scoring policy.</summary>
@@ -47,18 +55,173 @@ public sealed class PlacementEngine
             : new PlacementOutcome(allocation, null);
     }
 
+    /// <summary>Like <see cref="Find(JobDemand, IEnumerable{NodeState})"/> over an index's nodes, without walking every node.</summary>
+    public PlacementOutcome Find(JobDemand demand, PlacementIndex index)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        var allocation = FindAllocation(demand, index);
+        return allocation is null
+            ? new PlacementOutcome(null, DescribeRejections(demand, index.NodeArray))
+            : new PlacementOutcome(allocation, null);
+    }
+
     /// <summary>
-    /// Like <see cref="Find"/> but without explaining a failure: for callers (trace replay) that
+    /// Like <see cref="Find(JobDemand, IEnumerable{NodeState})"/> but without explaining a failure: for callers (trace replay) that
     /// only need the allocation and would pay for a reason they never read.
     /// </summary>
     public Allocation? FindAllocation(JobDemand demand, IEnumerable<NodeState> nodes)
     {
+        switch (nodes)
+        {
+            case NodeState[] array:
+                return FindIn(demand, array);
+            case List<NodeState> list:
+                return FindIn(demand, CollectionsMarshal.AsSpan(list));
+        }
+
+        // One copy into a reused buffer is cheaper than an interface call per node.
+        _scratchNodes.AddRange(nodes);
+        try
+        {
+            return FindIn(demand, CollectionsMarshal.AsSpan(_scratchNodes));
+        }
+        finally
+        {
+            _scratchNodes.Clear();
+        }
+    }
+
+    /// <summary>
+    /// The same choice as over <see cref="PlacementIndex.Nodes"/> in order, up to ties: when the policy
+    /// scores node state only, each class of identical nodes is scored once (by its earliest node)
+    /// and classes without room are skipped by their free capacity, so the cost follows the number of
+    /// distinct node states rather than nodes. Random tie-breaks draw among the tied classes.
+    /// </summary>
+    public Allocation? FindAllocation(JobDemand demand, PlacementIndex index)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        index.Refresh();
+        if (!Dedupes(demand))
+        {
+            return FindIn(demand, index.NodeArray);
+        }
+
         NodeState? bestNode = null;
-        GpuShare[]? bestGpus = null;
+        var bestSlot = int.MaxValue;
+        var bestScore = double.NegativeInfinity;
+        var bestHasGpus = false;
+        var ties = 0;
+        var r = demand.Resources;
+        var gpuMilli = r.TotalGpuMilli;
+        var shared = r.IsSharedGpu;
+        var table = _cacheable is null ? null : _scores.For(index, demand);
+        var prepared = table is null;
+        var capacities = index.Capacities;
+        for (var live = 0; live < capacities.Length; live++)
+        {
+            ref readonly var c = ref capacities[live];
+            if (r.CpuMillis > c.CpuFree || r.MemoryMib > c.MemoryFree || gpuMilli > c.GpuFreeTotal
+                || (shared ? c.MaxGpuFree < r.GpuMilli : c.IdleGpus < r.Gpus))
+            {
+                continue;
+            }
+
+            NodeState? node = null;
+            var slot = 0;
+            double score;
+            var fresh = false;
+            if (table is null)
+            {
+                node = index.Representative(live, out slot);
+                score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
+                fresh = true;
+            }
+            else
+            {
+                if (!prepared)
+                {
+                    // The policy prepares (a learning one observes the job) where a scan would first
+                    // have scored: at the first node that passes the filter.
+                    node = index.Representative(live, out slot);
+                    if (Filter(node, demand) is not null)
+                    {
+                        continue;
+                    }
+
+                    prepared = true;
+                    _scores.SetVersion(_cacheable!.Prepare(demand));
+                }
+
+                var stamp = _scores.Stamp(c.Generation);
+                if (!table.TryGet(c.Id, stamp, out score))
+                {
+                    if (node is null)
+                    {
+                        node = index.Representative(live, out slot);
+                    }
+
+                    score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
+                    table.Set(c.Id, stamp, score);
+                    fresh = true;
+                }
+            }
+
+            if (double.IsNegativeInfinity(score) || score < bestScore)
+            {
+                continue;
+            }
+
+            if (node is null)
+            {
+                node = index.Representative(live, out slot);
+            }
+
+            if (score > bestScore)
+            {
+                ties = 1;
+            }
+            else if (_tieBreak is null ? slot > bestSlot : _tieBreak.Next(++ties) != 0)
+            {
+                continue;
+            }
+
+            bestScore = score;
+            bestNode = node;
+            bestSlot = slot;
+            bestHasGpus = fresh;
+            if (fresh)
+            {
+                _best.Clear();
+                _best.AddRange(_nodeBest);
+            }
+        }
+
+        if (bestNode is null)
+        {
+            return null;
+        }
+
+        if (!bestHasGpus)
+        {
+            // The score came from the cache: score the winner once more for its GPU choice.
+            ScoreNode(bestNode, demand);
+            _best.Clear();
+            _best.AddRange(_nodeBest);
+        }
+
+        return new Allocation(demand.JobId, bestNode.Id, demand.Resources, [.. _best]);
+    }
+
+    private bool Dedupes(JobDemand demand) => _perJob?.ScoresNodeStateOnlyFor(demand) ?? _dedupe;
+
+    private Allocation? FindIn(JobDemand demand, ReadOnlySpan<NodeState> nodes)
+    {
+        NodeState? bestNode = null;
         var bestScore = double.NegativeInfinity;
         var ties = 0;
         var r = demand.Resources;
-        _classScores.Clear();
+        var dedupe = Dedupes(demand);
+        _seenClasses.Clear();
 
         foreach (var node in nodes)
         {
@@ -69,24 +232,14 @@ public sealed class PlacementEngine
                 continue;
             }
 
-            var key = 0UL;
-            if (_dedupe)
+            // An identical node was already scored: the earlier one stands for its class, and
+            // random tie-breaks (IRandomTieBreak) draw among distinct node states, not nodes.
+            if (dedupe && !_seenClasses.Add(node.EquivalenceKey))
             {
-                key = node.EquivalenceKey;
-                if (_classScores.ContainsKey(key))
-                {
-                    // An identical node was already scored: the earlier one stands for its class, and
-                    // random tie-breaks (IRandomTieBreak) draw among distinct node states, not nodes.
-                    continue;
-                }
+                continue;
             }
 
             var score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
-            if (_dedupe)
-            {
-                _classScores.Add(key, score);
-            }
-
             if (double.IsNegativeInfinity(score))
             {
                 continue;
@@ -95,18 +248,19 @@ public sealed class PlacementEngine
             if (score > bestScore)
             {
                 bestScore = score;
-                bestNode = node;
-                bestGpus = [.. _nodeBest];
                 ties = 1;
             }
-            else if (score == bestScore && _tieBreak is not null && _tieBreak.Next(++ties) == 0)
+            else if (score != bestScore || _tieBreak is null || _tieBreak.Next(++ties) != 0)
             {
-                bestNode = node;
-                bestGpus = [.. _nodeBest];
+                continue;
             }
+
+            bestNode = node;
+            _best.Clear();
+            _best.AddRange(_nodeBest);
         }
 
-        return bestNode is null ? null : new Allocation(demand.JobId, bestNode.Id, demand.Resources, bestGpus!);
+        return bestNode is null ? null : new Allocation(demand.JobId, bestNode.Id, demand.Resources, [.. _best]);
     }
 
     /// <summary>
@@ -146,11 +300,14 @@ public sealed class PlacementEngine
             return CordonedReason;
         }
 
-        foreach (var (key, value) in demand.NodeSelector)
+        if (demand.NodeSelector.Count > 0)
         {
-            if (!node.Labels.TryGetValue(key, out var actual) || !string.Equals(actual, value, StringComparison.Ordinal))
+            foreach (var (key, value) in demand.NodeSelector)
             {
-                return LabelsDoNotMatch;
+                if (!node.Labels.TryGetValue(key, out var actual) || !string.Equals(actual, value, StringComparison.Ordinal))
+                {
+                    return LabelsDoNotMatch;
+                }
             }
         }
 

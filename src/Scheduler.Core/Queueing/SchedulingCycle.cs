@@ -18,6 +18,7 @@ public sealed class SchedulingCycle
     private readonly PlacementEngine _engine;
     private readonly SchedulingCycleOptions _options;
     private readonly PreemptionPlanner? _planner;
+    private PlacementIndex? _index;
 
     /// <summary>Creates a cycle from a queue policy and a placement engine, with default options.</summary>
     public SchedulingCycle(IQueuePolicy queuePolicy, PlacementEngine engine)
@@ -63,7 +64,14 @@ public sealed class SchedulingCycle
             return [];
         }
 
-        var pass = new SchedulingPass(_engine, _options, _planner, nodes, now, running);
+        // The index outlives the pass while the node set stays the same: nodes report their own
+        // changes to it, so a pass starts without sorting or regrouping every node.
+        if (_index is null || !_index.Covers(nodes))
+        {
+            _index = new PlacementIndex(nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal));
+        }
+
+        var pass = new SchedulingPass(_engine, _options, _planner, nodes, _index, now, running);
         return pass.Run(_queuePolicy, waiting);
     }
 }

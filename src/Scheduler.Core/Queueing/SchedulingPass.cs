@@ -18,6 +18,7 @@ internal sealed class SchedulingPass
     private readonly PreemptionPlanner? _planner;
     private readonly IReadOnlyDictionary<string, NodeState> _nodes;
     private readonly NodeState[] _ordered;
+    private readonly PlacementIndex _index;
     private readonly DateTimeOffset _now;
     private readonly IReadOnlyDictionary<string, RunningJob> _running;
     private readonly Dictionary<string, ResourceTotals> _usage = new(StringComparer.Ordinal);
@@ -37,6 +38,7 @@ internal sealed class SchedulingPass
         SchedulingCycleOptions options,
         PreemptionPlanner? planner,
         IReadOnlyDictionary<string, NodeState> nodes,
+        PlacementIndex index,
         DateTimeOffset now,
         IReadOnlyDictionary<string, RunningJob> running)
     {
@@ -44,7 +46,8 @@ internal sealed class SchedulingPass
         _options = options;
         _planner = planner;
         _nodes = nodes;
-        _ordered = nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToArray();
+        _index = index;
+        _ordered = index.NodeArray;
         _now = now;
         _running = running;
     }
@@ -196,7 +199,7 @@ internal sealed class SchedulingPass
 
         var reservation = _reservation;
         var onlyReserved = reservation is not null && _onlyOnReservedNode.Contains(shape);
-        var outcome = onlyReserved ? _engine.Find(job.Demand, [_nodes[reservation!.NodeId]]) : _engine.Find(job.Demand, _ordered);
+        var outcome = onlyReserved ? _engine.Find(job.Demand, [_nodes[reservation!.NodeId]]) : _engine.Find(job.Demand, _index);
         if (outcome.Allocation is not { } allocation)
         {
             if (!tentative)

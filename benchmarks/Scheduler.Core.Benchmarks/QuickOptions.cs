@@ -1,0 +1,94 @@
+using System.Globalization;
+using Scheduler.Core.Placement;
+
+namespace Scheduler.Core.Benchmarks;
+
+/// <summary>
+/// <c>[--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2]
+/// [--warmup 500] [--data DIR] [--no-index] [--trace-distribution]</c>.
+/// </summary>
+internal sealed record QuickOptions
+{
+    public const string Usage =
+        "usage: Scheduler.Core.Benchmarks [--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2] [--warmup 500] [--data DIR] [--no-index] [--trace-distribution]\n" +
+        "       Scheduler.Core.Benchmarks --bdn [BenchmarkDotNet arguments, e.g. --filter '*' --job short]";
+
+    public IReadOnlyList<int> NodeCounts { get; init; } = [1000, 10000];
+
+    // The default run stays within a few minutes; policies that score per node (random,
+    // gpu-clustering) take minutes for a 100,000-job pass at 10,000 nodes: ask for them (--policy all).
+    public IReadOnlyList<string> Policies { get; init; } = [PlacementPolicies.Default, PlacementPolicyNames.BestFit, PlacementPolicyNames.GpuPacking];
+
+    public int Pending { get; init; } = 100_000;
+
+    public int Decisions { get; init; } = 20_000;
+
+    public double Seconds { get; init; } = 2;
+
+    public int Warmup { get; init; } = 500;
+
+    public string DataDir { get; init; } = CoreScenario.DefaultDataDir;
+
+    public bool Indexed { get; init; } = true;
+
+    public bool Learn { get; init; } = true;
+
+    public static bool TryParse(string[] args, out QuickOptions options, out string error)
+    {
+        options = new QuickOptions();
+        error = "";
+        for (var i = 0; i < args.Length; i++)
+        {
+            var value = i + 1 < args.Length ? args[i + 1] : null;
+            switch (args[i])
+            {
+                case "--nodes" when value is not null:
+                    options = options with { NodeCounts = value.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray() };
+                    i++;
+                    break;
+                case "--policy" when value is not null:
+                    options = options with { Policies = value == "all" ? PlacementPolicies.Names : value.Split(',') };
+                    i++;
+                    break;
+                case "--pending" when value is not null:
+                    options = options with { Pending = int.Parse(value, CultureInfo.InvariantCulture) };
+                    i++;
+                    break;
+                case "--decisions" when value is not null:
+                    options = options with { Decisions = int.Parse(value, CultureInfo.InvariantCulture) };
+                    i++;
+                    break;
+                case "--seconds" when value is not null:
+                    options = options with { Seconds = double.Parse(value, CultureInfo.InvariantCulture) };
+                    i++;
+                    break;
+                case "--warmup" when value is not null:
+                    options = options with { Warmup = int.Parse(value, CultureInfo.InvariantCulture) };
+                    i++;
+                    break;
+                case "--data" when value is not null:
+                    options = options with { DataDir = value };
+                    i++;
+                    break;
+                case "--trace-distribution":
+                    options = options with { Learn = false };
+                    break;
+                case "--no-index":
+                    options = options with { Indexed = false };
+                    break;
+                default:
+                    error = $"unknown or incomplete argument '{args[i]}'";
+                    return false;
+            }
+        }
+
+        var unknown = options.Policies.FirstOrDefault(p => !PlacementPolicies.IsKnown(p));
+        if (unknown is not null)
+        {
+            error = $"unknown policy '{unknown}'";
+            return false;
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Scheduler.Core.Cluster;
+using Scheduler.Core.Placement;
+using Scheduler.Core.Queueing;
+
+namespace Scheduler.Core.Benchmarks;
+
+/// <summary>
+/// The quick mode of <c>./build.sh bench core</c>: Stopwatch loops, a few seconds per case, a table
+/// and one closing JSON line. BenchmarkDotNet (<c>--bdn</c>) gives the careful figures; these are
+/// for a quick look and for before/after comparisons on the same machine.
+/// </summary>
+internal static class QuickRun
+{
+    public static int Run(QuickOptions options)
+    {
+        Console.WriteLine(Machine());
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cluster: 8-GPU nodes (trace models), jobs drawn from openb_pod_list_default.csv; placement call: {options.Decisions} decisions (at most {options.Seconds} s) on a loaded cluster with churn; pass: {options.Pending} pending jobs on an empty cluster; fragmentation-aware policies {(options.Learn ? "learn the task distribution online, as the master does" : "score against the trace's task distribution, as schedctl sim does")}"));
+        Console.WriteLine("policy          nodes  call/s (array)  B/call  call/s (index)  B/call   pass jobs/s  placed   pass s  pass MB");
+
+        var scenario = new CoreScenario(options.DataDir, options.Learn);
+        var figures = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var nodes in options.NodeCounts)
+        {
+            foreach (var policy in options.Policies)
+            {
+                var array = Calls(scenario, policy, nodes, options, indexed: false);
+                var index = options.Indexed ? Calls(scenario, policy, nodes, options, indexed: true) : (PerSecond: double.NaN, Bytes: double.NaN);
+                var pass = options.Pending > 0 ? Pass(scenario, policy, nodes, options.Pending) : default;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{policy,-14} {nodes,6} {array.PerSecond,15:F0} {array.Bytes,7:F0} {index.PerSecond,15:F0} {index.Bytes,7:F0} {pass.JobsPerSecond,13:F0} {pass.Placed,7} {pass.Seconds,8:F2} {pass.Bytes / 1e6,8:F0}"));
+                if (policy == PlacementPolicies.Default)
+                {
+                    var suffix = nodes % 1000 == 0 ? $"{nodes / 1000}k" : nodes.ToString(CultureInfo.InvariantCulture);
+                    var best = double.IsNaN(index.PerSecond) ? array : index;
+                    figures[$"decisions_per_s_{suffix}"] = Math.Round(best.PerSecond);
+                    figures[$"bytes_per_decision_{suffix}"] = Math.Round(best.Bytes);
+                    figures[$"decisions_per_s_array_{suffix}"] = Math.Round(array.PerSecond);
+                    if (options.Pending > 0)
+                    {
+                        figures[$"pass_jobs_per_s_{suffix}"] = Math.Round(pass.JobsPerSecond);
+                    }
+                }
+            }
+        }
+
+        figures["pending"] = options.Pending;
+        Console.WriteLine(JsonSerializer.Serialize(figures));
+        return 0;
+    }
+
+    private static (double PerSecond, double Bytes) Calls(CoreScenario scenario, string policy, int count, QuickOptions options, bool indexed)
+    {
+        var nodes = scenario.Nodes(count);
+        var live = scenario.Fill(nodes, seed: 7);
+        var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
+        var engine = new PlacementEngine(scenario.MasterPolicy(policy));
+        var index = indexed ? new PlacementIndex(nodes) : null;
+        var stream = scenario.Demands(options.Decisions + options.Warmup, seed: 11, prefix: "call");
+        var random = new Random(13);
+        long ticks = 0;
+        long bytes = 0;
+        var done = 0;
+        var budget = long.MaxValue;
+        for (var k = 0; k < stream.Length; k++)
+        {
+            var timed = k >= options.Warmup;
+            if (k == options.Warmup)
+            {
+                budget = Stopwatch.GetTimestamp() + (long)(options.Seconds * Stopwatch.Frequency);
+            }
+            else if (timed && Stopwatch.GetTimestamp() > budget)
+            {
+                break;
+            }
+
+            var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+            var started = Stopwatch.GetTimestamp();
+            var allocation = index is null ? engine.FindAllocation(stream[k], nodes) : engine.FindAllocation(stream[k], index);
+            var elapsed = Stopwatch.GetTimestamp() - started;
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+            if (timed)
+            {
+                ticks += elapsed;
+                bytes += allocated;
+                done++;
+            }
+
+            // Steady state: what is placed stays, and one running job ends per decision.
+            if (allocation is not null)
+            {
+                byId[allocation.NodeId].Allocate(allocation);
+                live.Add(allocation);
+            }
+
+            if (live.Count > 0)
+            {
+                var i = random.Next(live.Count);
+                var ended = live[i];
+                live[i] = live[^1];
+                live.RemoveAt(live.Count - 1);
+                byId[ended.NodeId].Release(ended.JobId);
+            }
+        }
+
+        return (done / (ticks / (double)Stopwatch.Frequency), bytes / (double)Math.Max(1, done));
+    }
+
+    private static (double JobsPerSecond, int Placed, double Seconds, double Bytes) Pass(CoreScenario scenario, string policy, int count, int pending)
+    {
+        var nodes = scenario.Nodes(count).ToDictionary(n => n.Id, StringComparer.Ordinal);
+        var now = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var waiting = CoreScenario.Queue(scenario.Demands(pending, seed: 17, prefix: "pending"), now);
+        var cycle = scenario.MasterCycle(policy);
+        GC.Collect();
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var started = Stopwatch.GetTimestamp();
+        var decisions = cycle.Run(waiting, nodes, now, new Dictionary<string, RunningJob>(StringComparer.Ordinal));
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var bytes = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+        var placed = decisions.Count(d => d.Allocation is not null);
+        return (pending / seconds, placed, seconds, bytes);
+    }
+
+    public static string Machine()
+    {
+        var cpu = "unknown CPU";
+        try
+        {
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        }
+        catch (IOException)
+        {
+        }
+
+        return string.Create(CultureInfo.InvariantCulture,
+            $"machine: {Environment.ProcessorCount} cores, {cpu}, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}; figures on a shared machine are noisy lower bounds");
+    }
+}
