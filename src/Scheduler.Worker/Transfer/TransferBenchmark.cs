@@ -9,7 +9,9 @@ namespace Scheduler.Worker.Transfer;
 /// Measures a checkpoint transfer over loopback: a directory of random files, hashed into a
 /// manifest, prepared, pushed and committed into a receiver on its own Kestrel server in this
 /// process (real HTTP/2 over TCP). Prints GB/s (10^9 bytes) end to end with the machine it ran on.
-/// Run it with <c>Scheduler.Worker bench-transfer [--mib N] [--files N] [--chunk-kib N] [--streams N]</c>.
+/// A smaller transfer runs first, unmeasured (<c>--warmup-mib</c>, 0 for none): a worker is a long-lived
+/// process, so what counts is the transfer code once the JIT has optimised it, not its first minutes.
+/// Run it with <c>Scheduler.Worker bench-transfer [--mib N] [--files N] [--chunk-kib N] [--streams N] [--warmup-mib N]</c>.
 /// </summary>
 public static class TransferBenchmark
 {
@@ -21,6 +23,7 @@ public static class TransferBenchmark
         var files = 16;
         var chunkKib = 1024;
         var streams = new CheckpointSenderOptions().Streams;
+        var warmupMib = 256;
         for (var i = 0; i < args.Count; i++)
         {
             var value = i + 1 < args.Count && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var v) && v > 0 ? v : -1;
@@ -30,10 +33,17 @@ public static class TransferBenchmark
                 case "--files" when value > 0: files = value; i++; break;
                 case "--chunk-kib" when value > 0: chunkKib = value; i++; break;
                 case "--streams" when value > 0: streams = value; i++; break;
+                case "--warmup-mib" when i + 1 < args.Count && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var w) && w >= 0: warmupMib = w; i++; break;
                 default:
-                    await output.WriteLineAsync($"usage: Scheduler.Worker {Verb} [--mib N] [--files N] [--chunk-kib N] [--streams N] (bad argument '{args[i]}')");
+                    await output.WriteLineAsync($"usage: Scheduler.Worker {Verb} [--mib N] [--files N] [--chunk-kib N] [--streams N] [--warmup-mib N] (bad argument '{args[i]}')");
                     return 2;
             }
+        }
+
+        if (warmupMib > 0)
+        {
+            var warmup = await MeasureAsync((long)warmupMib << 20, files, chunkKib * 1024, streams, ct);
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"warm-up: {warmupMib} MiB at {warmup.GigabytesPerSecond:F2} GB/s (not the measurement)"));
         }
 
         var result = await MeasureAsync((long)mib << 20, files, chunkKib * 1024, streams, ct);
