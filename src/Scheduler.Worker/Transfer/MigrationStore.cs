@@ -6,11 +6,14 @@ namespace Scheduler.Worker.Transfer;
 /// What one incoming migration has received, kept as an assembled staging copy of the tree
 /// (<c>transfers/&lt;id&gt;/tree</c>) that each round updates in place: a verified chunk is written
 /// straight into every file position the manifest names it for, so Commit only renames the tree.
-/// Each byte crosses the page cache once, and a round that changed 5% writes 5%.
+/// Each byte is written once, and a round that changed 5% writes 5%.
 /// What every position verifiably holds is tracked in memory, and a position is forgotten before it
 /// is overwritten, so a failed write leaves it missing rather than wrong. Only chunks of the current
 /// manifest are accepted, and a new manifest removes the files and directories it no longer names,
 /// so the tree never holds more than the migration's byte budget.
+/// Page-aligned chunk data is written with O_DIRECT where the file system allows it: the staged tree
+/// is read once, at restore, and on this project's VMs filling fresh page-cache pages (about 0.5 GB/s)
+/// is much slower than the disk.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The lock is never disposed: a push may still wait on it when the migration is removed, and then finds nothing to write.")]
 internal sealed class MigrationStore
@@ -23,10 +26,11 @@ internal sealed class MigrationStore
     private readonly ReaderWriterLockSlim _reshape = new(LockRecursionPolicy.NoRecursion);
     private readonly Dictionary<string, StagedFile> _files = new(StringComparer.Ordinal);
     private readonly HashSet<string> _directories = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, SafeFileHandle> _handles = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FileHandles> _handles = new(StringComparer.Ordinal);
     private Dictionary<string, Position[]> _positions = new(StringComparer.Ordinal);
     private int _chunkSize;
     private ValidatedManifest? _manifest;
+    private bool _directUnsupported;
 
     public MigrationStore(string migrationId, string directory)
     {
@@ -217,7 +221,7 @@ internal sealed class MigrationStore
 
             foreach (var target in targets)
             {
-                RandomAccess.Write(Handle(target.Path), data, target.Offset);
+                Write(target.Path, data, target.Offset);
             }
 
             lock (_lock)
@@ -261,15 +265,7 @@ internal sealed class MigrationStore
         _reshape.EnterWriteLock();
         try
         {
-            CloseHandles_NeedsReshape();
-            lock (_lock)
-            {
-                _files.Clear();
-                _directories.Clear();
-                _positions = new(StringComparer.Ordinal);
-                _manifest = null;
-            }
-
+            Close_NeedsReshape();
             if (System.IO.Directory.Exists(Directory))
             {
                 System.IO.Directory.Delete(Directory, recursive: true);
@@ -281,17 +277,69 @@ internal sealed class MigrationStore
         }
     }
 
-    private SafeFileHandle Handle(string path)
+    private void Close_NeedsReshape()
+    {
+        CloseHandles_NeedsReshape();
+        lock (_lock)
+        {
+            _files.Clear();
+            _directories.Clear();
+            _positions = new(StringComparer.Ordinal);
+            _manifest = null;
+        }
+    }
+
+    /// <summary>
+    /// Writes the page-aligned part of <paramref name="data"/> through an O_DIRECT handle when the buffer and
+    /// offset allow it, and the rest (a file's unaligned tail, or everything where O_DIRECT is refused) buffered.
+    /// </summary>
+    private unsafe void Write(string path, ReadOnlySpan<byte> data, long offset)
+    {
+        var handles = Handles(path);
+        var directHandle = handles.Direct;
+        fixed (byte* start = data)
+        {
+            var direct = directHandle is not null && (nuint)start % ChunkBufferPool.Alignment == 0 && offset % ChunkBufferPool.Alignment == 0
+                ? data.Length & ~(ChunkBufferPool.Alignment - 1)
+                : 0;
+            if (direct > 0)
+            {
+                try
+                {
+                    RandomAccess.Write(directHandle!, data[..direct], offset);
+                    data = data[direct..];
+                    offset += direct;
+                }
+                catch (IOException)
+                {
+                    // A file system may want larger alignment than a page: write this file buffered from now on.
+                    handles.DisableDirect();
+                }
+            }
+
+            if (data.Length > 0)
+            {
+                RandomAccess.Write(handles.Buffered, data, offset);
+            }
+        }
+    }
+
+    private FileHandles Handles(string path)
     {
         lock (_lock)
         {
-            if (!_handles.TryGetValue(path, out var handle))
+            if (!_handles.TryGetValue(path, out var handles))
             {
-                handle = File.OpenHandle(CheckpointUnpacker.Below(Tree, path), FileMode.Open, FileAccess.Write, FileShare.Read);
-                _handles.Add(path, handle);
+                var full = CheckpointUnpacker.Below(Tree, path);
+                var direct = _directUnsupported ? null : DirectFile.TryOpenForWrite(full);
+
+                // Refused once (not Linux, or a file system without O_DIRECT such as some FUSE ones): buffered from then on.
+                _directUnsupported = direct is null;
+                handles = new FileHandles(File.OpenHandle(full, FileMode.Open, FileAccess.Write, FileShare.ReadWrite), direct);
+                _handles.Add(path, handles);
             }
 
-            return handle;
+            return handles;
         }
     }
 
@@ -299,9 +347,9 @@ internal sealed class MigrationStore
     {
         lock (_lock)
         {
-            foreach (var handle in _handles.Values)
+            foreach (var handles in _handles.Values)
             {
-                handle.Dispose();
+                handles.Dispose();
             }
 
             _handles.Clear();
@@ -318,4 +366,23 @@ internal sealed class MigrationStore
     private sealed record StagedFile(long Size, string?[] Chunks);
 
     private readonly record struct Position(string Path, int Index, long Offset);
+
+    /// <summary>A staged file's write handles: buffered always, O_DIRECT where the file system takes it.</summary>
+    private sealed class FileHandles(SafeFileHandle buffered, SafeFileHandle? direct) : IDisposable
+    {
+        private volatile bool _directFailed;
+
+        public SafeFileHandle Buffered { get; } = buffered;
+
+        /// <summary>Null once a direct write failed: other streams may still be writing through it, so it is closed only with the rest.</summary>
+        public SafeFileHandle? Direct => _directFailed ? null : direct;
+
+        public void DisableDirect() => _directFailed = true;
+
+        public void Dispose()
+        {
+            Buffered.Dispose();
+            direct?.Dispose();
+        }
+    }
 }
