@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 
 namespace Scheduler.Worker.Transfer;
@@ -11,6 +12,9 @@ namespace Scheduler.Worker.Transfer;
 /// is overwritten, so a failed write leaves it missing rather than wrong. Only chunks of the current
 /// manifest are accepted, and a new manifest removes the files and directories it no longer names,
 /// so the tree never holds more than the migration's byte budget.
+/// Every write is also recorded in a <see cref="MigrationJournal"/> beside the tree: a store created
+/// over a folder that an earlier process left (a restart mid-migration) re-hashes the chunks the
+/// journal names and keeps those that match, so the source only sends what is really missing.
 /// Page-aligned chunk data is written with O_DIRECT where the file system allows it: the staged tree
 /// is read once, at restore, and on this project's VMs filling fresh page-cache pages (about 0.5 GB/s)
 /// is much slower than the disk.
@@ -19,6 +23,7 @@ namespace Scheduler.Worker.Transfer;
 internal sealed class MigrationStore
 {
     private const string TreeName = "tree";
+    private const string JournalName = "journal";
 
     private readonly Lock _lock = new();
 
@@ -30,6 +35,7 @@ internal sealed class MigrationStore
     private Dictionary<string, Position[]> _positions = new(StringComparer.Ordinal);
     private int _chunkSize;
     private ValidatedManifest? _manifest;
+    private MigrationJournal? _journal;
     private bool _directUnsupported;
 
     public MigrationStore(string migrationId, string directory)
@@ -37,14 +43,20 @@ internal sealed class MigrationStore
         MigrationId = migrationId;
         Directory = directory;
         Tree = Path.Combine(directory, TreeName);
-
-        // What an earlier process left is not known to be verified: start from an empty tree.
-        if (System.IO.Directory.Exists(directory))
+        if (!TryRecover())
         {
-            System.IO.Directory.Delete(directory, recursive: true);
+            if (System.IO.Directory.Exists(directory))
+            {
+                System.IO.Directory.Delete(directory, recursive: true);
+            }
+
+            _files.Clear();
+            _directories.Clear();
+            _chunkSize = 0;
+            System.IO.Directory.CreateDirectory(Tree);
         }
 
-        System.IO.Directory.CreateDirectory(Tree);
+        _journal = MigrationJournal.Create(JournalPath, _chunkSize, HeldEntries_NeedsReshape());
     }
 
     public string MigrationId { get; }
@@ -68,6 +80,8 @@ internal sealed class MigrationStore
             }
         }
     }
+
+    private string JournalPath => Path.Combine(Directory, JournalName);
 
     public ValidatedManifest? Manifest
     {
@@ -159,13 +173,17 @@ internal sealed class MigrationStore
                 }
             }
 
+            List<string> missing;
             lock (_lock)
             {
                 _manifest = manifest;
                 _chunkSize = manifest.ChunkSize;
                 _positions = positions.ToDictionary(p => p.Key, p => p.Value.ToArray(), StringComparer.Ordinal);
-                return Missing_NeedsLock();
+                missing = Missing_NeedsLock();
             }
+
+            RewriteJournal_NeedsReshape();
+            return missing;
         }
         finally
         {
@@ -231,6 +249,14 @@ internal sealed class MigrationStore
                     _files[target.Path].Chunks[target.Index] = hex;
                 }
             }
+
+            var entries = new MigrationJournal.Entry[targets.Length];
+            for (var i = 0; i < targets.Length; i++)
+            {
+                entries[i] = new MigrationJournal.Entry(targets[i].Path, targets[i].Index, data.Length, hex);
+            }
+
+            _journal?.Append(entries);
         }
         finally
         {
@@ -253,6 +279,8 @@ internal sealed class MigrationStore
                 _positions = new(StringComparer.Ordinal);
                 _manifest = null;
             }
+
+            RewriteJournal_NeedsReshape();
         }
         finally
         {
@@ -277,9 +305,25 @@ internal sealed class MigrationStore
         }
     }
 
+    /// <summary>Lets go of the folder (files and journal closed) and leaves it as it is, for a later store to recover.</summary>
+    public void Close()
+    {
+        _reshape.EnterWriteLock();
+        try
+        {
+            Close_NeedsReshape();
+        }
+        finally
+        {
+            _reshape.ExitWriteLock();
+        }
+    }
+
     private void Close_NeedsReshape()
     {
         CloseHandles_NeedsReshape();
+        _journal?.Dispose();
+        _journal = null;
         lock (_lock)
         {
             _files.Clear();
@@ -355,6 +399,114 @@ internal sealed class MigrationStore
             _handles.Clear();
         }
     }
+
+    private void RewriteJournal_NeedsReshape()
+    {
+        _journal?.Dispose();
+        _journal = MigrationJournal.Create(JournalPath, _chunkSize, HeldEntries_NeedsReshape());
+    }
+
+    private List<MigrationJournal.Entry> HeldEntries_NeedsReshape()
+    {
+        lock (_lock)
+        {
+            var entries = new List<MigrationJournal.Entry>();
+            foreach (var (path, file) in _files)
+            {
+                for (var i = 0; i < file.Chunks.Length; i++)
+                {
+                    if (file.Chunks[i] is { } hex)
+                    {
+                        entries.Add(new MigrationJournal.Entry(path, i, ChunkLength(file.Size, i, _chunkSize), hex));
+                    }
+                }
+            }
+
+            return entries;
+        }
+    }
+
+    /// <summary>
+    /// Takes over the folder an earlier store left: its tree's files and directories, and every chunk the
+    /// journal names whose bytes still hash to it. False when there is nothing usable to take over.
+    /// </summary>
+    private bool TryRecover()
+    {
+        if (!System.IO.Directory.Exists(Tree) || MigrationJournal.Read(JournalPath) is not { } journal)
+        {
+            return false;
+        }
+
+        var (chunkSize, entries) = journal;
+        if (chunkSize is not 0 and (< TransferLimits.MinChunkBytes or > TransferLimits.MaxChunkBytes))
+        {
+            return false;
+        }
+
+        var root = new DirectoryInfo(Tree);
+        foreach (var info in root.EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+        {
+            var relative = Path.GetRelativePath(root.FullName, info.FullName).Replace(Path.DirectorySeparatorChar, '/');
+            if (info.LinkTarget is not null)
+            {
+                // Nothing this store writes is a link: the folder is not what it left, so trust none of it.
+                return false;
+            }
+
+            if (info is DirectoryInfo)
+            {
+                _directories.Add(relative);
+            }
+            else
+            {
+                var size = ((FileInfo)info).Length;
+                _files[relative] = new StagedFile(size, new string?[chunkSize == 0 ? 0 : (int)((size + chunkSize - 1) / chunkSize)]);
+            }
+        }
+
+        var candidates = entries.Values
+            .Where(e => _files.TryGetValue(e.Path, out var file) && e.Index >= 0 && e.Index < file.Chunks.Length && e.Length == ChunkLength(file.Size, e.Index, chunkSize))
+            .ToList();
+        var verified = new bool[candidates.Count];
+        Parallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        {
+            var entry = candidates[i];
+            var buffer = ArrayPool<byte>.Shared.Rent(entry.Length);
+            try
+            {
+                using var handle = File.OpenHandle(CheckpointUnpacker.Below(Tree, entry.Path), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                var read = 0;
+                while (read < entry.Length && RandomAccess.Read(handle, buffer.AsSpan(read, entry.Length - read), ((long)entry.Index * chunkSize) + read) is > 0 and var n)
+                {
+                    read += n;
+                }
+
+                verified[i] = read == entry.Length && ChunkHash.Matches(buffer.AsSpan(0, read), Convert.FromHexString(entry.Hex));
+            }
+            catch (IOException)
+            {
+                verified[i] = false;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        });
+
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            if (verified[i])
+            {
+                _files[candidates[i].Path].Chunks[candidates[i].Index] = candidates[i].Hex;
+            }
+        }
+
+        _chunkSize = chunkSize;
+        return true;
+    }
+
+    private static int ChunkLength(long fileSize, int index, int chunkSize) =>
+        (int)Math.Min(chunkSize, fileSize - ((long)index * chunkSize));
 
     private bool Holds_NeedsLock(string hex, Position[] positions) =>
         positions.All(p => string.Equals(_files[p.Path].Chunks[p.Index], hex, StringComparison.Ordinal));
