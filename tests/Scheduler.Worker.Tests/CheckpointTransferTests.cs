@@ -53,7 +53,7 @@ public sealed class CheckpointTransferTests
         var stats = await Sender().SendAsync(_source, Migration, Token, "restored", ct);
 
         Assert.That(stats.RestoredPath, Is.EqualTo(Path.Combine(_target.Migrations.RestoreRoot, "restored")));
-        AssertSameTree(_source, stats.RestoredPath!);
+        TransferTrees.AssertSame(_source, stats.RestoredPath!);
         Assert.That(File.GetUnixFileMode(Path.Combine(stats.RestoredPath!, "a", "private.key")), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
         Assert.That(stats.ChunksSent, Is.EqualTo(stats.ChunksTotal));
         Assert.That(Directory.Exists(Path.Combine(_target.Migrations.StoreRoot, Migration)), Is.False, "the chunk store is dropped after commit");
@@ -76,7 +76,7 @@ public sealed class CheckpointTransferTests
 
         Assert.That(second.ChunksSent, Is.EqualTo(1));
         Assert.That(second.BytesSent, Is.EqualTo(Chunk));
-        AssertSameTree(_source, second.RestoredPath!);
+        TransferTrees.AssertSame(_source, second.RestoredPath!);
     }
 
     [Test]
@@ -97,7 +97,7 @@ public sealed class CheckpointTransferTests
 
         var second = await Sender().SendAsync(_source, Migration, Token, "restored", ct);
 
-        AssertSameTree(_source, second.RestoredPath!);
+        TransferTrees.AssertSame(_source, second.RestoredPath!);
         Assert.That(second.ChunksSent, Is.LessThan(second.ChunksTotal), "the unchanged chunks in front of big.bin's new end stayed staged");
     }
 
@@ -126,7 +126,7 @@ public sealed class CheckpointTransferTests
 
         Assert.That(stats.PushAttempts, Is.EqualTo(2));
         Assert.That(stats.ChunksSent, Is.EqualTo(stats.ChunksTotal + 1), "only the corrupted chunk went twice");
-        AssertSameTree(_source, stats.RestoredPath!);
+        TransferTrees.AssertSame(_source, stats.RestoredPath!);
     }
 
     [Test]
@@ -157,7 +157,7 @@ public sealed class CheckpointTransferTests
         var manifest = await ManifestBuilder.BuildAsync(_source, Chunk, 2, ct);
         var client = new CheckpointTransfer.CheckpointTransferClient(_channel);
         var prepared = await client.PrepareAsync(new PrepareRequest { MigrationId = Migration, Token = Token, Manifest = manifest }, cancellationToken: ct);
-        var chunks = Contents(_source, manifest);
+        var chunks = TransferTrees.Contents(_source, manifest);
         Assert.That(prepared.Missing, Has.Count.GreaterThan(5));
 
         using (var broken = CancellationTokenSource.CreateLinkedTokenSource(ct))
@@ -189,7 +189,7 @@ public sealed class CheckpointTransferTests
         }
 
         var committed = await client.CommitAsync(new CommitRequest { MigrationId = Migration, Token = Token, ManifestHash = resumed.ManifestHash, Destination = "restored" }, cancellationToken: ct);
-        AssertSameTree(_source, committed.Path);
+        TransferTrees.AssertSame(_source, committed.Path);
     }
 
     [Test]
@@ -206,7 +206,7 @@ public sealed class CheckpointTransferTests
 
         Assert.That(stats.PushAttempts, Is.EqualTo(2));
         Assert.That(stats.ChunksSent, Is.EqualTo(stats.ChunksTotal), "the second attempt sent only what the first did not deliver");
-        AssertSameTree(_source, stats.RestoredPath!);
+        TransferTrees.AssertSame(_source, stats.RestoredPath!);
     }
 
     [Test]
@@ -307,7 +307,7 @@ public sealed class CheckpointTransferTests
         var manifest = await ManifestBuilder.BuildAsync(_source, Chunk, 2, ct);
         var client = new CheckpointTransfer.CheckpointTransferClient(_channel);
         var prepared = await client.PrepareAsync(new PrepareRequest { MigrationId = Migration, Token = Token, Manifest = manifest }, cancellationToken: ct);
-        var chunks = Contents(_source, manifest);
+        var chunks = TransferTrees.Contents(_source, manifest);
         using (var call = client.Push(cancellationToken: ct))
         {
             foreach (var hash in prepared.Missing.Skip(1))
@@ -374,33 +374,6 @@ public sealed class CheckpointTransferTests
     {
         entry.Chunks.RemoveAt(entry.Chunks.Count - 1);
         return entry;
-    }
-
-    private static Dictionary<string, ByteString> Contents(string root, CheckpointManifest manifest)
-    {
-        var chunks = new Dictionary<string, ByteString>();
-        foreach (var entry in manifest.Entries.Where(e => e.Type == EntryType.File))
-        {
-            var content = File.ReadAllBytes(Path.Combine(root, entry.Path));
-            for (var i = 0; i < entry.Chunks.Count; i++)
-            {
-                chunks[ChunkHash.Hex(entry.Chunks[i])] = ByteString.CopyFrom(content.AsSpan(i * Chunk, Math.Min(Chunk, content.Length - (i * Chunk))));
-            }
-        }
-
-        return chunks;
-    }
-
-    private static void AssertSameTree(string expected, string actual)
-    {
-        static List<string> Entries(string root) =>
-            [.. Directory.EnumerateFileSystemEntries(root, "*", SearchOption.AllDirectories).Select(p => Path.GetRelativePath(root, p)).Order(StringComparer.Ordinal)];
-
-        Assert.That(Entries(actual), Is.EqualTo(Entries(expected)));
-        foreach (var file in Directory.EnumerateFiles(expected, "*", SearchOption.AllDirectories))
-        {
-            Assert.That(File.ReadAllBytes(Path.Combine(actual, Path.GetRelativePath(expected, file))), Is.EqualTo(File.ReadAllBytes(file)), file);
-        }
     }
 
     private CheckpointSender Sender(Interceptor? interceptor = null)

@@ -8,7 +8,7 @@ namespace Scheduler.Worker.Transfer;
 /// against the migration's token first; manifests are validated before anything is stored, chunks
 /// are verified before they are written into the staging tree, and Commit renames that tree in.
 /// </summary>
-internal sealed partial class CheckpointTransferService : CheckpointTransfer.CheckpointTransferBase
+internal sealed partial class CheckpointTransferService : CheckpointTransferBinding
 {
     private readonly TransferAuthorizations _authorizations;
     private readonly IncomingMigrations _migrations;
@@ -45,46 +45,89 @@ internal sealed partial class CheckpointTransferService : CheckpointTransfer.Che
         }
     }
 
-    public override async Task<PushResponse> Push(IAsyncStreamReader<ChunkMessage> requestStream, ServerCallContext context)
+    /// <summary>
+    /// Verifies each chunk as it arrives and writes it while the next one is read and hashed: one write in
+    /// flight per stream, so the disk's time hides behind the network's and the hashing's.
+    /// </summary>
+    public override async Task<PushResponse> Push(IAsyncStreamReader<ReceivedChunk> requestStream, ServerCallContext context)
     {
         var response = new PushResponse();
         MigrationStore? store = null;
-        while (await requestStream.MoveNext(context.CancellationToken))
+        var writing = Task.CompletedTask;
+        ReceivedChunk? written = null;
+        try
         {
-            var chunk = requestStream.Current;
-            if (store is null)
+            while (await requestStream.MoveNext(context.CancellationToken))
             {
-                Authorize(chunk.MigrationId, chunk.Token);
-                store = _migrations.Find(chunk.MigrationId)
-                    ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, "migration_id: no manifest prepared yet; call Prepare first"));
-            }
-            else if (chunk.MigrationId.Length > 0 && !string.Equals(chunk.MigrationId, store.MigrationId, StringComparison.Ordinal))
-            {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, "migration_id: one stream carries one migration"));
+                var chunk = requestStream.Current;
+                try
+                {
+                    store = Check(chunk, store);
+                }
+                catch
+                {
+                    chunk.Dispose();
+                    throw;
+                }
+
+                var hex = ChunkHash.Hex(chunk.Hash);
+
+                // Only chunks of the prepared manifest are kept: this bounds the store by the manifest, hence by the budget.
+                var expected = store.ExpectedLength(hex);
+                if (expected is null)
+                {
+                    chunk.Dispose();
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, $"hash: {hex} is not a chunk of the prepared manifest"));
+                }
+
+                if (chunk.Length != expected || !ChunkHash.Matches(chunk.Bytes, chunk.Hash))
+                {
+                    LogRejected(store.MigrationId, hex, chunk.Length);
+                    response.Rejected.Add(Google.Protobuf.ByteString.CopyFrom(chunk.Hash));
+                    chunk.Dispose();
+                    continue;
+                }
+
+                await writing;
+                written?.Dispose();
+                written = chunk;
+                var target = store;
+                writing = Task.Run(() => target.Put(hex, chunk.Bytes), CancellationToken.None);
+                response.Received++;
             }
 
-            if (chunk.Hash.Length != ChunkHash.Bytes)
-            {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"hash: a SHA-256 is {ChunkHash.Bytes} bytes, not {chunk.Hash.Length}"));
-            }
-
-            var hex = ChunkHash.Hex(chunk.Hash);
-
-            // Only chunks of the prepared manifest are kept: this bounds the store by the manifest, hence by the budget.
-            var expected = store.ExpectedLength(hex)
-                ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, $"hash: {hex} is not a chunk of the prepared manifest"));
-            if (chunk.Data.Length != expected || !ChunkHash.Matches(chunk.Data.Span, chunk.Hash.Span))
-            {
-                LogRejected(store.MigrationId, hex, chunk.Data.Length);
-                response.Rejected.Add(chunk.Hash);
-                continue;
-            }
-
-            store.Put(hex, chunk.Data.Span);
-            response.Received++;
+            await writing;
+        }
+        finally
+        {
+            // A failed stream still waits for its write: the buffer must not go back to the pool while the kernel reads it.
+            await writing.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            written?.Dispose();
         }
 
         return response;
+    }
+
+    /// <summary>The stream's store: the first chunk names (and authorises) the migration, later ones may only repeat it.</summary>
+    private MigrationStore Check(ReceivedChunk chunk, MigrationStore? store)
+    {
+        if (store is null)
+        {
+            Authorize(chunk.MigrationId, chunk.Token);
+            store = _migrations.Find(chunk.MigrationId)
+                ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, "migration_id: no manifest prepared yet; call Prepare first"));
+        }
+        else if (chunk.MigrationId.Length > 0 && !string.Equals(chunk.MigrationId, store.MigrationId, StringComparison.Ordinal))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "migration_id: one stream carries one migration"));
+        }
+
+        if (chunk.Hash.Length != ChunkHash.Bytes)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"hash: a SHA-256 is {ChunkHash.Bytes} bytes, not {chunk.Hash.Length}"));
+        }
+
+        return store;
     }
 
     public override async Task<CommitResponse> Commit(CommitRequest request, ServerCallContext context)

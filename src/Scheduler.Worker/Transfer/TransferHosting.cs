@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -33,6 +34,7 @@ internal static class TransferHosting
             o.EnableDetailedErrors = true;
         });
         services.AddSingleton(limits);
+        services.AddSingleton<IMemoryPoolFactory<byte>, TransferMemoryPoolFactory>();
         services.AddSingleton<TransferAuthorizations>();
         services.AddSingleton(sp => new IncomingMigrations(dataDir, sp.GetRequiredService<TransferLimits>()));
     }
