@@ -30,7 +30,7 @@ public sealed class AutoscalingTests
         Assert.That(harness.Loop.View.Scaling, Is.Empty, "not before the first interval");
 
         var received = webhook.GetContextAsync();
-        await PassAsync(harness, TimeSpan.FromSeconds(31), n1);
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(31), n1);
 
         var advice = harness.Loop.View.Scaling.Single();
         Assert.That((advice.Model, advice.Delta, advice.Reason), Is.EqualTo(("A100", 1, "2 pending jobs do not fit on the free capacity")));
@@ -50,28 +50,12 @@ public sealed class AutoscalingTests
         await using var harness = await StartAsync(options);
         var nodes = new[] { await harness.ConnectAsync("n1", 4), await harness.ConnectAsync("n2", 4), await harness.ConnectAsync("n3", 4) };
 
-        await PassAsync(harness, TimeSpan.FromSeconds(31), nodes);
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(31), nodes);
         Assert.That(harness.Loop.View.Scaling, Is.Empty, "one interval in, the window is not observed yet");
 
-        await PassAsync(harness, TimeSpan.FromSeconds(30), nodes);
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), nodes);
         var advice = harness.Loop.View.Scaling.Single();
         Assert.That((advice.Model, advice.Delta), Is.EqualTo(("A100", -2)), "three idle hosts, one kept spare");
-    }
-
-    private static async Task PassAsync(LoopHarness harness, TimeSpan by, params WorkerSession[] alive)
-    {
-        var step = TimeSpan.FromSeconds(1);
-        for (var passed = TimeSpan.Zero; passed < by; passed += step)
-        {
-            foreach (var session in alive)
-            {
-                harness.Heartbeat(session);
-            }
-
-            await harness.SettleAsync();
-            harness.Time.Advance(step);
-            await harness.SettleAsync();
-        }
     }
 
     private static int FreePort()

@@ -193,10 +193,10 @@ public sealed class CheckpointCoordinationTests
         harness.Report(n1, job.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
         await harness.SettleAsync();
 
-        await PassAsync(harness, TimeSpan.FromSeconds(4), n1, n2);
+        await harness.PassAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(4), n1, n2);
         Assert.That(Drain(n1).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.CheckpointAgent), Is.Empty, "not before the interval");
 
-        await PassAsync(harness, TimeSpan.FromSeconds(2), n1, n2);
+        await harness.PassAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), n1, n2);
         var first = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
         Assert.That((first.Stop, first.Targets.Single().NodeId), Is.EqualTo((false, "n2")), "the agent runs on; the copy goes to another node");
         Assert.That(Next(n2, MasterCommand.BodyOneofCase.ExpectMigration).ExpectMigration.MigrationId, Is.EqualTo(first.CheckpointId));
@@ -205,7 +205,7 @@ public sealed class CheckpointCoordinationTests
         Assert.That(harness.Store.Jobs[job.Id].Checkpoint?.Id, Is.EqualTo(first.CheckpointId));
         Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Running));
 
-        await PassAsync(harness, TimeSpan.FromSeconds(6), n1, n2);
+        await harness.PassAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(6), n1, n2);
         var second = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
         Next(n2, MasterCommand.BodyOneofCase.ExpectMigration);
         harness.Send(n1, Stored(second, "n2"));
@@ -224,7 +224,7 @@ public sealed class CheckpointCoordinationTests
         var job = await harness.SubmitAsync("periodic", gpus: 1, checkpointable: true, checkpointIntervalS: 2);
         harness.Report(n1, job.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
         await harness.SettleAsync();
-        await PassAsync(harness, TimeSpan.FromSeconds(3), n1, n2);
+        await harness.PassAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3), n1, n2);
         var replica = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
         harness.Send(n1, Stored(replica, "n2"));
         await harness.SettleAsync();
@@ -232,7 +232,7 @@ public sealed class CheckpointCoordinationTests
         // n1 falls silent past dead-after (10 s) while n2 keeps heartbeating.
         for (var i = 0; i < 7; i++)
         {
-            await PassAsync(harness, TimeSpan.FromSeconds(2), n2);
+            await harness.PassAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), n2);
         }
 
         var start = Drain(n2).Single(c => c.BodyCase == MasterCommand.BodyOneofCase.Start).Start;
@@ -304,23 +304,6 @@ public sealed class CheckpointCoordinationTests
         Drain(n1);
         Drain(n2);
         return (n1, n2, job, command.CheckpointId);
-    }
-
-    /// <summary>Moves the fake clock on with the listed nodes heartbeating, then lets the loop handle its ticks.</summary>
-    private static async Task PassAsync(LoopHarness harness, TimeSpan by, params WorkerSession[] alive)
-    {
-        var step = TimeSpan.FromMilliseconds(500);
-        for (var passed = TimeSpan.Zero; passed < by; passed += step)
-        {
-            foreach (var session in alive)
-            {
-                harness.Heartbeat(session);
-            }
-
-            await harness.SettleAsync();
-            harness.Time.Advance(step);
-            await harness.SettleAsync();
-        }
     }
 
     private static WorkerMessage Stored(CheckpointAgent command, params string[] nodes)

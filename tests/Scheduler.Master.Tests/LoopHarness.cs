@@ -176,6 +176,22 @@ internal sealed class LoopHarness : IAsyncDisposable
     public Task<Job> ResumeAsync(string jobId) =>
         Loop.AskAsync<Job>(r => new ResumeJob(jobId, r), Timeout());
 
+    /// <summary>Moves the fake clock on by <paramref name="by"/> in steps, the listed nodes heartbeating at each, letting the loop handle its ticks.</summary>
+    public async Task PassAsync(TimeSpan step, TimeSpan by, params WorkerSession[] alive)
+    {
+        for (var passed = TimeSpan.Zero; passed < by; passed += step)
+        {
+            foreach (var session in alive)
+            {
+                Heartbeat(session);
+            }
+
+            await SettleAsync();
+            Time.Advance(step);
+            await SettleAsync();
+        }
+    }
+
     public void Heartbeat(WorkerSession session) =>
         Loop.Post(new WorkerMessageReceived(session, new WorkerMessage { Heartbeat = new Heartbeat { Sequence = 1 } }));
 
