@@ -128,6 +128,7 @@ public sealed class CheckpointCoordinationTests
 
         harness.Send(n1, new WorkerMessage { CheckpointReport = new CheckpointReport { CheckpointId = first.ShipmentId, JobId = job.Id, Attempt = 2, Ok = false, Shipment = true, Error = "disk full" } });
 
+        Assert.That(Next(n3, MasterCommand.BodyOneofCase.CancelMigration).CancelMigration.MigrationId, Is.EqualTo(first.ShipmentId), "what the failed one left is dropped");
         Next(n3, MasterCommand.BodyOneofCase.ExpectMigration);
         var second = Next(n2, MasterCommand.BodyOneofCase.ShipCheckpoint).ShipCheckpoint;
         Assert.That((second.CheckpointId, second.ShipmentId == first.ShipmentId), Is.EqualTo((checkpointId, false)));
@@ -277,6 +278,156 @@ public sealed class CheckpointCoordinationTests
         var resume = Drain(n1).Single(c => c.BodyCase == MasterCommand.BodyOneofCase.Start && c.Start.JobId == victim.Id).Start;
         Assert.That((resume.Attempt, resume.RestoreMigration), Is.EqualTo((2, command.CheckpointId)));
     }
+
+    [Test]
+    public async Task A_job_cancelled_while_its_checkpoint_is_shipped_is_cancelled_at_once_and_frees_the_target()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n3, job, ship) = await ShippingToN3Async(harness);
+
+        var cancelled = await harness.Loop.AskAsync<Job>(r => new Scheduling.CancelJob(job.Id, r), CancellationToken.None);
+        harness.Send(n1, Shipped(ship, ok: true));
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.State, record.HoldsAllocation), Is.EqualTo((JobState.Cancelled, false)), "no agent was started there, so none will report an exit");
+        Assert.That(harness.Loop.View.Nodes["n3"].Free.Gpus, Is.EqualTo(4));
+        var sent = Drain(n3);
+        Assert.That(sent.Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.Empty);
+        Assert.That(sent.Where(c => c.BodyCase == MasterCommand.BodyOneofCase.CancelMigration).Select(c => c.CancelMigration.MigrationId), Does.Contain(ship.ShipmentId));
+        Assert.That(cancelled.State, Is.EqualTo(JobState.Cancelled));
+    }
+
+    [Test]
+    public async Task A_target_drained_while_the_checkpoint_is_shipped_gets_no_start_and_the_job_is_requeued()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n3, job, ship) = await ShippingToN3Async(harness);
+
+        await harness.Loop.AskAsync<Node>(r => new Scheduling.ChangeNode("n3", Scheduling.NodeOperation.Drain, "maintenance", r), CancellationToken.None);
+        harness.Send(n1, Shipped(ship, ok: true));
+        await harness.SettleAsync();
+
+        Assert.That(Drain(n3).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.Empty);
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.State, record.Requeues, record.Checkpoint?.Id), Is.EqualTo((JobState.Pending, 0, ship.CheckpointId)), "back in the queue with its checkpoint, no retry used");
+    }
+
+    [Test]
+    public async Task A_holder_that_dies_while_shipping_does_not_leave_the_job_waiting_forever()
+    {
+        await using var harness = await StartAsync();
+        var (_, n3, job, ship) = await ShippingToN3Async(harness, peer: false);
+
+        // n1, the only holder, falls silent past dead-after (10 s) while n3 heartbeats.
+        await harness.PassAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(14), n3);
+
+        var start = Drain(n3).Single(c => c.BodyCase == MasterCommand.BodyOneofCase.Start).Start;
+        Assert.That((start.JobId, start.Attempt, start.RestoreMigration), Is.EqualTo((job.Id, 2, "")), "started afresh rather than waiting for a dead holder");
+        Assert.That(harness.Store.Jobs[job.Id].Message, Does.Contain("started afresh"));
+        Assert.That(ship.CheckpointId, Is.Not.Empty);
+    }
+
+    [Test]
+    public async Task A_stop_checkpoint_whose_report_is_lost_in_a_failover_requeues_the_job_once_its_agent_is_seen_gone()
+    {
+        var store = new MemoryStore();
+        string jobId;
+        await using (var first = await StartAsync(store))
+        {
+            var (_, _, job) = await RunningOnN1Async(first);
+            jobId = job.Id;
+            await first.SuspendAsync(job.Id);
+        }
+
+        // The new leader hears of the agent's exit (flagged: stopped for its checkpoint), never of the report.
+        await using var leader = await StartAsync(store);
+        var exited = new AgentStatus { JobId = jobId, Attempt = 1, State = AgentState.Exited, ExitCode = 137, Migrated = true };
+        var n1 = await leader.ConnectAsync("n1", 4, migratable: true, exited);
+        var n2 = await leader.ConnectAsync("n2", 4, migratable: true);
+        await leader.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(70), n1, n2);
+
+        var record = leader.Store.Jobs[jobId];
+        Assert.That(record.Checkpointing, Is.Null);
+        Assert.That((record.Attempt, record.Requeues), Is.EqualTo((2, 0)), "run again (no retry used), not left RUNNING with no agent");
+    }
+
+    [Test]
+    public async Task A_job_drained_while_being_suspended_is_requeued_with_that_checkpoint()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n2, job) = await RunningOnN1Async(harness);
+        await harness.SuspendAsync(job.Id);
+        Next(n1, MasterCommand.BodyOneofCase.ExpectMigration);
+        var command = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+
+        await harness.Loop.AskAsync<Node>(r => new Scheduling.ChangeNode("n1", Scheduling.NodeOperation.Drain, "maintenance", r), CancellationToken.None);
+        harness.Send(n1, Exit(job.Id, 1, migrated: true));
+        harness.Send(n1, Stored(command, "n1", "n2"));
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That(record.Checkpoint?.Id, Is.EqualTo(command.CheckpointId), "its state is kept");
+        Assert.That(record.Attempt == 2 || record.State == JobState.Pending, Is.True, $"requeued (now {record.State} attempt {record.Attempt}), not stuck on the drained node");
+        Assert.That(record.NodeId == "n1" && record.HoldsAllocation, Is.False);
+    }
+
+    [Test]
+    public async Task A_second_report_of_a_stored_checkpoint_does_not_delete_it()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n2, job) = await RunningOnN1Async(harness);
+        await harness.SuspendAsync(job.Id);
+        Next(n1, MasterCommand.BodyOneofCase.ExpectMigration);
+        var command = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        harness.Send(n1, Exit(job.Id, 1, migrated: true));
+        harness.Send(n1, Stored(command, "n1", "n2"));
+        await harness.SettleAsync();
+        Drain(n1);
+        Drain(n2);
+
+        harness.Send(n1, Stored(command, "n1", "n2"));
+        await harness.SettleAsync();
+
+        Assert.That(Drops(n1).Concat(Drops(n2)), Does.Not.Contain(command.CheckpointId));
+        Assert.That(harness.Store.Jobs[job.Id].Checkpoint?.Id, Is.EqualTo(command.CheckpointId));
+    }
+
+    /// <summary>A suspended job resumed where only n3 has room: its holder n1 was asked to ship the checkpoint there.</summary>
+    private static async Task<(WorkerSession N1, WorkerSession N3, Job Job, ShipCheckpoint Ship)> ShippingToN3Async(LoopHarness harness, bool peer = true)
+    {
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var job = await harness.SubmitAsync("ckpt", gpus: 1, checkpointable: true);
+        harness.Report(n1, job.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+        var n2 = peer ? await harness.ConnectAsync("n2", 4, migratable: true) : null;
+        await harness.SettleAsync();
+        await harness.SuspendAsync(job.Id);
+        Next(n1, MasterCommand.BodyOneofCase.ExpectMigration);
+        var command = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        harness.Send(n1, Exit(job.Id, 1, migrated: true));
+        harness.Send(n1, Stored(command, "n1"));
+        await harness.SettleAsync();
+        await harness.SubmitAsync("fill-n1", gpus: 4);
+        Next(n1, MasterCommand.BodyOneofCase.Start);
+        if (n2 is not null)
+        {
+            await harness.SubmitAsync("fill-n2", gpus: 4);
+            Drain(n2);
+        }
+
+        var n3 = await harness.ConnectAsync("n3", 4, migratable: true);
+        await harness.ResumeAsync(job.Id);
+        Next(n3, MasterCommand.BodyOneofCase.ExpectMigration);
+        var ship = Next(n1, MasterCommand.BodyOneofCase.ShipCheckpoint).ShipCheckpoint;
+        return (n1, n3, job, ship);
+    }
+
+    private static WorkerMessage Shipped(ShipCheckpoint ship, bool ok) => new()
+    {
+        CheckpointReport = new CheckpointReport { CheckpointId = ship.ShipmentId, JobId = ship.JobId, Attempt = ship.Attempt, Ok = ok, Shipment = true, Bytes = 4096 },
+    };
+
+    private static async Task<LoopHarness> StartAsync(MemoryStore store) => await LoopHarness.StartAsync(store: store);
 
     private static async Task<LoopHarness> StartAsync() => await LoopHarness.StartAsync();
 

@@ -17,6 +17,14 @@ internal sealed partial class SchedulerLoop
     /// <summary>At most this many periodic checkpoints begin per tick: a burst of due jobs is spread out.</summary>
     private const int MaxPeriodicPerTick = 8;
 
+    /// <summary>Past the worker's own bound on one checkpoint and its transfers (3 min), with room.</summary>
+    private static readonly TimeSpan CheckpointTimeout = TimeSpan.FromMinutes(5);
+
+    private static readonly TimeSpan ShipmentTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>Agents seen stopped for a stop checkpoint whose report has not come yet, by job.</summary>
+    private readonly Dictionary<string, (int Attempt, DateTimeOffset At)> _stoppedForCheckpoint = new(StringComparer.Ordinal);
+
     /// <summary>Shipments under way, by job: in memory only (a new leader requeues an unstarted attempt, which restores again).</summary>
     private readonly Dictionary<string, Shipment> _shipments = new(StringComparer.Ordinal);
 
@@ -157,14 +165,22 @@ internal sealed partial class SchedulerLoop
         var now = _time.GetUtcNow();
         if (!_jobs.TryGetValue(report.JobId, out var job) || job.Checkpointing is not { } operation || operation.Id != report.CheckpointId)
         {
-            // Its attempt ended meanwhile (or it is unknown): whatever was stored is nobody's.
+            // Its attempt ended meanwhile (or it is unknown): whatever was stored is nobody's, unless
+            // this is a second report of the checkpoint the job already keeps.
             LogCheckpointReportIgnored(report.CheckpointId, report.JobId, entry.Id);
-            DropCopies(report.CheckpointId, report.StoredOn);
+            if (job?.Checkpoint?.Id != report.CheckpointId)
+            {
+                DropCopies(report.CheckpointId, report.StoredOn);
+            }
+
             return;
         }
 
+        _stoppedForCheckpoint.Remove(job.Id);
         if (!report.Ok)
         {
+            // A target may hold a partial or even a committed copy: nothing refers to it.
+            DropCopies(operation.Id, operation.Targets);
             var cleared = job with { Checkpointing = null, UpdatedAt = now, Message = $"{operation.Purpose} checkpoint failed: {report.Error}" };
             LogCheckpointFailed(operation.Id, operation.Purpose, job.Id, report.Error);
             if (operation.Purpose == CheckpointOperation.Preempt && !report.SourceStopped
@@ -180,13 +196,20 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
-        var checkpoint = new StoredCheckpoint(operation.Id, [.. report.StoredOn], operation.Attempt, report.Bytes, report.TakenAt?.ToDateTimeOffset() ?? now);
+        var checkpoint = new StoredCheckpoint(operation.Id, [.. report.StoredOn.Where(operation.Targets.Contains).Distinct()], operation.Attempt, report.Bytes, report.TakenAt?.ToDateTimeOffset() ?? now);
         var next = operation.Purpose switch
         {
             CheckpointOperation.Suspend => JobTransitions.Suspended(job, checkpoint, now),
             CheckpointOperation.Preempt => JobTransitions.CheckpointedAway(job, checkpoint, $"preempted; checkpoint {checkpoint.Id} kept on {string.Join(", ", checkpoint.Nodes)} to resume from", now),
             _ => job with { Checkpoint = checkpoint, Checkpointing = null, UpdatedAt = now },
         };
+        if (next is null && report.AgentStopped && JobTransitions.PhaseOf(job) == JobPhase.Moving)
+        {
+            // Drained or preempted while it was being suspended: its agent is gone and its state kept,
+            // so it goes back to the queue now and resumes from this checkpoint.
+            next = JobTransitions.HostStopped(job with { Checkpoint = checkpoint, Checkpointing = null, RestoreFrom = "" }, now);
+        }
+
         if (next is null)
         {
             DropCopies(operation.Id, report.StoredOn);
@@ -297,7 +320,8 @@ internal sealed partial class SchedulerLoop
                 continue;
             }
 
-            var shipment = new Shipment($"s-{job.Id}-{job.Attempt}-{RandomNumberGenerator.GetHexString(6, lowercase: true)}", job.Attempt, checkpoint.Id, holder.Id, [.. holders.Skip(i + 1)]);
+            var shipment = new Shipment($"s-{job.Id}-{job.Attempt}-{RandomNumberGenerator.GetHexString(6, lowercase: true)}", job.Attempt, checkpoint.Id, holder.Id, target.Id,
+                [.. holders.Skip(i + 1)], _time.GetUtcNow());
             var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
             _shipments[job.Id] = shipment;
             _commands.Send(target, new MasterCommand
@@ -335,34 +359,116 @@ internal sealed partial class SchedulerLoop
         }
 
         _shipments.Remove(report.JobId);
-        if (!_jobs.TryGetValue(report.JobId, out var job) || job.Attempt != shipment.Attempt || job.State != JobState.Assigned || !job.HoldsAllocation
+        if (!_jobs.TryGetValue(report.JobId, out var job) || job.Attempt != shipment.Attempt || JobTransitions.PhaseOf(job) != JobPhase.Assigned
             || !_nodes.TryGetValue(job.NodeId!, out var target))
         {
-            // The attempt it was for has ended: the shipped copy is nobody's.
-            if (job?.NodeOf(shipment.Attempt) is { } node)
-            {
-                DropCopies(shipment.Id, [node]);
-            }
-
+            // The attempt it was for has ended or is being moved: the shipped copy is nobody's.
+            DropCopies(shipment.Id, [shipment.Target]);
             return;
         }
 
-        var now = _time.GetUtcNow();
         if (report.Ok)
         {
-            var restoring = job with { RestoreFrom = shipment.Id, Message = $"placed on {target.Id}; restoring checkpoint {shipment.CheckpointId} shipped from {shipment.Holder}", UpdatedAt = now };
+            var restoring = job with { RestoreFrom = shipment.Id, Message = $"placed on {target.Id}; restoring checkpoint {shipment.CheckpointId} shipped from {shipment.Holder}", UpdatedAt = _time.GetUtcNow() };
             await ApplyAsync([restoring], ct);
             _commands.Start(target, restoring);
             return;
         }
 
-        LogShipmentFailed(shipment.CheckpointId, job.Id, shipment.Holder, target.Id, report.Error);
+        await ShipmentFailedAsync(job, target, shipment, report.Error, ct);
+    }
+
+    /// <summary>A shipment that failed, or whose holder died or never answered: the next holder ships it, else the job starts afresh.</summary>
+    private async Task ShipmentFailedAsync(JobRecord job, NodeEntry target, Shipment shipment, string error, CancellationToken ct)
+    {
+        LogShipmentFailed(shipment.CheckpointId, job.Id, shipment.Holder, target.Id, error);
+        DropCopies(shipment.Id, [target.Id]);
         if (job.Checkpoint is { } checkpoint && checkpoint.Id == shipment.CheckpointId && await TryShipAsync(job, target, checkpoint, shipment.Remaining, ct))
         {
             return;
         }
 
         _commands.Start(target, _jobs[job.Id]);
+    }
+
+    /// <summary>
+    /// Shipments whose holder is dead or that have not been reported within <see cref="ShipmentTimeout"/>
+    /// (the report was lost with a broken stream) fail over to the next holder, so no job waits forever.
+    /// </summary>
+    private async Task ExpireShipmentsAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        foreach (var (jobId, shipment) in _shipments.ToArray())
+        {
+            var holderDead = !_nodes.TryGetValue(shipment.Holder, out var holder) || holder.State.Health == Core.Cluster.NodeHealth.Dead;
+            if (!holderDead && now - shipment.StartedAt < ShipmentTimeout)
+            {
+                continue;
+            }
+
+            _shipments.Remove(jobId);
+            if (_jobs.TryGetValue(jobId, out var job) && job.Attempt == shipment.Attempt && JobTransitions.PhaseOf(job) == JobPhase.Assigned
+                && _nodes.TryGetValue(shipment.Target, out var target))
+            {
+                await ShipmentFailedAsync(job, target, shipment, holderDead ? $"holder {shipment.Holder} is gone" : $"no report within {ShipmentTimeout.TotalMinutes:0} min", ct);
+            }
+        }
+    }
+
+    /// <summary>
+    /// After records are stored: an attempt that waited for its checkpoint's shipment and was cancelled
+    /// or moved meanwhile never got a start, so no agent will ever report its exit. It ends here, as a
+    /// host-side stop (cancelled, or requeued without using a retry), and the shipment is called off.
+    /// </summary>
+    private List<JobRecord> SettleUnstarted(IReadOnlyCollection<JobRecord> records, DateTimeOffset now)
+    {
+        var settled = new List<JobRecord>();
+        foreach (var record in records)
+        {
+            if (!_shipments.TryGetValue(record.Id, out var shipment) || (record.Attempt == shipment.Attempt && JobTransitions.PhaseOf(record) == JobPhase.Assigned))
+            {
+                continue;
+            }
+
+            _shipments.Remove(record.Id);
+            DropCopies(shipment.Id, [shipment.Target]);
+            if (record.Attempt == shipment.Attempt && JobTransitions.HostStopped(record, now) is { } stopped)
+            {
+                settled.Add(stopped with { Message = $"{record.Message} (before its checkpoint arrived, so it never started)" });
+            }
+        }
+
+        return settled;
+    }
+
+    /// <summary>
+    /// Checkpoint operations whose report never came (lost with a broken stream or a failed-over leader)
+    /// end after <see cref="CheckpointTimeout"/>, or a minute after their agent was seen stopped for it:
+    /// the agent gone, the job is requeued (its previous checkpoint kept); still running, it runs on.
+    /// </summary>
+    private async Task ExpireCheckpointsAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        foreach (var node in _nodes.Values)
+        {
+            foreach (var id in node.State.Allocations.Keys.ToArray())
+            {
+                if (!_jobs.TryGetValue(id, out var job) || job.Checkpointing is not { } op || job.NodeId != node.Id)
+                {
+                    continue;
+                }
+
+                var stoppedAt = _stoppedForCheckpoint.TryGetValue(id, out var stopped) && stopped.Attempt == op.Attempt ? stopped.At : (DateTimeOffset?)null;
+                if (stoppedAt is { } at ? now - at < TimeSpan.FromMinutes(1) : now - op.StartedAt < CheckpointTimeout)
+                {
+                    continue;
+                }
+
+                LogCheckpointFailed(op.Id, op.Purpose, job.Id, "no report came");
+                var cleared = job with { Checkpointing = null, UpdatedAt = now, Message = $"{op.Purpose} checkpoint {op.Id}: no report came" };
+                _stoppedForCheckpoint.Remove(id);
+                DropCopies(op.Id, op.Targets);
+                await ApplyAsync([stoppedAt is not null && JobTransitions.HostStopped(cleared, now) is { } requeued ? requeued with { Message = cleared.Message } : cleared], ct);
+            }
+        }
     }
 
     /// <summary>
@@ -410,7 +516,7 @@ internal sealed partial class SchedulerLoop
         }
     }
 
-    private sealed record Shipment(string Id, int Attempt, string CheckpointId, string Holder, IReadOnlyList<string> Remaining);
+    private sealed record Shipment(string Id, int Attempt, string CheckpointId, string Holder, string Target, IReadOnlyList<string> Remaining, DateTimeOffset StartedAt);
 
     [LoggerMessage(40, LogLevel.Information, "Checkpoint {CheckpointId} ({Purpose}) of job {JobId} attempt {Attempt} to {Targets}")]
     private partial void LogCheckpointBegun(string checkpointId, string purpose, string jobId, int attempt, string targets);

@@ -22,8 +22,12 @@ internal sealed partial class SchedulerLoop
 
         _nextCompaction = now + CompactionEvery;
         var cutoff = now - TimeSpan.FromHours(_options.JobRetentionHours);
+
+        // The newest job is kept whatever its age: a master numbers new jobs after the highest sequence
+        // it loads, so deleting it would hand its id out again after a restart or a failover.
+        var newest = _jobs.Count == 0 ? 0 : _jobs.Values.Max(j => j.Sequence);
         var expired = _jobs.Values
-            .Where(j => j.IsTerminal && !j.HoldsAllocation && (j.FinishedAt ?? j.UpdatedAt) < cutoff)
+            .Where(j => j.IsTerminal && !j.HoldsAllocation && j.Sequence != newest && (j.FinishedAt ?? j.UpdatedAt) < cutoff)
             .OrderBy(j => j.Sequence)
             .Take(MaxCompactedPerRun)
             .ToList();

@@ -231,6 +231,11 @@ internal sealed partial class SchedulerLoop
         {
             if (moving.Migration is not null || moving.Checkpointing is { Stop: true })
             {
+                if (moving.Checkpointing is { Stop: true } op)
+                {
+                    _stoppedForCheckpoint[moving.Id] = (op.Attempt, now);
+                }
+
                 // Stopped because it moved (or its state is stored): the source's report decides what happens next.
                 _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
                 return;
@@ -310,6 +315,19 @@ internal sealed partial class SchedulerLoop
             }
 
             next = JobTransitions.Fenced(job, now);
+        }
+        else if (agent.State == AgentState.FailedToStart && job.RestoreFrom.Length > 0)
+        {
+            // Its checkpoint was not usable there (a wiped or incomplete restore folder): the node's fault,
+            // not the job's. Requeued (using a retry, so it cannot loop) without that copy.
+            var checkpoint = job.Checkpoint;
+            if (checkpoint is not null && checkpoint.Id == job.RestoreFrom)
+            {
+                var holders = checkpoint.Nodes.Where(n => n != entry.Id).ToList();
+                checkpoint = holders.Count == 0 ? null : checkpoint with { Nodes = holders };
+            }
+
+            next = JobTransitions.Lost(job with { Checkpoint = checkpoint, RestoreFrom = "" }, $"could not restore on {entry.Id}: {agent.Message}", now);
         }
         else if (agent.State == AgentState.FailedToStart)
         {

@@ -386,6 +386,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
             Remember(record);
         }
+
+        if (_shipments.Count > 0 && SettleUnstarted(records, _time.GetUtcNow()) is { Count: > 0 } settled)
+        {
+            await ApplyAsync(settled, ct);
+        }
     }
 
     /// <summary>Makes a record current in memory (and for watchers) without persisting it.</summary>
@@ -464,6 +469,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
         _logRequests.Expire(now);
         await CheckpointDueJobsAsync(now, ct);
+        await ExpireCheckpointsAsync(now, ct);
+        await ExpireShipmentsAsync(now, ct);
 
         // Aging can reorder the queue even when nothing else changed.
         if (_pending.Count > 0 && now - _lastPass >= TimeSpan.FromSeconds(1))
