@@ -24,12 +24,14 @@ public sealed class LocalCheckpointCopyTests
         File.WriteAllBytes(Path.Combine(_dir, "checkpoint", "chunks", "chunk-00000"), new byte[4096]);
         var restore = Path.Combine(_dir, "restore");
 
-        var bytes = LocalCheckpointCopy.Keep(Path.Combine(_dir, "checkpoint"), restore, "c-1");
+        File.WriteAllText(Path.Combine(_dir, "checkpoint", ".request"), "1 final");
+        var bytes = LocalCheckpointCopy.Keep(Path.Combine(_dir, "checkpoint"), ["COMPLETE", Path.Combine("chunks", "chunk-00000"), ".request"], restore, "c-1");
 
         Assert.That(bytes, Is.EqualTo(4096));
         var kept = Path.Combine(restore, "c-1", "chunks", "chunk-00000");
         Assert.That(File.ReadAllBytes(kept), Has.Length.EqualTo(4096));
         Assert.That(File.Exists(Path.Combine(restore, "c-1", "COMPLETE")), Is.True);
+        Assert.That(File.Exists(Path.Combine(restore, "c-1", ".request")), Is.False, "protocol files stay behind, as in a transfer");
         Assert.That(Directory.GetDirectories(restore), Is.EqualTo(new[] { Path.Combine(restore, "c-1") }), "no partial folder left");
 
         // Deleting the agent's checkpoint (its scratch folder) leaves the kept one intact.
@@ -44,9 +46,9 @@ public sealed class LocalCheckpointCopyTests
         File.CreateSymbolicLink(Path.Combine(_dir, "checkpoint", "chunks", "evil"), Path.Combine(_dir, "secret"));
         var restore = Path.Combine(_dir, "restore");
 
-        var error = Assert.Throws<IOException>(() => LocalCheckpointCopy.Keep(Path.Combine(_dir, "checkpoint"), restore, "c-2"));
+        var error = Assert.Throws<IOException>(() => LocalCheckpointCopy.Keep(Path.Combine(_dir, "checkpoint"), [Path.Combine("chunks", "evil")], restore, "c-2"));
 
-        Assert.That(error!.Message, Does.Contain("'evil' is a link"));
+        Assert.That(error!.Message, Does.Contain("is not a regular file"));
         Assert.That(Directory.GetFileSystemEntries(restore), Is.Empty);
     }
 
@@ -56,7 +58,7 @@ public sealed class LocalCheckpointCopyTests
         var restore = Path.Combine(_dir, "restore");
         Directory.CreateDirectory(Path.Combine(restore, "c-3"));
 
-        Assert.Throws<IOException>(() => LocalCheckpointCopy.Keep(Path.Combine(_dir, "checkpoint"), restore, "c-3"));
-        Assert.Throws<ArgumentException>(() => LocalCheckpointCopy.Keep(Path.Combine(_dir, "checkpoint"), restore, "../escape"));
+        Assert.Throws<IOException>(() => LocalCheckpointCopy.Keep(Path.Combine(_dir, "checkpoint"), [], restore, "c-3"));
+        Assert.Throws<ArgumentException>(() => LocalCheckpointCopy.Keep(Path.Combine(_dir, "checkpoint"), [], restore, "../escape"));
     }
 }

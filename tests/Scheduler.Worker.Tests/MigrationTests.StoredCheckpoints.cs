@@ -101,6 +101,24 @@ public sealed partial class MigrationTests
     }
 
     [Test]
+    public async Task A_peer_that_fails_costs_only_its_copy_the_nodes_own_copy_keeps_the_checkpoint(CancellationToken ct)
+    {
+        await StartCounterAsync(_source, attempt: 1, ct);
+        await Eventually.TrueAsync(() => Ledger().Count >= 3, "the counter to count");
+        await _source.HandleAsync(Expect("c-7", Token), ct);
+
+        await _source.HandleAsync(CheckpointAgent("c-7", stop: true,
+            new CheckpointTarget { NodeId = "source", Address = _source.TransferAddress }, new CheckpointTarget { NodeId = "nobody", Address = UnusedLoopbackAddress() }), ct);
+        var report = (await _source.SentAsync(m => m.CheckpointReport is not null, Generous)).CheckpointReport;
+
+        Assert.That(report.Ok, Is.True, report.Error);
+        Assert.That(report.StoredOn, Is.EqualTo(new[] { "source" }));
+        Assert.That(report.Error, Does.StartWith("nobody: "), "the failed peer is named");
+        Assert.That(report.AgentStopped, Is.True);
+        Assert.That(StoredCounter(_source, "c-7"), Is.EqualTo(Ledger()[^1]));
+    }
+
+    [Test]
     public async Task Periodic_checkpoint_that_no_target_stores_leaves_the_agent_running(CancellationToken ct)
     {
         await StartCounterAsync(_source, attempt: 1, ct);

@@ -127,9 +127,6 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
 
     private async Task CheckpointAsync(CheckpointAgent command, AgentKey key, CheckpointReport report, CancellationToken stopping)
     {
-        using var deadline = new CancellationTokenSource(_options.RoundTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, deadline.Token);
-        var ct = linked.Token;
         var frozen = false;
         try
         {
@@ -139,25 +136,30 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
                 frozen = true;
             }
 
-            var checkpoint = await _checkpoints.RequestAsync(key, command.Stop ? CheckpointMode.Final : CheckpointMode.Live, _options.CheckpointTimeout, ct);
+            var checkpoint = await _checkpoints.RequestAsync(key, command.Stop ? CheckpointMode.Final : CheckpointMode.Live, _options.CheckpointTimeout, stopping);
             report.TakenAt ??= Timestamp.FromDateTimeOffset(_time.GetUtcNow());
-            // To every target at once; another target may still take it when one refuses.
+
+            // To every target at once, each within its own time bound: a slow or refusing peer costs
+            // only its own copy, never the others (the node's own copy of a final checkpoint included).
             var outcomes = await Task.WhenAll(command.Targets.Select(async target =>
             {
+                using var timeout = new CancellationTokenSource(_options.RoundTimeout, _time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, timeout.Token);
                 try
                 {
                     if (command.Stop && target.NodeId == _nodeId)
                     {
                         // Its own copy of a final checkpoint: linked into the restore root, no transfer.
-                        return (target.NodeId, Bytes: LocalCheckpointCopy.Keep(checkpoint.Directory, _restoreRoot, command.CheckpointId), Sent: 0L, Error: (string?)null);
+                        return (target.NodeId, Bytes: LocalCheckpointCopy.Keep(checkpoint.Directory, checkpoint.Files, _restoreRoot, command.CheckpointId), Sent: 0L, Error: (string?)null);
                     }
 
-                    var stats = await SendAsync(checkpoint.Directory, target.Address, command.CheckpointId, command.Token, command.CheckpointId, ct);
+                    var stats = await SendAsync(checkpoint.Directory, target.Address, command.CheckpointId, command.Token, command.CheckpointId, linked.Token);
                     return (target.NodeId, Bytes: stats.BytesTotal, Sent: stats.BytesSent, Error: (string?)null);
                 }
-                catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or UnauthorizedAccessException && !ct.IsCancellationRequested)
+                catch (Exception ex) when (!stopping.IsCancellationRequested
+                    && ex is RpcException or IOException or InvalidOperationException or UnauthorizedAccessException or OperationCanceledException)
                 {
-                    return (target.NodeId, Bytes: 0L, Sent: 0L, Error: Describe(ex));
+                    return (target.NodeId, Bytes: 0L, Sent: 0L, Error: timeout.IsCancellationRequested ? $"took longer than {_options.RoundTimeout.TotalSeconds:0.###} s" : Describe(ex));
                 }
             }));
             var errors = new List<string>();
@@ -197,9 +199,7 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             report.Ok = false;
-            report.Error = stopping.IsCancellationRequested ? "the worker is shutting down"
-                : deadline.IsCancellationRequested ? $"the checkpoint took longer than {_options.RoundTimeout.TotalSeconds:0.###} s"
-                : Describe(ex);
+            report.Error = stopping.IsCancellationRequested ? "the worker is shutting down" : Describe(ex);
             if (frozen && _agents.FindRunning(key) is not null && !(ex is CheckpointException { Failure: CheckpointFailure.NotRunning }))
             {
                 // Asked for its final checkpoint, the agent may have stopped changing state: it must

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Scheduler.Worker.Checkpoints;
 using Scheduler.Worker.Transfer;
 
 namespace Scheduler.Worker.Migration;
@@ -12,8 +13,8 @@ namespace Scheduler.Worker.Migration;
 /// </summary>
 internal static partial class LocalCheckpointCopy
 {
-    /// <summary>Stores <paramref name="source"/> as <paramref name="id"/> in <paramref name="restoreRoot"/>; returns its size in bytes.</summary>
-    public static long Keep(string source, string restoreRoot, string id)
+    /// <summary>Stores <paramref name="files"/> (relative to <paramref name="source"/>) as <paramref name="id"/> in <paramref name="restoreRoot"/>; returns their size in bytes.</summary>
+    public static long Keep(string source, IReadOnlyList<string> files, string restoreRoot, string id)
     {
         MigrationIds.Check(id);
         var root = Path.GetFullPath(restoreRoot);
@@ -28,7 +29,7 @@ internal static partial class LocalCheckpointCopy
         long bytes = 0;
         try
         {
-            bytes = CopyTree(new DirectoryInfo(Path.GetFullPath(source)), partial);
+            bytes = CopyFiles(Path.GetFullPath(source), files, partial);
             Directory.Move(partial, final);
             return bytes;
         }
@@ -43,35 +44,33 @@ internal static partial class LocalCheckpointCopy
         }
     }
 
-    private static long CopyTree(DirectoryInfo from, string to)
+    /// <summary>Links (or copies) the checkpoint's own files, the ones a transfer would send: protocol and scratch files (dot names) stay behind.</summary>
+    private static long CopyFiles(string source, IReadOnlyList<string> files, string to)
     {
         Directory.CreateDirectory(to);
         long bytes = 0;
-        foreach (var entry in from.EnumerateFileSystemInfos())
+        foreach (var relative in files.Where(CheckpointContract.IsCheckpointFile))
         {
-            if (entry.LinkTarget is not null)
+            var from = new FileInfo(Path.Combine(source, relative));
+            if (from.LinkTarget is not null || (from.Attributes & (FileAttributes.Device | FileAttributes.ReparsePoint)) != 0 || !from.Exists)
             {
-                throw new IOException($"checkpoint entry '{entry.Name}' is a link; a checkpoint holds regular files and folders only");
+                throw new IOException($"checkpoint entry '{relative}' is not a regular file");
             }
 
-            var destination = Path.Combine(to, entry.Name);
-            switch (entry)
+            var destination = Path.GetFullPath(Path.Combine(to, relative));
+            if (!destination.StartsWith(to + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             {
-                case DirectoryInfo directory:
-                    bytes += CopyTree(directory, destination);
-                    break;
-                case FileInfo file when (file.Attributes & (FileAttributes.Device | FileAttributes.ReparsePoint)) == 0:
-                    if (Link(file.FullName, destination) != 0)
-                    {
-                        // Another file system, or links not allowed there: a copy does the same.
-                        File.Copy(file.FullName, destination);
-                    }
-
-                    bytes += file.Length;
-                    break;
-                default:
-                    throw new IOException($"checkpoint entry '{entry.Name}' is not a regular file");
+                throw new IOException($"checkpoint entry '{relative}' escapes the checkpoint");
             }
+
+            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+            if (Link(from.FullName, destination) != 0)
+            {
+                // Another file system, or links not allowed there: a copy does the same.
+                File.Copy(from.FullName, destination);
+            }
+
+            bytes += from.Length;
         }
 
         return bytes;
