@@ -30,6 +30,9 @@ public sealed class ScalingAdvisor
     /// <summary>The kind of hosts without GPUs.</summary>
     public const string CpuOnly = "cpu";
 
+    /// <summary>Pending jobs packed per advice at most.</summary>
+    public const int MaxPendingConsidered = 2000;
+
     private readonly ScalingOptions _options;
     private readonly PlacementEngine _packing = new(new BestFitPolicy());
     private readonly Queue<Observation> _history = new();
@@ -103,18 +106,21 @@ public sealed class ScalingAdvisor
     private (Dictionary<string, (int Hosts, int Jobs)> Added, HashSet<string> WaitingKinds, int Unfit) HostsForPending(List<NodeState> live, IReadOnlyCollection<JobDemand> pending)
     {
         var scratch = live.Where(n => n.Schedulable).Select(Copy).ToList();
+        var byId = scratch.ToDictionary(n => n.Id, StringComparer.Ordinal);
         var templates = live.GroupBy(KindOf).Select(g => g.OrderBy(n => n.Id, StringComparer.Ordinal).First()).ToList();
         var added = new Dictionary<string, (int Hosts, int Jobs)>(StringComparer.Ordinal);
         var waitingKinds = new HashSet<string>(StringComparer.Ordinal);
         var unfit = 0;
         var newHosts = new List<NodeState>();
 
-        // Largest first: the usual first-fit-decreasing bound on the number of new hosts.
-        foreach (var demand in pending.OrderByDescending(d => d.Resources.TotalGpuMilli).ThenByDescending(d => d.Resources.CpuMillis).ThenBy(d => d.JobId, StringComparer.Ordinal))
+        // Largest first: the usual first-fit-decreasing bound on the number of new hosts. Bounded, so a
+        // huge backlog costs the loop a fixed amount per interval (the advice then counts what the
+        // first MaxPendingConsidered jobs need: a lower bound).
+        foreach (var demand in pending.Take(MaxPendingConsidered).OrderByDescending(d => d.Resources.TotalGpuMilli).ThenByDescending(d => d.Resources.CpuMillis).ThenBy(d => d.JobId, StringComparer.Ordinal))
         {
             if (_packing.FindAllocation(demand, scratch) is { } fits)
             {
-                scratch.Single(n => n.Id == fits.NodeId).Allocate(fits);
+                byId[fits.NodeId].Allocate(fits);
                 continue;
             }
 

@@ -18,6 +18,7 @@ internal sealed partial class ScalingWebhook : IAsyncDisposable
     private readonly HttpClient _http = new() { Timeout = Timeout };
     private readonly Channel<Payload> _queue = Channel.CreateBounded<Payload>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
     private readonly Task _sending;
+    private readonly CancellationTokenSource _stopping = new();
 
     public ScalingWebhook(Uri url, ILogger logger)
     {
@@ -32,8 +33,12 @@ internal sealed partial class ScalingWebhook : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
+
+        // A POST in flight does not hold up the end of the term.
+        await _stopping.CancelAsync();
         await _sending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _http.Dispose();
+        _stopping.Dispose();
     }
 
     private async Task SendLoopAsync()
@@ -42,13 +47,17 @@ internal sealed partial class ScalingWebhook : IAsyncDisposable
         {
             try
             {
-                using var response = await _http.PostAsJsonAsync(_url, payload);
+                using var response = await _http.PostAsJsonAsync(_url, payload, _stopping.Token);
                 if (!response.IsSuccessStatusCode)
                 {
                     LogFailed(_url.ToString(), $"HTTP {(int)response.StatusCode}");
                 }
             }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
             {
                 LogFailed(_url.ToString(), ex.Message);
             }

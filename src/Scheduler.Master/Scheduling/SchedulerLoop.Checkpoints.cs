@@ -492,6 +492,13 @@ internal sealed partial class SchedulerLoop
     /// </summary>
     private void DropUnusedCheckpoints(JobRecord? previous, JobRecord record)
     {
+        if (!record.HoldsAllocation)
+        {
+            // The attempt's bookkeeping ends with it.
+            _periodicAskedAt.Remove(record.Id);
+            _stoppedForCheckpoint.Remove(record.Id);
+        }
+
         if (previous?.Checkpoint is { } old && record.Checkpoint?.Id != old.Id)
         {
             DropCopies(old.Id, old.Nodes);
