@@ -277,6 +277,24 @@ internal sealed partial class AgentSupervisor
         }
     }
 
+    /// <summary>
+    /// Waits at most <paramref name="wait"/> for the agent to exit, not cancelled by shutdown (a report
+    /// that follows an agent's exit should follow its exit event); false when it had not exited by then.
+    /// </summary>
+    public async Task<bool> WaitForExitAsync(AgentKey key, TimeSpan wait, TimeProvider time)
+    {
+        using var bounded = new CancellationTokenSource(wait, time);
+        try
+        {
+            await WhenExitedAsync(key, bounded.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>True while a live agent was started to resume from <paramref name="directory"/>.</summary>
     public bool IsRestoringFrom(string directory)
     {

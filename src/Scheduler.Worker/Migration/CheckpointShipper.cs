@@ -1,6 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Scheduler.Contracts.V1;
 using Scheduler.Worker.Agents;
 using Scheduler.Worker.Checkpoints;
@@ -189,7 +188,7 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
                     throw new MigrationFailedException($"agent {key} exited after its final checkpoint was stored, before it could be stopped");
                 }
 
-                await WaitForExitAsync(key);
+                await _agents.WaitForExitAsync(key, _options.ExitWait, _time);
                 report.AgentStopped = true;
             }
 
@@ -205,7 +204,7 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
                 // Asked for its final checkpoint, the agent may have stopped changing state: it must
                 // not carry on here as if nothing happened. Stopped as by the host: requeued, not failed.
                 _agents.StopAsHost(key, $"checkpoint {command.CheckpointId} failed after the final checkpoint was asked for: {report.Error}");
-                await WaitForExitAsync(key);
+                await _agents.WaitForExitAsync(key, _options.ExitWait, _time);
                 report.SourceStopped = true;
             }
 
@@ -235,25 +234,9 @@ internal sealed partial class CheckpointShipper : IAsyncDisposable
 
     private async Task<TransferStats> SendAsync(string directory, string address, string id, string token, string destination, CancellationToken ct)
     {
-        using var channel = GrpcChannel.ForAddress(MigrationPlan.TargetUri(address)!, new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler { ConnectTimeout = _options.ConnectTimeout, EnableMultipleHttp2Connections = true },
-        });
+        using var channel = _options.OpenChannel(MigrationPlan.TargetUri(address)!);
         var sender = new CheckpointSender(channel.CreateCallInvoker(), _options.Sender, _time);
         return await sender.SendAsync(directory, id, token, destination, ct);
-    }
-
-    private async Task WaitForExitAsync(AgentKey key)
-    {
-        using var wait = new CancellationTokenSource(_options.ExitWait, _time);
-        try
-        {
-            await _agents.WhenExitedAsync(key, wait.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            // The report goes out anyway; the exit follows on its own.
-        }
     }
 
     private static string Describe(Exception ex) => ex switch

@@ -1,6 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Scheduler.Contracts.V1;
 using Scheduler.Worker.Agents;
 using Scheduler.Worker.Checkpoints;
@@ -146,10 +145,7 @@ internal sealed partial class MigrationSource : IAsyncDisposable
                 throw new MigrationFailedException($"agent {key} is not checkpointable (its job did not set checkpointable): it can be restarted, not migrated");
             }
 
-            using var channel = GrpcChannel.ForAddress(plan.Target, new GrpcChannelOptions
-            {
-                HttpHandler = new SocketsHttpHandler { ConnectTimeout = _options.ConnectTimeout, EnableMultipleHttp2Connections = true },
-            });
+            using var channel = _options.OpenChannel(plan.Target);
             var sender = new CheckpointSender(channel.CreateCallInvoker(), _options.Sender, _time);
 
             while (true)
@@ -222,13 +218,7 @@ internal sealed partial class MigrationSource : IAsyncDisposable
 
     private async Task WaitForExitAsync(AgentKey key)
     {
-        // Bounded, and not cancelled by shutdown: the report should follow the agent's exit event.
-        using var wait = new CancellationTokenSource(_options.ExitWait, _time);
-        try
-        {
-            await _agents.WhenExitedAsync(key, wait.Token);
-        }
-        catch (OperationCanceledException)
+        if (!await _agents.WaitForExitAsync(key, _options.ExitWait, _time))
         {
             LogExitSlow(key.ToString(), (long)_options.ExitWait.TotalMilliseconds);
         }

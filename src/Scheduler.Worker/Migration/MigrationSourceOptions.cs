@@ -1,3 +1,4 @@
+using Grpc.Net.Client;
 using Scheduler.Worker.Transfer;
 
 namespace Scheduler.Worker.Migration;
@@ -21,4 +22,10 @@ internal sealed record MigrationSourceOptions
     public TimeSpan ExitWait { get; init; } = TimeSpan.FromSeconds(10);
 
     public CheckpointSenderOptions Sender { get; init; } = new();
+
+    /// <summary>A channel to a target's transfer service, dialled within <see cref="ConnectTimeout"/>.</summary>
+    public GrpcChannel OpenChannel(Uri target) => GrpcChannel.ForAddress(target, new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler { ConnectTimeout = ConnectTimeout, EnableMultipleHttp2Connections = true },
+    });
 }
