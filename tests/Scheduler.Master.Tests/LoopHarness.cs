@@ -187,9 +187,20 @@ internal sealed class LoopHarness : IAsyncDisposable
             }
 
             await SettleAsync();
-            Time.Advance(step);
-            await SettleAsync();
+            await AdvanceAsync(step);
         }
+    }
+
+    /// <summary>
+    /// Moves the fake clock on by <paramref name="by"/> and returns once the loop has handled a tick at
+    /// the new time. The loop's own timer posts ticks too, but from a thread-pool continuation that a
+    /// busy machine may run only after the settle: the tick posted here is the one that is certain.
+    /// </summary>
+    public async Task AdvanceAsync(TimeSpan by)
+    {
+        Time.Advance(by);
+        Loop.Post(Tick.Instance);
+        await SettleAsync();
     }
 
     public void Heartbeat(WorkerSession session) =>

@@ -239,11 +239,7 @@ public sealed class RebalancingTests
         }
 
         await harness.SettleAsync();
-        harness.Time.Advance(span);
-
-        // The loop's own timer posts ticks too, but not before this returns: this one is handled when SettleAsync is.
-        harness.Loop.Post(Tick.Instance);
-        await harness.SettleAsync();
+        await harness.AdvanceAsync(span);
     }
 
     private static List<MigrateAgent> MigrateAgents(WorkerSession source) =>

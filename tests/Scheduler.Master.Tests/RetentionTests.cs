@@ -69,8 +69,7 @@ public sealed class RetentionTests
     {
         for (var passed = TimeSpan.Zero; passed < by; passed += TimeSpan.FromMinutes(1))
         {
-            harness.Time.Advance(TimeSpan.FromMinutes(1));
-            await harness.SettleAsync();
+            await harness.AdvanceAsync(TimeSpan.FromMinutes(1));
         }
     }
 }
