@@ -40,12 +40,22 @@ internal sealed class JobsService : Jobs.JobsBase
             scope.Bind(request.Spec);
             request.Spec = JobSpecDefaults.Apply(request.Spec);
             var trace = activity?.Context ?? default;
-            var response = await (await _role.RequireLeaderAsync(context.CancellationToken))
-                .AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs) { Trace = trace }, context.CancellationToken);
+            SubmitJobResponse response;
+            try
+            {
+                response = await (await _role.RequireLeaderAsync(context.CancellationToken))
+                    .AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs) { Trace = trace }, context.CancellationToken);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.AlreadyExists && !scope.IsUnrestricted)
+            {
+                // The loop's answer names the job holding the request id, which may be another tenant's.
+                throw RequestIdTaken();
+            }
+
             if (!scope.Sees(response.Job))
             {
                 // The request id names another tenant's job: say it is taken, not whose or which.
-                throw new RpcException(new Status(StatusCode.AlreadyExists, "request_id: already used by another submission; choose a new one"));
+                throw RequestIdTaken();
             }
 
             activity?.SetTag(MasterTracing.JobId, response.Job.Id);
@@ -198,6 +208,7 @@ internal sealed class JobsService : Jobs.JobsBase
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"attempt must not be negative (got {request.Attempt})"));
         }
 
+        RequireVisible(request.JobId, context);
         return Loop.AskAsync<GetLogsResponse>(tcs => new FetchJobLogs(request, tcs), context.CancellationToken);
     }
 
@@ -212,6 +223,9 @@ internal sealed class JobsService : Jobs.JobsBase
             throw TenantScope.NotFound(id);
         }
     }
+
+    private static RpcException RequestIdTaken() =>
+        new(new Status(StatusCode.AlreadyExists, "request_id: already used by another submission; choose a new one"));
 
     internal static void RequireId(string value, string field)
     {
