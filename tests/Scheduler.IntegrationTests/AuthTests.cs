@@ -124,6 +124,21 @@ public sealed class AuthTests
     }
 
     [Test]
+    public async Task A_worker_registers_with_a_worker_token_and_not_without_one()
+    {
+        var tokenless = _cluster.StartWorker("tokenless");
+        _cluster.StartWorker("tokened", extraArgs: ["--token", _tokens[Worker]]);
+        var admin = _api.Admin(_tokens[Admin]);
+        await Eventually.TrueAsync(
+            async () => (await admin.ListNodesAsync(new ListNodesRequest(), deadline: AuthApi.Deadline())).Nodes.Any(n => n.Id == "tokened" && n.Health == NodeHealth.Ready),
+            "the worker with a token to register");
+
+        await Eventually.TrueAsync(() => tokenless.ReadLog().Contains("Unauthenticated", StringComparison.Ordinal), "the tokenless worker to be refused");
+        var nodes = await admin.ListNodesAsync(new ListNodesRequest(), deadline: AuthApi.Deadline());
+        Assert.That(nodes.Nodes.Select(n => n.Id), Does.Not.Contain("tokenless"));
+    }
+
+    [Test]
     public async Task Health_checks_need_no_token()
     {
         var health = new Grpc.Health.V1.Health.HealthClient(_api.Invoker);
