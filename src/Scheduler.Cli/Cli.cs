@@ -20,6 +20,15 @@ internal static partial class Cli
         Recursive = true,
     };
 
+    public static readonly Option<string?> Token = new("--token")
+    {
+        Description = "Bearer token for a master started with --auth (env SCHED_TOKEN; default: the admin token of the cluster `schedctl up` started, in its folder)",
+        Recursive = true,
+    };
+
+    /// <summary>The file in a local cluster's folder that holds its bootstrap admin token.</summary>
+    public const string TokenFileName = "admin.token";
+
     public static readonly Option<string> Output = new Option<string>("--output", "-o")
     {
         Description = "table, wide or json",
@@ -46,6 +55,23 @@ internal static partial class Cli
 
         var local = Path.Combine(Local.LocalCluster.DefaultDirectory, "master", "master.addr");
         return File.Exists(local) ? File.ReadAllText(local).Trim() : "http://127.0.0.1:7070";
+    }
+
+    /// <summary>The token to send: --token, else SCHED_TOKEN, else the local cluster's admin token file; null for none.</summary>
+    public static string? ResolveToken(ParseResult parse)
+    {
+        if (parse.GetValue(Token) is { Length: > 0 } flag)
+        {
+            return flag;
+        }
+
+        if (Environment.GetEnvironmentVariable("SCHED_TOKEN") is { Length: > 0 } env)
+        {
+            return env.Trim();
+        }
+
+        var file = Path.Combine(Local.LocalCluster.DefaultDirectory, TokenFileName);
+        return File.Exists(file) ? File.ReadAllText(file).Trim() : null;
     }
 
     /// <summary>
@@ -120,7 +146,7 @@ internal static partial class Cli
         try
         {
             var addresses = SchedulerClientOptions.ParseAddresses(ResolveMaster(parse));
-            await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = addresses });
+            await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = addresses, Token = ResolveToken(parse) });
             return await body(parse, client, printer, ct);
         }
         catch (RpcException ex)

@@ -195,6 +195,30 @@ internal sealed class Printer
         _console.Write(table);
     }
 
+    public void Tokens(IEnumerable<AccessToken> tokens)
+    {
+        if (IsJson)
+        {
+            _out.WriteLine(ProtoJson.FormatList("tokens", tokens));
+            return;
+        }
+
+        var table = NewTable("ID", "NAME", "ROLE", "TENANT", "CREATED", "REVOKED");
+        foreach (var token in tokens)
+        {
+            AddRow(
+                table,
+                token.Id,
+                Cut(token.Name),
+                token.Role,
+                token.Tenant,
+                token.CreatedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture) ?? "",
+                token.Revoked ? token.RevokedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture) ?? "yes" : "");
+        }
+
+        _console.Write(table);
+    }
+
     public void Node(Node node)
     {
         if (IsJson)

@@ -6,6 +6,7 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
 {
     Cli.Master,
     Cli.Output,
+    Cli.Token,
     SubmitCommand.Create(),
     JobsCommands.Create(),
     JobsCommands.Logs(),
@@ -14,6 +15,7 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
     NodesCommands.Leader(),
     SnapshotCommands.Create(),
     TopCommand.Create(),
+    TokensCommands.Create(),
 
     // Shortcuts for the everyday verbs, so `schedctl cancel ID` works as well as `schedctl jobs cancel ID`.
     JobsCommands.Get(),

@@ -18,6 +18,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly MasterEndpoints _endpoints;
     private readonly CallRetryPolicy _retry;
+    private readonly Metadata? _headers;
 
     /// <summary>Creates a client; no connection is made until the first call.</summary>
     public SchedulerClient(SchedulerClientOptions options)
@@ -32,6 +33,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
         _timeProvider = timeProvider;
         _endpoints = new MasterEndpoints(options.Addresses, options.Timeout);
         _retry = new CallRetryPolicy(options, _endpoints, timeProvider, random);
+        _headers = string.IsNullOrEmpty(options.Token) ? null : new Metadata { { "authorization", "Bearer " + options.Token } };
     }
 
     /// <summary>The master address calls currently go to (the leader, once one answered).</summary>
@@ -112,7 +114,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
                 var next = await _retry.ExecuteAsync(
                     async (endpoint, ct) =>
                     {
-                        call ??= endpoint.Jobs.Watch(request, new CallOptions(cancellationToken: ct));
+                        call ??= endpoint.Jobs.Watch(request, new CallOptions(headers: _headers, cancellationToken: ct));
                         try
                         {
                             return await call.ResponseStream.MoveNext(ct) ? call.ResponseStream.Current : null;
@@ -216,7 +218,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
             {
                 // A retry starts the document again.
                 destination.SetLength(0);
-                using var call = endpoint.Admin.SaveSnapshot(new SaveSnapshotRequest(), new CallOptions(cancellationToken: ct));
+                using var call = endpoint.Admin.SaveSnapshot(new SaveSnapshotRequest(), new CallOptions(headers: _headers, cancellationToken: ct));
                 await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
                 {
                     chunk.Data.WriteTo(destination);
@@ -233,7 +235,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
             async (endpoint, ct) =>
             {
                 source.Position = 0;
-                using var call = endpoint.Admin.RestoreSnapshot(new CallOptions(cancellationToken: ct));
+                using var call = endpoint.Admin.RestoreSnapshot(new CallOptions(headers: _headers, cancellationToken: ct));
                 var buffer = new byte[1 << 20];
                 int read;
                 while ((read = await source.ReadAsync(buffer, ct)) > 0)
@@ -247,6 +249,30 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
             idempotent: false,
             cancellationToken);
 
+    /// <summary>Creates a bearer token (admin only); the response holds its secret, shown this once.</summary>
+    public Task<CreateTokenResponse> CreateTokenAsync(string name, string role, string? tenant, CancellationToken cancellationToken)
+    {
+        var request = new CreateTokenRequest { Name = name, Role = role, Tenant = tenant ?? "" };
+
+        // Not retried after a timeout: a second attempt would make a second token.
+        return _retry.ExecuteAsync(
+            async (endpoint, ct) =>
+            {
+                using var pending = endpoint.Admin.CreateTokenAsync(request, new CallOptions(headers: _headers, deadline: _timeProvider.GetUtcNow().UtcDateTime + _options.Timeout, cancellationToken: ct));
+                return await pending.ResponseAsync;
+            },
+            idempotent: false,
+            cancellationToken);
+    }
+
+    /// <summary>Every token, revoked ones included, without secrets (admin only).</summary>
+    public async Task<IReadOnlyList<AccessToken>> ListTokensAsync(CancellationToken cancellationToken) =>
+        (await UnaryAsync((e, o) => e.Admin.ListTokensAsync(new ListTokensRequest(), o), cancellationToken)).Tokens;
+
+    /// <summary>Revokes a token on every master at once (admin only); NOT_FOUND for an unknown id.</summary>
+    public Task<AccessToken> RevokeTokenAsync(string tokenId, CancellationToken cancellationToken) =>
+        UnaryAsync((e, o) => e.Admin.RevokeTokenAsync(new RevokeTokenRequest { Id = tokenId }, o), cancellationToken);
+
     /// <summary>Shuts down every channel this client opened.</summary>
     public ValueTask DisposeAsync() => _endpoints.DisposeAsync();
 
@@ -258,7 +284,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
             async (endpoint, ct) =>
             {
                 var deadline = _timeProvider.GetUtcNow().UtcDateTime + _options.Timeout;
-                using var pending = call(endpoint, new CallOptions(deadline: deadline, cancellationToken: ct));
+                using var pending = call(endpoint, new CallOptions(headers: _headers, deadline: deadline, cancellationToken: ct));
                 return await pending.ResponseAsync;
             },
             idempotent: true,

@@ -24,6 +24,12 @@ public sealed class SchedulerClientOptions
     /// <summary>Upper bound of one backoff delay.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Bearer token (<c>tk-ID.SECRET</c>) sent as <c>authorization: Bearer</c> on every call, for masters
+    /// started with <c>--auth</c>; null or empty sends none.
+    /// </summary>
+    public string? Token { get; init; }
+
     /// <summary>Parses a comma-separated list of master URLs such as <c>http://m1:7070,http://m2:7070</c>.</summary>
     /// <exception cref="FormatException">An entry is not an absolute http or https URL.</exception>
     public static IReadOnlyList<Uri> ParseAddresses(string addresses)

@@ -47,6 +47,14 @@ internal static class CommandLine
                                           OTLP transport (default grpc)
           --http-listen HOST:PORT         serve the read-only status page (HTTP/1.1) there (default off; port 0
                                           picks a free one, its URL written to <data-dir>/status.url)
+          --auth                          require a bearer token (or a worker certificate) on every call and
+                                          enforce the role table (default off: a warning is logged)
+          --bootstrap-token-file FILE     an admin token stored (hashed) at start; a missing FILE is created
+                                          with a fresh one (mode 0600)
+          --rate-limit-rps N              requests per second per token with --auth (default 100; 0 = off)
+          --rate-limit-burst N            requests a token may make at once (default 200)
+          --max-streams-per-identity N    open watch/snapshot streams per token or certificate (default 16)
+          --audit-file FILE               denials and token changes as JSON lines (default <data-dir>/audit.jsonl)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

@@ -44,10 +44,20 @@ var switches = new Dictionary<string, string>
     ["--otlp-endpoint"] = "Master:OtlpEndpoint",
     ["--otlp-protocol"] = "Master:OtlpProtocol",
     ["--http-listen"] = "Master:HttpListen",
+    ["--bootstrap-token-file"] = "Master:Security:BootstrapTokenFile",
+    ["--rate-limit-rps"] = "Master:Security:RateLimitPerSecond",
+    ["--rate-limit-burst"] = "Master:Security:RateLimitBurst",
+    ["--max-streams-per-identity"] = "Master:Security:MaxStreamsPerIdentity",
+    ["--audit-file"] = "Master:Security:AuditFile",
 };
 
 // A bare flag reads as "true".
-args = [.. args.Select(a => a == "--force-new-store" ? "--Master:ForceNewStore=true" : a)];
+args = [.. args.Select(a => a switch
+{
+    "--force-new-store" => "--Master:ForceNewStore=true",
+    "--auth" => "--Master:Security:Enabled=true",
+    _ => a,
+})];
 
 if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
 {
@@ -137,6 +147,7 @@ try
     store = options.Etcd.Length > 0
         ? await OpenEtcdAsync(options)
         : await SqliteStateStore.OpenAsync(options.DataDir, options.ForceNewStore, options.MaxStoreMib, CancellationToken.None);
+    await Scheduler.Master.Security.MasterSecurity.AddAsync(builder, store, options, CancellationToken.None);
 }
 catch (StoreException ex)
 {
@@ -172,6 +183,7 @@ builder.Services.AddGrpc(grpc =>
 {
     grpc.MaxReceiveMessageSize = options.MaxRequestBytes;
     grpc.EnableDetailedErrors = false;
+    grpc.Interceptors.Add<Scheduler.Master.Security.AuthInterceptor>();
 });
 builder.Services.AddGrpcHealthChecks().AddCheck<LeaderHealthCheck>("scheduler");
 builder.Services.AddGrpcReflection();

@@ -14,6 +14,8 @@ internal static class CommandLine
         Usage: Scheduler.Worker [flags]
 
           --master URL[,URL...]        master address(es) (default http://127.0.0.1:7070)
+          --token TOKEN                a worker-role bearer token for a master started with --auth (env
+                                       SCHEDULER_Worker__Token)
           --node-id ID                 this node's name (default: host name)
           --data-dir DIR               agent logs and scratch, last obeyed epoch, cache/ (default .scheduler/worker)
           --gpu-probe auto|nvml|simulated

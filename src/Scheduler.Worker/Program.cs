@@ -16,6 +16,7 @@ using Scheduler.Worker.Transfer;
 var switches = new Dictionary<string, string>
 {
     ["--master"] = "Worker:Master",
+    ["--token"] = "Worker:Token",
     ["--node-id"] = "Worker:NodeId",
     ["--data-dir"] = "Worker:DataDir",
     ["--gpu-probe"] = "Worker:GpuProbe",

@@ -11,6 +11,9 @@ internal sealed class WorkerOptions
     [Required]
     public string Master { get; set; } = "http://127.0.0.1:7070";
 
+    /// <summary>A worker-role bearer token for masters started with --auth (when the worker has no client certificate); empty sends none.</summary>
+    public string Token { get; set; } = "";
+
     /// <summary>Stable node name; defaults to the host name.</summary>
     public string NodeId { get; set; } = Environment.MachineName;
 

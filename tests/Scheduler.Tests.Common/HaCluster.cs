@@ -45,6 +45,9 @@ public sealed class HaCluster : IAsyncDisposable
     private readonly List<ManagedProcess> _workers = [];
     private readonly List<HaMaster> _masters = [];
 
+    // Appended to every master's arguments (e.g. --auth), restarts included.
+    private IReadOnlyList<string> _extraMasterArgs = [];
+
     private HaCluster(string root, EtcdCluster etcd, HaTimings timings)
     {
         Root = root;
@@ -65,12 +68,12 @@ public sealed class HaCluster : IAsyncDisposable
 
     public IReadOnlyList<ManagedProcess> Workers => _workers;
 
-    public static async Task<HaCluster> StartAsync(string name, int etcdMembers = 1, int masters = 3, HaTimings? timings = null)
+    public static async Task<HaCluster> StartAsync(string name, int etcdMembers = 1, int masters = 3, HaTimings? timings = null, IReadOnlyList<string>? extraMasterArgs = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"ha-{name}-{Guid.NewGuid():N}"[..Math.Min(name.Length + 12, 60)]);
         Directory.CreateDirectory(root);
         var etcd = await EtcdCluster.StartAsync(name, etcdMembers);
-        var cluster = new HaCluster(root, etcd, timings ?? HaTimings.Fast);
+        var cluster = new HaCluster(root, etcd, timings ?? HaTimings.Fast) { _extraMasterArgs = extraMasterArgs ?? [] };
         try
         {
             for (var i = 1; i <= masters; i++)
@@ -201,7 +204,7 @@ public sealed class HaCluster : IAsyncDisposable
         master.Process = ManagedProcess.StartDotnet(
             $"master {master.Id}",
             Artifacts.MasterDll,
-            MasterArgs(master.Id, master.DataDir, Etcd.Endpoints, Timings),
+            [.. MasterArgs(master.Id, master.DataDir, Etcd.Endpoints, Timings), .. _extraMasterArgs],
             master.LogPath);
     }
 

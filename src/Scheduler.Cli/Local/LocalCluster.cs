@@ -10,6 +10,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
 {
     private readonly List<LocalProcess> _workers = [];
     private string _workerMetricsListen = "";
+    private string? _workerToken;
 
     private LocalCluster(string directory, LocalProcess master, string masterUrl)
     {
@@ -27,6 +28,9 @@ internal sealed partial class LocalCluster : IAsyncDisposable
     public string MasterUrl { get; }
 
     public IReadOnlyList<LocalProcess> Workers => _workers;
+
+    /// <summary>With auth on: the bootstrap admin token, also in DIR/admin.token (which schedctl reads by default); null otherwise.</summary>
+    public string? AdminToken { get; private init; }
 
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct)
     {
@@ -50,6 +54,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--stop-grace-ms", "2000",
                 .. MetricsArgs(options.MetricsListen),
                 .. options.HttpListen is { } http ? new[] { "--http-listen", http } : [],
+                .. options.Auth ? new[] { "--auth", "--bootstrap-token-file", Path.Combine(dir, Cli.TokenFileName) } : [],
             ],
             Path.Combine(dir, "master.log"));
         string url;
@@ -63,7 +68,25 @@ internal sealed partial class LocalCluster : IAsyncDisposable
             throw;
         }
 
-        var cluster = new LocalCluster(dir, master, url) { _workerMetricsListen = WorkerMetricsListen(options.MetricsListen) };
+        string? adminToken = null;
+        string? workerToken = null;
+        if (options.Auth)
+        {
+            try
+            {
+                // The master wrote the file before it listened: it exists once master.addr does.
+                adminToken = (await File.ReadAllTextAsync(Path.Combine(dir, Cli.TokenFileName), ct)).Trim();
+                await using var client = new Scheduler.Client.SchedulerClient(new Scheduler.Client.SchedulerClientOptions { Addresses = [new Uri(url)], Token = adminToken });
+                workerToken = (await client.CreateTokenAsync("local workers", "worker", null, ct)).Secret;
+            }
+            catch
+            {
+                await master.DisposeAsync();
+                throw;
+            }
+        }
+
+        var cluster = new LocalCluster(dir, master, url) { _workerMetricsListen = WorkerMetricsListen(options.MetricsListen), _workerToken = workerToken, AdminToken = adminToken };
         for (var i = 0; i < options.Workers; i++)
         {
             cluster.StartWorker(WorkerName(i), options.GpusPerWorker, options.GpuModel);
@@ -132,6 +155,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--memory-mib", "32768",
                 "--labels", $"node={nodeId}",
                 .. MetricsArgs(_workerMetricsListen),
+                .. _workerToken is { } token ? new[] { "--token", token } : [],
                 .. extraArgs,
             ],
             Path.Combine(Directory, $"{nodeId}.log"));

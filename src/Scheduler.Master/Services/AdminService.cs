@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
+using Scheduler.Master.Security;
 
 namespace Scheduler.Master.Services;
 
@@ -13,9 +14,11 @@ internal sealed class AdminService : Admin.AdminBase
     private readonly MasterRole _role;
     private readonly MasterAddress _address;
     private readonly MasterOptions _options;
+    private readonly TokenAdministration _tokens;
 
-    public AdminService(MasterRole role, MasterAddress address, IOptions<MasterOptions> options)
+    public AdminService(MasterRole role, MasterAddress address, IOptions<MasterOptions> options, TokenAdministration tokens)
     {
+        _tokens = tokens;
         _role = role;
         _address = address;
         _options = options.Value;
@@ -177,8 +180,19 @@ internal sealed class AdminService : Admin.AdminBase
     {
         JobsService.RequireId(request.JobId, "job_id");
         var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        JobsService.RequireVisible(loop, request.JobId, context);
         return await loop.AskAsync<JobExplanation>(tcs => new ExplainJob(request.JobId, tcs), context.CancellationToken);
     }
+
+    /// <summary>Answered by any master, leader or not: tokens live in the store, outside any term.</summary>
+    public override Task<CreateTokenResponse> CreateToken(CreateTokenRequest request, ServerCallContext context) =>
+        _tokens.CreateAsync(request, context);
+
+    public override Task<ListTokensResponse> ListTokens(ListTokensRequest request, ServerCallContext context) =>
+        _tokens.ListAsync(context);
+
+    public override Task<AccessToken> RevokeToken(RevokeTokenRequest request, ServerCallContext context) =>
+        _tokens.RevokeAsync(request, context);
 
     private Task<Node> Change(string id, NodeOperation operation, string reason, ServerCallContext context)
     {

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
+using Scheduler.Master.Security;
 using Scheduler.Master.Telemetry;
 using Scheduler.Master.Validation;
 
@@ -35,10 +36,28 @@ internal sealed class JobsService : Jobs.JobsBase
         try
         {
             JobSpecValidator.Validate(request);
+            var scope = TenantScope.Of(context);
+            scope.Bind(request.Spec);
             request.Spec = JobSpecDefaults.Apply(request.Spec);
             var trace = activity?.Context ?? default;
-            var response = await (await _role.RequireLeaderAsync(context.CancellationToken))
-                .AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs) { Trace = trace }, context.CancellationToken);
+            SubmitJobResponse response;
+            try
+            {
+                response = await (await _role.RequireLeaderAsync(context.CancellationToken))
+                    .AskAsync<SubmitJobResponse>(tcs => new SubmitJob(request, tcs) { Trace = trace }, context.CancellationToken);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.AlreadyExists && !scope.IsUnrestricted)
+            {
+                // The loop's answer names the job holding the request id, which may be another tenant's.
+                throw RequestIdTaken();
+            }
+
+            if (!scope.Sees(response.Job))
+            {
+                // The request id names another tenant's job: say it is taken, not whose or which.
+                throw RequestIdTaken();
+            }
+
             activity?.SetTag(MasterTracing.JobId, response.Job.Id);
             activity?.SetTag("scheduler.job.created", response.Created);
             return response;
@@ -55,7 +74,7 @@ internal sealed class JobsService : Jobs.JobsBase
         RequireId(request.Id, "id");
 
         // The feed, not the per-batch view: a job is found as soon as Submit has answered.
-        return Loop.Feed.Current.History.TryGet(request.Id, out var job)
+        return Loop.Feed.Current.History.TryGet(request.Id, out var job) && TenantScope.Of(context).Sees(job)
             ? Task.FromResult(ProtoMapping.ToProto(job))
             : throw new RpcException(new Status(StatusCode.NotFound, $"job '{request.Id}' not found"));
     }
@@ -80,9 +99,10 @@ internal sealed class JobsService : Jobs.JobsBase
 
         var response = new ListJobsResponse();
         var scanned = 0;
+        var scope = TenantScope.Of(context);
         foreach (var job in Loop.Feed.Current.History.NewestFirst(before, unfinishedOnly))
         {
-            if (states.Length > 0 && !states.Contains(job.State))
+            if ((states.Length > 0 && !states.Contains(job.State)) || !scope.Sees(job))
             {
                 if (++scanned < MaxScannedPerPage)
                 {
@@ -111,6 +131,7 @@ internal sealed class JobsService : Jobs.JobsBase
     public override Task<Job> Cancel(CancelJobRequest request, ServerCallContext context)
     {
         RequireId(request.Id, "id");
+        RequireVisible(request.Id, context);
         return Loop.AskAsync<Job>(tcs => new CancelJob(request.Id, tcs), context.CancellationToken);
     }
 
@@ -118,6 +139,7 @@ internal sealed class JobsService : Jobs.JobsBase
     {
         RequireId(request.Id, "id");
         var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        RequireVisible(loop, request.Id, context);
         return await loop.AskAsync<Job>(tcs => new SuspendJob(request.Id, tcs), context.CancellationToken);
     }
 
@@ -125,6 +147,7 @@ internal sealed class JobsService : Jobs.JobsBase
     {
         RequireId(request.Id, "id");
         var loop = await _role.RequireLeaderAsync(context.CancellationToken);
+        RequireVisible(loop, request.Id, context);
         return await loop.AskAsync<Job>(tcs => new ResumeJob(request.Id, tcs), context.CancellationToken);
     }
 
@@ -138,7 +161,8 @@ internal sealed class JobsService : Jobs.JobsBase
         ResumeToken? resume = request.ResumeToken.Length == 0 ? null : ResumeToken.Parse(request.ResumeToken);
         var loop = await _role.RequireLeaderAsync(context.CancellationToken);
         var watcher = new JobWatcher(request.JobId);
-        if (watcher.JobId is { } id && !loop.Feed.Current.History.TryGet(id, out _))
+        var scope = TenantScope.Of(context);
+        if (watcher.JobId is { } id && !(loop.Feed.Current.History.TryGet(id, out var watched) && scope.Sees(watched)))
         {
             throw new RpcException(new Status(StatusCode.NotFound, $"job '{id}' not found"));
         }
@@ -154,7 +178,7 @@ internal sealed class JobsService : Jobs.JobsBase
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _lifetime.ApplicationStopping, loop.TermEnded);
         try
         {
-            await new WatchStream(loop.Feed, watcher, responseStream).RunAsync(resume, request.ChangesOnly, stopping.Token);
+            await new WatchStream(loop.Feed, watcher, responseStream, scope).RunAsync(resume, request.ChangesOnly, stopping.Token);
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
@@ -184,8 +208,24 @@ internal sealed class JobsService : Jobs.JobsBase
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"attempt must not be negative (got {request.Attempt})"));
         }
 
+        RequireVisible(request.JobId, context);
         return Loop.AskAsync<GetLogsResponse>(tcs => new FetchJobLogs(request, tcs), context.CancellationToken);
     }
+
+    /// <summary>NOT_FOUND for a job the caller's tenant may not see; the loop answers NOT_FOUND for unknown ones itself.</summary>
+    private void RequireVisible(string id, ServerCallContext context) => RequireVisible(Loop, id, context);
+
+    internal static void RequireVisible(SchedulerLoop loop, string id, ServerCallContext context)
+    {
+        var scope = TenantScope.Of(context);
+        if (!scope.IsUnrestricted && !(loop.Feed.Current.History.TryGet(id, out var job) && scope.Sees(job)))
+        {
+            throw TenantScope.NotFound(id);
+        }
+    }
+
+    private static RpcException RequestIdTaken() =>
+        new(new Status(StatusCode.AlreadyExists, "request_id: already used by another submission; choose a new one"));
 
     internal static void RequireId(string value, string field)
     {

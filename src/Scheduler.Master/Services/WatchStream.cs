@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Scheduling;
+using Scheduler.Master.Security;
 using Scheduler.Master.Store;
 
 namespace Scheduler.Master.Services;
@@ -19,9 +20,11 @@ internal sealed class WatchStream
     private readonly JobWatcher _watcher;
     private readonly IServerStreamWriter<JobEvent> _stream;
     private readonly List<JobFeed.Change> _batch = [];
+    private readonly TenantScope _scope;
 
-    public WatchStream(JobFeed feed, JobWatcher watcher, IServerStreamWriter<JobEvent> stream)
+    public WatchStream(JobFeed feed, JobWatcher watcher, IServerStreamWriter<JobEvent> stream, TenantScope scope = default)
     {
+        _scope = scope;
         _feed = feed;
         _watcher = watcher;
         _stream = stream;
@@ -57,7 +60,7 @@ internal sealed class WatchStream
     {
         foreach (var change in _batch)
         {
-            if (_watcher.Matches(change.Job.Id))
+            if (_watcher.Matches(change.Job.Id) && _scope.Sees(change.Job))
             {
                 await WriteAsync(change.Job, JobEventType.Changed, new ResumeToken(epoch, change.Version), cancellationToken);
             }
@@ -74,7 +77,7 @@ internal sealed class WatchStream
             IEnumerable<JobRecord> current = _watcher.JobId is { } id
                 ? state.History.TryGet(id, out var only) ? [only] : []
                 : state.History.Current(FinishedTail);
-            foreach (var job in current)
+            foreach (var job in current.Where(_scope.Sees))
             {
                 await WriteAsync(job, JobEventType.Current, null, cancellationToken);
             }

@@ -234,7 +234,9 @@ internal sealed partial class MasterLink
             },
         });
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        using var call = new WorkerGateway.WorkerGatewayClient(channel).Connect(cancellationToken: session.Token);
+        using var call = new WorkerGateway.WorkerGatewayClient(channel).Connect(
+            headers: _options.Token.Length > 0 ? new Metadata { { "authorization", "Bearer " + _options.Token } } : null,
+            cancellationToken: session.Token);
         var outbox = Channel.CreateUnbounded<WorkerMessage>(new UnboundedChannelOptions { SingleReader = true });
 
         // Subscribed before the registration's snapshot, so no change falls between the two.

@@ -1,0 +1,109 @@
+using Google.Protobuf.Reflection;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.IntegrationTests;
+
+/// <summary>
+/// Calls to a master with auth on: typed clients that send a given bearer token, and a raw call of
+/// any method named by its descriptor (an empty request), answering the status it ended with.
+/// </summary>
+public sealed class AuthApi : IDisposable
+{
+    private static readonly Marshaller<byte[]> Raw = Marshallers.Create(b => b, b => b);
+    private readonly GrpcChannel _channel;
+
+    public AuthApi(string masterUrl) => _channel = GrpcChannel.ForAddress(masterUrl);
+
+    public CallInvoker Invoker => _channel.CreateCallInvoker();
+
+    public Jobs.JobsClient Jobs(string? token) => new(WithToken(token));
+
+    public Admin.AdminClient Admin(string? token) => new(WithToken(token));
+
+    /// <summary>The master's bootstrap admin token, as it wrote it to the file.</summary>
+    public static string ReadToken(string file) => File.ReadAllText(file).Trim();
+
+    public async Task<string> CreateTokenAsync(string adminToken, string role, string name, string tenant = "")
+    {
+        var created = await Admin(adminToken).CreateTokenAsync(new CreateTokenRequest { Role = role, Name = name, Tenant = tenant }, deadline: Deadline());
+        return created.Secret;
+    }
+
+    /// <summary>Calls <paramref name="method"/> with an empty request (and, for streams, reads one message); the status it ended with.</summary>
+    public async Task<StatusCode> CallAsync(MethodDescriptor method, string? token)
+    {
+        var type = (method.IsClientStreaming, method.IsServerStreaming) switch
+        {
+            (false, false) => MethodType.Unary,
+            (true, false) => MethodType.ClientStreaming,
+            (false, true) => MethodType.ServerStreaming,
+            _ => MethodType.DuplexStreaming,
+        };
+        var grpcMethod = new Method<byte[], byte[]>(type, method.Service.FullName, method.Name, Raw, Raw);
+        var options = new CallOptions(headers: Headers(token), deadline: Deadline(10));
+        try
+        {
+            switch (type)
+            {
+                case MethodType.Unary:
+                    using (var call = _channel.CreateCallInvoker().AsyncUnaryCall(grpcMethod, null, options, []))
+                    {
+                        await call.ResponseAsync;
+                    }
+
+                    break;
+                case MethodType.ClientStreaming:
+                    using (var call = _channel.CreateCallInvoker().AsyncClientStreamingCall(grpcMethod, null, options))
+                    {
+                        await call.RequestStream.CompleteAsync();
+                        await call.ResponseAsync;
+                    }
+
+                    break;
+                case MethodType.ServerStreaming:
+                    using (var call = _channel.CreateCallInvoker().AsyncServerStreamingCall(grpcMethod, null, options, []))
+                    {
+                        await call.ResponseStream.MoveNext(CancellationToken.None);
+                    }
+
+                    break;
+                default:
+                    using (var call = _channel.CreateCallInvoker().AsyncDuplexStreamingCall(grpcMethod, null, options))
+                    {
+                        // A worker's first message must be its registration: an empty one is answered with an error status.
+                        await call.RequestStream.WriteAsync([]);
+                        await call.RequestStream.CompleteAsync();
+                        await call.ResponseStream.MoveNext(CancellationToken.None);
+                    }
+
+                    break;
+            }
+
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    public static DateTime Deadline(int seconds = 30) => DateTime.UtcNow.AddSeconds(seconds);
+
+    public static Metadata? Headers(string? token) => token is null ? null : new Metadata { { "authorization", "Bearer " + token } };
+
+    public void Dispose() => _channel.Dispose();
+
+    private CallInvoker WithToken(string? token) =>
+        _channel.CreateCallInvoker().Intercept(metadata =>
+        {
+            if (token is not null)
+            {
+                metadata.Add("authorization", "Bearer " + token);
+            }
+
+            return metadata;
+        });
+}
