@@ -42,11 +42,17 @@ internal sealed class LoopHarness : IAsyncDisposable
     public SchedulerLoop Loop { get; }
 
     /// <summary>Starts a term on <paramref name="store"/> (a new one if null; a used one is a restart or a takeover).</summary>
-    public static async Task<LoopHarness> StartAsync(MasterOptions? options = null, MemoryStore? store = null)
+    /// <param name="serving">Whether the host's server listens from the start (false: the test says when, with <see cref="StartServing"/>).</param>
+    public static async Task<LoopHarness> StartAsync(MasterOptions? options = null, MemoryStore? store = null, bool serving = true)
     {
         store ??= new MemoryStore();
         var epoch = await store.BeginTermAsync(CancellationToken.None);
         var harness = new LoopHarness(options ?? new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0 }, store, epoch);
+        if (serving)
+        {
+            harness.StartServing();
+        }
+
         await harness.Loop.StartAsync(CancellationToken.None);
         await harness.Loop.Ready;
         return harness;
@@ -203,6 +209,9 @@ internal sealed class LoopHarness : IAsyncDisposable
         await SettleAsync();
     }
 
+    /// <summary>The host starts serving (the harness's host never does unless told).</summary>
+    public void StartServing() => _lifetime.Start();
+
     public void Heartbeat(WorkerSession session) =>
         Loop.Post(new WorkerMessageReceived(session, new WorkerMessage { Heartbeat = new Heartbeat { Sequence = 1 } }));
 
@@ -223,8 +232,9 @@ internal sealed class LoopHarness : IAsyncDisposable
     private sealed class Lifetime : IHostApplicationLifetime, IDisposable
     {
         private readonly CancellationTokenSource _stopping = new();
+        private readonly CancellationTokenSource _started = new();
 
-        public CancellationToken ApplicationStarted => CancellationToken.None;
+        public CancellationToken ApplicationStarted => _started.Token;
 
         public CancellationToken ApplicationStopping => _stopping.Token;
 
@@ -234,6 +244,13 @@ internal sealed class LoopHarness : IAsyncDisposable
 
         public void Stop() => _stopping.Cancel();
 
-        public void Dispose() => _stopping.Dispose();
+        /// <summary>The host's server listens from now on.</summary>
+        public void Start() => _started.Cancel();
+
+        public void Dispose()
+        {
+            _stopping.Dispose();
+            _started.Dispose();
+        }
     }
 }

@@ -243,4 +243,33 @@ public sealed class SchedulerLoopTests
         var starts = LoopHarness.Drain(n1).Concat(LoopHarness.Drain(n2)).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start).ToList();
         Assert.That(starts.Select(c => c.Start.JobId), Is.EqualTo(new[] { job.Id }), "no clock advanced: both workers back ends the window");
     }
+    [Test]
+    public async Task A_restarted_master_counts_a_known_node_silent_only_from_when_it_serves()
+    {
+        var store = new MemoryStore();
+        string jobId;
+        await using (var first = await LoopHarness.StartAsync(store: store))
+        {
+            var n1 = await first.ConnectAsync("n1", gpus: 4);
+            jobId = (await first.SubmitAsync("r1", gpus: 1)).Id;
+            var start = await LoopHarness.NextAsync(n1);
+            first.Report(n1, jobId, start.Start.Attempt, AgentState.Running);
+            await first.SettleAsync();
+        }
+
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 3000, ReconnectWindowMs = 3000 };
+        await using var harness = await LoopHarness.StartAsync(options, store, serving: false);
+
+        // A slow start: the store is loaded, but the server does not listen yet, for longer than dead-after.
+        await harness.AdvanceAsync(TimeSpan.FromSeconds(5));
+        Assert.That(harness.Store.Jobs[jobId].State, Is.EqualTo(JobState.Running), "no worker could have reached this master yet");
+
+        harness.StartServing();
+        await harness.SettleAsync();
+        await harness.AdvanceAsync(TimeSpan.FromSeconds(2));
+        Assert.That(harness.Store.Jobs[jobId].State, Is.EqualTo(JobState.Running), "within dead-after of serving");
+
+        await harness.AdvanceAsync(TimeSpan.FromSeconds(2));
+        Assert.That(harness.Store.Jobs[jobId].State, Is.EqualTo(JobState.Pending), "silent past dead-after once reachable: its job is requeued");
+    }
 }

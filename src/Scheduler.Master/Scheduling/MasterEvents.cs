@@ -56,3 +56,9 @@ internal sealed record Tick : IMasterEvent
 {
     public static readonly Tick Instance = new();
 }
+
+/// <summary>The host serves requests now (workers can reach this master): restart the silence clocks of the nodes it loaded.</summary>
+internal sealed record ServingStarted : IMasterEvent
+{
+    public static readonly ServingStarted Instance = new();
+}

@@ -34,6 +34,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenRegistration _onStopping;
+    private readonly CancellationTokenRegistration _onStarted;
+    private bool _serving;
     private readonly LeaderTerm _term;
     private readonly HashSet<string> _awaitingNodes = new(StringComparer.Ordinal);
     private DateTimeOffset _takeoverUntil;
@@ -75,6 +77,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
         // dispatch while a successor may already be starting on the same jobs.
         // Disposed with the loop: a later term's loop must not find this one's source disposed.
         _onStopping = lifetime.ApplicationStopping.Register(_stopping.Cancel);
+
+        // A master loads its nodes before its server listens; on a busy host that start can take
+        // longer than dead-after, and the workers could not have reached it meanwhile. Their silence
+        // is counted from the moment this master is reachable (at once when a later term begins).
+        _onStarted = lifetime.ApplicationStarted.Register(() => Post(ServingStarted.Instance));
         _store = store;
         _options = options.Value;
         _time = time;
@@ -220,6 +227,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     public override void Dispose()
     {
         _onStopping.Dispose();
+        _onStarted.Dispose();
         _stopping.Dispose();
         base.Dispose();
     }
@@ -340,6 +348,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         WorkerMessageReceived m => WorkerMessageAsync(m, ct),
         WorkerDisconnected d => WorkerDisconnected(d),
         Tick => TickAsync(ct),
+        ServingStarted => RestartSilenceClocks(),
         _ => throw new UnreachableException(e.GetType().Name),
     };
 
@@ -448,10 +457,33 @@ internal sealed partial class SchedulerLoop : BackgroundService
         return Task.CompletedTask;
     }
 
+    private Task RestartSilenceClocks()
+    {
+        _serving = true;
+        var now = _time.GetUtcNow();
+        foreach (var id in _awaitingNodes)
+        {
+            if (_nodes.TryGetValue(id, out var entry) && entry.Session is null && entry.LastSeen < now)
+            {
+                entry.LastSeen = now;
+            }
+        }
+
+        var window = now + TimeSpan.FromMilliseconds(_options.ReconnectWindowMs);
+        if (_awaitingNodes.Count > 0 && window > _takeoverUntil)
+        {
+            _takeoverUntil = window;
+        }
+
+        return Task.CompletedTask;
+    }
+
     private async Task TickAsync(CancellationToken ct)
     {
         var now = _time.GetUtcNow();
-        foreach (var entry in _nodes.Values.ToArray())
+
+        // Until the server listens no worker can reach this master: nobody is judged silent yet.
+        foreach (var entry in _serving ? _nodes.Values.ToArray() : [])
         {
             var silent = now - entry.LastSeen;
             switch (_detector.Judge(entry.State.Health, silent))
