@@ -52,4 +52,22 @@ public sealed class EventInboxTests
         Assert.That(inbox.Post(Tick.Instance), Is.False);
         Assert.That(inbox.Depth, Is.Zero, "a refused post is not counted");
     }
+
+    [Test]
+    public void A_batch_holds_only_the_events_there_when_it_was_taken()
+    {
+        var inbox = new EventInbox();
+        inbox.Post(Tick.Instance);
+        inbox.Post(Tick.Instance);
+
+        var handled = 0;
+        foreach (var e in inbox.TakeBatch())
+        {
+            handled++;
+            inbox.Post(Tick.Instance);
+        }
+
+        Assert.That(handled, Is.EqualTo(2), "what was posted during the batch waits for the next one");
+        Assert.That(inbox.Depth, Is.EqualTo(2));
+    }
 }

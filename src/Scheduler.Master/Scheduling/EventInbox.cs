@@ -38,10 +38,15 @@ internal sealed class EventInbox
     /// <summary>Waits until an event is there; false once closed and empty.</summary>
     public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) => _channel.Reader.WaitToReadAsync(cancellationToken);
 
-    /// <summary>Up to <see cref="MaxBatch"/> events that are there now, without waiting.</summary>
+    /// <summary>
+    /// Up to <see cref="MaxBatch"/> of the events that are there when it is called, without waiting.
+    /// Events posted while the batch is handled wait for the next one: a caller answered in one batch
+    /// and posting again finds that batch's pass and view published before it is handled.
+    /// </summary>
     public IEnumerable<IMasterEvent> TakeBatch()
     {
-        for (var taken = 0; taken < MaxBatch && _channel.Reader.TryRead(out var posted); taken++)
+        var there = Math.Min(MaxBatch, Depth);
+        for (var taken = 0; taken < there && _channel.Reader.TryRead(out var posted); taken++)
         {
             Interlocked.Decrement(ref _depth);
             if (taken == 0)
