@@ -18,7 +18,7 @@ internal static partial class GpuProbeFactory
     {
         if (options.GpuProbe == Simulated)
         {
-            return new SimulatedGpuProbe(nodeId, options.Gpus, options.GpuModel, options.GpuMemoryMib);
+            return CreateSimulated(options, nodeId);
         }
 
         try
@@ -32,12 +32,33 @@ internal static partial class GpuProbeFactory
         }
     }
 
+    /// <summary>Simulated GPUs as the options describe them, topology included.</summary>
+    public static SimulatedGpuProbe CreateSimulated(WorkerOptions options, string nodeId) =>
+        new(nodeId, options.Gpus, options.GpuModel, options.GpuMemoryMib, options.SimGpuTopology);
+
     /// <summary>Why the worker must not start with these options (one line), or null when the probe can be made.</summary>
     public static string? Refusal(WorkerOptions options)
     {
         if (options.GpuProbe is not (Auto or Nvml or Simulated))
         {
             return $"--gpu-probe must be auto, nvml or simulated (got '{options.GpuProbe}')";
+        }
+
+        if (options.SimGpuTopology.Length > 0)
+        {
+            if (options.GpuProbe != Simulated && options.Simulate == 0)
+            {
+                return $"{SimulatedTopology.Option} describes simulated GPUs: it needs --gpu-probe simulated (or --simulate N); NVML reads a real host's topology";
+            }
+
+            try
+            {
+                _ = SimulatedTopology.Parse(options.SimGpuTopology, options.Gpus);
+            }
+            catch (FormatException ex)
+            {
+                return ex.Message;
+            }
         }
 
         if (options.GpuProbe == Simulated || options.Simulate > 0)
