@@ -85,6 +85,21 @@ public sealed class TopologyPlacementTests
     }
 
     [Test]
+    public async Task A_job_of_the_same_size_without_a_requirement_is_not_held_back_by_a_waiting_nvlink_job()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var plain = await harness.ConnectAsync("n1", gpus: 4);
+        var linked = await SubmitAsync(harness, "linked", gpus: 4, topology: "nvlink");
+        await harness.SettleAsync();
+
+        var any = await harness.SubmitAsync("any", gpus: 4);
+        var start = await NextStartAsync(plain);
+
+        Assert.That(start.JobId, Is.EqualTo(any.Id));
+        Assert.That(harness.Loop.View.Jobs[linked.Id].State, Is.EqualTo(JobState.Pending));
+    }
+
+    [Test]
     public async Task Nodes_describe_shows_each_gpus_island_numa_node_and_links()
     {
         await using var harness = await LoopHarness.StartAsync();

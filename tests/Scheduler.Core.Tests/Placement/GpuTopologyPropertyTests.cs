@@ -150,6 +150,24 @@ public sealed class GpuTopologyPropertyTests
         Assert.That(flat.EquivalenceKey, Is.Not.EqualTo(linked.EquivalenceKey));
     }
 
+    [TestCase(PlacementPolicyNames.BestFit)]
+    [TestCase(PlacementPolicyNames.Fgd)]
+    public void Scores_cached_for_a_shape_without_requirement_do_not_place_one_with_it(string policy)
+    {
+        // Best fit prefers the smaller flat node for four GPUs; the NVLink requirement must still send the job to the islands.
+        var flat = new NodeState("a-flat", 8_000, 1 << 20, Enumerable.Range(0, 4).Select(g => new GpuDevice(g, $"GPU-a-{g}", "A100", 40_960)).ToArray());
+        var linked = WithTopology("b-linked", [1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]);
+        var index = new PlacementIndex([linked, flat]);
+        var engine = new PlacementEngine(PlacementPolicies.Create(policy, 1, TaskDistribution.FromDemands([Demand("shape", 4)])));
+
+        var plain = engine.FindAllocation(Demand("plain", 4), index);
+        var required = engine.FindAllocation(Demand("linked", 4) with { RequiredTopology = TopologyLevel.NvLink }, index);
+
+        Assert.That(plain?.NodeId, Is.EqualTo("a-flat"), "the flat node scores better, so its score is the one cached");
+        Assert.That(required?.NodeId, Is.EqualTo("b-linked"));
+        Assert.That(required!.Gpus.Select(g => g.Index), Is.EqualTo(new[] { 0, 1, 2, 3 }));
+    }
+
     private static JobDemand Demand(string id, int gpus, long cpu = 100) =>
         new(id, new ResourceRequest(cpu, 64, gpus), [], new Dictionary<string, string>());
 
