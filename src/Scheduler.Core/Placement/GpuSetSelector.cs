@@ -50,6 +50,11 @@ internal static class GpuSetSelector
     public static bool TryChoose(NodeState node, ReadOnlySpan<int> free, JobDemand demand, List<GpuShare> into)
     {
         var k = demand.Resources.Gpus;
+        if (k == 0)
+        {
+            // CPU-only jobs are scored with no GPUs: nothing to look through.
+            return true;
+        }
         Span<int> buffer = node.Gpus.Count <= StackLimit ? stackalloc int[node.Gpus.Count] : new int[node.Gpus.Count];
         var candidates = Candidates(node, free, demand, buffer);
         if (candidates.Length < k)

@@ -23,7 +23,13 @@ internal static partial class GpuProbeFactory
 
         try
         {
-            return OpenNvml();
+            var nvml = OpenNvml();
+            if (nvml.TopologyNote.Length > 0)
+            {
+                LogTopologyPartial(logger, nvml.TopologyNote);
+            }
+
+            return nvml;
         }
         catch (GpuProbeException ex) when (options.GpuProbe == Auto && ex.DriverMissing)
         {
@@ -98,6 +104,9 @@ internal static partial class GpuProbeFactory
             throw new GpuProbeException($"NVML failed: {ex.Message}", driverMissing: false, ex);
         }
     }
+
+    [LoggerMessage(2, LogLevel.Warning, "GPU topology only partly read ({Note}): jobs that require a topology (nvlink, pcie-switch, numa) may not be placed on this node")]
+    private static partial void LogTopologyPartial(ILogger logger, string note);
 
     [LoggerMessage(1, LogLevel.Warning, "{Reason}: this node offers NO GPUs, only CPU and memory. On a GPU host install the NVIDIA driver, or pass --gpu-probe nvml to refuse to start without it; --gpu-probe simulated fakes GPUs for tests")]
     private static partial void LogNoGpus(ILogger logger, string reason);
