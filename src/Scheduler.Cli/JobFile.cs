@@ -16,7 +16,7 @@ internal static class JobFile
     private static readonly string[] Fields =
     [
         "name", "command", "args", "env", "workingDir", "resources", "priority", "gpuModels", "nodeSelector",
-        "maxRetries", "tenant", "runtimeEstimateSeconds", "affinityKeys", "replicas", "checkpointable", "checkpointIntervalSeconds",
+        "maxRetries", "tenant", "runtimeEstimateSeconds", "affinityKeys", "replicas", "checkpointable", "checkpointIntervalSeconds", "topology",
     ];
 
     private static readonly string[] ResourceFields = ["cpu", "memory", "gpus", "gpuMilli"];
@@ -61,6 +61,7 @@ internal static class JobFile
                 case "replicas": spec.Replicas = (int)reader.WholeNumber(value, key, int.MaxValue); break;
                 case "checkpointable": spec.Checkpointable = reader.Boolean(value, key); break;
                 case "checkpointIntervalSeconds": spec.CheckpointIntervalS = (int)reader.WholeNumber(value, key, int.MaxValue); break;
+                case "topology": spec.Topology = reader.Text(value, key); break;
                 case "resources": ReadResources(reader, value, spec.Resources); break;
             }
         }

@@ -90,7 +90,12 @@ internal sealed class Printer
         Row("Attempt", job.Attempt.ToString(CultureInfo.InvariantCulture));
         Row("Requeues", job.Requeues.ToString(CultureInfo.InvariantCulture));
         Row("Exit code", job.HasExitCode ? job.ExitCode.ToString(CultureInfo.InvariantCulture) : "");
-        Row("GPUs", string.Join(", ", job.GpuUuids));
+        Row("GPUs", Gpus(job));
+        if (job.Spec.Topology.Length > 0)
+        {
+            Row("Topology", $"{job.Spec.Topology} (required)");
+        }
+
         Row("Command", string.Join(' ', new[] { job.Spec.Command }.Concat(job.Spec.Args)));
         Row("Resources", Describe(job.Spec.Resources));
         Row("Priority", job.Spec.Priority.ToString(CultureInfo.InvariantCulture));
@@ -247,10 +252,78 @@ internal sealed class Printer
         }
 
         _console.Write(gpus);
+        Topology(node);
         Line($"Labels: {string.Join(", ", node.Labels.Select(kv => $"{kv.Key}={kv.Value}"))}");
         Line($"Capabilities: {(node.Capabilities.Count > 0 ? string.Join(", ", node.Capabilities) : "none reported")}");
         Line($"Last heartbeat: {node.LastHeartbeat?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture)}  Worker: {node.WorkerVersion}");
     }
+
+    /// <summary>"0, 1 (GPU-a, GPU-b)": a job's GPU indices on its node, then their UUIDs.</summary>
+    public static string Gpus(Job job) =>
+        job.GpuUuids.Count == 0 ? ""
+        : job.GpuIndices.Count == job.GpuUuids.Count ? $"{string.Join(", ", job.GpuIndices)} ({string.Join(", ", job.GpuUuids)})"
+        : string.Join(", ", job.GpuUuids);
+
+    /// <summary>
+    /// The node's GPU topology: its NVLink islands, PCIe switch and NUMA groups as index lists, then each GPU's
+    /// NVLink peers; one line saying so when the worker reported none.
+    /// </summary>
+    private void Topology(Node node)
+    {
+        var gpus = node.Gpus.Select(g => g.Info).ToList();
+        if (gpus.Count == 0)
+        {
+            return;
+        }
+
+        if (gpus.All(g => g.NvlinkIsland == 0 && g.PcieSwitch == 0 && g.NumaNode == 0))
+        {
+            Line("Topology: not reported (every multi-GPU set counts as connected across the system)");
+            return;
+        }
+
+        var table = NewTable("GPU", "NVLINK ISLAND", "PCIE SWITCH", "NUMA NODE", "NVLINK PEERS");
+        foreach (var g in gpus)
+        {
+            AddRow(table, Index(g.Index), Group(g.NvlinkIsland), Group(g.PcieSwitch), Group(g.NumaNode), g.NvlinkPeers.Count == 0 ? "-" : IndexList(g.NvlinkPeers));
+        }
+
+        Line("Topology:");
+        _console.Write(table);
+        Line($"NVLink islands: {Groups(gpus, g => g.NvlinkIsland)}");
+        Line($"PCIe switches:  {Groups(gpus, g => g.PcieSwitch)}");
+        Line($"NUMA nodes:     {Groups(gpus, g => g.NumaNode)}");
+
+        static string Group(int id) => id == 0 ? "-" : Index(id);
+
+        static string Groups(List<GpuInfo> gpus, Func<GpuInfo, int> id)
+        {
+            var groups = gpus.Where(g => id(g) != 0).GroupBy(id).OrderBy(g => g.Key).ToList();
+            return groups.Count == 0 ? "none" : string.Join("; ", groups.Select(g => $"{g.Key}: GPUs {IndexList(g.Select(x => x.Index))}"));
+        }
+    }
+
+    /// <summary>"0-3,6": indices with runs shortened to ranges.</summary>
+    public static string IndexList(IEnumerable<int> indices)
+    {
+        var sorted = indices.Order().ToList();
+        var parts = new List<string>();
+        for (var i = 0; i < sorted.Count;)
+        {
+            var j = i;
+            while (j + 1 < sorted.Count && sorted[j + 1] == sorted[j] + 1)
+            {
+                j++;
+            }
+
+            parts.Add(j == i ? Index(sorted[i]) : $"{Index(sorted[i])}-{Index(sorted[j])}");
+            i = j + 1;
+        }
+
+        return string.Join(',', parts);
+    }
+
+    private static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);
 
     public void Status(ClusterStatus status)
     {

@@ -25,6 +25,9 @@ internal static class CommandLine
           --gpus N                     simulated probe: how many GPUs (default 4)
           --gpu-model NAME             simulated probe: their model (default A100)
           --gpu-memory-mib N           simulated probe: memory per GPU (default 40960)
+          --sim-gpu-topology SPEC      simulated probe: topology, levels separated by ';', each LEVEL:GROUP,GROUP
+                                       with LEVEL nvlink, pcie-switch or numa and a GROUP indices or ranges joined
+                                       by '+', e.g. "nvlink:0-3,4-7;numa:0-3,4-7" (default: none)
           --cpu-millis N               allocatable CPU (default: every core of the host)
           --memory-mib N               allocatable memory (default: the host's total memory)
           --labels k=v,k=v             node labels for job node selectors

@@ -23,6 +23,7 @@ var switches = new Dictionary<string, string>
     ["--gpus"] = "Worker:Gpus",
     ["--gpu-model"] = "Worker:GpuModel",
     ["--gpu-memory-mib"] = "Worker:GpuMemoryMib",
+    ["--sim-gpu-topology"] = "Worker:SimGpuTopology",
     ["--cpu-millis"] = "Worker:CpuMillis",
     ["--memory-mib"] = "Worker:MemoryMib",
     ["--labels"] = "Worker:Labels",
@@ -114,7 +115,8 @@ if (options.ProbeOnly)
     var report = new
     {
         probe = probe.Kind,
-        devices = probe.Devices.Select(d => new { d.Index, d.Uuid, d.Model, d.MemoryMib }),
+        devices = probe.Devices.Select(d => new { d.Index, d.Uuid, d.Model, d.MemoryMib, d.NvlinkIsland, d.PcieSwitch, d.NumaNode, NvlinkPeers = d.NvlinkPeers.ToArray() }),
+        topologyNote = (probe as NvmlGpuProbe)?.TopologyNote ?? "",
         telemetry = probe.Sample(new HashSet<string>()).Select(t => new
         {
             t.Index, t.Uuid, t.UtilizationPercent, t.MemoryUsedMib, t.MemoryTotalMib, t.TemperatureC, t.PowerMw, t.EccErrors,

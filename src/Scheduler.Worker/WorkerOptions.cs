@@ -36,6 +36,9 @@ internal sealed class WorkerOptions
     [Range(1, 1 << 22)]
     public long GpuMemoryMib { get; set; } = 40960;
 
+    /// <summary>Simulated probe: the GPUs' topology, e.g. "nvlink:0-3,4-7;numa:0-3,4-7" (see the README, "GPU topology"); empty: none.</summary>
+    public string SimGpuTopology { get; set; } = "";
+
     /// <summary>Allocatable CPU; 0 means every core of the host.</summary>
     [Range(0, 10_000_000)]
     public long CpuMillis { get; set; }

@@ -71,7 +71,7 @@ internal sealed partial class WorkerService : BackgroundService
             {
                 Directory.CreateDirectory(dataDir);
                 var probe = _options.Simulate > 0
-                    ? new SimulatedGpuProbe(nodeId, _options.Gpus, _options.GpuModel, _options.GpuMemoryMib)
+                    ? GpuProbeFactory.CreateSimulated(_options, nodeId)
                     : GpuProbeFactory.Create(_options, nodeId, _logger);
                 probes.Add(probe);
                 var identity = new WorkerIdentity(nodeId, dataDir, HostResources.CpuMillis(_options), HostResources.MemoryMib(_options), HostResources.ParseLabels(_options.Labels), transferAddress);

@@ -29,6 +29,54 @@ public sealed class PrinterTests
     }
 
     [Test]
+    public void Node_describe_lists_islands_switches_numa_nodes_and_peers_per_gpu()
+    {
+        var node = new Node { Id = "n1", Capacity = new Resources(), Free = new Resources() };
+        int[] islands = [1, 1, 2, 2, 0];
+        for (var i = 0; i < islands.Length; i++)
+        {
+            var info = new GpuInfo { Index = i, Uuid = $"GPU-{i}", Model = "H100", NvlinkIsland = islands[i], PcieSwitch = 1 + (i / 2), NumaNode = 1 };
+            info.NvlinkPeers.Add(Enumerable.Range(0, islands.Length).Where(p => p != i && islands[i] != 0 && islands[p] == islands[i]));
+            node.Gpus.Add(new GpuStatus { Info = info, FreeMilli = 1000 });
+        }
+
+        using var output = new StringWriter();
+        new Printer("table", output).Node(node);
+
+        var text = output.ToString();
+        Assert.That(text, Does.Contain("NVLink islands: 1: GPUs 0-1; 2: GPUs 2-3")
+            .And.Contain("PCIe switches:  1: GPUs 0-1; 2: GPUs 2-3; 3: GPUs 4")
+            .And.Contain("NUMA nodes:     1: GPUs 0-4"));
+        var row = text.Split('\n').Single(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["4", "-", "3", "1", "-"]);
+        Assert.That(row, Is.Not.Empty, "GPU 4: no island, switch 3, NUMA node 1, no peers");
+    }
+
+    [Test]
+    public void Node_describe_says_when_the_worker_reported_no_topology()
+    {
+        var node = new Node { Id = "n1", Capacity = new Resources(), Free = new Resources() };
+        node.Gpus.Add(new GpuStatus { Info = new GpuInfo { Index = 0, Uuid = "GPU-0", Model = "A100" } });
+        using var output = new StringWriter();
+
+        new Printer("table", output).Node(node);
+
+        Assert.That(output.ToString(), Does.Contain("Topology: not reported"));
+    }
+
+    [Test]
+    public void Job_get_shows_gpu_indices_before_their_uuids()
+    {
+        var job = new Job { Id = "j-1", State = JobState.Running, Spec = new JobSpec { Name = "n", Topology = "nvlink" } };
+        job.GpuUuids.Add(["GPU-a", "GPU-b"]);
+        job.GpuIndices.Add([4, 5]);
+        using var output = new StringWriter();
+
+        new Printer("table", output).Job(job);
+
+        Assert.That(output.ToString(), Does.Match(@"GPUs\s+4, 5 \(GPU-a, GPU-b\)").And.Match(@"Topology\s+nvlink \(required\)"));
+    }
+
+    [Test]
     public void Table_output_cuts_a_long_message_instead_of_stretching_every_row()
     {
         var chatty = new Job { Id = "j-000001", State = JobState.Failed, Message = "exited with code 1: " + new string('x', 500), Spec = new JobSpec { Name = "n" } };

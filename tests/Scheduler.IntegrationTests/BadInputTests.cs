@@ -65,6 +65,12 @@ public sealed class BadInputTests
             s.Checkpointable = true;
             s.CheckpointIntervalS = -1;
         });
+        yield return Case("an_unknown_topology", "spec.topology", s =>
+        {
+            s.Resources.Gpus = 4;
+            s.Topology = "nvswitch";
+        });
+        yield return Case("a_topology_without_whole_gpus", "spec.topology", s => s.Topology = "nvlink");
     }
 
     [TestCaseSource(nameof(InvalidSpecs))]

@@ -21,6 +21,7 @@ internal static class SubmitCommand
     private static readonly Option<string?> Tenant = new("--tenant") { Description = "Owner for fair share" };
     private static readonly Option<long?> RuntimeEstimate = new("--runtime-estimate") { Description = "Expected run time in seconds" };
     private static readonly Option<int?> Replicas = new("--replicas") { Description = "Gang size" };
+    private static readonly Option<string?> Topology = new("--topology") { Description = "How the job's GPUs must be connected: nvlink, pcie-switch or numa (default: no requirement)" };
     private static readonly Option<string?> RequestId = new("--request-id") { Description = "Idempotency key: resubmitting with it never makes a second job" };
     private static readonly Option<bool> Checkpointable = new("--checkpointable") { Description = "The agent follows the checkpoint contract (README): it can be migrated live, not only restarted" };
     private static readonly Option<int?> CheckpointInterval = new("--checkpoint-interval") { Description = "With --checkpointable: checkpoint every this many seconds, replicated to another worker (a job whose worker dies resumes from it)" };
@@ -31,7 +32,7 @@ internal static class SubmitCommand
     {
         var command = new Command("submit", "Submit a job")
         {
-            File, Name, Cpu, Memory, Gpus, GpuMilli, Priority, GpuModel, Selector, Env, WorkDir, MaxRetries, Tenant, RuntimeEstimate, Replicas, RequestId, Checkpointable, CheckpointInterval, Wait, Command,
+            File, Name, Cpu, Memory, Gpus, GpuMilli, Priority, GpuModel, Selector, Env, WorkDir, MaxRetries, Tenant, RuntimeEstimate, Replicas, Topology, RequestId, Checkpointable, CheckpointInterval, Wait, Command,
         };
         command.SetAction(Cli.Action(async (parse, client, printer, ct) =>
         {
@@ -138,6 +139,11 @@ internal static class SubmitCommand
         if (parse.GetValue(Replicas) is { } replicas)
         {
             spec.Replicas = replicas;
+        }
+
+        if (parse.GetValue(Topology) is { } topology)
+        {
+            spec.Topology = topology;
         }
 
         return spec;

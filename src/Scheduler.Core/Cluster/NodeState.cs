@@ -10,6 +10,7 @@ namespace Scheduler.Core.Cluster;
 public sealed class NodeState
 {
     private readonly int[] _gpuFreeMilli;
+    // Per GPU: its model and, where reported, its place in the topology.
     private readonly ulong[] _gpuModelHash;
     private readonly ulong _fixedHash;
     private readonly Dictionary<string, Allocation> _allocations = new(StringComparer.Ordinal);
@@ -45,9 +46,14 @@ public sealed class NodeState
         var models = 14695981039346656037UL;
         for (var i = 0; i < gpus.Count; i++)
         {
-            _gpuModelHash[i] = HashString(gpus[i].Model.ToUpperInvariant());
+            // Where a GPU sits changes which sets it can form, so it is part of what makes two nodes alike.
+            var topology = gpus[i].Topology;
+            HasTopology |= topology.HasAny();
+            var modelHash = HashString(gpus[i].Model.ToUpperInvariant());
+            models = Mix(models ^ modelHash);
+            _gpuModelHash[i] = modelHash
+                ^ (topology.HasAny() ? Mix(((ulong)(uint)topology.NvLinkIsland << 42) ^ ((ulong)(uint)topology.PcieSwitch << 21) ^ (uint)topology.NumaNode) : 0);
             _gpuHash += GpuTerm(i);
-            models = Mix(models ^ _gpuModelHash[i]);
         }
 
         GpuModelsKey = models;
@@ -71,6 +77,9 @@ public sealed class NodeState
 
     /// <summary>The node's GPUs, by index.</summary>
     public IReadOnlyList<GpuDevice> Gpus { get; }
+
+    /// <summary>True when the worker reported an NVLink island, PCIe switch or NUMA node for any GPU.</summary>
+    public bool HasTopology { get; }
 
     /// <summary>Labels matched by job node selectors.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; }

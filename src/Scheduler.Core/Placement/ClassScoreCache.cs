@@ -5,7 +5,7 @@ namespace Scheduler.Core.Placement;
 /// <summary>
 /// Scores of an index's node classes per job shape (Borg's score caching): a class keeps its state
 /// for life, so its score for a shape holds until the policy's version changes. Only shapes without
-/// model or label constraints are cached, keyed by their resources.
+/// model, label or topology constraints are cached, keyed by their resources.
 /// </summary>
 internal sealed class ClassScoreCache
 {
@@ -18,7 +18,7 @@ internal sealed class ClassScoreCache
 
     public Table? For(PlacementIndex index, JobDemand demand)
     {
-        if (demand.GpuModels.Count != 0 || demand.NodeSelector.Count != 0)
+        if (demand.GpuModels.Count != 0 || demand.NodeSelector.Count != 0 || demand.RequiredTopology != TopologyLevel.System)
         {
             return null;
         }

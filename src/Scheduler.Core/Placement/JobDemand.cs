@@ -11,6 +11,12 @@ public sealed record JobDemand(
 {
     private static readonly Dictionary<string, string> NoSelector = new();
 
+    /// <summary>
+    /// How well the job's whole GPUs must be connected; <see cref="TopologyLevel.System"/> (the default) asks
+    /// nothing, though the best-connected free set on the chosen node is still preferred.
+    /// </summary>
+    public TopologyLevel RequiredTopology { get; init; }
+
     /// <summary>A demand with no model or label constraint.</summary>
     public static JobDemand Of(string jobId, ResourceRequest resources) =>
         new(jobId, resources, Array.Empty<string>(), NoSelector);

@@ -21,6 +21,9 @@ public static class PlacementChecks
     /// <summary>Too little CPU, memory or GPU, free or in total.</summary>
     public const string Capacity = "capacity";
 
+    /// <summary>No group of the node's GPUs (NVLink island, PCIe switch, NUMA node) meets the job's required topology.</summary>
+    public const string Topology = "topology";
+
     /// <summary>Every check passed but the placement policy scored no choice on the node.</summary>
     public const string Policy = "policy";
 
@@ -35,6 +38,7 @@ public static class PlacementChecks
         PlacementEngine.LabelsDoNotMatch => Labels,
         PlacementEngine.NoGpus or PlacementEngine.NoAllowedGpuModel => Model,
         PolicyRefuses => Policy,
+        _ when reason.StartsWith(PlacementEngine.TopologyPrefix, StringComparison.Ordinal) => Topology,
         _ => Capacity,
     };
 }

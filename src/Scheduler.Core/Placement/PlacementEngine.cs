@@ -20,6 +20,7 @@ public sealed class PlacementEngine
     internal const string NotReady = "not ready";
     internal const string CordonedReason = "cordoned";
     internal const string LabelsDoNotMatch = "labels do not match";
+    internal const string TopologyPrefix = "topology ";
 
     private readonly IPlacementPolicy _policy;
     private readonly bool _dedupe;
@@ -355,8 +356,23 @@ public sealed class PlacementEngine
             return TooFewGpusInTotal;
         }
 
-        return fits >= (r.IsSharedGpu ? 1 : r.Gpus) ? null : "too few free GPUs";
+        if (fits < (r.IsSharedGpu ? 1 : r.Gpus))
+        {
+            return "too few free GPUs";
+        }
+
+        return r.IsSharedGpu || demand.RequiredTopology == TopologyLevel.System
+            || GpuSetSelector.BestLevel(node, freeMilli, demand) >= demand.RequiredTopology
+            ? null
+            : TopologyRefusal(demand, free: GpuSetSelector.BestLevelWhenIdle(node, demand) >= demand.RequiredTopology);
     }
+
+    /// <summary>
+    /// Why a node refuses a job's <see cref="JobDemand.RequiredTopology"/>: no group holds enough free GPUs
+    /// now (<paramref name="free"/>), or enough GPUs at all.
+    /// </summary>
+    internal static string TopologyRefusal(JobDemand demand, bool free) =>
+        $"{TopologyPrefix}{TopologyLevels.Name(demand.RequiredTopology)}: no {TopologyLevels.Describe(demand.RequiredTopology)} has {demand.Resources.Gpus}{(free ? " free" : "")} GPUs";
 
     /// <summary>
     /// True when <paramref name="node"/> could not take <paramref name="demand"/> even empty, healthy and
@@ -384,7 +400,9 @@ public sealed class PlacementEngine
             }
         }
 
-        return allowed < (r.IsSharedGpu ? 1 : r.Gpus);
+        return allowed < (r.IsSharedGpu ? 1 : r.Gpus)
+            || (!r.IsSharedGpu && demand.RequiredTopology != TopologyLevel.System
+                && GpuSetSelector.BestLevelWhenIdle(node, demand) < demand.RequiredTopology);
     }
 
     // The node's best choice of GPUs (the first of equal scores) into _nodeBest; returns its score.
@@ -412,17 +430,12 @@ public sealed class PlacementEngine
         }
         else
         {
+            // One choice: the best-connected free set (the first free GPUs where no topology is known).
             shares.Clear();
-            var free = node.GpuFreeMilli;
-            for (var i = 0; i < free.Length && shares.Count < r.Gpus; i++)
+            if (GpuSetSelector.TryChoose(node, node.GpuFreeMilli, demand, shares))
             {
-                if (free[i] == ResourceLimits.MilliPerGpu && node.GpuModelAllowed(i, demand.GpuModels))
-                {
-                    shares.Add(new GpuShare(i, ResourceLimits.MilliPerGpu));
-                }
+                Keep(_policy.Score(node, demand, shares));
             }
-
-            Keep(_policy.Score(node, demand, shares));
         }
 
         return best;

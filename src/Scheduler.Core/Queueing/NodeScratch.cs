@@ -122,7 +122,13 @@ internal sealed class NodeScratch
             }
         }
 
-        return fits >= (r.IsSharedGpu ? 1 : r.Gpus);
+        if (fits < (r.IsSharedGpu ? 1 : r.Gpus))
+        {
+            return false;
+        }
+
+        return r.IsSharedGpu || demand.RequiredTopology == TopologyLevel.System
+            || GpuSetSelector.BestLevel(Node, _gpuFree, demand) >= demand.RequiredTopology;
     }
 
     /// <summary>
@@ -158,14 +164,6 @@ internal sealed class NodeScratch
         }
 
         var shares = new List<GpuShare>(r.Gpus);
-        for (var i = 0; i < _gpuFree.Length && shares.Count < r.Gpus; i++)
-        {
-            if (Node.GpuModelAllowed(i, demand.GpuModels) && _gpuFree[i] == ResourceLimits.MilliPerGpu)
-            {
-                shares.Add(new GpuShare(i, ResourceLimits.MilliPerGpu));
-            }
-        }
-
-        return [.. shares];
+        return GpuSetSelector.TryChoose(Node, _gpuFree, demand, shares) ? [.. shares] : null;
     }
 }

@@ -4,7 +4,7 @@ using Scheduler.Core.Resources;
 namespace Scheduler.Core.Queueing;
 
 /// <summary>What placement sees of a job apart from its id: jobs with equal keys fit the same nodes.</summary>
-internal readonly record struct ShapeKey(ResourceRequest Resources, string Models, string Selector)
+internal readonly record struct ShapeKey(ResourceRequest Resources, string Models, string Selector, TopologyLevel Topology = TopologyLevel.System)
 {
     public static ShapeKey Of(JobDemand demand)
     {
@@ -14,6 +14,6 @@ internal readonly record struct ShapeKey(ResourceRequest Resources, string Model
         var selector = demand.NodeSelector.Count == 0
             ? ""
             : string.Join('\u001f', demand.NodeSelector.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + "=" + kv.Value));
-        return new ShapeKey(demand.Resources, models, selector);
+        return new ShapeKey(demand.Resources, models, selector, demand.RequiredTopology);
     }
 }

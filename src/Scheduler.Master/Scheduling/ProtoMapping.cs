@@ -19,7 +19,9 @@ internal static class ProtoMapping
     {
         var spec = job.Spec;
         IReadOnlyDictionary<string, string> selector = spec.NodeSelector.Count == 0 ? NoLabels : spec.NodeSelector;
-        return new JobDemand(job.Id, ToRequest(spec.Resources), spec.GpuModels, selector);
+        // Validated at submit: an unknown name cannot be stored, so a failed parse means no requirement.
+        _ = TopologyLevels.TryParse(spec.Topology, out var topology);
+        return new JobDemand(job.Id, ToRequest(spec.Resources), spec.GpuModels, selector) { RequiredTopology = topology };
     }
 
     public static Job ToProto(JobRecord j)
@@ -39,6 +41,7 @@ internal static class ProtoMapping
             Requeues = j.Requeues,
         };
         job.GpuUuids.Add(j.GpuUuids);
+        job.GpuIndices.Add(j.GpuShares.Select(g => g.Index));
         if (j.ExitCode is { } code)
         {
             job.ExitCode = code;
@@ -132,7 +135,7 @@ internal static class ProtoMapping
             var gpu = state.Gpus[i];
             var status = new GpuStatus
             {
-                Info = new GpuInfo { Index = gpu.Index, Uuid = gpu.Uuid, Model = gpu.Model, MemoryMib = gpu.MemoryMib },
+                Info = ToInfo(gpu),
                 FreeMilli = state.GpuFreeMilli[i],
             };
             foreach (var allocation in state.Allocations.Values)
@@ -160,7 +163,7 @@ internal static class ProtoMapping
         r.Hostname,
         r.Capacity?.CpuMillis ?? 0,
         r.Capacity?.MemoryMib ?? 0,
-        r.Gpus.OrderBy(g => g.Index).Select((g, i) => new GpuDevice(i, g.Uuid, g.Model, g.MemoryMib)).ToArray(),
+        r.Gpus.OrderBy(g => g.Index).Select((g, i) => new GpuDevice(i, g.Uuid, g.Model, g.MemoryMib) { Topology = ToTopology(g) }).ToArray(),
         new Dictionary<string, string>(r.Labels, StringComparer.Ordinal),
         previous?.Cordoned ?? false,
         previous?.Draining ?? false,
@@ -169,6 +172,49 @@ internal static class ProtoMapping
     {
         Capabilities = r.Capabilities.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray(),
     };
+
+    /// <summary>A GPU as the wire shows it, topology included.</summary>
+    public static GpuInfo ToInfo(GpuDevice gpu)
+    {
+        var t = gpu.Topology;
+        var info = new GpuInfo
+        {
+            Index = gpu.Index,
+            Uuid = gpu.Uuid,
+            Model = gpu.Model,
+            MemoryMib = gpu.MemoryMib,
+            NvlinkIsland = t.NvLinkIsland,
+            PcieSwitch = t.PcieSwitch,
+            NumaNode = t.NumaNode,
+        };
+        for (var peer = 0; peer < 64; peer++)
+        {
+            if ((t.NvLinkPeers & (1UL << peer)) != 0)
+            {
+                info.NvlinkPeers.Add(peer);
+            }
+        }
+
+        return info;
+    }
+
+    /// <summary>
+    /// The topology a worker reported for one GPU. Group ids below 0 read as unknown; peers beyond the 64
+    /// GPUs a mask holds are left out of the display (placement reads only the groups).
+    /// </summary>
+    public static GpuTopology ToTopology(GpuInfo g)
+    {
+        var peers = 0UL;
+        foreach (var peer in g.NvlinkPeers)
+        {
+            if (peer is >= 0 and < 64 && peer != g.Index)
+            {
+                peers |= 1UL << peer;
+            }
+        }
+
+        return new GpuTopology(Math.Max(0, g.NvlinkIsland), Math.Max(0, g.PcieSwitch), Math.Max(0, g.NumaNode), peers);
+    }
 
     /// <summary>True when two records describe the same placement shape (capacity, GPUs, labels).</summary>
     public static bool SameShape(NodeRecord a, NodeRecord b) =>

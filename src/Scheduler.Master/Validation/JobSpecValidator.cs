@@ -170,6 +170,8 @@ internal static class JobSpecValidator
             throw Invalid("spec.checkpoint_interval_s", "needs spec.checkpointable: only an agent that follows the checkpoint contract can be checkpointed");
         }
 
+        ValidateTopology(spec);
+
         if (spec.Replicas < 0 || spec.Replicas > MaxReplicas)
         {
             throw Invalid("spec.replicas", $"must be between 0 and {MaxReplicas} (got {spec.Replicas})");
@@ -179,6 +181,19 @@ internal static class JobSpecValidator
         {
             throw new RpcException(new Status(StatusCode.Unimplemented,
                 "spec.replicas > 1 (gang jobs) is not supported by this master yet: Core plans gangs, but the master does not run them; submit replicas as separate jobs"));
+        }
+    }
+
+    private static void ValidateTopology(JobSpec spec)
+    {
+        if (!TopologyLevels.TryParse(spec.Topology, out _))
+        {
+            throw Invalid("spec.topology", $"must be one of {string.Join(", ", TopologyLevels.Names)}, or empty for no requirement (got '{Printable(spec.Topology.Length > 64 ? spec.Topology[..64] + "..." : spec.Topology)}')");
+        }
+
+        if (spec.Topology.Length > 0 && spec.Resources.Gpus == 0)
+        {
+            throw Invalid("spec.topology", "is set but the job asks for no whole GPUs (resources.gpus): topology concerns how a job's GPUs are connected");
         }
     }
 

@@ -18,12 +18,18 @@ internal static partial class GpuProbeFactory
     {
         if (options.GpuProbe == Simulated)
         {
-            return new SimulatedGpuProbe(nodeId, options.Gpus, options.GpuModel, options.GpuMemoryMib);
+            return CreateSimulated(options, nodeId);
         }
 
         try
         {
-            return OpenNvml();
+            var nvml = OpenNvml();
+            if (nvml.TopologyNote.Length > 0)
+            {
+                LogTopologyPartial(logger, nvml.TopologyNote);
+            }
+
+            return nvml;
         }
         catch (GpuProbeException ex) when (options.GpuProbe == Auto && ex.DriverMissing)
         {
@@ -32,12 +38,33 @@ internal static partial class GpuProbeFactory
         }
     }
 
+    /// <summary>Simulated GPUs as the options describe them, topology included.</summary>
+    public static SimulatedGpuProbe CreateSimulated(WorkerOptions options, string nodeId) =>
+        new(nodeId, options.Gpus, options.GpuModel, options.GpuMemoryMib, options.SimGpuTopology);
+
     /// <summary>Why the worker must not start with these options (one line), or null when the probe can be made.</summary>
     public static string? Refusal(WorkerOptions options)
     {
         if (options.GpuProbe is not (Auto or Nvml or Simulated))
         {
             return $"--gpu-probe must be auto, nvml or simulated (got '{options.GpuProbe}')";
+        }
+
+        if (options.SimGpuTopology.Length > 0)
+        {
+            if (options.GpuProbe != Simulated && options.Simulate == 0)
+            {
+                return $"{SimulatedTopology.Option} describes simulated GPUs: it needs --gpu-probe simulated (or --simulate N); NVML reads a real host's topology";
+            }
+
+            try
+            {
+                _ = SimulatedTopology.Parse(options.SimGpuTopology, options.Gpus);
+            }
+            catch (FormatException ex)
+            {
+                return ex.Message;
+            }
         }
 
         if (options.GpuProbe == Simulated || options.Simulate > 0)
@@ -77,6 +104,9 @@ internal static partial class GpuProbeFactory
             throw new GpuProbeException($"NVML failed: {ex.Message}", driverMissing: false, ex);
         }
     }
+
+    [LoggerMessage(2, LogLevel.Warning, "GPU topology only partly read ({Note}): jobs that require a topology (nvlink, pcie-switch, numa) may not be placed on this node")]
+    private static partial void LogTopologyPartial(ILogger logger, string note);
 
     [LoggerMessage(1, LogLevel.Warning, "{Reason}: this node offers NO GPUs, only CPU and memory. On a GPU host install the NVIDIA driver, or pass --gpu-probe nvml to refuse to start without it; --gpu-probe simulated fakes GPUs for tests")]
     private static partial void LogNoGpus(ILogger logger, string reason);

@@ -34,6 +34,13 @@ internal sealed class NvmlGpuProbe : IGpuProbe
                 };
             }
 
+            var topology = NvmlTopology.Read(_handles);
+            for (var i = 0; i < devices.Length; i++)
+            {
+                topology.Gpus[i].ApplyTo(devices[i]);
+            }
+
+            TopologyNote = topology.Note;
             Devices = devices;
         }
         catch
@@ -46,6 +53,9 @@ internal sealed class NvmlGpuProbe : IGpuProbe
     public string Kind => "nvml";
 
     public IReadOnlyList<GpuInfo> Devices { get; }
+
+    /// <summary>What of the topology NVML could not tell (for `--probe-only` and the start-up log); "" when all was read.</summary>
+    public string TopologyNote { get; } = "";
 
     public IReadOnlyList<GpuTelemetry> Sample(IReadOnlySet<string> busyUuids)
     {

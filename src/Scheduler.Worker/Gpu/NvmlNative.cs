@@ -65,6 +65,41 @@ internal static partial class NvmlNative
     [LibraryImport(Library, EntryPoint = "nvmlDeviceGetTotalEccErrors")]
     public static partial int DeviceGetTotalEccErrors(nint device, int errorType, int counterType, out ulong count);
 
+    // nvmlGpuTopologyLevel_t: INTERNAL 0, SINGLE 10, MULTIPLE 20, HOSTBRIDGE 30, NODE 40, SYSTEM 50.
+    public const int TopologyMultiple = 20;
+    public const int TopologyNode = 40;
+
+    // NVML_NVLINK_MAX_LINKS of current nvml.h (older drivers have fewer and answer INVALID_ARGUMENT past theirs).
+    public const uint NvLinkMaxLinks = 18;
+
+    // nvmlEnableState_t.
+    public const int FeatureEnabled = 1;
+
+    /// <summary>nvmlPciInfo_t (the v3 layout, also what nvmlDeviceGetNvLinkRemotePciInfo_v2 fills).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public unsafe struct PciInfo
+    {
+        public fixed byte BusIdLegacy[16];
+        public uint Domain;
+        public uint Bus;
+        public uint Device;
+        public uint PciDeviceId;
+        public uint PciSubSystemId;
+        public fixed byte BusId[32];
+    }
+
+    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetPciInfo_v3")]
+    public static partial int DeviceGetPciInfo(nint device, out PciInfo pci);
+
+    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetTopologyCommonAncestor")]
+    public static partial int DeviceGetTopologyCommonAncestor(nint device1, nint device2, out int level);
+
+    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetNvLinkState")]
+    public static partial int DeviceGetNvLinkState(nint device, uint link, out int isActive);
+
+    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetNvLinkRemotePciInfo_v2")]
+    public static partial int DeviceGetNvLinkRemotePciInfo(nint device, uint link, out PciInfo pci);
+
     [LibraryImport(Library, EntryPoint = "nvmlErrorString")]
     public static partial nint ErrorString(int result);
 

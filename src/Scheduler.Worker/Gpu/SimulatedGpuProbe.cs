@@ -12,10 +12,17 @@ internal sealed class SimulatedGpuProbe : IGpuProbe
 {
     private readonly Random _random;
 
-    public SimulatedGpuProbe(string nodeId, int count, string model, long memoryMib)
+    /// <param name="topology">`--sim-gpu-topology` (see <see cref="SimulatedTopology"/>); "" reports none. Throws <see cref="FormatException"/> when invalid.</param>
+    public SimulatedGpuProbe(string nodeId, int count, string model, long memoryMib, string topology = "")
     {
+        var places = SimulatedTopology.Parse(topology, count);
         Devices = Enumerable.Range(0, count)
-            .Select(i => new GpuInfo { Index = i, Uuid = UuidFor(nodeId, i), Model = model, MemoryMib = memoryMib })
+            .Select(i =>
+            {
+                var info = new GpuInfo { Index = i, Uuid = UuidFor(nodeId, i), Model = model, MemoryMib = memoryMib };
+                places[i].ApplyTo(info);
+                return info;
+            })
             .ToArray();
         _random = new Random(StableSeed(nodeId));
     }
