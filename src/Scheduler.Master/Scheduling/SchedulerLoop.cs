@@ -429,6 +429,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
             _published.NodeChanged(record.NodeId);
         }
 
+        foreach (var replica in record.Replicas)
+        {
+            _published.NodeChanged(replica.NodeId);
+        }
+
         Notify(record, durable: true);
     }
 
