@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using Scheduler.Master.Store;
 
 namespace Scheduler.Master.Scheduling;
@@ -41,7 +42,8 @@ internal static class GangMembers
 
     /// <summary>
     /// The host peers reach a node's replicas on: the host of the address the worker serves transfers
-    /// on (an address other workers already reach it by), else its host name.
+    /// on (an address other workers already reach it by), else its host name. A wildcard address
+    /// (0.0.0.0, [::]) names no host, so the host name is taken instead.
     /// </summary>
     public static string HostOf(NodeRecord node)
     {
@@ -49,7 +51,7 @@ internal static class GangMembers
         {
             var colon = node.TransferAddress.LastIndexOf(':');
             var host = colon > 0 ? node.TransferAddress[..colon] : node.TransferAddress;
-            if (host.Length > 0)
+            if (host.Length > 0 && !(IPAddress.TryParse(host.Trim('[', ']'), out var ip) && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any))))
             {
                 return host;
             }

@@ -241,10 +241,10 @@ internal sealed partial class SchedulerLoop
                 await ApplyAsync([started], ct);
             }
 
-            if (JobTransitions.PhaseOf(started ?? job) is JobPhase.Moving or JobPhase.Ending && agent.State == AgentState.Running)
+            if (started is not null && JobTransitions.PhaseOf(started) is JobPhase.Moving or JobPhase.Ending)
             {
-                // Started after its gang was stopped (the stop may have overtaken the start): stop it again.
-                _commands.Stop(entry, agent.JobId, agent.Attempt, (started ?? job).Message);
+                // First seen running after its gang was stopped: make sure the stop reaches it.
+                _commands.Stop(entry, agent.JobId, agent.Attempt, started.Message);
             }
 
             return;
