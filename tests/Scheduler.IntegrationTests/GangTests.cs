@@ -60,6 +60,35 @@ public sealed class GangTests : PerTestCluster
         Assert.That(done.Replicas.Select(r => (r.State, r.ExitCode)).Distinct(), Is.EqualTo(new[] { (JobReplicaState.Exited, 0) }));
     }
 
+    [Test]
+    public async Task A_restarted_master_keeps_a_running_gang_whole_and_starts_none_of_it_again()
+    {
+        var (cluster, api) = await StartAsync("gang-restart");
+        cluster.StartWorker("w1", gpus: 1);
+        cluster.StartWorker("w2", gpus: 1);
+        await api.WaitForReadyNodesAsync("w1", "w2");
+        var root = cluster.Root;
+        var release = Path.Combine(root, "release");
+        var spec = ClusterApi.Shell($"touch {root}/started-$SCHEDULER_ATTEMPT-$SCHEDULER_RANK; while [ ! -e {release} ]; do sleep 0.05; done", gpus: 1);
+        spec.Replicas = 2;
+        var job = await api.SubmitAsync(spec);
+        var before = await api.WaitForStateAsync(job.Id, JobState.Running);
+
+        await cluster.Master!.KillAsync();
+        await cluster.StartMasterAsync();
+        await api.WaitForReadyNodesAsync("w1", "w2");
+
+        var after = await api.Jobs.GetAsync(new GetJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
+        Assert.That((after.State, after.Attempt), Is.EqualTo((JobState.Running, 1)));
+        Assert.That(after.Replicas.Select(r => (r.Rank, r.NodeId, r.Address, r.State)), Is.EqualTo(before.Replicas.Select(r => (r.Rank, r.NodeId, r.Address, r.State))), "the new master knows every replica where it runs");
+
+        await File.WriteAllTextAsync(release, "go");
+        var done = await api.WaitForStateAsync(job.Id, JobState.Succeeded);
+
+        Assert.That((done.Attempt, done.Requeues), Is.EqualTo((1, 0)), "the replicas kept running through the restart");
+        Assert.That(Directory.GetFiles(root, "started-2-*"), Is.Empty, "no replica was started a second time");
+    }
+
     /// <summary>The environments the three replicas of <paramref name="attempt"/> wrote, by rank.</summary>
     private static async Task<IReadOnlyList<Dictionary<string, string>>> ReadEnvironmentsAsync(string root, int attempt)
     {
