@@ -40,6 +40,7 @@ internal sealed partial class SchedulerLoop
                 foreach (var (_, allocation) in gang.Allocations)
                 {
                     _nodes[allocation.NodeId].State.Release(allocation.JobId);
+                    _published.NodeChanged(allocation.NodeId);
                 }
 
                 if (reason is not null && reason != job.PendingReason)

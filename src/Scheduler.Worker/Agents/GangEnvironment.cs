@@ -26,7 +26,8 @@ internal static class GangEnvironment
         environment["WORLD_SIZE"] = world;
         environment["LOCAL_RANK"] = Text(gang.LocalRank);
         environment["LOCAL_WORLD_SIZE"] = Text(gang.LocalWorldSize);
-        environment["MASTER_ADDR"] = masterHost;
+        // A bare address, as torch.distributed takes it (an IPv6 one without its brackets).
+        environment["MASTER_ADDR"] = masterHost.Trim('[', ']');
         environment["MASTER_PORT"] = masterPort;
     }
 
