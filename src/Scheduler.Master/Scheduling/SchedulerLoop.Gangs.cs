@@ -156,6 +156,21 @@ internal sealed partial class SchedulerLoop
         }
     }
 
+    /// <summary>Frees the allocation of every replica that held one in <paramref name="previous"/> and holds none in <paramref name="record"/>.</summary>
+    private void ReleaseReplicas(JobRecord previous, JobRecord record)
+    {
+        var still = GangMembers.HeldAllocations(record).ToHashSet();
+        foreach (var held in GangMembers.HeldAllocations(previous))
+        {
+            if (!still.Contains(held) && _nodes.TryGetValue(held.NodeId, out var entry))
+            {
+                entry.State.Release(held.AllocationId);
+                _published.NodeChanged(held.NodeId);
+                _needsPass = true;
+            }
+        }
+    }
+
     /// <summary>Allocates again what the gang's replicas hold (all, or those on <paramref name="onNode"/>); false when one cannot be.</summary>
     private bool TryReallocateReplicas(JobRecord job, string? onNode)
     {

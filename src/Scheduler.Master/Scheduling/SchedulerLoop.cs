@@ -374,20 +374,18 @@ internal sealed partial class SchedulerLoop : BackgroundService
             ReleaseMigration(previous, record);
             ForgetRestoredCheckpoint(previous, record);
             DropUnusedCheckpoints(previous, record);
-            if (previous is { HoldsAllocation: true })
+            if (previous is { IsGang: true, HoldsAllocation: true })
+            {
+                // A gang frees each replica's capacity once the store says that replica's agent is gone.
+                ReleaseReplicas(previous, record);
+            }
+            else if (previous is { HoldsAllocation: true, NodeId: { } nodeId } && !record.HoldsAllocation && _nodes.TryGetValue(nodeId, out var entry))
             {
                 // Only now that the store says so: capacity freed in memory before a failed write
-                // would be placed twice. A gang frees each replica's as that replica's agent is gone.
-                var still = GangMembers.HeldAllocations(record).ToHashSet();
-                foreach (var held in GangMembers.HeldAllocations(previous))
-                {
-                    if (!still.Contains(held) && _nodes.TryGetValue(held.NodeId, out var entry))
-                    {
-                        entry.State.Release(held.AllocationId);
-                        _published.NodeChanged(held.NodeId);
-                        _needsPass = true;
-                    }
-                }
+                // would be placed twice.
+                entry.State.Release(record.Id);
+                _published.NodeChanged(nodeId);
+                _needsPass = true;
             }
 
             if (previous is { State: not JobState.Pending } && record.State == JobState.Pending)
