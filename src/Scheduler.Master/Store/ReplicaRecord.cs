@@ -3,7 +3,7 @@ using Scheduler.Core.Resources;
 
 namespace Scheduler.Master.Store;
 
-/// <summary>Where one replica of a gang job's attempt stands.</summary>
+/// <summary>Where one replica of a gang job's attempt stands. Stored by number: add new values at the end only.</summary>
 internal enum ReplicaPhase
 {
     /// <summary>Placed; its worker was told to start it.</summary>
