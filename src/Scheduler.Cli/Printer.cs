@@ -129,8 +129,35 @@ internal sealed class Printer
             Row("Checkpointing", job.CheckpointInProgress);
         }
 
+        if (job.Spec.Replicas > 1)
+        {
+            Row("Replicas", job.Spec.Replicas.ToString(CultureInfo.InvariantCulture));
+        }
+
         _console.Write(grid);
+        if (job.Replicas.Count > 0)
+        {
+            // Every replica of the gang's current (or last) attempt: where it runs and how far it got.
+            var table = NewTable("RANK", "NODE", "ADDRESS", "STATE", "EXIT", "GPUS");
+            foreach (var replica in job.Replicas)
+            {
+                AddRow(
+                    table,
+                    replica.Rank.ToString(CultureInfo.InvariantCulture),
+                    replica.NodeId,
+                    replica.Address,
+                    ReplicaStateName(replica.State),
+                    replica.HasExitCode ? replica.ExitCode.ToString(CultureInfo.InvariantCulture) : "",
+                    string.Join(",", replica.GpuUuids));
+            }
+
+            _console.Write(table);
+        }
     }
+
+    /// <summary>JOB_REPLICA_STATE_RUNNING → "RUNNING".</summary>
+    internal static string ReplicaStateName(JobReplicaState state) =>
+        state == JobReplicaState.Unspecified ? "" : state.ToString().ToUpperInvariant();
 
     /// <summary>One line for a stored checkpoint: id, holders, size, when.</summary>
     public static string Checkpoint(StoredCheckpoint c) =>

@@ -112,6 +112,22 @@ public sealed class PrinterTests
     }
 
     [Test]
+    public void Jobs_get_of_a_gang_shows_every_replica_with_its_node_gpus_and_state()
+    {
+        var job = new Job { Id = "j-7", State = JobState.Running, Spec = new JobSpec { Replicas = 2 } };
+        job.Replicas.Add(new JobReplica { Rank = 0, NodeId = "w1", Address = "10.0.0.1:29500", State = JobReplicaState.Running, GpuUuids = { "GPU-a" } });
+        job.Replicas.Add(new JobReplica { Rank = 1, NodeId = "w2", Address = "10.0.0.2:29500", State = JobReplicaState.Exited, ExitCode = 0, GpuUuids = { "GPU-b" } });
+        using var output = new StringWriter();
+
+        new Printer("table", output).Job(job);
+
+        var lines = output.ToString().Split('\n');
+        Assert.That(lines, Has.Some.Match(@"RANK\s+NODE\s+ADDRESS\s+STATE\s+EXIT\s+GPUS"));
+        Assert.That(lines, Has.Some.Match(@"^\s*0\s+w1\s+10\.0\.0\.1:29500\s+RUNNING\s+GPU-a"));
+        Assert.That(lines, Has.Some.Match(@"^\s*1\s+w2\s+10\.0\.0\.2:29500\s+EXITED\s+0\s+GPU-b"));
+    }
+
+    [Test]
     public void Json_of_a_job_keeps_timestamps_as_text_and_leaves_out_an_unset_exit_code()
     {
         var job = new Job { Id = "j-1", CreatedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero)), Spec = new JobSpec { MaxRetries = 0 } };

@@ -59,6 +59,11 @@ public sealed class BadInputTests
         yield return Case("a_negative_runtime_estimate", "spec.runtime_estimate_s", s => s.RuntimeEstimateS = -1);
         yield return Case("an_empty_affinity_key", "spec.affinity_keys[0]", s => s.AffinityKeys.Add(""));
         yield return Case("too_many_replicas", "spec.replicas", s => s.Replicas = 100_000);
+        yield return Case("a_checkpointable_gang", "spec.checkpointable", s =>
+        {
+            s.Replicas = 2;
+            s.Checkpointable = true;
+        });
         yield return Case("a_checkpoint_interval_without_checkpointable", "spec.checkpoint_interval_s", s => s.CheckpointIntervalS = 10);
         yield return Case("a_negative_checkpoint_interval", "spec.checkpoint_interval_s", s =>
         {

@@ -101,17 +101,5 @@ public sealed class PolicyTests : PerTestCluster
         Assert.That(ex!.Message, Does.Contain("Master:QueuePolicy"));
     }
 
-    [Test]
-    public async Task Gang_jobs_are_refused_clearly_until_the_master_runs_them()
-    {
-        var (cluster, api) = await StartAsync("gang");
-        var spec = Script("exit 0");
-        spec.Replicas = 4;
-
-        var ex = await RpcAssert.FailsWith(Grpc.Core.StatusCode.Unimplemented, () => api.SubmitAsync(spec));
-
-        Assert.That(ex.Status.Detail, Does.Contain("spec.replicas"));
-    }
-
     private static JobSpec Script(string script, int gpus = 0, int priority = 0) => ClusterApi.Shell(script, gpus: gpus, priority: priority);
 }

@@ -8,6 +8,7 @@ internal sealed class MemoryStore : IStateStore
     private readonly Lock _lock = new();
     private readonly Dictionary<string, JobRecord> _jobs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
+    private readonly List<IReadOnlyList<JobRecord>> _writes = [];
     private long _epoch;
 
     public string Kind => "memory";
@@ -19,6 +20,18 @@ internal sealed class MemoryStore : IStateStore
     public Func<Exception> Failure { get; set; } = () => new StoreUnavailableException("the test store refuses this write");
 
     public int FailedWrites { get; private set; }
+
+    /// <summary>Every job write that succeeded, in order: the records each one stored together.</summary>
+    public IReadOnlyList<IReadOnlyList<JobRecord>> Writes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _writes];
+            }
+        }
+    }
 
     public IReadOnlyDictionary<string, JobRecord> Jobs
     {
@@ -70,6 +83,8 @@ internal sealed class MemoryStore : IStateStore
             {
                 _jobs[job.Id] = job;
             }
+
+            _writes.Add([.. jobs]);
         }
 
         return Task.CompletedTask;

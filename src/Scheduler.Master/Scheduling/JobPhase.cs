@@ -20,12 +20,15 @@ internal enum JobPhase
     /// <summary>Checkpointed and stopped by a user's suspend: holds nothing; resumed, it is pending again.</summary>
     Suspended,
 
-    /// <summary>Being stopped to run elsewhere (drain, preemption): its exit requeues it without using a retry.</summary>
+    /// <summary>
+    /// Being stopped to run elsewhere (drain, preemption, a gang with a replica lost): its exit requeues it
+    /// without using a retry (a broken gang used its retry when it broke).
+    /// </summary>
     Moving,
 
     /// <summary>
-    /// Its outcome is decided (cancelled by a user, or finished by an earlier attempt whose exit was
-    /// reported late) while an agent is still being stopped and holds its capacity.
+    /// Its outcome is decided (cancelled by a user, finished by an earlier attempt whose exit was
+    /// reported late, or a gang failed for good) while an agent is still being stopped and holds its capacity.
     /// </summary>
     Ending,
 

@@ -9,9 +9,11 @@ namespace Scheduler.Master.Scheduling;
 /// Every change of a job's phase, as pure functions: the record now and an event in, the next
 /// record out, or null when the event does not apply in that phase (a refusal: the caller leaves
 /// the job as it is). Capacity is not touched here: the loop persists the next record first and
-/// only then releases what it no longer holds, so memory is never ahead of the store.
+/// only then releases what it no longer holds, so memory is never ahead of the store. A gang job
+/// goes through the same phases as one job; its replicas' events are in JobTransitions.Gang.cs,
+/// and the per-agent events here refuse a gang (its agents are its replicas).
 /// </summary>
-internal static class JobTransitions
+internal static partial class JobTransitions
 {
     public const string WaitingForPass = "waiting for the next scheduling pass";
 
@@ -22,7 +24,8 @@ internal static class JobTransitions
         JobState.Assigned or JobState.Running when job.RequeueOnExit => JobPhase.Moving,
         JobState.Assigned => JobPhase.Assigned,
         JobState.Running => JobPhase.Running,
-        JobState.Cancelled or JobState.Succeeded when job.HoldsAllocation => JobPhase.Ending,
+        // Failed while holding: a gang whose retries ran out while its other replicas are being stopped.
+        JobState.Cancelled or JobState.Succeeded or JobState.Failed when job.HoldsAllocation => JobPhase.Ending,
         JobState.Cancelled => JobPhase.Cancelled,
         JobState.Succeeded => JobPhase.Succeeded,
         _ => JobPhase.Failed,
@@ -30,7 +33,7 @@ internal static class JobTransitions
 
     /// <summary>Pending → Assigned on <paramref name="nodeId"/>, as the next attempt.</summary>
     public static JobRecord? Place(JobRecord job, string nodeId, IReadOnlyList<GpuShare> shares, IReadOnlyList<string> gpuUuids, DateTimeOffset now) =>
-        PhaseOf(job) != JobPhase.Pending ? null : job with
+        job.IsGang || PhaseOf(job) != JobPhase.Pending ? null : job with
         {
             State = JobState.Assigned,
             Attempt = job.Attempt + 1,
@@ -50,7 +53,7 @@ internal static class JobTransitions
 
     /// <summary>Assigned → Running once the worker reports the agent started; no change in any other phase.</summary>
     public static JobRecord? Started(JobRecord job, DateTimeOffset now) =>
-        PhaseOf(job) != JobPhase.Assigned ? null : job with
+        job.IsGang || PhaseOf(job) != JobPhase.Assigned ? null : job with
         {
             State = JobState.Running,
             StartedAt = now,
@@ -59,7 +62,7 @@ internal static class JobTransitions
         };
 
     /// <summary>The agent exited by itself with <paramref name="code"/> (null when unknown).</summary>
-    public static JobRecord? Exited(JobRecord job, int? code, DateTimeOffset now) => PhaseOf(job) switch
+    public static JobRecord? Exited(JobRecord job, int? code, DateTimeOffset now) => job.IsGang ? null : PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running => Released(job, now) with
         {
@@ -76,7 +79,7 @@ internal static class JobTransitions
     };
 
     /// <summary>The worker could not start the agent (bad command, missing working folder): the job's own fault.</summary>
-    public static JobRecord? FailedToStart(JobRecord job, string why, DateTimeOffset now) => PhaseOf(job) switch
+    public static JobRecord? FailedToStart(JobRecord job, string why, DateTimeOffset now) => job.IsGang ? null : PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running => Released(job, now) with
         {
@@ -173,7 +176,7 @@ internal static class JobTransitions
     /// while the job waits to be placed again: that exit is the job's outcome.
     /// </summary>
     public static JobRecord? LateExit(JobRecord job, int attempt, int? code, string nodeId, DateTimeOffset now) =>
-        PhaseOf(job) != JobPhase.Pending || job.LostAttempt != attempt || job.Attempt != attempt || job.NodeId != nodeId ? null : job with
+        job.IsGang || PhaseOf(job) != JobPhase.Pending || job.LostAttempt != attempt || job.Attempt != attempt || job.NodeId != nodeId ? null : job with
         {
             State = code == 0 ? JobState.Succeeded : JobState.Failed,
             ExitCode = code,
@@ -191,7 +194,8 @@ internal static class JobTransitions
     /// rather than left to do the work a second time.
     /// </summary>
     public static JobRecord? Superseded(JobRecord job, int attempt, string nodeId, DateTimeOffset now) =>
-        PhaseOf(job) is not (JobPhase.Assigned or JobPhase.Running or JobPhase.Moving)
+        job.IsGang
+        || PhaseOf(job) is not (JobPhase.Assigned or JobPhase.Running or JobPhase.Moving)
         || job.LostAttempt != attempt
         || attempt >= job.Attempt
         || job.NodeOf(attempt) != nodeId
@@ -207,8 +211,15 @@ internal static class JobTransitions
                 UpdatedAt = now,
             };
 
+    /// <summary>Holds nothing any more: a gang's replicas still holding are gone with it (lost).</summary>
     private static JobRecord Released(JobRecord job, DateTimeOffset now) =>
-        job with { HoldsAllocation = false, RequeueOnExit = false, UpdatedAt = now };
+        job with
+        {
+            HoldsAllocation = false,
+            RequeueOnExit = false,
+            UpdatedAt = now,
+            Replicas = job.Replicas.Any(r => r.Holds) ? [.. job.Replicas.Select(r => r.Holds ? r with { Phase = ReplicaPhase.Lost } : r)] : job.Replicas,
+        };
 
     /// <summary>Back to the queue; past max_retries (when it counts) it fails instead.</summary>
     private static JobRecord Requeued(JobRecord job, string why, bool countsAsRetry, DateTimeOffset now) =>

@@ -95,6 +95,30 @@ internal static class ProtoMapping
         }
 
         job.CheckpointInProgress = j.Checkpointing?.Purpose ?? "";
+        foreach (var r in j.Replicas)
+        {
+            var replica = new JobReplica
+            {
+                Rank = r.Rank,
+                NodeId = r.NodeId,
+                Address = r.Address,
+                State = r.Phase switch
+                {
+                    ReplicaPhase.Assigned => JobReplicaState.Assigned,
+                    ReplicaPhase.Running => JobReplicaState.Running,
+                    ReplicaPhase.Exited => JobReplicaState.Exited,
+                    _ => JobReplicaState.Lost,
+                },
+            };
+            replica.GpuUuids.Add(r.GpuUuids);
+            if (r.ExitCode is { } exit)
+            {
+                replica.ExitCode = exit;
+            }
+
+            job.Replicas.Add(replica);
+        }
+
         return job;
     }
 

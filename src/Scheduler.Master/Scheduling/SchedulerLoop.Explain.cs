@@ -20,7 +20,8 @@ internal sealed partial class SchedulerLoop
         {
             foreach (var allocation in node.State.Allocations.Values)
             {
-                if (allocation.JobId != job.Id && _jobs.TryGetValue(allocation.JobId, out var other) && TenantOf(other) == tenant)
+                // A gang's replicas count as their job's.
+                if (JobOfAllocation(allocation.JobId) is { } other && other.Id != job.Id && TenantOf(other) == tenant)
                 {
                     usage += ResourceTotals.Of(allocation.Resources);
                 }

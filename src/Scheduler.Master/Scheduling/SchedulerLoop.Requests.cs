@@ -85,7 +85,11 @@ internal sealed partial class SchedulerLoop
         }
 
         await ApplyAsync([cancelled], ct);
-        if (cancelled.HoldsAllocation && _nodes.TryGetValue(cancelled.NodeId!, out var entry))
+        if (cancelled.IsGang)
+        {
+            StopHeldReplicas(cancelled, "cancelled by user");
+        }
+        else if (cancelled.HoldsAllocation && _nodes.TryGetValue(cancelled.NodeId!, out var entry))
         {
             // The allocation stays until the worker reports the agent gone, so nothing new is
             // squeezed onto a GPU the stopping agent still uses.
@@ -122,7 +126,8 @@ internal sealed partial class SchedulerLoop
         {
             var now = _time.GetUtcNow();
             var moving = new List<JobRecord>();
-            foreach (var job in _jobs.Values.Where(j => j.HoldsAllocation && j.NodeId == entry.Id).ToArray())
+            // A gang with a replica here is requeued whole: its members are not migrated live.
+            foreach (var job in _jobs.Values.Where(j => GangMembers.HoldsOn(j, entry.Id)).ToArray())
             {
                 if (job.Migration is not null)
                 {
@@ -145,6 +150,12 @@ internal sealed partial class SchedulerLoop
             foreach (var job in moving)
             {
                 // Requeued only once the worker confirms the exit, so the job never runs in two places.
+                if (job.IsGang)
+                {
+                    StopHeldReplicas(job, $"node {entry.Id} drained");
+                    continue;
+                }
+
                 _commands.Stop(entry, job.Id, job.Attempt, "node drained");
             }
         }
@@ -211,7 +222,8 @@ internal sealed partial class SchedulerLoop
             FetchLogs = new FetchLogs
             {
                 RequestId = requestId,
-                JobId = job.Id,
+                // A gang's output is its rank 0's.
+                JobId = job.IsGang ? GangMembers.AgentId(job.Id, 0) : job.Id,
                 Attempt = attempt,
                 Stream = request.Stream,
                 TailBytes = request.TailBytes,

@@ -28,6 +28,7 @@ internal sealed partial class SchedulerLoop
         }
 
         var lost = new List<JobRecord>();
+        var reshaped = new HashSet<string>(StringComparer.Ordinal);
         if (entry is null)
         {
             entry = new NodeEntry(record, ProtoMapping.ToState(record), now);
@@ -37,11 +38,20 @@ internal sealed partial class SchedulerLoop
         {
             // The host changed (GPU swapped, capacity resized): rebuild and re-apply what still fits.
             entry.State = ProtoMapping.ToState(record);
-            foreach (var job in _jobs.Values.Where(j => j.HoldsAllocation && j.NodeId == record.Id).ToArray())
+            foreach (var job in _jobs.Values.Where(j => !j.IsGang && j.HoldsAllocation && j.NodeId == record.Id).ToArray())
             {
                 if (!TryReallocate(job))
                 {
                     lost.Add(job);
+                }
+            }
+
+            foreach (var gang in _jobs.Values.Where(j => j.IsGang && GangMembers.HoldsOn(j, record.Id)).ToArray())
+            {
+                if (!TryReallocateReplicas(gang, record.Id))
+                {
+                    // Whatever of it fits again is released when the gang breaks.
+                    reshaped.Add(gang.Id);
                 }
             }
         }
@@ -79,7 +89,7 @@ internal sealed partial class SchedulerLoop
 
         // Reconcile: the store says what should run here, the worker says what does.
         var reported = registration.Agents.Select(a => (a.JobId, a.Attempt)).ToHashSet();
-        foreach (var job in _jobs.Values.Where(j => j.HoldsAllocation && j.NodeId == entry.Id).ToArray())
+        foreach (var job in _jobs.Values.Where(j => !j.IsGang && j.HoldsAllocation && j.NodeId == entry.Id).ToArray())
         {
             if (!reported.Contains((job.Id, job.Attempt)) && !lost.Contains(job))
             {
@@ -88,6 +98,11 @@ internal sealed partial class SchedulerLoop
         }
 
         await LoseAsync(lost, $"worker {entry.Id} no longer runs it", ct);
+        await LoseReplicasAsync(
+            entry,
+            (gang, replica) => reshaped.Contains(gang.Id) || !reported.Contains((GangMembers.AgentId(gang.Id, replica.Rank), gang.Attempt)),
+            $"worker {entry.Id} no longer runs it",
+            ct);
         foreach (var agent in registration.Agents)
         {
             await AgentStatusAsync(entry, agent, ct);
@@ -188,8 +203,9 @@ internal sealed partial class SchedulerLoop
             session.Close();
         }
 
-        var held = _jobs.Values.Where(j => j.HoldsAllocation && j.NodeId == entry.Id).ToArray();
+        var held = _jobs.Values.Where(j => !j.IsGang && j.HoldsAllocation && j.NodeId == entry.Id).ToArray();
         await LoseAsync(held, $"node {entry.Id} silent for {silent.TotalSeconds:F1}s", ct);
+        await LoseReplicasAsync(entry, (_, _) => true, $"node {entry.Id} silent for {silent.TotalSeconds:F1}s", ct);
     }
 
     /// <summary>Jobs whose agent is gone with its node: released, shown as LOST, then requeued or failed.</summary>
@@ -223,6 +239,12 @@ internal sealed partial class SchedulerLoop
 
     private async Task AgentStatusAsync(NodeEntry entry, AgentStatus agent, CancellationToken ct)
     {
+        if (GangMembers.TryParse(agent.JobId, out var gangId, out var rank))
+        {
+            await GangAgentStatusAsync(entry, agent, gangId, rank, ct);
+            return;
+        }
+
         var exited = agent.State is AgentState.Exited or AgentState.FailedToStart;
         int? code = agent.HasExitCode ? agent.ExitCode : null;
         var now = _time.GetUtcNow();

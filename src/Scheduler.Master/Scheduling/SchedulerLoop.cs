@@ -103,7 +103,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         // Nodes that report a job's model/dataset keys cached win placements that otherwise tie.
         var placement = new AffinityPlacementPolicy(
             PlacementPolicies.Create(_options.PlacementPolicy),
-            jobId => _jobs.TryGetValue(jobId, out var job) ? job.Spec.AffinityKeys : [],
+            jobId => JobOfAllocation(jobId) is { } job ? job.Spec.AffinityKeys : [],
             nodeId => _nodes.TryGetValue(nodeId, out var node) ? node.CachedKeys : null);
         var quotas = new TenantQuotas(_options.Quotas.ToDictionary(kv => kv.Key, kv => kv.Value.ToTotals(), StringComparer.Ordinal));
         _explainer = new JobExplainer(new PlacementEngine(placement), quotas);
@@ -313,6 +313,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
 
     private bool TryReallocate(JobRecord job)
     {
+        if (job.IsGang)
+        {
+            return TryReallocateReplicas(job, onNode: null);
+        }
+
         if (job.NodeId is null || !_nodes.TryGetValue(job.NodeId, out var entry))
         {
             return false;
@@ -378,7 +383,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
             ReleaseMigration(previous, record);
             ForgetRestoredCheckpoint(previous, record);
             DropUnusedCheckpoints(previous, record);
-            if (previous is { HoldsAllocation: true, NodeId: { } nodeId } && !record.HoldsAllocation && _nodes.TryGetValue(nodeId, out var entry))
+            if (previous is { IsGang: true, HoldsAllocation: true })
+            {
+                // A gang frees each replica's capacity once the store says that replica's agent is gone.
+                ReleaseReplicas(previous, record);
+            }
+            else if (previous is { HoldsAllocation: true, NodeId: { } nodeId } && !record.HoldsAllocation && _nodes.TryGetValue(nodeId, out var entry))
             {
                 // Only now that the store says so: capacity freed in memory before a failed write
                 // would be placed twice.
@@ -424,6 +434,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
         if (record.NodeId is not null)
         {
             _published.NodeChanged(record.NodeId);
+        }
+
+        foreach (var replica in record.Replicas)
+        {
+            _published.NodeChanged(replica.NodeId);
         }
 
         Notify(record, durable: true);
@@ -538,11 +553,23 @@ internal sealed partial class SchedulerLoop : BackgroundService
         foreach (var id in _pending)
         {
             var job = _jobs[id];
-            waiting.Add(new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence, TenantOf(job))
+            var queued = new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence, TenantOf(job))
             {
                 RuntimeEstimate = EstimateOf(job),
                 Checkpointable = job.Spec.Checkpointable,
-            });
+            };
+            if (job.IsGang)
+            {
+                // One queued replica per rank; Core places all of them in this pass or none.
+                for (var rank = 0; rank < job.Size; rank++)
+                {
+                    waiting.Add(queued with { Demand = queued.Demand with { JobId = GangMembers.AgentId(job.Id, rank) }, GangId = job.Id, GangSize = job.Size });
+                }
+            }
+            else
+            {
+                waiting.Add(queued);
+            }
         }
 
         // What holds capacity now: backfill needs expected ends, fair share and quotas need usage.
@@ -552,15 +579,17 @@ internal sealed partial class SchedulerLoop : BackgroundService
             // The nodes' allocations, not the whole job history: a pass costs what is running.
             foreach (var id in node.State.Allocations.Keys)
             {
-                if (!_jobs.TryGetValue(id, out var job))
+                if (JobOfAllocation(id) is not { } job)
                 {
                     continue;
                 }
 
-                running[job.Id] = new RunningJob(job.Id, TenantOf(job), job.Priority, job.StartedAt ?? job.UpdatedAt)
+                // A gang replica is never a preemption victim: evicting one would stop the whole gang.
+                running[id] = new RunningJob(id, TenantOf(job), job.Priority, job.StartedAt ?? job.UpdatedAt)
                 {
                     RuntimeEstimate = EstimateOf(job),
                     Checkpointable = job.Spec.Checkpointable,
+                    GangId = job.IsGang ? job.Id : null,
                 };
             }
         }
@@ -573,8 +602,15 @@ internal sealed partial class SchedulerLoop : BackgroundService
         var evicted = new List<JobRecord>();
         var migrateAway = new List<JobRecord>();
         var preemptors = new List<string>();
+        var gangs = new GangPlacements();
         foreach (var decision in decisions)
         {
+            if (decision.Job.GangId is { } gangId)
+            {
+                gangs.Add(_jobs[gangId], decision);
+                continue;
+            }
+
             var job = _jobs[decision.Job.Demand.JobId];
             if (decision.Preemption is { } plan)
             {
@@ -606,6 +642,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
 
+        PlaceGangs(gangs, now, decided, placed);
         var persisting = _time.GetUtcNow();
         try
         {
@@ -626,8 +663,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
             // undo them; evictions not stored are not in flight.
             foreach (var job in placed)
             {
-                _nodes[job.NodeId!].State.Release(job.Id);
-                _published.NodeChanged(job.NodeId!);
+                foreach (var (nodeId, allocationId) in GangMembers.HeldAllocations(job))
+                {
+                    _nodes[nodeId].State.Release(allocationId);
+                    _published.NodeChanged(nodeId);
+                }
             }
 
             foreach (var preemptor in preemptors)
@@ -654,6 +694,13 @@ internal sealed partial class SchedulerLoop : BackgroundService
         {
             // Current while the start command is built: its context becomes the command's traceparent.
             using var dispatch = _traces.Dispatch(job);
+            if (job.IsGang)
+            {
+                // Every replica's start goes out in this pass, after the one write that placed them all.
+                StartGang(job);
+                continue;
+            }
+
             await StartPlacedAsync(job, ct);
         }
 

@@ -42,6 +42,27 @@ internal sealed partial class WorkerCommands(LeaderTerm term, MasterOptions opti
         Send(entry, new MasterCommand { Start = start });
     }
 
+    /// <summary>Starts one replica of gang <paramref name="job"/>'s current attempt on <paramref name="entry"/>, its node.</summary>
+    public void StartReplica(NodeEntry entry, JobRecord job, ReplicaRecord replica, GangRank rank)
+    {
+        var agentId = GangMembers.AgentId(job.Id, replica.Rank);
+        LogDispatch(agentId, job.Attempt, entry.Id, epoch());
+        var start = new StartAgent
+        {
+            JobId = agentId,
+            Attempt = job.Attempt,
+            Command = job.Spec.Command,
+            WorkingDir = job.Spec.WorkingDir,
+            Resources = job.Spec.Resources,
+            Traceparent = Activity.Current is { Source.Name: MasterTracing.SourceName } dispatch ? dispatch.Id : "",
+            Gang = rank,
+        };
+        start.Args.Add(job.Spec.Args);
+        start.Env.Add(job.Spec.Env);
+        start.GpuUuids.Add(replica.GpuUuids);
+        Send(entry, new MasterCommand { Start = start });
+    }
+
     /// <summary>Stops one attempt: SIGTERM, then SIGKILL after the configured grace.</summary>
     public void Stop(NodeEntry entry, string jobId, int attempt, string reason) =>
         Send(entry, new MasterCommand

@@ -63,8 +63,17 @@ internal sealed record JobRecord
     /// <summary>The restore folder (on <see cref="NodeId"/>) the current attempt starts from; "" to start afresh.</summary>
     public string RestoreFrom { get; init; } = "";
 
-    /// <summary>True while the current attempt holds resources on <see cref="NodeId"/>.</summary>
+    /// <summary>
+    /// True while the current attempt holds resources on <see cref="NodeId"/>; for a gang, while any
+    /// replica holds its own (see <see cref="Replicas"/>).
+    /// </summary>
     public bool HoldsAllocation { get; init; }
+
+    /// <summary>
+    /// Gang jobs: every replica of the current (or last) attempt, by rank, all written in the one
+    /// record that places them. Empty for a single agent.
+    /// </summary>
+    public IReadOnlyList<ReplicaRecord> Replicas { get; init; } = [];
 
     public required DateTimeOffset CreatedAt { get; init; }
 
@@ -92,6 +101,12 @@ internal sealed record JobRecord
         nodes.Add(nodeId);
         return nodes;
     }
+
+    /// <summary>True for a gang job (spec.replicas above 1): its agents are its <see cref="Replicas"/>.</summary>
+    public bool IsGang => Spec.Replicas > 1;
+
+    /// <summary>How many agents the job runs: its gang size, or 1.</summary>
+    public int Size => Math.Max(1, Spec.Replicas);
 
     public bool IsTerminal => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
 

@@ -25,12 +25,14 @@ internal sealed record JobStatusRow(
     MigrationOutcome? LastMigration = null,
     StoredCheckpoint? Checkpoint = null,
     CheckpointOperation? Checkpointing = null,
-    string? RestoreFrom = null)
+    string? RestoreFrom = null,
+    IReadOnlyList<ReplicaRecord>? Replicas = null)
 {
     public static JobStatusRow From(JobRecord j) => new(
         j.State, j.Attempt, j.NodeId, j.GpuShares, j.GpuUuids, j.ExitCode, j.Message, j.Requeues,
         j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.LostAttempt, j.AttemptNodes,
-        j.Migration, j.LastMigration, j.Checkpoint, j.Checkpointing, j.RestoreFrom.Length == 0 ? null : j.RestoreFrom);
+        j.Migration, j.LastMigration, j.Checkpoint, j.Checkpointing, j.RestoreFrom.Length == 0 ? null : j.RestoreFrom,
+        j.Replicas.Count == 0 ? null : j.Replicas);
 
     public JobRecord ToRecord(string id, long seq, string requestId, JobSpec spec) => new()
     {
@@ -59,5 +61,6 @@ internal sealed record JobStatusRow(
         Checkpoint = Checkpoint,
         Checkpointing = Checkpointing,
         RestoreFrom = RestoreFrom ?? "",
+        Replicas = Replicas ?? [],
     };
 }

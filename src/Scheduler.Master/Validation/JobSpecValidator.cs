@@ -177,10 +177,9 @@ internal static class JobSpecValidator
             throw Invalid("spec.replicas", $"must be between 0 and {MaxReplicas} (got {spec.Replicas})");
         }
 
-        if (spec.Replicas > 1)
+        if (spec.Replicas > 1 && spec.Checkpointable)
         {
-            throw new RpcException(new Status(StatusCode.Unimplemented,
-                "spec.replicas > 1 (gang jobs) is not supported by this master yet: Core plans gangs, but the master does not run them; submit replicas as separate jobs"));
+            throw Invalid("spec.checkpointable", "a gang job (spec.replicas > 1) cannot be checkpointable: gangs are not checkpointed, suspended or migrated; a lost replica requeues the whole gang");
         }
     }
 

@@ -596,6 +596,11 @@ internal sealed partial class AgentSupervisor
         info.Environment["SCHEDULER_NODE_ID"] = _nodeId;
         info.Environment["SCHEDULER_AGENT_DIR"] = agent.Directory;
         info.Environment[AgentTree.TokenVariable] = agent.Tree.Token;
+        if (start.Gang is { } gang)
+        {
+            GangEnvironment.Apply(gang, info.Environment);
+        }
+
         PrepareCheckpoints(agent, info);
         return new Process { StartInfo = info, EnableRaisingEvents = true };
     }

@@ -82,6 +82,39 @@ public abstract class StateStoreContractTests
     }
 
     [Test]
+    public async Task A_gang_job_loads_back_with_every_replica_after_a_reopen()
+    {
+        var store = await OpenAsync();
+        var spec = StoreRecords.Spec("gang");
+        spec.Replicas = 3;
+        var gang = StoreRecords.Running(5) with
+        {
+            Spec = spec,
+            RequeueOnExit = false,
+            LostAttempt = null,
+            GpuShares = [],
+            GpuUuids = [],
+            Replicas =
+            [
+                new ReplicaRecord(0, "node-a", [new Core.Resources.GpuShare(0, 1000)], ["GPU-a0"], "10.0.0.1:29500") { Phase = ReplicaPhase.Running },
+                new ReplicaRecord(1, "node-a", [new Core.Resources.GpuShare(1, 1000)], ["GPU-a1"], "10.0.0.1:29501") { Phase = ReplicaPhase.Exited, ExitCode = 0 },
+                new ReplicaRecord(2, "node-b", [new Core.Resources.GpuShare(0, 500)], ["GPU-b0"], "10.0.0.2:29500") { Phase = ReplicaPhase.Assigned },
+            ],
+        };
+        await store.SaveJobsAsync([gang], Token);
+
+        var loaded = (await (await ReopenAsync(store)).LoadAsync(Token)).Jobs.Single();
+
+        Assert.That(loaded.Spec.Replicas, Is.EqualTo(3));
+        Assert.That(loaded.Replicas, Is.EqualTo(gang.Replicas).Using<ReplicaRecord>(SameReplica));
+        Assert.That(loaded.Replicas.Select(r => r.Holds), Is.EqualTo(new[] { true, false, true }));
+    }
+
+    private static bool SameReplica(ReplicaRecord a, ReplicaRecord b) =>
+        (a.Rank, a.NodeId, a.Address, a.Phase, a.ExitCode) == (b.Rank, b.NodeId, b.Address, b.Phase, b.ExitCode)
+        && a.GpuShares.SequenceEqual(b.GpuShares) && a.GpuUuids.SequenceEqual(b.GpuUuids);
+
+    [Test]
     public async Task Jobs_load_in_submission_order()
     {
         var store = await OpenAsync();

@@ -1,0 +1,35 @@
+using System.Text.Json.Serialization;
+using Scheduler.Core.Resources;
+
+namespace Scheduler.Master.Store;
+
+/// <summary>Where one replica of a gang job's attempt stands. Stored by number: add new values at the end only.</summary>
+internal enum ReplicaPhase
+{
+    /// <summary>Placed; its worker was told to start it.</summary>
+    Assigned,
+
+    /// <summary>Its agent runs.</summary>
+    Running,
+
+    /// <summary>Its agent exited (by itself or stopped with its gang).</summary>
+    Exited,
+
+    /// <summary>Its agent was lost with its node or worker, or fenced.</summary>
+    Lost,
+}
+
+/// <summary>
+/// One replica of a gang job's current (or last) attempt: where it was placed, the address its peers
+/// reach it on, and how far it got. It holds its allocation (id <c>GangMembers.AgentId</c>) on
+/// <see cref="NodeId"/> exactly while its agent may run.
+/// </summary>
+internal sealed record ReplicaRecord(int Rank, string NodeId, IReadOnlyList<GpuShare> GpuShares, IReadOnlyList<string> GpuUuids, string Address)
+{
+    public ReplicaPhase Phase { get; init; }
+
+    public int? ExitCode { get; init; }
+
+    [JsonIgnore]
+    public bool Holds => Phase is ReplicaPhase.Assigned or ReplicaPhase.Running;
+}
