@@ -93,7 +93,7 @@ public static class SimSuite
                 {
                     var ours = results[(w, policy)];
                     var paper = PaperFigures.ForOurs(w, policy)!.Value;
-                    return string.Create(inv, $"{ours.Alloc100 - paper.Alloc100:+0.00;-0.00} / {ours.Alloc130 - paper.Alloc130:+0.00;-0.00} / {ours.Frag100 - paper.Frag100:+0.00;-0.00}");
+                    return $"{Signed(ours.Alloc100 - paper.Alloc100)} / {Signed(ours.Alloc130 - paper.Alloc130)} / {Signed(ours.Frag100 - paper.Frag100)}";
                 });
             }
         }
@@ -109,7 +109,7 @@ public static class SimSuite
             var margins = ws.Select(w => (Workload: w, Margin: results[(w, PlacementPolicies.Default)].Alloc100 - PaperFigures.For(w, "FGD")!.Value.Alloc100)).ToList();
             var wins = margins.Count(m => m.Margin > 0);
             var worst = margins.MinBy(m => m.Margin);
-            sb.Append(inv, $"default ({PlacementPolicies.Default}) vs the paper's FGD at 100%: above on {wins} of {ws.Count} workloads; smallest margin {worst.Margin:+0.00;-0.00} ({worst.Workload}), mean {margins.Average(m => m.Margin):+0.00;-0.00}\n");
+            sb.Append(inv, $"default ({PlacementPolicies.Default}) vs the paper's FGD at 100%: above on {wins} of {ws.Count} workloads; smallest margin {Signed(worst.Margin)} ({worst.Workload}), mean {Signed(margins.Average(m => m.Margin))}\n");
         }
 
         var runs = results.Values.Select(r => r.Seconds).ToList();
@@ -126,6 +126,13 @@ public static class SimSuite
         {
             sb.Append("| ").Append(label).Append(" | ").Append(string.Join(" | ", ws.Select(cell))).Append(" |\n");
         }
+    }
+
+    // Two decimals with a sign; a difference that rounds to zero reads +0.00, never -0.00.
+    private static string Signed(double value)
+    {
+        var rounded = Math.Round(value, 2);
+        return rounded == 0 ? "+0.00" : rounded.ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
     }
 
     private static string Cell(PolicyResult r) => string.Create(CultureInfo.InvariantCulture, $"{r.Alloc100:F2} / {r.Alloc130:F2} / {r.Frag100:F2}");
