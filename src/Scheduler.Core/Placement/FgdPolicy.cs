@@ -106,7 +106,7 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
             // (a patched kube-scheduler selectHost) gives a tie to the node whose name sorts first,
             // names it prefixed with a seeded random permutation: a fixed node order, not a fresh
             // draw per task. The engine gives ties to the earlier node, so the replay shuffles its
-            // node list once per seed (AllocationReplay) and the master keeps registration order.
+            // node list once per seed (AllocationReplay); the master keeps the order of its node list.
             return Math.Floor(100 / (1 + Math.Exp(-decrease)));
         }
 
