@@ -29,9 +29,8 @@ switch ($Target) {
     if ($which -in "all", "migration") { dotnet $schedctl bench migration @more }
     if ($which -in "all", "core") { dotnet "artifacts/bin/Scheduler.Core.Benchmarks/$($config.ToLower())/Scheduler.Core.Benchmarks.dll" @more }
     if ($which -in "all", "placement") {
-      foreach ($w in "default", "gpushare40", "multigpu20", "gpuspec10") {
-        dotnet $schedctl sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv --tasks "../shared/data/alibaba-gpu-v2023/openb_pod_list_$w.csv" --policy all
-      }
+      # The twelve workloads of the FGD paper, its figures beside ours (README, Performance).
+      dotnet $schedctl sim --suite ../shared/data/alibaba-gpu-v2023 @more
     }
   }
   default { Write-Error "usage: ./build.ps1 build|test|demo|up|sim|bench"; exit 2 }

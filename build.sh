@@ -33,10 +33,8 @@ case "$target" in
       dotnet "artifacts/bin/Scheduler.Core.Benchmarks/${config,,}/Scheduler.Core.Benchmarks.dll" "$@" ;;
     esac
     case "$which" in all|placement)
-      for w in default gpushare40 multigpu20 gpuspec10; do
-        dotnet "$schedctl" sim --nodes ../shared/data/alibaba-gpu-v2023/openb_node_list_gpu_node.csv \
-          --tasks "../shared/data/alibaba-gpu-v2023/openb_pod_list_$w.csv" --policy all
-      done ;;
+      # The twelve workloads of the FGD paper, its figures beside ours (README, Performance).
+      dotnet "$schedctl" sim --suite ../shared/data/alibaba-gpu-v2023 "$@" ;;
     esac ;;
   *) echo "usage: ./build.sh build|test|demo|up|sim|bench" >&2; exit 2 ;;
 esac

@@ -10,11 +10,14 @@ namespace Scheduler.Simulation;
 /// <summary>
 /// <c>sim --nodes NODES.csv --tasks TASKS.csv [--policy NAME|all] [--seeds 42-51] [-o json] [--no-time]</c>:
 /// replays a trace through every named placement policy and prints a table, or one JSON object.
+/// <c>sim --suite DIR</c> replays the twelve workloads of the FGD paper found in DIR (see
+/// <see cref="SimSuite"/>) and prints them side by side with the paper's figures.
 /// </summary>
 public static class SimCli
 {
     public const string Usage =
-        "usage: sim --nodes NODES.csv --tasks TASKS.csv [--policy NAME|all] [--seeds 42-51] [-o table|json] [--no-time]";
+        "usage: sim --nodes NODES.csv --tasks TASKS.csv [--policy NAME|all] [--seeds 42-51] [-o table|json] [--no-time]\n"
+        + "       sim --suite DIR [--policy NAME,...|all] [--seeds 42-51] [-o table|json]   (the twelve workloads of the FGD paper, with its figures)";
 
     /// <summary>Runs the command (arguments without the leading "sim"); returns the exit code (0 ok, 2 usage or input error).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken ct)
@@ -32,6 +35,11 @@ public static class SimCli
         {
             await output.WriteLineAsync($"error: {error}\n{Usage}".AsMemory(), ct).ConfigureAwait(false);
             return 2;
+        }
+
+        if (options.Suite is not null)
+        {
+            return await SimSuite.RunAsync(options, output, ct).ConfigureAwait(false);
         }
 
         IReadOnlyList<TraceNode> nodes;

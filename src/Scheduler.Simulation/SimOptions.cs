@@ -4,12 +4,12 @@ using Scheduler.Core.Placement;
 namespace Scheduler.Simulation;
 
 /// <summary>The parsed arguments of <see cref="SimCli"/>.</summary>
-internal sealed record SimOptions(string Nodes, string Tasks, IReadOnlyList<string> Policies, IReadOnlyList<int> Seeds, bool Json, bool ReplayInTime)
+internal sealed record SimOptions(string Nodes, string Tasks, IReadOnlyList<string> Policies, IReadOnlyList<int> Seeds, bool Json, bool ReplayInTime, string? Suite = null)
 {
     public static bool TryParse(string[] args, out SimOptions options, out string error)
     {
         options = null!;
-        string? nodes = null, tasks = null, policy = null, seeds = null, format = null;
+        string? nodes = null, tasks = null, policy = null, seeds = null, format = null, suite = null;
         var replayInTime = true;
         for (var i = 0; i < args.Length; i++)
         {
@@ -20,7 +20,7 @@ internal sealed record SimOptions(string Nodes, string Tasks, IReadOnlyList<stri
                 continue;
             }
 
-            if (a is not ("--nodes" or "--tasks" or "--policy" or "--seeds" or "-o" or "--output"))
+            if (a is not ("--nodes" or "--tasks" or "--policy" or "--seeds" or "-o" or "--output" or "--suite"))
             {
                 error = $"unknown argument '{a}'";
                 return false;
@@ -39,13 +39,20 @@ internal sealed record SimOptions(string Nodes, string Tasks, IReadOnlyList<stri
                 case "--tasks": tasks = v; break;
                 case "--policy": policy = v; break;
                 case "--seeds": seeds = v; break;
+                case "--suite": suite = v; break;
                 default: format = v; break;
             }
         }
 
-        if (nodes is null || tasks is null)
+        if (suite is not null && (nodes is not null || tasks is not null))
         {
-            error = "--nodes and --tasks are required";
+            error = "--suite takes its node and task lists from its folder: give it without --nodes and --tasks";
+            return false;
+        }
+
+        if (suite is null && (nodes is null || tasks is null))
+        {
+            error = "--nodes and --tasks are required (or --suite DIR)";
             return false;
         }
 
@@ -58,7 +65,7 @@ internal sealed record SimOptions(string Nodes, string Tasks, IReadOnlyList<stri
         IReadOnlyList<string> policies;
         if (policy is null)
         {
-            policies = [PlacementPolicies.Default];
+            policies = suite is null ? [PlacementPolicies.Default] : SimSuite.DefaultPolicies;
         }
         else if (policy == "all")
         {
@@ -81,7 +88,7 @@ internal sealed record SimOptions(string Nodes, string Tasks, IReadOnlyList<stri
             return false;
         }
 
-        options = new SimOptions(nodes, tasks, policies, seedList, format == "json", replayInTime);
+        options = new SimOptions(nodes ?? string.Empty, tasks ?? string.Empty, policies, seedList, format == "json", replayInTime && suite is null, suite);
         error = string.Empty;
         return true;
     }

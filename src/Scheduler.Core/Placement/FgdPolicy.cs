@@ -10,13 +10,12 @@ namespace Scheduler.Core.Placement;
 /// near-ties. Fragmentation values are memoised by node state: most nodes of a cluster pass through
 /// the same few states, so the measure is rarely recomputed.
 /// </summary>
-internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak, ICacheableScores
+internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
 {
     private const int MemoLimit = 1 << 20;
     private readonly TaskDistribution _workload;
     private readonly FgdOptions _options;
     private readonly bool _learn;
-    private readonly Random _random;
     private readonly Dictionary<ulong, NodeInfo> _infos = [];
     private readonly Dictionary<MemoKey, double> _memo = [];
     private NodeInfo? _lastInfo;
@@ -28,9 +27,8 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak, ICacheableS
     /// Scores against <paramref name="workload"/>; with none, learns the distribution from the jobs
     /// it is asked to place (the live master) and packs best-fit until it has seen one.
     /// </summary>
-    public FgdPolicy(string name, TaskDistribution? workload, FgdOptions options, int seed)
+    public FgdPolicy(string name, TaskDistribution? workload, FgdOptions options)
     {
-        _random = new Random(seed);
         Name = name;
         _learn = workload is null;
         _workload = workload is null
@@ -40,8 +38,6 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak, ICacheableS
     }
 
     public string Name { get; }
-
-    public Random? TieBreak => _options.AsPublished ? _random : null;
 
     public bool ScoresNodeStateOnly => true;
 
@@ -106,8 +102,11 @@ internal sealed class FgdPolicy : IPlacementPolicy, IRandomTieBreak, ICacheableS
         var decrease = (before - fragAfter) / ResourceLimits.MilliPerGpu;
         if (_options.AsPublished)
         {
-            // The simulator's plugin truncates 100·sigmoid(decrease) to an integer; the engine then
-            // picks uniformly among the top scores (TieBreak), as kube-scheduler does.
+            // The simulator's plugin truncates 100·sigmoid(decrease) to an integer. Its scheduler
+            // (a patched kube-scheduler selectHost) gives a tie to the node whose name sorts first,
+            // names it prefixed with a seeded random permutation: a fixed node order, not a fresh
+            // draw per task. The engine gives ties to the earlier node, so the replay shuffles its
+            // node list once per seed (AllocationReplay); the master keeps the order of its node list.
             return Math.Floor(100 / (1 + Math.Exp(-decrease)));
         }
 

@@ -27,6 +27,7 @@ public sealed class PlacementEngine
     private readonly IPerJobNodeStateScoring? _perJob;
     private readonly Random? _tieBreak;
     private readonly ICacheableScores? _cacheable;
+    private readonly IGpuTieBreak? _gpuTieBreak;
     private readonly ClassScoreCache _scores = new();
     private readonly HashSet<ulong> _seenClasses = [];
     private readonly List<NodeState> _scratchNodes = [];
@@ -42,6 +43,7 @@ public sealed class PlacementEngine
         _perJob = policy as IPerJobNodeStateScoring;
         _tieBreak = (policy as IRandomTieBreak)?.TieBreak;
         _cacheable = policy is ICacheableScores { ScoresCacheable: true } cacheable ? cacheable : null;
+        _gpuTieBreak = policy as IGpuTieBreak;
     }
 
     /// <summary>The scoring policy.</summary>
@@ -177,11 +179,14 @@ public sealed class PlacementEngine
                 node = index.Representative(live, out slot);
             }
 
+            // Random ties are drawn uniformly over nodes, as kube-scheduler does: a class of
+            // identical nodes weighs as many nodes as it holds.
+            var members = _tieBreak is null ? 1 : index.ClassSize(live);
             if (score > bestScore)
             {
-                ties = 1;
+                ties = members;
             }
-            else if (_tieBreak is null ? slot > bestSlot : _tieBreak.Next(++ties) != 0)
+            else if (_tieBreak is null ? slot > bestSlot : _tieBreak.Next(ties += members) >= members)
             {
                 continue;
             }
@@ -411,6 +416,7 @@ public sealed class PlacementEngine
         var r = demand.Resources;
         var shares = _shares;
         var best = double.NegativeInfinity;
+        var bestTie = double.NegativeInfinity;
         _nodeBest.Clear();
         if (r.IsSharedGpu)
         {
@@ -442,12 +448,22 @@ public sealed class PlacementEngine
 
         void Keep(double score)
         {
-            if (score > best)
+            if (double.IsNegativeInfinity(score) || score < best)
             {
-                best = score;
-                _nodeBest.Clear();
-                _nodeBest.AddRange(shares);
+                return;
             }
+
+            // Equal scores keep the first choice, unless the policy prefers another GPU (IGpuTieBreak).
+            var tie = _gpuTieBreak?.GpuTieBreak(node, shares) ?? 0;
+            if (score == best && (_gpuTieBreak is null || tie <= bestTie))
+            {
+                return;
+            }
+
+            best = score;
+            bestTie = tie;
+            _nodeBest.Clear();
+            _nodeBest.AddRange(shares);
         }
     }
 

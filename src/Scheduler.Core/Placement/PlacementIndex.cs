@@ -121,6 +121,9 @@ public sealed class PlacementIndex
         _dirtyCount = 0;
     }
 
+    /// <summary>How many nodes the class at live position <paramref name="live"/> holds.</summary>
+    internal int ClassSize(int live) => _classes[_live[live]].Count;
+
     /// <summary>The earliest node of the class at live position <paramref name="live"/>.</summary>
     internal NodeState Representative(int live, out int slot)
     {

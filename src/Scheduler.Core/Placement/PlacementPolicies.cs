@@ -10,6 +10,7 @@ public static class PlacementPolicies
     public static IReadOnlyList<string> Names { get; } =
     [
         PlacementPolicyNames.BestFit,
+        PlacementPolicyNames.BestFitPaper,
         PlacementPolicyNames.DotProduct,
         PlacementPolicyNames.Spread,
         PlacementPolicyNames.GpuPacking,
@@ -32,14 +33,15 @@ public static class PlacementPolicies
     public static IPlacementPolicy Create(string name, int seed, TaskDistribution? workload) => name switch
     {
         PlacementPolicyNames.BestFit => new BestFitPolicy(),
+        PlacementPolicyNames.BestFitPaper => new BestFitPolicy(asPublished: true),
         PlacementPolicyNames.Spread => new SpreadPolicy(),
         PlacementPolicyNames.DotProduct => new DotProductPolicy(),
         PlacementPolicyNames.GpuPacking => new GpuPackingPolicy(),
         PlacementPolicyNames.GpuClustering => new GpuClusteringPolicy(),
         PlacementPolicyNames.Random => new RandomPolicy(seed),
-        PlacementPolicyNames.Fgd => new FgdPolicy(name, workload, new FgdOptions(AsPublished: true, MemoryAware: false, PackingWeight: 0, Coverage: TaskDistribution.DefaultCoverage), seed),
-        PlacementPolicyNames.FragPack => new FgdPolicy(name, workload, new FgdOptions(AsPublished: false, MemoryAware: true, PackingWeight: 0.1, Coverage: TaskDistribution.DefaultCoverage), seed),
-        PlacementPolicyNames.FgdMem => new FgdPolicy(name, workload, new FgdOptions(AsPublished: true, MemoryAware: true, PackingWeight: 0, Coverage: 1.0), seed),
+        PlacementPolicyNames.Fgd => new FgdPolicy(name, workload, new FgdOptions(AsPublished: true, MemoryAware: false, PackingWeight: 0, Coverage: TaskDistribution.DefaultCoverage)),
+        PlacementPolicyNames.FragPack => new FgdPolicy(name, workload, new FgdOptions(AsPublished: false, MemoryAware: true, PackingWeight: 0.1, Coverage: TaskDistribution.DefaultCoverage)),
+        PlacementPolicyNames.FgdMem => new FgdPolicy(name, workload, new FgdOptions(AsPublished: true, MemoryAware: true, PackingWeight: 0, Coverage: 1.0)),
         _ => throw new ArgumentException(
             $"Unknown placement policy '{name}'. Known: {string.Join(", ", Names)}.", nameof(name)),
     };

@@ -6,6 +6,9 @@ public static class PlacementPolicyNames
     /// <summary>Least leftover capacity after placement: packs tightly, keeps whole nodes free.</summary>
     public const string BestFit = "best-fit";
 
+    /// <summary>Best fit scored as the FGD paper's simulator does: absolute leftover, integer scores, random ties.</summary>
+    public const string BestFitPaper = "best-fit-paper";
+
     /// <summary>Most leftover capacity after placement: spreads load and heat.</summary>
     public const string Spread = "spread";
 

@@ -4,8 +4,9 @@ namespace Scheduler.Core.Placement;
 
 /// <summary>
 /// The typical tasks of a workload: the most frequent task shapes covering
-/// <see cref="Coverage"/> of all tasks, each weighted by its frequency among all tasks (as the
-/// paper's simulator does: the weights sum to about the coverage, not to one). Built once from a trace, or
+/// <see cref="Coverage"/> of all tasks, each weighted by its frequency among the typical tasks (as the
+/// paper's simulator does, <c>GetTypicalPods</c>: the weights are renormalised to sum to one after the
+/// rare shapes are cut, and shapes of equal frequency are taken larger first). Built once from a trace, or
 /// learned online from submitted jobs (the master has no trace): counts decay so the distribution
 /// follows the workload, and the typical set is rebuilt as evidence accumulates.
 /// </summary>
@@ -120,10 +121,10 @@ public sealed class TaskDistribution
 
         var ordered = _counts
             .OrderByDescending(kv => kv.Value.Count)
-            .ThenBy(kv => kv.Key.CpuMillis)
-            .ThenBy(kv => kv.Key.GpuMilli)
-            .ThenBy(kv => kv.Key.GpuCount)
-            .ThenBy(kv => kv.Key.Models, StringComparer.Ordinal)
+            .ThenByDescending(kv => kv.Key.CpuMillis)
+            .ThenByDescending(kv => kv.Key.GpuMilli)
+            .ThenByDescending(kv => kv.Key.GpuCount)
+            .ThenByDescending(kv => kv.Key.Models, StringComparer.Ordinal)
             .ToList();
         var chosen = new List<KeyValuePair<Shape, Tally>>();
         double cumulative = 0;
@@ -145,7 +146,7 @@ public sealed class TaskDistribution
                 kv.Key.GpuCount,
                 kv.Key.GpuMilli,
                 kv.Value.Models,
-                kv.Value.Count / _total))
+                kv.Value.Count / cumulative))
             .ToArray();
         Version++;
     }
