@@ -6,6 +6,11 @@ var root = new RootCommand("schedctl: operate the GPU agent scheduler")
 {
     Cli.Master,
     Cli.Output,
+    Cli.Ca,
+    Cli.Cert,
+    Cli.Key,
+    Cli.Insecure,
+    CertsCommand.Create(),
     SubmitCommand.Create(),
     JobsCommands.Create(),
     JobsCommands.Logs(),

@@ -47,6 +47,10 @@ internal static class CommandLine
                                           OTLP transport (default grpc)
           --http-listen HOST:PORT         serve the read-only status page (HTTP/1.1) there (default off; port 0
                                           picks a free one, its URL written to <data-dir>/status.url)
+          --cert FILE --key FILE          this master's TLS certificate (CN=master:NAME) and key, PEM (schedctl certs issue --master)
+          --ca FILE                       the cluster CA (PEM): a client certificate must chain to it, and a worker's
+                                          (CN=node:NAME) names the only node id it may register
+          --insecure                      plaintext gRPC without certificates (logs a warning; trusted networks only)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

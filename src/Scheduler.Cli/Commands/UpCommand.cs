@@ -25,7 +25,7 @@ internal static class UpCommand
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(ha))
             {
-                var haOptions = new LocalHaClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus));
+                var haOptions = new LocalHaClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Insecure: DemoCommand.Insecure(parse));
                 await using var haCluster = await LocalHaCluster.StartAsync(haOptions, ct);
                 foreach (var process in haCluster.Processes)
                 {
@@ -39,7 +39,7 @@ internal static class UpCommand
             }
 
             var http = parse.GetValue(statusPort) is >= 0 and var p ? $"127.0.0.1:{p}" : null;
-            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port), MetricsListen: parse.GetValue(metrics)!, HttpListen: http);
+            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port), MetricsListen: parse.GetValue(metrics)!, HttpListen: http, Insecure: DemoCommand.Insecure(parse));
             await using var cluster = await LocalCluster.StartAsync(options, ct);
             await output.WriteLineAsync($"master {cluster.MasterUrl} (pid {cluster.Master.Pid}), {cluster.Workers.Count} workers; logs and data in {cluster.Directory}");
             if (http is not null && await cluster.StatusUrlAsync(ct) is { } statusUrl)

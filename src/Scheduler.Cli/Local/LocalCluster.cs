@@ -11,11 +11,12 @@ internal sealed partial class LocalCluster : IAsyncDisposable
     private readonly List<LocalProcess> _workers = [];
     private string _workerMetricsListen = "";
 
-    private LocalCluster(string directory, LocalProcess master, string masterUrl)
+    private LocalCluster(string directory, LocalProcess master, string masterUrl, LocalCertificates? certificates)
     {
         Directory = directory;
         Master = master;
         MasterUrl = masterUrl;
+        Certificates = certificates;
     }
 
     public static string DefaultDirectory => Path.Combine(".scheduler", "local");
@@ -28,6 +29,13 @@ internal sealed partial class LocalCluster : IAsyncDisposable
 
     public IReadOnlyList<LocalProcess> Workers => _workers;
 
+    /// <summary>The cluster's CA and certificates (DIR/certs); null when it runs --insecure.</summary>
+    public LocalCertificates? Certificates { get; }
+
+    /// <summary>Client settings for this cluster's master: its URL, and with TLS the CA and schedctl's client certificate.</summary>
+    public Scheduler.Client.SchedulerClientOptions ClientOptions() =>
+        Certificates?.ClientOptions([new Uri(MasterUrl)]) ?? new Scheduler.Client.SchedulerClientOptions { Addresses = [new Uri(MasterUrl)] };
+
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct)
     {
         var dir = Path.GetFullPath(options.Directory);
@@ -39,6 +47,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
 
         // An `up --ha` in this folder left its masters here; clients must not take them for ours.
         File.Delete(Path.Combine(dir, ClusterManifest.FileName));
+        var certificates = options.Insecure ? null : LocalCertificates.Ensure(dir);
         var master = LocalProcess.StartDotnet(
             "master",
             Locate("Scheduler.Master", "Scheduler.Master.dll"),
@@ -50,6 +59,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--stop-grace-ms", "2000",
                 .. MetricsArgs(options.MetricsListen),
                 .. options.HttpListen is { } http ? new[] { "--http-listen", http } : [],
+                .. certificates?.Issue(Scheduler.Client.ClusterRole.Master, "local") ?? ["--insecure"],
             ],
             Path.Combine(dir, "master.log"));
         string url;
@@ -63,7 +73,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
             throw;
         }
 
-        var cluster = new LocalCluster(dir, master, url) { _workerMetricsListen = WorkerMetricsListen(options.MetricsListen) };
+        var cluster = new LocalCluster(dir, master, url, certificates) { _workerMetricsListen = WorkerMetricsListen(options.MetricsListen) };
         for (var i = 0; i < options.Workers; i++)
         {
             cluster.StartWorker(WorkerName(i), options.GpusPerWorker, options.GpuModel);
@@ -132,6 +142,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--memory-mib", "32768",
                 "--labels", $"node={nodeId}",
                 .. MetricsArgs(_workerMetricsListen),
+                .. Certificates?.Issue(Scheduler.Client.ClusterRole.Node, extraArgs.Contains("--simulate") ? nodeId + "-*" : nodeId) ?? ["--insecure"],
                 .. extraArgs,
             ],
             Path.Combine(Directory, $"{nodeId}.log"));

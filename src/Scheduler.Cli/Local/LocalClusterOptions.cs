@@ -10,4 +10,5 @@ internal sealed record LocalClusterOptions(
     int DeadAfterMs = 3000,
     int SimulatedNodes = 0,
     string MetricsListen = "",
-    string? HttpListen = null);
+    string? HttpListen = null,
+    bool Insecure = false);
