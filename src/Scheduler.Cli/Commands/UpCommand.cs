@@ -34,6 +34,7 @@ internal static class UpCommand
 
                 await output.WriteLineAsync($"logs and data in {haCluster.Directory}; processes in");
                 await output.WriteLineAsync(haCluster.ManifestPath);
+                await PrintTlsAsync(output, haCluster.Certificates);
                 await output.WriteLineAsync("try: schedctl leader -o json   schedctl nodes   schedctl submit -- /bin/sh -c 'echo hi'");
                 return await RunUntilCancelledAsync(output, ct);
             }
@@ -52,10 +53,22 @@ internal static class UpCommand
                 await output.WriteLineAsync($"metrics: master {cluster.MasterMetricsUrl ?? Path.Combine(cluster.Directory, "master", "metrics.addr")}; workers' addresses in {Path.Combine(cluster.Directory, "<node>", "metrics.addr")}");
             }
 
+            await PrintTlsAsync(output, cluster.Certificates);
             await output.WriteLineAsync("try: schedctl nodes   schedctl submit --gpus 1 -- /bin/sh -c 'echo $CUDA_VISIBLE_DEVICES'   schedctl jobs");
             return await RunUntilCancelledAsync(output, ct);
         }));
         return command;
+    }
+
+    /// <summary>Where the cluster's CA and schedctl's certificate are (schedctl finds them by itself under the default --dir).</summary>
+    private static async Task PrintTlsAsync(TextWriter output, LocalCertificates? certificates)
+    {
+        if (certificates is not null)
+        {
+            await output.WriteLineAsync(
+                $"TLS: CA {certificates.CaPath}; schedctl needs --ca {certificates.CaPath} --cert {LocalCertificates.ClientCertificatePath(certificates.Directory)} "
+                + $"--key {LocalCertificates.ClientKeyPath(certificates.Directory)} unless run where the default --dir {LocalCluster.DefaultDirectory} is");
+        }
     }
 
     private static async Task<int> RunUntilCancelledAsync(TextWriter output, CancellationToken ct)
