@@ -15,6 +15,16 @@ public static class TestCertificates
     {
         var directory = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"certs-{Environment.ProcessId}-{Guid.NewGuid():N}"[..24]);
         System.IO.Directory.CreateDirectory(directory);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                System.IO.Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
         using (var created = ClusterCertificates.CreateAuthority("scheduler tests CA", TimeSpan.FromDays(2)))
         {
             ClusterCertificates.WritePem(created, Path.Combine(directory, ClusterCertificates.CaCertificateFile), Path.Combine(directory, ClusterCertificates.CaKeyFile));
