@@ -163,23 +163,9 @@ internal sealed class CallRetryPolicy
         || IsStandbyWithoutLeader(ex)
         || (ex.StatusCode == StatusCode.DeadlineExceeded && context.Properties.GetValue(IdempotentKey, false));
 
-    /// <summary>A TLS handshake that failed on a certificate (the master's not trusted, or not for this host name): retrying cannot mend it.</summary>
-    internal static bool IsCertificateRefusal(RpcException ex)
-    {
-        for (var e = ex.Status.DebugException; e is not null; e = e.InnerException)
-        {
-            if (e is System.Security.Authentication.AuthenticationException)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     private bool ShouldRetry(ResilienceContext context, Exception? error)
     {
-        if (error is not RpcException ex || !IsTransient(context, ex) || IsCertificateRefusal(ex))
+        if (error is not RpcException ex || !IsTransient(context, ex))
         {
             return false;
         }
