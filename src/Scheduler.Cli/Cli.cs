@@ -28,6 +28,29 @@ internal static partial class Cli
 
     /// <summary>The file in a local cluster's folder that holds its bootstrap admin token.</summary>
     public const string TokenFileName = "admin.token";
+    public static readonly Option<string?> Ca = new("--ca")
+    {
+        Description = "The cluster CA (PEM) masters must chain to (env SCHEDULER_CA; default: DIR/certs/ca.crt of the cluster `schedctl up` started)",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> Cert = new("--cert")
+    {
+        Description = "Client certificate (PEM, CN=client:NAME from `schedctl certs issue --client`) shown to masters (env SCHEDULER_CERT)",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> Key = new("--key")
+    {
+        Description = "Private key of --cert (env SCHEDULER_KEY)",
+        Recursive = true,
+    };
+
+    public static readonly Option<bool> Insecure = new("--insecure")
+    {
+        Description = "Plaintext: talk http:// to masters (env SCHEDULER_INSECURE=1); for up/demo/bench, run the local cluster without TLS. Logs a warning",
+        Recursive = true,
+    };
 
     public static readonly Option<string> Output = new Option<string>("--output", "-o")
     {
@@ -145,8 +168,7 @@ internal static partial class Cli
         var error = parse.InvocationConfiguration.Error;
         try
         {
-            var addresses = SchedulerClientOptions.ParseAddresses(ResolveMaster(parse));
-            await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = addresses, Token = ResolveToken(parse) });
+            await using var client = new SchedulerClient(ClientTls.Resolve(parse, ResolveMaster(parse), error));
             return await body(parse, client, printer, ct);
         }
         catch (RpcException ex)
@@ -154,7 +176,7 @@ internal static partial class Cli
             await error.WriteLineAsync($"error: {ex.StatusCode}: {ex.Status.Detail}");
             return Error;
         }
-        catch (Exception ex) when (ex is MasterUnreachableException or FormatException or IOException)
+        catch (Exception ex) when (ex is MasterUnreachableException or FormatException or IOException or System.Security.Cryptography.CryptographicException)
         {
             await error.WriteLineAsync($"error: {ex.Message}");
             return Error;

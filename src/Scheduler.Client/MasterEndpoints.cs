@@ -8,14 +8,19 @@ internal sealed class MasterEndpoints : IAsyncDisposable, IDisposable
 {
     private readonly Dictionary<string, MasterEndpoint> _endpoints = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<Uri> _known;
-    private readonly TimeSpan _connectTimeout;
+    private readonly SchedulerClientOptions _options;
     private readonly Lock _lock = new();
     private int _current;
 
     public MasterEndpoints(IReadOnlyList<Uri> addresses, TimeSpan connectTimeout)
+        : this(new SchedulerClientOptions { Addresses = addresses, Timeout = connectTimeout })
     {
-        _known = [.. addresses];
-        _connectTimeout = connectTimeout;
+    }
+
+    public MasterEndpoints(SchedulerClientOptions options)
+    {
+        _known = [.. options.Addresses];
+        _options = options;
     }
 
     public MasterEndpoint Current
@@ -131,18 +136,7 @@ internal sealed class MasterEndpoints : IAsyncDisposable, IDisposable
         {
             if (!_endpoints.TryGetValue(key, out var endpoint))
             {
-                var channel = GrpcChannel.ForAddress(key, new GrpcChannelOptions
-                {
-                    HttpHandler = new SocketsHttpHandler
-                    {
-                        ConnectTimeout = _connectTimeout,
-                        EnableMultipleHttp2Connections = true,
-                        KeepAlivePingDelay = TimeSpan.FromSeconds(30),
-                        KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-                        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-                    },
-                    DisposeHttpClient = true,
-                });
+                var channel = SchedulerChannels.ForAddress(new Uri(key), _options);
                 endpoint = new MasterEndpoint(new Uri(key), channel, new Jobs.JobsClient(channel), new Admin.AdminClient(channel));
                 _endpoints.Add(key, endpoint);
             }

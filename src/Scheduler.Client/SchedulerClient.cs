@@ -31,7 +31,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
         options.Validate();
         _options = options;
         _timeProvider = timeProvider;
-        _endpoints = new MasterEndpoints(options.Addresses, options.Timeout);
+        _endpoints = new MasterEndpoints(options);
         _retry = new CallRetryPolicy(options, _endpoints, timeProvider, random);
         _headers = string.IsNullOrEmpty(options.Token) ? null : new Metadata { { "authorization", "Bearer " + options.Token } };
     }

@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+
 namespace Scheduler.Client;
 
 /// <summary>Where the masters are and how patiently to talk to them.</summary>
@@ -30,14 +32,27 @@ public sealed class SchedulerClientOptions
     /// </summary>
     public string? Token { get; init; }
 
-    /// <summary>Parses a comma-separated list of master URLs such as <c>http://m1:7070,http://m2:7070</c>.</summary>
+    /// <summary>
+    /// The cluster CA (PEM <c>ca.crt</c> of <c>schedctl certs init</c>): an https master must show a certificate
+    /// it issued, for the host name dialled; the system's trusted roots are not consulted. Null: the system's roots.
+    /// </summary>
+    public X509Certificate2? CaCertificate { get; init; }
+
+    /// <summary>A client certificate (with its key) shown to masters that ask for one, e.g. CN=client:NAME from <c>schedctl certs issue --client</c>.</summary>
+    public X509Certificate2? ClientCertificate { get; init; }
+
+    /// <summary>Parses a comma-separated list of master URLs such as <c>http://m1:7070,http://m2:7070</c>; an entry without a scheme is http.</summary>
     /// <exception cref="FormatException">An entry is not an absolute http or https URL.</exception>
-    public static IReadOnlyList<Uri> ParseAddresses(string addresses)
+    public static IReadOnlyList<Uri> ParseAddresses(string addresses) => ParseAddresses(addresses, Uri.UriSchemeHttp);
+
+    /// <summary>Parses a comma-separated list of master URLs; an entry without a scheme gets <paramref name="defaultScheme"/> (http or https).</summary>
+    /// <exception cref="FormatException">An entry is not an absolute http or https URL.</exception>
+    public static IReadOnlyList<Uri> ParseAddresses(string addresses, string defaultScheme)
     {
         var result = new List<Uri>();
         foreach (var part in addresses.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            var text = part.Contains("://", StringComparison.Ordinal) ? part : "http://" + part;
+            var text = part.Contains("://", StringComparison.Ordinal) ? part : $"{defaultScheme}://{part}";
             if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
             {
                 throw new FormatException($"'{part}' is not a master URL like http://127.0.0.1:7070");

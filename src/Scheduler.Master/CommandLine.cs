@@ -55,6 +55,10 @@ internal static class CommandLine
           --rate-limit-burst N            requests a token may make at once (default 200)
           --max-streams-per-identity N    open watch/snapshot streams per token or certificate (default 16)
           --audit-file FILE               denials and token changes as JSON lines (default <data-dir>/audit.jsonl)
+          --cert FILE --key FILE          this master's TLS certificate (CN=master:NAME) and key, PEM (schedctl certs issue --master)
+          --ca FILE                       the cluster CA (PEM): a client certificate must chain to it, and a worker's
+                                          (CN=node:NAME) names the only node id it may register
+          --insecure                      plaintext gRPC without certificates (logs a warning; trusted networks only)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

@@ -143,4 +143,16 @@ internal sealed class MasterOptions
 
     /// <summary>host:port of the read-only status page (HTTP/1.1); empty: none. Port 0 picks a free one, written to status.url.</summary>
     public string HttpListen { get; set; } = "";
+
+    /// <summary>PEM certificate of this master (CN=master:NAME, issued by `schedctl certs issue --master NAME`).</summary>
+    public string Cert { get; set; } = "";
+
+    /// <summary>PEM private key of <see cref="Cert"/>.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>PEM certificate of the cluster CA: workers' client certificates must chain to it.</summary>
+    public string Ca { get; set; } = "";
+
+    /// <summary>Plaintext gRPC, no certificates: a warning at start. Only for a trusted network.</summary>
+    public bool Insecure { get; set; }
 }

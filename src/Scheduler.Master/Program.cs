@@ -49,6 +49,9 @@ var switches = new Dictionary<string, string>
     ["--rate-limit-burst"] = "Master:Security:RateLimitBurst",
     ["--max-streams-per-identity"] = "Master:Security:MaxStreamsPerIdentity",
     ["--audit-file"] = "Master:Security:AuditFile",
+    ["--cert"] = "Master:Cert",
+    ["--key"] = "Master:Key",
+    ["--ca"] = "Master:Ca",
 };
 
 // A bare flag reads as "true".
@@ -56,6 +59,7 @@ args = [.. args.Select(a => a switch
 {
     "--force-new-store" => "--Master:ForceNewStore=true",
     "--auth" => "--Master:Security:Enabled=true",
+    "--insecure" => "--Master:Insecure=true",
     _ => a,
 })];
 
@@ -99,11 +103,33 @@ if (new RebalanceOptionsValidation().Validate(null, options) is { Failed: true, 
     return 2;
 }
 
+ClusterTls? tls;
+try
+{
+    tls = ClusterTls.Load(ClusterTrust.MasterRole, options.Cert, options.Key, options.Ca, options.Insecure);
+}
+catch (InvalidOperationException ex)
+{
+    await Console.Error.WriteLineAsync($"error: {ex.Message}");
+    return 2;
+}
+
+if (tls is not null)
+{
+    builder.Services.AddSingleton(tls);
+}
+
 var (host, port) = ParseListen(options.Listen);
 Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions? statusListen = null;
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
-    kestrel.Listen(host, port, listen => listen.Protocols = HttpProtocols.Http2);
+    kestrel.Listen(host, port, listen =>
+    {
+        listen.Protocols = HttpProtocols.Http2;
+
+        // Clients may come without a certificate (their token says who they are); one that is presented must chain to the CA.
+        tls?.Serve(listen, require: false);
+    });
     if (options.HttpListen.Length > 0)
     {
         var (statusHost, statusPort) = ParseListen(options.HttpListen);
@@ -189,6 +215,11 @@ builder.Services.AddGrpcHealthChecks().AddCheck<LeaderHealthCheck>("scheduler");
 builder.Services.AddGrpcReflection();
 
 var app = builder.Build();
+if (tls is null)
+{
+    TlsLog.Insecure(app.Logger, options.Listen);
+}
+
 app.MapMetrics(metricsEndpoint);
 app.Services.GetRequiredService<ClusterGauges>();
 app.MapGrpcService<JobsService>();
@@ -292,4 +323,11 @@ internal sealed partial class Program
 {
     /// <summary>How often a standby reads the leader key: part of every failover.</summary>
     private static readonly TimeSpan ElectionPoll = TimeSpan.FromMilliseconds(100);
+}
+
+/// <summary>What the master says about its transport security at start.</summary>
+internal static partial class TlsLog
+{
+    [LoggerMessage(1, LogLevel.Warning, "--insecure: gRPC on {Listen} is plaintext and unauthenticated: anyone who reaches the port can register a worker or submit a job; use TLS (schedctl certs) outside a trusted network")]
+    public static partial void Insecure(ILogger logger, string listen);
 }

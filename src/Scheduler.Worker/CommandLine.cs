@@ -13,10 +13,15 @@ internal static class CommandLine
 
         Usage: Scheduler.Worker [flags]
 
-          --master URL[,URL...]        master address(es) (default http://127.0.0.1:7070)
+          --master URL[,URL...]        master address(es) (default https://127.0.0.1:7070; http:// with --insecure)
           --token TOKEN                a worker-role bearer token for a master started with --auth (env
                                        SCHEDULER_Worker__Token)
-          --node-id ID                 this node's name (default: host name)
+          --node-id ID                 this node's name (default: the NAME of its certificate's CN=node:NAME; with
+                                       --insecure the host name); with TLS it must be the certificate's name
+          --cert FILE --key FILE       this node's certificate and key, PEM (schedctl certs issue --node NAME): shown
+                                       to masters and peers, and served by the transfer service
+          --ca FILE                    the cluster CA (PEM): masters and peer workers must chain to it
+          --insecure                   plaintext to masters and peers, no certificates (logs a warning)
           --data-dir DIR               agent logs and scratch, last obeyed epoch, cache/ (default .scheduler/worker)
           --gpu-probe auto|nvml|simulated
                                        auto (default): NVML; a host without the NVIDIA driver offers no GPUs
@@ -35,7 +40,8 @@ internal static class CommandLine
           --max-reconnect-delay-ms MS  upper bound of the reconnect backoff (default 5000; also at most a
                                        quarter of the master's dead-after)
           --stop-grace-ms MS           on shutdown, SIGTERM to SIGKILL for its agents (default 5000)
-          --transfer-listen HOST:PORT  checkpoint transfer service, HTTP/2 cleartext (default 127.0.0.1:0: loopback,
+          --transfer-listen HOST:PORT  checkpoint transfer service, HTTP/2 over TLS (peers must show a node certificate;
+                                       cleartext with --insecure) (default 127.0.0.1:0: loopback,
                                        a port the OS picks); the bound address is sent to the master at registration
           --metrics-listen HOST:PORT   Prometheus scrape endpoint /metrics over HTTP/1.1 (default none; port 0 picks
                                        a free one, written to <data-dir>/metrics.addr)
@@ -57,7 +63,7 @@ internal static class CommandLine
         """;
 
     /// <summary>Flags that take no value.</summary>
-    private static readonly string[] BareFlags = ["--probe-only"];
+    private static readonly string[] BareFlags = ["--probe-only", "--insecure"];
 
     /// <summary>
     /// Handles <c>--help</c>, <c>--version</c> and unknown flags; returns the exit code when the process

@@ -36,6 +36,9 @@ var switches = new Dictionary<string, string>
     ["--otlp-protocol"] = "Worker:OtlpProtocol",
     ["--agent-log-max-mib"] = "Worker:AgentLogMaxMib",
     ["--agent-retention-hours"] = "Worker:AgentRetentionHours",
+    ["--cert"] = "Worker:Cert",
+    ["--key"] = "Worker:Key",
+    ["--ca"] = "Worker:Ca",
 };
 
 if (args is [KeeperProcess.Verb, ..])
@@ -55,7 +58,12 @@ if (CommandLine.Handle(args, switches, Console.Out, Console.Error) is { } exit)
 }
 
 // A bare flag reads as "true".
-args = [.. args.Select(a => a == "--probe-only" ? "--Worker:ProbeOnly=true" : a)];
+args = [.. args.Select(a => a switch
+{
+    "--probe-only" => "--Worker:ProbeOnly=true",
+    "--insecure" => "--Worker:Insecure=true",
+    _ => a,
+})];
 
 // A web host: besides the master link it serves checkpoint transfers to peer workers.
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -67,8 +75,33 @@ builder.Logging.AddSimpleConsole(o =>
     o.SingleLine = true;
     o.TimestampFormat = "HH:mm:ss.fff ";
 });
+var configured = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+ClusterTls? tls;
+try
+{
+    // Printing what the probe sees needs no cluster.
+    tls = configured.ProbeOnly ? null : ClusterTls.Load(ClusterTrust.NodeRole, configured.Cert, configured.Key, configured.Ca, configured.Insecure);
+}
+catch (InvalidOperationException ex)
+{
+    await Console.Error.WriteLineAsync($"error: {ex.Message}");
+    return 2;
+}
+
+if (WorkerTlsDefaults.Refusal(configured, tls) is { } tlsRefusal)
+{
+    await Console.Error.WriteLineAsync($"error: {tlsRefusal}");
+    return 2;
+}
+
+if (tls is not null)
+{
+    builder.Services.AddSingleton(tls);
+}
+
 builder.Services.AddOptions<WorkerOptions>()
     .Bind(builder.Configuration.GetSection(WorkerOptions.Section))
+    .PostConfigure(o => WorkerTlsDefaults.Apply(o, tls))
     .ValidateDataAnnotations()
     .Validate(o => o.Master.Split(',', StringSplitOptions.RemoveEmptyEntries).All(m => Uri.TryCreate(m.Trim(), UriKind.Absolute, out _)), "Worker:Master must be one or more absolute URLs, e.g. http://127.0.0.1:7070")
     .Validate(o => o.NodeId.Length is > 0 and <= 253, "Worker:NodeId must be 1..253 characters")
@@ -80,14 +113,15 @@ builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMi
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHostedService<WorkerService>();
 
-var options = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+var options = configured;
+WorkerTlsDefaults.Apply(options, tls);
 if (!IPEndPoint.TryParse(options.TransferListen, out var transferListen))
 {
     await Console.Error.WriteLineAsync($"error: --transfer-listen '{options.TransferListen}' is not HOST:PORT with an IP address, e.g. 127.0.0.1:0");
     return 2;
 }
 
-builder.WebHost.ConfigureKestrel(kestrel => TransferHosting.Listen(kestrel, transferListen));
+builder.WebHost.ConfigureKestrel(kestrel => TransferHosting.Listen(kestrel, transferListen, tls));
 
 // After the transfer endpoint, which stays the first bound address (the one registered with the master).
 var telemetry = new TelemetrySettings("scheduler-worker", options.NodeId, WorkerMetrics.MeterName, WorkerTracing.SourceName,
@@ -127,6 +161,11 @@ if (options.ProbeOnly)
 }
 
 var app = builder.Build();
+if (tls is null && !options.ProbeOnly)
+{
+    WorkerTlsDefaults.LogInsecure(app.Logger, options.Master, options.TransferListen);
+}
+
 app.MapMetrics(metricsEndpoint);
 app.MapCheckpointTransfer();
 try

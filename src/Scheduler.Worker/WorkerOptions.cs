@@ -7,15 +7,14 @@ internal sealed class WorkerOptions
 {
     public const string Section = "Worker";
 
-    /// <summary>Master URL(s), comma separated; the worker tries them in turn until one accepts it, and goes straight to the leader a standby names.</summary>
-    [Required]
-    public string Master { get; set; } = "http://127.0.0.1:7070";
+    /// <summary>Master URL(s), comma separated; the worker tries them in turn until one accepts it, and goes straight to the leader a standby names. Empty: https://127.0.0.1:7070 (http:// with <see cref="Insecure"/>).</summary>
+    public string Master { get; set; } = "";
 
     /// <summary>A worker-role bearer token for masters started with --auth (when the worker has no client certificate); empty sends none.</summary>
     public string Token { get; set; } = "";
 
-    /// <summary>Stable node name; defaults to the host name.</summary>
-    public string NodeId { get; set; } = Environment.MachineName;
+    /// <summary>Stable node name; defaults to the name in the certificate (CN=node:NAME), or with <see cref="Insecure"/> to the host name.</summary>
+    public string NodeId { get; set; } = "";
 
     /// <summary>Holds agent logs and scratch folders, cached keys and the last obeyed epoch.</summary>
     [Required]
@@ -88,4 +87,16 @@ internal sealed class WorkerOptions
 
     /// <summary>grpc (default) or http/protobuf.</summary>
     public string OtlpProtocol { get; set; } = "grpc";
+
+    /// <summary>PEM certificate of this node (CN=node:NAME, `schedctl certs issue --node NAME`): its client certificate to the master and to peers, and its transfer server's certificate.</summary>
+    public string Cert { get; set; } = "";
+
+    /// <summary>PEM private key of <see cref="Cert"/>.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>PEM certificate of the cluster CA: masters and peer workers must present certificates it issued.</summary>
+    public string Ca { get; set; } = "";
+
+    /// <summary>Plaintext to the master and between workers, no certificates: a warning at start. Only for a trusted network.</summary>
+    public bool Insecure { get; set; }
 }

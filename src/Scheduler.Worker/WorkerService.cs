@@ -25,7 +25,9 @@ internal sealed partial class WorkerService : BackgroundService
     private readonly TransferAuthorizations _authorizations;
     private readonly IncomingMigrations _incoming;
     private readonly WorkerMetrics _metrics;
+    private readonly Scheduler.Hosting.ClusterTls? _tls;
 
+    /// <param name="tls">Registered unless the worker runs with --insecure.</param>
     public WorkerService(
         IOptions<WorkerOptions> options,
         TimeProvider time,
@@ -33,8 +35,10 @@ internal sealed partial class WorkerService : BackgroundService
         TransferEndpoint transfer,
         TransferAuthorizations authorizations,
         IncomingMigrations incoming,
-        WorkerMetrics metrics)
+        WorkerMetrics metrics,
+        Scheduler.Hosting.ClusterTls? tls = null)
     {
+        _tls = tls;
         _metrics = metrics;
         _options = options.Value;
         _transfer = transfer;
@@ -86,13 +90,14 @@ internal sealed partial class WorkerService : BackgroundService
                 sweepers.Add(sweeper);
                 sweeper.Start();
                 var checkpoints = new AgentCheckpoints(agents, new AppLevelCheckpointer(_time), _loggers.CreateLogger<AgentCheckpoints>());
-                var source = new MigrationSource(agents, checkpoints, _time, _loggers.CreateLogger<MigrationSource>());
+                var peers = new MigrationSourceOptions { Tls = _tls };
+                var source = new MigrationSource(agents, checkpoints, _time, _loggers.CreateLogger<MigrationSource>(), peers);
                 var migration = new WorkerMigration(
                     new MigrationTarget(_authorizations, _incoming, agents, _time, _loggers.CreateLogger<MigrationTarget>()),
                     source,
-                    new CheckpointShipper(nodeId, agents, checkpoints, source, _incoming.RestoreRoot, _time, _loggers.CreateLogger<CheckpointShipper>()));
+                    new CheckpointShipper(nodeId, agents, checkpoints, source, _incoming.RestoreRoot, _time, _loggers.CreateLogger<CheckpointShipper>(), peers));
                 migrations.Add(migration);
-                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration) { Metrics = _metrics };
+                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration) { Metrics = _metrics, Tls = _tls };
                 LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master, transferAddress);
                 links.Add(link.RunAsync(stoppingToken));
             }

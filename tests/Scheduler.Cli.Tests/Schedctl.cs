@@ -8,6 +8,13 @@ internal static class Schedctl
     public static Task<(int ExitCode, string Out, string Err)> RunAsync(string? master, TimeSpan? timeout, params string[] args) =>
         RunInAsync(null, null, master, timeout, args);
 
+    /// <summary>The flags that point schedctl at the certificates `schedctl up --dir <paramref name="clusterDir"/>` made (its CA and client:schedctl).</summary>
+    public static string[] LocalTls(string clusterDir)
+    {
+        var certs = Path.Combine(clusterDir, Local.LocalCertificates.FolderName);
+        return ["--ca", Path.Combine(certs, "ca.crt"), "--cert", Local.LocalCertificates.ClientCertificatePath(certs), "--key", Local.LocalCertificates.ClientKeyPath(certs)];
+    }
+
     /// <summary>Runs schedctl in <paramref name="workingDirectory"/> with SCHEDULER_MASTER set to <paramref name="masterEnv"/> (unset when null).</summary>
     public static async Task<(int ExitCode, string Out, string Err)> RunInAsync(string? workingDirectory, string? masterEnv, string? master, TimeSpan? timeout, params string[] args)
     {
@@ -17,7 +24,7 @@ internal static class Schedctl
             all,
             workingDirectory,
             timeout,
-            new Dictionary<string, string?> { ["SCHEDULER_MASTER"] = masterEnv });
+            new Dictionary<string, string?>(TestCertificates.SchedctlEnvironment()) { ["SCHEDULER_MASTER"] = masterEnv });
         return (result.ExitCode, result.Out, result.Err);
     }
 }

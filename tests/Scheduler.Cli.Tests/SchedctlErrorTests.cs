@@ -16,7 +16,7 @@ public sealed class SchedctlErrorTests
     [TestCase("submit", "--gpu", "1", "--", "/bin/true")]
     public async Task A_command_line_that_does_not_parse_is_one_error_line_and_exit_code_2(params string[] args)
     {
-        var result = await Schedctl.RunAsync("http://127.0.0.1:1", null, args);
+        var result = await Schedctl.RunAsync("https://127.0.0.1:1", null, args);
 
         Assert.That(result.ExitCode, Is.EqualTo(2), "exit 1 means the job failed under --wait");
         Assert.That(result.Out, Is.Empty, "no help dump");
@@ -26,7 +26,7 @@ public sealed class SchedctlErrorTests
     [Test]
     public async Task A_mistyped_flag_before_the_command_is_not_submitted_as_the_command()
     {
-        var result = await Schedctl.RunAsync("http://127.0.0.1:1", null, "submit", "--gpu", "1", "--", "/bin/true");
+        var result = await Schedctl.RunAsync("https://127.0.0.1:1", null, "submit", "--gpu", "1", "--", "/bin/true");
 
         Assert.That(result.Err.TrimEnd(), Does.StartWith("error: unknown option '--gpu'"));
     }

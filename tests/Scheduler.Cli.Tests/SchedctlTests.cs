@@ -251,9 +251,12 @@ public sealed class SchedctlTests
     public async Task Client_moves_past_a_dead_master_address_and_submits_once()
     {
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var tls = TestCertificates.ClientOptions([]);
         var options = new SchedulerClientOptions
         {
-            Addresses = SchedulerClientOptions.ParseAddresses($"http://127.0.0.1:1,{_cluster.MasterUrl}"),
+            Addresses = SchedulerClientOptions.ParseAddresses($"https://127.0.0.1:1,{_cluster.MasterUrl}"),
+            CaCertificate = tls.CaCertificate,
+            ClientCertificate = tls.ClientCertificate,
             InitialBackoff = TimeSpan.FromMilliseconds(10),
         };
         await using var client = new SchedulerClient(options);

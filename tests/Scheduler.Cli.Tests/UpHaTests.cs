@@ -48,6 +48,7 @@ public sealed partial class UpHaTests
                 Assert.That(processes, Has.Length.EqualTo(8), "nothing but etcd, master and worker processes");
                 Assert.That(processes.Where(p => p.Role != "worker").Select(p => p.Address), Is.All.Match(LoopbackUrl().ToString()));
                 Assert.That(processes.Select(p => p.Address).Where(a => a.Length > 0), Is.Unique);
+                Assert.That(processes.Where(p => p.Role == "master").Select(p => p.Address), Is.All.StartWith("https://"), "masters speak TLS by default");
                 Assert.That(processes.Select(p => p.Pid), Is.Unique);
                 Assert.That(processes.Where(p => !TestPosix.IsAlive(p.Pid)), Is.Empty, "every listed PID is alive");
             });
@@ -58,7 +59,7 @@ public sealed partial class UpHaTests
             var answers = new List<(string Id, string Address)>();
             foreach (var master in masters)
             {
-                answers.Add(await LeaderAsync(master.Address));
+                answers.Add(await LeaderAsync(master.Address, dir));
             }
 
             Assert.That(answers.Distinct().Count(), Is.EqualTo(1), string.Join("; ", answers));
@@ -77,12 +78,12 @@ public sealed partial class UpHaTests
     }
 
     /// <summary>One master's answer to `schedctl leader -o json`, once it knows a leader (a standby may not for a moment).</summary>
-    private static async Task<(string Id, string Address)> LeaderAsync(string master)
+    private static async Task<(string Id, string Address)> LeaderAsync(string master, string dir)
     {
         var answer = await Eventually.ReturnsAsync(
             async () =>
             {
-                var (code, output, _) = await Schedctl.RunAsync(master, TimeSpan.FromSeconds(30), "leader", "-o", "json");
+                var (code, output, _) = await Schedctl.RunAsync(master, TimeSpan.FromSeconds(30), [.. Schedctl.LocalTls(dir), "leader", "-o", "json"]);
                 if (code != 0)
                 {
                     return null;
@@ -112,6 +113,6 @@ public sealed partial class UpHaTests
         }
     }
 
-    [GeneratedRegex(@"^http://127\.0\.0\.1:\d+$")]
+    [GeneratedRegex(@"^https?://127\.0\.0\.1:\d+$")]
     private static partial Regex LoopbackUrl();
 }

@@ -23,7 +23,7 @@ public sealed class UpTests
                 var master = await MasterUrlAsync(dir, up);
                 for (var i = 0; i < 6; i++)
                 {
-                    var (code, output, error) = await Schedctl.RunAsync(master, null, "submit", "-o", "json", "--", "/bin/sh", "-c", ledger.Script("sleep 3"));
+                    var (code, output, error) = await Schedctl.RunAsync(master, null, [.. Schedctl.LocalTls(dir), "submit", "-o", "json", "--", "/bin/sh", "-c", ledger.Script("sleep 3")]);
                     Assert.That(code, Is.Zero, error);
                     jobs.Add(System.Text.Json.JsonDocument.Parse(output).RootElement.GetProperty("id").GetString()!);
                 }
@@ -45,7 +45,7 @@ public sealed class UpTests
                 foreach (var job in jobs)
                 {
                     await Eventually.TrueAsync(
-                        async () => (await Schedctl.RunAsync(master, null, "jobs", "get", job, "-o", "json")).Out.Contains("SUCCEEDED", StringComparison.Ordinal),
+                        async () => (await Schedctl.RunAsync(master, null, [.. Schedctl.LocalTls(dir), "jobs", "get", job, "-o", "json"])).Out.Contains("SUCCEEDED", StringComparison.Ordinal),
                         $"{job} to succeed after the restart",
                         TimeSpan.FromSeconds(90));
                 }

@@ -12,7 +12,7 @@ public sealed class ClusterApi : IDisposable
 
     public ClusterApi(string masterUrl)
     {
-        _channel = GrpcChannel.ForAddress(masterUrl);
+        _channel = TestCertificates.Channel(masterUrl);
         Jobs = new Jobs.JobsClient(_channel);
         Admin = new Admin.AdminClient(_channel);
     }

@@ -66,7 +66,7 @@ public sealed class CommandLineTests
         holder.Start();
         var port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
 
-        var result = await RunAsync("master", "--listen", $"127.0.0.1:{port}", "--data-dir", Path.Combine(_cwd, "m"));
+        var result = await RunAsync("master", "--listen", $"127.0.0.1:{port}", "--data-dir", Path.Combine(_cwd, "m"), "--insecure");
 
         Assert.That(result.ExitCode, Is.EqualTo(2));
         Assert.That(result.Err.TrimEnd(), Does.StartWith($"error: cannot listen on 127.0.0.1:{port}: address already in use").And.Not.Contain('\n'));

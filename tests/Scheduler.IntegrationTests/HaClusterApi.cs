@@ -33,12 +33,10 @@ public sealed class HaClusterApi : IDisposable
     }
 
     /// <summary>A client given every master's URL, as an application would be configured.</summary>
-    public SchedulerClient NewClient() => new(new SchedulerClientOptions
-    {
-        Addresses = SchedulerClientOptions.ParseAddresses(_cluster.MasterUrls),
-        Timeout = TimeSpan.FromSeconds(5),
-        RetryBudget = TimeSpan.FromSeconds(30),
-    });
+    public SchedulerClient NewClient() => new(TestCertificates.ClientOptions(
+        SchedulerClientOptions.ParseAddresses(_cluster.MasterUrls),
+        timeout: TimeSpan.FromSeconds(5),
+        retryBudget: TimeSpan.FromSeconds(30)));
 
     public async Task<LeaderInfo> GetLeaderAsync(HaMaster master) =>
         await this[master].Admin.GetLeaderAsync(new GetLeaderRequest(), deadline: ShortDeadline());

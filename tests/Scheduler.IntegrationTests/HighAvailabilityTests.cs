@@ -401,7 +401,7 @@ public sealed class HighAvailabilityTests
                 Artifacts.SchedctlDll,
                 ["--master", string.Join(',', cluster.Masters.OrderBy(m => m == leader ? 0 : 1).Select(m => m.Url)), .. args],
                 timeout: TimeSpan.FromSeconds(60),
-                env: new Dictionary<string, string?> { ["SCHEDULER_MASTER"] = null });
+                env: new Dictionary<string, string?>(TestCertificates.SchedctlEnvironment()) { ["SCHEDULER_MASTER"] = null });
     }
 
     [Test]

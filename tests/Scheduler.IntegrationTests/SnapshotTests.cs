@@ -84,7 +84,7 @@ public sealed class SnapshotTests : PerTestCluster
         }
     }
 
-    private static SchedulerClient Client(string url) => new(new SchedulerClientOptions { Addresses = [new Uri(url)] });
+    private static SchedulerClient Client(string url) => new(TestCertificates.ClientOptions([new Uri(url)]));
 
     private static async Task<FreshMaster> FreshMasterAsync(string store)
     {

@@ -157,7 +157,7 @@ public sealed class StoreFaultTests : PerTestCluster
     {
         var log = Path.Combine(cluster.Root, $"{name}.log");
         await using var master = ManagedProcess.StartDotnet(
-            name, Artifacts.MasterDll, ["--listen", "127.0.0.1:0", "--data-dir", cluster.MasterDataDir], log);
+            name, Artifacts.MasterDll, ["--listen", "127.0.0.1:0", "--data-dir", cluster.MasterDataDir, "--insecure"], log);
         await Eventually.TrueAsync(() => master.HasExited, $"the {name} master to refuse and exit");
         return (master.ExitCode, master.ReadLog());
     }

@@ -15,9 +15,12 @@ public sealed class WatchRecoveryTests : PerTestCluster
     {
         var (cluster, api) = await StartAsync("watch-restart");
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var tls = TestCertificates.ClientOptions([new Uri(cluster.MasterUrl)]);
         await using var client = new SchedulerClient(new SchedulerClientOptions
         {
-            Addresses = [new Uri(cluster.MasterUrl)],
+            Addresses = tls.Addresses,
+            CaCertificate = tls.CaCertificate,
+            ClientCertificate = tls.ClientCertificate,
             InitialBackoff = TimeSpan.FromMilliseconds(100),
             RetryBudget = TimeSpan.FromSeconds(60),
             MaxRetries = 100,

@@ -38,7 +38,7 @@ public sealed class HaMaster(string id, string dataDir, string logPath)
 /// <summary>
 /// Highly available masters on real etcd: N etcd members, several masters with distinct ids and data
 /// folders on free loopback ports (each address read from its master.addr), and workers given every
-/// master's URL. Disposing stops workers, masters and etcd by PID; on a failed test every log is printed.
+/// master's URL, all on TLS with the test CA (<see cref="TestCertificates"/>). Disposing stops workers, masters and etcd by PID; on a failed test every log is printed.
 /// </summary>
 public sealed class HaCluster : IAsyncDisposable
 {
@@ -113,6 +113,7 @@ public sealed class HaCluster : IAsyncDisposable
         "--heartbeat-interval-ms", timings.HeartbeatIntervalMs.ToString(CultureInfo.InvariantCulture),
         "--dead-after-ms", timings.DeadAfterMs.ToString(CultureInfo.InvariantCulture),
         "--stop-grace-ms", "2000",
+        .. TestCertificates.Args(Scheduler.Client.ClusterRole.Master, id),
     ];
 
     /// <summary>Starts a worker with simulated GPUs that knows every master (or only <paramref name="masterUrls"/>).</summary>
@@ -130,6 +131,7 @@ public sealed class HaCluster : IAsyncDisposable
             "--gpu-model", "A100",
             "--gpu-memory-mib", "40960",
         };
+        args.AddRange(TestCertificates.Args(Scheduler.Client.ClusterRole.Node, nodeId));
         var worker = ManagedProcess.StartDotnet(nodeId, Artifacts.WorkerDll, args, Path.Combine(Root, $"{nodeId}.log"));
         _workers.Add(worker);
         return worker;

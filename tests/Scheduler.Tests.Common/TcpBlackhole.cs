@@ -27,7 +27,7 @@ public sealed class TcpBlackhole : IAsyncDisposable
 
     public Uri Target { get; }
 
-    public string Url => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+    public string Url => $"{Target.Scheme}://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
 
     public void Cut() => _cut = true;
 

@@ -3,7 +3,9 @@ namespace Scheduler.Tests.Common;
 /// <summary>
 /// A real master and real workers as child processes on loopback, each with its own data
 /// folder and log. Disposing stops every process by PID; on a failed test the logs are
-/// printed so the failure can be understood from CI output alone.
+/// printed so the failure can be understood from CI output alone. TLS as deployed (the test CA of
+/// <see cref="TestCertificates"/>: master:test, node:ID per worker) unless the master's arguments hold
+/// --insecure, which its workers then get too.
 /// </summary>
 public sealed class TestCluster : IAsyncDisposable
 {
@@ -17,7 +19,11 @@ public sealed class TestCluster : IAsyncDisposable
         Root = root;
         Timings = timings;
         _masterArgs = masterArgs;
+        Tls = !masterArgs.Contains("--insecure");
     }
+
+    /// <summary>Whether master and workers speak TLS (the default) rather than plaintext (--insecure among the master's arguments).</summary>
+    public bool Tls { get; }
 
     public string Root { get; }
 
@@ -58,6 +64,7 @@ public sealed class TestCluster : IAsyncDisposable
                 "--dead-after-ms", Timings.DeadAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 "--stop-grace-ms", "2000",
                 .. _masterArgs,
+                .. Tls ? TestCertificates.Args(Scheduler.Client.ClusterRole.Master, "test") : [],
                 .. extraArgs ?? [],
             ],
             Path.Combine(Root, $"master-{_masterStarts}.log")));
@@ -98,6 +105,14 @@ public sealed class TestCluster : IAsyncDisposable
         if (labels is not null)
         {
             args.AddRange(["--labels", labels]);
+        }
+
+        // A test that brings its own certificate (or none) says so with --cert or --insecure.
+        if (!extraArgs.Any(a => a is "--cert" or "--insecure" or "--ca"))
+        {
+            args.AddRange(Tls
+                ? TestCertificates.Args(Scheduler.Client.ClusterRole.Node, extraArgs.Contains("--simulate") ? nodeId + "-*" : nodeId)
+                : ["--insecure"]);
         }
 
         args.AddRange(extraArgs);

@@ -45,7 +45,7 @@ internal static class BenchCommand
         await using var cluster = await LocalCluster.StartAsync(
             new LocalClusterOptions(dir, Workers: 0, GpusPerWorker: 8, HeartbeatIntervalMs: 1000, DeadAfterMs: 10_000, SimulatedNodes: nodeCount),
             ct);
-        await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = [new Uri(cluster.MasterUrl)] });
+        await using var client = new SchedulerClient(cluster.ClientOptions());
         while ((await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) < nodeCount)
         {
             await Task.Delay(100, ct);

@@ -36,8 +36,8 @@ internal static class DemoCommand
             try
             {
                 return highlyAvailable
-                    ? await HaDemo.RunAsync(directory, output, deadline.Token)
-                    : await RunAsync(directory, output, deadline.Token);
+                    ? await HaDemo.RunAsync(directory, Insecure(parse), output, deadline.Token)
+                    : await RunAsync(directory, Insecure(parse), output, deadline.Token);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -48,12 +48,24 @@ internal static class DemoCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(string directory, TextWriter output, CancellationToken ct)
+    /// <summary>Whether the local cluster runs without TLS (--insecure); said on stderr when it does.</summary>
+    internal static bool Insecure(ParseResult parse)
+    {
+        var insecure = ClientTls.IsInsecure(parse);
+        if (insecure)
+        {
+            ClientTls.WarnInsecure(parse.InvocationConfiguration.Error);
+        }
+
+        return insecure;
+    }
+
+    private static async Task<int> RunAsync(string directory, bool insecure, TextWriter output, CancellationToken ct)
     {
         var printer = new Printer("table", output);
         await output.WriteLineAsync($"== starting a master and 2 workers with 4 simulated A100s each (logs in {directory})");
-        await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(directory), ct);
-        await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = [new Uri(cluster.MasterUrl)] });
+        await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(directory, Insecure: insecure), ct);
+        await using var client = new SchedulerClient(cluster.ClientOptions());
         await WaitAsync(async () => (await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) == 2, ct);
         printer.Nodes(await client.ListNodesAsync(ct));
 

@@ -49,9 +49,12 @@ internal static class FailoverBench
         await output.WriteLineAsync($"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.FrameworkDescription}");
         await output.WriteLineAsync($"cluster: 3 etcd members, 3 masters (lease {leaseTtlMs} ms), 2 workers; {submitters} submitters, one ~0.6 s ledger agent each per {SubmitPace.TotalMilliseconds:0} ms; {kills} kill -9 of the leader");
         await using var cluster = await LocalHaCluster.StartAsync(new LocalHaClusterOptions(dir, LeaseTtlMs: leaseTtlMs), ct);
+        var tls = cluster.ClientOptions();
         await using var client = new SchedulerClient(new SchedulerClientOptions
         {
-            Addresses = SchedulerClientOptions.ParseAddresses(cluster.MasterUrls),
+            Addresses = tls.Addresses,
+            CaCertificate = tls.CaCertificate,
+            ClientCertificate = tls.ClientCertificate,
             InitialBackoff = TimeSpan.FromMilliseconds(50),
             RetryBudget = TimeSpan.FromSeconds(60),
         });
@@ -70,12 +73,12 @@ internal static class FailoverBench
             // Steady state first: the current leader runs jobs it accepted itself.
             var since = TimeProvider.System.GetUtcNow();
             await Until(async () => (await client.ListJobsAsync(null, 100, ct)).Any(j => j.StartedAt is not null && j.CreatedAt.ToDateTimeOffset() > since), ct);
-            var leader = await LeaderAsync(cluster.Masters, except: null, ct);
+            var leader = await LeaderAsync(cluster.Masters, tls, except: null, ct);
             var killedAt = TimeProvider.System.GetUtcNow();
             var clock = Stopwatch.StartNew();
             cluster.Process(leader.MasterId).Kill();
 
-            var successor = await LeaderAsync(cluster.Masters, except: leader.MasterId, ct);
+            var successor = await LeaderAsync(cluster.Masters, tls, except: leader.MasterId, ct);
             var electedAfter = clock.Elapsed.TotalSeconds;
             await Until(async () => (await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) == 2, ct);
             var workersAfter = clock.Elapsed.TotalSeconds;
@@ -158,9 +161,9 @@ internal static class FailoverBench
     private static string? _firstRefusal;
 
     /// <summary>Asks every master directly (no redirects) until one other than <paramref name="except"/> says it leads.</summary>
-    private static async Task<LeaderInfo> LeaderAsync(IReadOnlyList<ClusterProcess> masters, string? except, CancellationToken ct)
+    private static async Task<LeaderInfo> LeaderAsync(IReadOnlyList<ClusterProcess> masters, SchedulerClientOptions tls, string? except, CancellationToken ct)
     {
-        var channels = masters.Where(m => m.Id != except).Select(m => GrpcChannel.ForAddress(m.Address)).ToArray();
+        var channels = masters.Where(m => m.Id != except).Select(m => SchedulerChannels.ForAddress(new Uri(m.Address), tls)).ToArray();
         try
         {
             var admins = channels.Select(c => new Admin.AdminClient(c)).ToArray();

@@ -25,19 +25,19 @@ internal static class HaDemo
     private const long CpuMillisPerLateJob = 500;
     private const int LateJobs = 2;
 
-    public static async Task<int> RunAsync(string directory, TextWriter output, CancellationToken ct)
+    public static async Task<int> RunAsync(string directory, bool insecure, TextWriter output, CancellationToken ct)
     {
         var printer = new Printer("table", output);
         await output.WriteLineAsync($"== starting 3 etcd members, 3 masters and 2 workers with 4 simulated A100s each (logs in {directory})");
 
-        await using var cluster = await LocalHaCluster.StartAsync(new LocalHaClusterOptions(directory), ct);
+        await using var cluster = await LocalHaCluster.StartAsync(new LocalHaClusterOptions(directory, Insecure: insecure), ct);
         foreach (var process in cluster.Processes)
         {
             await output.WriteLineAsync($"  {process.Role,-6} {process.Id,-9} {(process.Address.Length > 0 ? process.Address : "-"),-22} pid {process.Pid}");
         }
 
         await output.WriteLineAsync($"  processes listed in {cluster.ManifestPath}");
-        await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = SchedulerClientOptions.ParseAddresses(cluster.MasterUrls) });
+        await using var client = new SchedulerClient(cluster.ClientOptions());
         await WaitAsync(async () => (await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) == 2, ct);
         var before = await WaitForAsync(async () => await client.GetLeaderAsync(ct) is { MasterId.Length: > 0 } answer ? answer : null, ct);
         await output.WriteLineAsync($"== leader: {before.MasterId} at {before.Address} (epoch {before.Epoch}, store {before.Store}); the others stand by");
@@ -71,7 +71,7 @@ internal static class HaDemo
 
         var late = SubmitLateAsync(client, ledger, ct);
         var survivors = cluster.Masters.Where(m => m.Id != leader.MasterId).ToArray();
-        var (successor, failover) = await WaitForNewLeaderAsync(survivors, clock, ct);
+        var (successor, failover) = await WaitForNewLeaderAsync(survivors, cluster.ClientOptions(), clock, ct);
         await output.WriteLineAsync(
             $"== takeover: {successor.MasterId} at {successor.Address} leads (epoch {successor.Epoch}, was {before.Epoch}); "
             + $"kill -> it answered GetLeader with is_leader=true: {Seconds(failover)}");
@@ -133,9 +133,9 @@ internal static class HaDemo
     }
 
     /// <summary>Asks each surviving master directly (no leader hints followed) until one answers that it leads.</summary>
-    private static async Task<(LeaderInfo Leader, TimeSpan After)> WaitForNewLeaderAsync(IReadOnlyList<ClusterProcess> survivors, Stopwatch clock, CancellationToken ct)
+    private static async Task<(LeaderInfo Leader, TimeSpan After)> WaitForNewLeaderAsync(IReadOnlyList<ClusterProcess> survivors, SchedulerClientOptions tls, Stopwatch clock, CancellationToken ct)
     {
-        var channels = survivors.Select(s => GrpcChannel.ForAddress(s.Address)).ToArray();
+        var channels = survivors.Select(s => SchedulerChannels.ForAddress(new Uri(s.Address), tls)).ToArray();
         try
         {
             var admins = channels.Select(c => new Admin.AdminClient(c)).ToArray();

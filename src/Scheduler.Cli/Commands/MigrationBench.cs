@@ -50,7 +50,7 @@ internal static partial class MigrationBench
 
         await output.WriteLineAsync($"== live migration of the sample BigStateAgent: {mib} MiB of state, {changePercent.ToString(CultureInfo.InvariantCulture)}% rewritten every second");
         await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(dir, DeadAfterMs: 10_000), ct);
-        await using var client = new SchedulerClient(new SchedulerClientOptions { Addresses = [new Uri(cluster.MasterUrl)] });
+        await using var client = new SchedulerClient(cluster.ClientOptions());
         await Until(async () => (await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) == 2, ct);
         var spec = new JobSpec
         {

@@ -35,7 +35,7 @@ internal static class UpCommand
 
             if (parse.GetValue(ha))
             {
-                var haOptions = new LocalHaClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus));
+                var haOptions = new LocalHaClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Insecure: DemoCommand.Insecure(parse));
                 await using var haCluster = await LocalHaCluster.StartAsync(haOptions, ct);
                 foreach (var process in haCluster.Processes)
                 {
@@ -44,12 +44,13 @@ internal static class UpCommand
 
                 await output.WriteLineAsync($"logs and data in {haCluster.Directory}; processes in");
                 await output.WriteLineAsync(haCluster.ManifestPath);
+                await PrintTlsAsync(output, haCluster.Certificates);
                 await output.WriteLineAsync("try: schedctl leader -o json   schedctl nodes   schedctl submit -- /bin/sh -c 'echo hi'");
                 return await RunUntilCancelledAsync(output, ct);
             }
 
             var http = parse.GetValue(statusPort) is >= 0 and var p ? $"127.0.0.1:{p}" : null;
-            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port), MetricsListen: parse.GetValue(metrics)!, HttpListen: http, Auth: parse.GetValue(auth));
+            var options = new LocalClusterOptions(parse.GetValue(dir)!, parse.GetValue(workers), parse.GetValue(gpus), Port: parse.GetValue(port), MetricsListen: parse.GetValue(metrics)!, HttpListen: http, Auth: parse.GetValue(auth), Insecure: DemoCommand.Insecure(parse));
             await using var cluster = await LocalCluster.StartAsync(options, ct);
             await output.WriteLineAsync($"master {cluster.MasterUrl} (pid {cluster.Master.Pid}), {cluster.Workers.Count} workers; logs and data in {cluster.Directory}");
             if (http is not null && await cluster.StatusUrlAsync(ct) is { } statusUrl)
@@ -67,10 +68,22 @@ internal static class UpCommand
                 await output.WriteLineAsync($"auth on: admin token in {Path.Combine(cluster.Directory, Cli.TokenFileName)} (schedctl --token, or env SCHED_TOKEN, from another folder); schedctl tokens create --role submitter --tenant T --name N");
             }
 
+            await PrintTlsAsync(output, cluster.Certificates);
             await output.WriteLineAsync("try: schedctl nodes   schedctl submit --gpus 1 -- /bin/sh -c 'echo $CUDA_VISIBLE_DEVICES'   schedctl jobs");
             return await RunUntilCancelledAsync(output, ct);
         }));
         return command;
+    }
+
+    /// <summary>Where the cluster's CA and schedctl's certificate are (schedctl finds them by itself under the default --dir).</summary>
+    private static async Task PrintTlsAsync(TextWriter output, LocalCertificates? certificates)
+    {
+        if (certificates is not null)
+        {
+            await output.WriteLineAsync(
+                $"TLS: CA {certificates.CaPath}; schedctl needs --ca {certificates.CaPath} --cert {LocalCertificates.ClientCertificatePath(certificates.Directory)} "
+                + $"--key {LocalCertificates.ClientKeyPath(certificates.Directory)} unless run where the default --dir {LocalCluster.DefaultDirectory} is");
+        }
     }
 
     private static async Task<int> RunUntilCancelledAsync(TextWriter output, CancellationToken ct)

@@ -12,11 +12,12 @@ internal sealed partial class LocalCluster : IAsyncDisposable
     private string _workerMetricsListen = "";
     private string? _workerToken;
 
-    private LocalCluster(string directory, LocalProcess master, string masterUrl)
+    private LocalCluster(string directory, LocalProcess master, string masterUrl, LocalCertificates? certificates)
     {
         Directory = directory;
         Master = master;
         MasterUrl = masterUrl;
+        Certificates = certificates;
     }
 
     public static string DefaultDirectory => Path.Combine(".scheduler", "local");
@@ -32,6 +33,22 @@ internal sealed partial class LocalCluster : IAsyncDisposable
     /// <summary>With auth on: the bootstrap admin token, also in DIR/admin.token (which schedctl reads by default); null otherwise.</summary>
     public string? AdminToken { get; private init; }
 
+    /// <summary>The cluster's CA and certificates (DIR/certs); null when it runs --insecure.</summary>
+    public LocalCertificates? Certificates { get; }
+
+    /// <summary>Client settings for this cluster's master: its URL, and with TLS the CA and schedctl's client certificate.</summary>
+    public Scheduler.Client.SchedulerClientOptions ClientOptions() =>
+        WithToken(Certificates?.ClientOptions([new Uri(MasterUrl)]), new Uri(MasterUrl), AdminToken);
+
+    /// <summary><paramref name="tls"/> (null: plaintext to <paramref name="master"/>) with <paramref name="token"/> added.</summary>
+    private static Scheduler.Client.SchedulerClientOptions WithToken(Scheduler.Client.SchedulerClientOptions? tls, Uri master, string? token) => new()
+    {
+        Addresses = tls?.Addresses ?? [master],
+        CaCertificate = tls?.CaCertificate,
+        ClientCertificate = tls?.ClientCertificate,
+        Token = token,
+    };
+
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct)
     {
         var dir = Path.GetFullPath(options.Directory);
@@ -43,6 +60,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
 
         // An `up --ha` in this folder left its masters here; clients must not take them for ours.
         File.Delete(Path.Combine(dir, ClusterManifest.FileName));
+        var certificates = options.Insecure ? null : LocalCertificates.Ensure(dir);
         var master = LocalProcess.StartDotnet(
             "master",
             Locate("Scheduler.Master", "Scheduler.Master.dll"),
@@ -55,6 +73,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 .. MetricsArgs(options.MetricsListen),
                 .. options.HttpListen is { } http ? new[] { "--http-listen", http } : [],
                 .. options.Auth ? new[] { "--auth", "--bootstrap-token-file", Path.Combine(dir, Cli.TokenFileName) } : [],
+                .. certificates?.Issue(Scheduler.Client.ClusterRole.Master, "local") ?? ["--insecure"],
             ],
             Path.Combine(dir, "master.log"));
         string url;
@@ -76,7 +95,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
             {
                 // The master wrote the file before it listened: it exists once master.addr does.
                 adminToken = (await File.ReadAllTextAsync(Path.Combine(dir, Cli.TokenFileName), ct)).Trim();
-                await using var client = new Scheduler.Client.SchedulerClient(new Scheduler.Client.SchedulerClientOptions { Addresses = [new Uri(url)], Token = adminToken });
+                await using var client = new Scheduler.Client.SchedulerClient(WithToken(certificates?.ClientOptions([new Uri(url)]), new Uri(url), adminToken));
                 workerToken = (await client.CreateTokenAsync("local workers", "worker", null, ct)).Secret;
             }
             catch
@@ -86,7 +105,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
             }
         }
 
-        var cluster = new LocalCluster(dir, master, url) { _workerMetricsListen = WorkerMetricsListen(options.MetricsListen), _workerToken = workerToken, AdminToken = adminToken };
+        var cluster = new LocalCluster(dir, master, url, certificates) { _workerMetricsListen = WorkerMetricsListen(options.MetricsListen), _workerToken = workerToken, AdminToken = adminToken };
         for (var i = 0; i < options.Workers; i++)
         {
             cluster.StartWorker(WorkerName(i), options.GpusPerWorker, options.GpuModel);
@@ -156,6 +175,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 "--labels", $"node={nodeId}",
                 .. MetricsArgs(_workerMetricsListen),
                 .. _workerToken is { } token ? new[] { "--token", token } : [],
+                .. Certificates?.Issue(Scheduler.Client.ClusterRole.Node, extraArgs.Contains("--simulate") ? nodeId + "-*" : nodeId) ?? ["--insecure"],
                 .. extraArgs,
             ],
             Path.Combine(Directory, $"{nodeId}.log"));

@@ -11,4 +11,5 @@ internal sealed record LocalClusterOptions(
     int SimulatedNodes = 0,
     string MetricsListen = "",
     string? HttpListen = null,
-    bool Auth = false);
+    bool Auth = false,
+    bool Insecure = false);

@@ -25,9 +25,23 @@ internal sealed class LocalHaCluster : IAsyncDisposable
     private readonly List<(ClusterProcess Info, LocalProcess Process)> _masters = [];
     private readonly List<(ClusterProcess Info, LocalProcess Process)> _workers = [];
 
-    private LocalHaCluster(string directory) => Directory = directory;
+    private LocalHaCluster(string directory, LocalCertificates? certificates)
+    {
+        Directory = directory;
+        Certificates = certificates;
+    }
 
     public string Directory { get; }
+
+    /// <summary>The cluster's CA and certificates (DIR/certs); null when it runs --insecure.</summary>
+    public LocalCertificates? Certificates { get; }
+
+    /// <summary>Client settings for every master: their URLs, and with TLS the CA and schedctl's client certificate.</summary>
+    public Scheduler.Client.SchedulerClientOptions ClientOptions()
+    {
+        var addresses = Scheduler.Client.SchedulerClientOptions.ParseAddresses(MasterUrls);
+        return Certificates?.ClientOptions(addresses) ?? new Scheduler.Client.SchedulerClientOptions { Addresses = addresses };
+    }
 
     public string ManifestPath => Path.Combine(Directory, ClusterManifest.FileName);
 
@@ -46,7 +60,7 @@ internal sealed class LocalHaCluster : IAsyncDisposable
         var etcd = await EtcdBinary.EnsureAsync(ct);
         var dir = Path.GetFullPath(options.Directory);
         System.IO.Directory.CreateDirectory(dir);
-        var cluster = new LocalHaCluster(dir);
+        var cluster = new LocalHaCluster(dir, options.Insecure ? null : LocalCertificates.Ensure(dir));
         try
         {
             File.Delete(cluster.ManifestPath);
@@ -156,7 +170,7 @@ internal sealed class LocalHaCluster : IAsyncDisposable
         {
             var id = $"master-{Num(i)}";
             var process = StartMasterProcess(id, ports[i - 1]);
-            _masters.Add((new ClusterProcess("master", id, Url(ports[i - 1]), process.Pid), process));
+            _masters.Add((new ClusterProcess("master", id, MasterUrl(ports[i - 1]), process.Pid), process));
         }
 
         // A standby writes master.addr too, once it listens.
@@ -171,7 +185,7 @@ internal sealed class LocalHaCluster : IAsyncDisposable
         var options = _options;
         var endpoints = string.Join(',', _etcd.Select(e => e.Info.Address));
         var dll = LocalCluster.Locate("Scheduler.Master", "Scheduler.Master.dll");
-        var url = Url(port);
+        var url = MasterUrl(port);
         var data = Path.Combine(Directory, id);
         System.IO.Directory.CreateDirectory(data);
         File.Delete(Path.Combine(data, "master.addr"));
@@ -189,6 +203,7 @@ internal sealed class LocalHaCluster : IAsyncDisposable
                     "--heartbeat-interval-ms", Num(options.HeartbeatIntervalMs),
                     "--dead-after-ms", Num(options.DeadAfterMs),
                     "--stop-grace-ms", "2000",
+                    .. Certificates?.Issue(Scheduler.Client.ClusterRole.Master, id) ?? ["--insecure"],
                 ],
                 Path.Combine(Directory, $"{id}.log"));
     }
@@ -208,6 +223,7 @@ internal sealed class LocalHaCluster : IAsyncDisposable
                 "--cpu-millis", "8000",
                 "--memory-mib", "32768",
                 "--labels", $"node={nodeId}",
+                .. Certificates?.Issue(Scheduler.Client.ClusterRole.Node, nodeId) ?? ["--insecure"],
             ],
             Path.Combine(Directory, $"{nodeId}.log"));
         _workers.Add((new ClusterProcess("worker", nodeId, "", worker.Pid), worker));
@@ -296,6 +312,8 @@ internal sealed class LocalHaCluster : IAsyncDisposable
     }
 
     private static string Url(int port) => $"http://127.0.0.1:{Num(port)}";
+
+    private string MasterUrl(int port) => $"{(Certificates is null ? "http" : "https")}://127.0.0.1:{Num(port)}";
 
     private static string Num(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

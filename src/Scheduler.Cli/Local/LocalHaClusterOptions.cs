@@ -16,4 +16,5 @@ internal sealed record LocalHaClusterOptions(
     string GpuModel = "A100",
     int LeaseTtlMs = 1000,
     int HeartbeatIntervalMs = 500,
-    int DeadAfterMs = 8000);
+    int DeadAfterMs = 8000,
+    bool Insecure = false);

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Scheduler.Contracts.V1;
+using Scheduler.Hosting;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
 using Scheduler.Master.Workers;
@@ -15,11 +16,14 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
 {
     private readonly MasterRole _role;
     private readonly ILogger<WorkerGatewayService> _logger;
+    private readonly bool _tls;
 
-    public WorkerGatewayService(MasterRole role, ILogger<WorkerGatewayService> logger)
+    /// <param name="tls">Registered unless the master runs with --insecure.</param>
+    public WorkerGatewayService(MasterRole role, ILogger<WorkerGatewayService> logger, ClusterTls? tls = null)
     {
         _role = role;
         _logger = logger;
+        _tls = tls is not null;
     }
 
     public override async Task Connect(
@@ -28,6 +32,7 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         ServerCallContext context)
     {
         var ct = context.CancellationToken;
+        var certified = _tls ? CertifiedNode(context) : null;
 
         // A standby refuses at once, naming the leader in the trailer: the worker goes there.
         var loop = await _role.RequireLeaderAsync(ct);
@@ -44,6 +49,12 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
 
         var registration = first.Register;
         Validate(registration);
+        if (certified is not null && !ClusterTrust.NodeMayBe(certified, registration.NodeId))
+        {
+            LogImpersonation(certified, registration.NodeId, context.Peer);
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"register.node_id '{registration.NodeId}' is not the node your certificate names (node:{certified})"));
+        }
 
         using var session = new WorkerSession(registration.NodeId, context.Peer);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, session.Closed, loop.TermEnded);
@@ -69,6 +80,23 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
             session.Close();
             await writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
+    }
+
+    /// <summary>
+    /// The node a TLS worker's certificate names: the gateway is for cluster nodes only, so a call without a
+    /// verified "node:NAME" certificate ends here (Kestrel has already checked any certificate against the CA).
+    /// </summary>
+    private string CertifiedNode(ServerCallContext context)
+    {
+        var peer = ClusterTls.Peer(context.GetHttpContext());
+        if (peer is (ClusterTrust.NodeRole, { } name))
+        {
+            return name;
+        }
+
+        LogUncertified(context.Peer, peer is { } p ? $"{p.Role}:{p.Name}" : "none");
+        throw new RpcException(new Status(StatusCode.Unauthenticated,
+            "the worker gateway needs a client certificate CN=node:NAME issued by the cluster CA (schedctl certs issue --node NAME)"));
     }
 
     private static async Task WriteAsync(WorkerSession session, IServerStreamWriter<MasterCommand> stream, CancellationToken ct)
@@ -104,6 +132,12 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
             throw Invalid("gpus", "must have distinct, non-empty UUIDs");
         }
     }
+
+    [LoggerMessage(102, LogLevel.Warning, "Refused worker gateway call from {Peer}: certificate {Certificate} is no node's")]
+    private partial void LogUncertified(string peer, string certificate);
+
+    [LoggerMessage(103, LogLevel.Warning, "Refused registration as node {NodeId} from {Peer}: its certificate names node {CertifiedNode}")]
+    private partial void LogImpersonation(string certifiedNode, string nodeId, string peer);
 
     [LoggerMessage(101, LogLevel.Warning, "Stream from node {NodeId} broke: {Reason}")]
     private partial void LogStreamBroken(string nodeId, string reason);

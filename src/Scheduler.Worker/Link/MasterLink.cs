@@ -96,6 +96,9 @@ internal sealed partial class MasterLink
         _commands = new CommandDispatcher(identity.NodeId, _epochs, agents, _fencing, ApplyTimings, MarkContact, Send, migration, logger);
     }
 
+    /// <summary>This node's certificate (shown to the master, which takes the node id from it) and the CA the master must chain to; null with --insecure.</summary>
+    internal Scheduler.Hosting.ClusterTls? Tls { get; init; }
+
     /// <summary>Where this node's heartbeats and starts are counted; null where nobody reads metrics.</summary>
     internal WorkerMetrics? Metrics
     {
@@ -231,6 +234,7 @@ internal sealed partial class MasterLink
                 KeepAlivePingDelay = TimeSpan.FromSeconds(1),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(1),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+                SslOptions = Tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
             },
         });
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);

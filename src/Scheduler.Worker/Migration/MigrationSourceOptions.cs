@@ -1,4 +1,5 @@
 using Grpc.Net.Client;
+using Scheduler.Hosting;
 using Scheduler.Worker.Transfer;
 
 namespace Scheduler.Worker.Migration;
@@ -23,9 +24,22 @@ internal sealed record MigrationSourceOptions
 
     public CheckpointSenderOptions Sender { get; init; } = new();
 
-    /// <summary>A channel to a target's transfer service, dialled within <see cref="ConnectTimeout"/>.</summary>
-    public GrpcChannel OpenChannel(Uri target) => GrpcChannel.ForAddress(target, new GrpcChannelOptions
-    {
-        HttpHandler = new SocketsHttpHandler { ConnectTimeout = ConnectTimeout, EnableMultipleHttp2Connections = true },
-    });
+    /// <summary>This worker's certificate and the cluster CA; null with --insecure (cleartext to peers).</summary>
+    public ClusterTls? Tls { get; init; }
+
+    /// <summary>
+    /// A channel to a target's transfer service, dialled within <see cref="ConnectTimeout"/>. With TLS the
+    /// target must show a certificate of the cluster CA for the address dialled, and sees this node's.
+    /// </summary>
+    public GrpcChannel OpenChannel(Uri target) => GrpcChannel.ForAddress(
+        Tls is null ? target : new UriBuilder(target) { Scheme = Uri.UriSchemeHttps }.Uri,
+        new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                ConnectTimeout = ConnectTimeout,
+                EnableMultipleHttp2Connections = true,
+                SslOptions = Tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
+            },
+        });
 }

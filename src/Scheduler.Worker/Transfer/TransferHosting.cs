@@ -11,19 +11,24 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Scheduler.Worker.Transfer;
 
 /// <summary>
-/// How a host serves checkpoint transfers: Kestrel on one endpoint, HTTP/2 cleartext only, with
+/// How a host serves checkpoint transfers: Kestrel on one endpoint, HTTP/2 (over TLS unless the worker runs --insecure), with
 /// flow-control windows large enough that a 1 MiB chunk is not throttled by the 64 KiB defaults.
 /// Shared by the worker host, the tests and the benchmark so that all three measure the same thing.
 /// </summary>
 internal static class TransferHosting
 {
-    public static void Listen(KestrelServerOptions kestrel, IPEndPoint endpoint)
+    /// <summary>Serves transfers on <paramref name="endpoint"/>; with <paramref name="tls"/>, only to peers showing a node certificate of the cluster CA.</summary>
+    public static void Listen(KestrelServerOptions kestrel, IPEndPoint endpoint, Scheduler.Hosting.ClusterTls? tls = null)
     {
         kestrel.Limits.MaxRequestBodySize = null;
         kestrel.Limits.Http2.InitialConnectionWindowSize = 32 * 1024 * 1024;
         kestrel.Limits.Http2.InitialStreamWindowSize = 16 * 1024 * 1024;
         kestrel.Limits.Http2.MaxFrameSize = 1024 * 1024;
-        kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http2);
+        kestrel.Listen(endpoint, listen =>
+        {
+            listen.Protocols = HttpProtocols.Http2;
+            tls?.Serve(listen, require: true, role: Scheduler.Hosting.ClusterTrust.NodeRole);
+        });
     }
 
     public static void AddCheckpointTransfer(this IServiceCollection services, string dataDir, TransferLimits limits)
