@@ -8,8 +8,16 @@ using Scheduler.Master.Validation;
 namespace Scheduler.Master.Services;
 
 /// <summary>The user-facing job API: validates at the edge, then hands work to the loop.</summary>
+[BindServiceMethod(typeof(JobsService), nameof(BindService))]
 internal sealed class JobsService : Jobs.JobsBase
 {
+    /// <summary>
+    /// The generated binding, except that a malformed request is INVALID_ARGUMENT (see <see cref="Hosting.MalformedRequestBinder"/>).
+    /// The parameter is the generated base type: ASP.NET Core looks the handlers up as overrides of its methods.
+    /// </summary>
+    public static void BindService(ServiceBinderBase binder, Jobs.JobsBase? service) =>
+        Jobs.BindService(new Hosting.MalformedRequestBinder(binder), service);
+
     private const int DefaultPageSize = 200;
     private const int MaxPageSize = 1000;
 
