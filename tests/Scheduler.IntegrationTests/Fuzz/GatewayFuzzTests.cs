@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Scheduler.Contracts.V1;
 using Scheduler.Tests.Common;
+using Scheduler.Tests.Common.Fuzz;
 
 namespace Scheduler.IntegrationTests.Fuzz;
 

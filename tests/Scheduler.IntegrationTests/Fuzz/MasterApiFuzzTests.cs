@@ -4,6 +4,7 @@ using Google.Protobuf.Reflection;
 using Grpc.Core;
 using Scheduler.Contracts.V1;
 using Scheduler.Tests.Common;
+using Scheduler.Tests.Common.Fuzz;
 
 namespace Scheduler.IntegrationTests.Fuzz;
 

@@ -2,13 +2,13 @@ using System.Collections.Concurrent;
 using System.Text;
 using Grpc.Core;
 
-namespace Scheduler.IntegrationTests.Fuzz;
+namespace Scheduler.Tests.Common.Fuzz;
 
 /// <summary>
 /// What a fuzz run got back: a count per (RPC, status code), and the first detail seen for each
 /// pair, so a failure names an example request's answer.
 /// </summary>
-internal sealed class FuzzTally
+public sealed class FuzzTally
 {
     private readonly ConcurrentDictionary<(string Rpc, StatusCode Code), int> _counts = new();
     private readonly ConcurrentDictionary<(string Rpc, StatusCode Code), string> _examples = new();

@@ -1,13 +1,13 @@
 using Google.Protobuf.Reflection;
 using Grpc.Core;
 
-namespace Scheduler.IntegrationTests.Fuzz;
+namespace Scheduler.Tests.Common.Fuzz;
 
 /// <summary>
 /// Calls any RPC with request bytes as they are: the generated clients would only send what their
 /// classes can hold, and a fuzzer wants to send what they cannot.
 /// </summary>
-internal static class RawCalls
+public static class RawCalls
 {
     private static readonly Marshaller<byte[]> Bytes = Marshallers.Create(b => b, b => b);
 

@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 
-namespace Scheduler.IntegrationTests.Fuzz;
+namespace Scheduler.Tests.Common.Fuzz;
 
 /// <summary>
 /// Writes hostile protobuf payloads for a message type straight from its descriptor, on the wire
@@ -10,7 +10,7 @@ namespace Scheduler.IntegrationTests.Fuzz;
 /// NUL-laden or path-escaping strings, unknown fields, wrong wire types, random or truncated bytes.
 /// Every payload comes from the <see cref="Random"/> it is given, so a seed reproduces it.
 /// </summary>
-internal sealed class WireFuzzer
+public sealed class WireFuzzer
 {
     private const int MaxDepth = 4;
 

@@ -1,13 +1,13 @@
 using System.Globalization;
 
-namespace Scheduler.IntegrationTests.Fuzz;
+namespace Scheduler.Tests.Common.Fuzz;
 
 /// <summary>
 /// How big a fuzz run is. CI runs a smaller count than the full 10,000 requests per RPC so the suite
 /// stays in budget on a busy two-core machine; <c>SCHEDULER_FUZZ_REQUESTS=10000</c> runs the full one,
 /// and <c>SCHEDULER_FUZZ_SEED</c> replays another seed.
 /// </summary>
-internal static class FuzzSettings
+public static class FuzzSettings
 {
     public const int DefaultRequestsPerRpc = 2000;
 
