@@ -71,6 +71,12 @@ internal sealed class WorkerOptions
     [Range(1, 86_400)]
     public int AgentLogSweepSeconds { get; set; } = 10;
 
+    /// <summary>
+    /// Who agents run as: auto (as root, the 'scheduler-agent' user if the host has one, else 'nobody';
+    /// otherwise the worker's own user), off (the worker's user, root included), or a user name.
+    /// </summary>
+    public string AgentUser { get; set; } = Agents.AgentUser.Auto;
+
     /// <summary>Print what the GPU probe sees and exit.</summary>
     public bool ProbeOnly { get; set; }
 

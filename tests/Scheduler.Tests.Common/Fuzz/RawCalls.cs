@@ -60,9 +60,9 @@ public static class RawCalls
 
                         await call.Writer.CompleteAsync();
                     }
-                    catch (Exception ex) when (ex is RpcException or InvalidOperationException)
+                    catch (Exception ex) when (ex is RpcException or InvalidOperationException or IOException)
                     {
-                        // The server answered before it had read everything: its answer is what counts.
+                        // The server answered (or reset the stream) before it had read everything: its answer is what counts.
                     }
 
                     await call.Response;
@@ -73,6 +73,12 @@ public static class RawCalls
         catch (RpcException ex)
         {
             return ex.Status;
+        }
+        catch (IOException ex)
+        {
+            // The server reset the HTTP/2 stream without a gRPC status (e.g. a worker stream replaced by a
+            // newer registration of its node): the client library reads that as a cancelled call.
+            return new Status(StatusCode.Cancelled, $"stream reset: {ex.Message}");
         }
     }
 
