@@ -9,13 +9,17 @@ internal sealed class MasterEndpoints : IAsyncDisposable, IDisposable
     private readonly Dictionary<string, MasterEndpoint> _endpoints = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<Uri> _known;
     private readonly TimeSpan _connectTimeout;
+    private readonly int _maxReceiveBytes;
+    private readonly int _maxSendBytes;
     private readonly Lock _lock = new();
     private int _current;
 
-    public MasterEndpoints(IReadOnlyList<Uri> addresses, TimeSpan connectTimeout)
+    public MasterEndpoints(IReadOnlyList<Uri> addresses, TimeSpan connectTimeout, int maxReceiveBytes = 16 * 1024 * 1024, int maxSendBytes = 4 * 1024 * 1024)
     {
         _known = [.. addresses];
         _connectTimeout = connectTimeout;
+        _maxReceiveBytes = maxReceiveBytes;
+        _maxSendBytes = maxSendBytes;
     }
 
     public MasterEndpoint Current
@@ -142,6 +146,8 @@ internal sealed class MasterEndpoints : IAsyncDisposable, IDisposable
                         PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
                     },
                     DisposeHttpClient = true,
+                    MaxReceiveMessageSize = _maxReceiveBytes,
+                    MaxSendMessageSize = _maxSendBytes,
                 });
                 endpoint = new MasterEndpoint(new Uri(key), channel, new Jobs.JobsClient(channel), new Admin.AdminClient(channel));
                 _endpoints.Add(key, endpoint);

@@ -30,7 +30,7 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
         options.Validate();
         _options = options;
         _timeProvider = timeProvider;
-        _endpoints = new MasterEndpoints(options.Addresses, options.Timeout);
+        _endpoints = new MasterEndpoints(options.Addresses, options.Timeout, options.MaxReceiveMessageBytes, options.MaxSendMessageBytes);
         _retry = new CallRetryPolicy(options, _endpoints, timeProvider, random);
     }
 

@@ -77,6 +77,10 @@ internal sealed class WorkerOptions
     /// </summary>
     public string AgentUser { get; set; } = Agents.AgentUser.Auto;
 
+    /// <summary>Largest command the worker accepts from its master (gRPC's default is 4 MiB; a start carries a whole job spec).</summary>
+    [Range(64 * 1024, 256 * 1024 * 1024)]
+    public int MaxMasterMessageBytes { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Print what the GPU probe sees and exit.</summary>
     public bool ProbeOnly { get; set; }
 

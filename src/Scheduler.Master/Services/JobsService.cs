@@ -24,6 +24,9 @@ internal sealed class JobsService : Jobs.JobsBase
     // A page of a filter that matches little stops after this many jobs, so no call scans the whole history.
     private const int MaxScannedPerPage = 50_000;
     private const int MaxTailBytes = 4 * 1024 * 1024;
+
+    // A page also ends at this size, so large specs never push an answer past a client's receive limit (4 MiB by default in gRPC).
+    private const int MaxPageBytes = 2 * 1024 * 1024;
     private readonly MasterRole _role;
     private readonly IHostApplicationLifetime _lifetime;
 
@@ -88,6 +91,7 @@ internal sealed class JobsService : Jobs.JobsBase
 
         var response = new ListJobsResponse();
         var scanned = 0;
+        var pageBytes = 0;
         foreach (var job in Loop.Feed.Current.History.NewestFirst(before, unfinishedOnly))
         {
             if (states.Length > 0 && !states.Contains(job.State))
@@ -108,7 +112,15 @@ internal sealed class JobsService : Jobs.JobsBase
                 break;
             }
 
-            response.Jobs.Add(ProtoMapping.ToProto(job));
+            var listed = ProtoMapping.ToProto(job);
+            pageBytes += listed.CalculateSize();
+            if (response.Jobs.Count > 0 && pageBytes > MaxPageBytes)
+            {
+                response.NextPageToken = PageToken.Encode(filter, before);
+                break;
+            }
+
+            response.Jobs.Add(listed);
             before = job.Sequence;
             scanned++;
         }

@@ -232,6 +232,7 @@ internal sealed partial class MasterLink
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(1),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             },
+            MaxReceiveMessageSize = _options.MaxMasterMessageBytes,
         });
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var call = new WorkerGateway.WorkerGatewayClient(channel).Connect(cancellationToken: session.Token);

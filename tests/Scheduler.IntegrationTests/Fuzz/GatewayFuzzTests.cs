@@ -36,7 +36,9 @@ public sealed class GatewayFuzzTests
         var method = WorkerGateway.Descriptor.Methods.Single(m => m.Name == "Connect");
         var raw = RawCalls.For(method);
         var invoker = api.Channel.CreateCallInvoker();
-        var fuzzer = new WireFuzzer([.. known, "steady-node"]);
+        // Not the real worker's node id: a stream that claims it replaces that worker's session, which only
+        // worker authentication (certificates, issue 12 item 1) can prevent, and which is not what this test is about.
+        var fuzzer = new WireFuzzer(known);
         var streams = FuzzSettings.RequestsPerRpc;
         var tally = new FuzzTally();
         var messages = 0;
