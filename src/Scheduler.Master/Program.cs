@@ -172,6 +172,7 @@ builder.Services.AddGrpc(grpc =>
 {
     grpc.MaxReceiveMessageSize = options.MaxRequestBytes;
     grpc.EnableDetailedErrors = false;
+    grpc.Interceptors.Add<StatusDetailLimit>();
 });
 builder.Services.AddGrpcHealthChecks().AddCheck<LeaderHealthCheck>("scheduler");
 builder.Services.AddGrpcReflection();
