@@ -25,6 +25,8 @@ public static class SchedulerChannels
                 SslOptions = Tls(options),
             },
             DisposeHttpClient = true,
+            MaxReceiveMessageSize = options.MaxReceiveMessageBytes,
+            MaxSendMessageSize = options.MaxSendMessageBytes,
         });
 
     private static SslClientAuthenticationOptions Tls(SchedulerClientOptions options) =>

@@ -41,6 +41,15 @@ public sealed class SchedulerClientOptions
     /// <summary>A client certificate (with its key) shown to masters that ask for one, e.g. CN=client:NAME from <c>schedctl certs issue --client</c>.</summary>
     public X509Certificate2? ClientCertificate { get; init; }
 
+    /// <summary>
+    /// Largest answer the client accepts from a master (gRPC's default is 4 MiB). Masters page their
+    /// lists well below it; past it a call fails with RESOURCE_EXHAUSTED.
+    /// </summary>
+    public int MaxReceiveMessageBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Largest request the client sends; a larger one fails here with RESOURCE_EXHAUSTED, before the master refuses it.</summary>
+    public int MaxSendMessageBytes { get; init; } = 4 * 1024 * 1024;
+
     /// <summary>Parses a comma-separated list of master URLs such as <c>http://m1:7070,http://m2:7070</c>; an entry without a scheme is http.</summary>
     /// <exception cref="FormatException">An entry is not an absolute http or https URL.</exception>
     public static IReadOnlyList<Uri> ParseAddresses(string addresses) => ParseAddresses(addresses, Uri.UriSchemeHttp);
@@ -69,6 +78,11 @@ public sealed class SchedulerClientOptions
         if (Addresses.Count == 0)
         {
             throw new ArgumentException("at least one master address is required", nameof(Addresses));
+        }
+
+        if (MaxReceiveMessageBytes < 64 * 1024 || MaxSendMessageBytes < 64 * 1024)
+        {
+            throw new ArgumentException("MaxReceiveMessageBytes and MaxSendMessageBytes must be at least 64 KiB");
         }
 
         if (Timeout <= TimeSpan.Zero || MaxRetries < 0 || RetryBudget < TimeSpan.Zero || InitialBackoff < TimeSpan.Zero || MaxBackoff < InitialBackoff)

@@ -210,6 +210,7 @@ builder.Services.AddGrpc(grpc =>
     grpc.MaxReceiveMessageSize = options.MaxRequestBytes;
     grpc.EnableDetailedErrors = false;
     grpc.Interceptors.Add<Scheduler.Master.Security.AuthInterceptor>();
+    grpc.Interceptors.Add<StatusDetailLimit>();
 });
 builder.Services.AddGrpcHealthChecks().AddCheck<LeaderHealthCheck>("scheduler");
 builder.Services.AddGrpcReflection();

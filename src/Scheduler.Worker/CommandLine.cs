@@ -54,6 +54,9 @@ internal static class CommandLine
                                        --Worker:AgentLogSweepSeconds (default 10)
           --agent-retention-hours N    delete an agent's folder (logs, work/) N hours after the master recorded
                                        its exit (default 168; 0: keep forever)
+          --agent-user auto|off|NAME   who agents run as when the worker runs as root (default auto: the
+                                       'scheduler-agent' user if present, else 'nobody'; off: as root); their
+                                       folders are 0700 and theirs. A worker not running as root runs agents as itself
           --probe-only                 print what the GPU probe reads (JSON) and exit
           --Worker:<Name>=VALUE        any other setting
           -h, --help                   print this help and exit

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Scheduler.Hosting;
 using Scheduler.Worker;
+using Scheduler.Worker.Agents;
 using Scheduler.Worker.Gpu;
 using Scheduler.Worker.Keeper;
 using Scheduler.Worker.Telemetry;
@@ -39,6 +40,7 @@ var switches = new Dictionary<string, string>
     ["--cert"] = "Worker:Cert",
     ["--key"] = "Worker:Key",
     ["--ca"] = "Worker:Ca",
+    ["--agent-user"] = "Worker:AgentUser",
 };
 
 if (args is [KeeperProcess.Verb, ..])
@@ -122,6 +124,13 @@ if (!IPEndPoint.TryParse(options.TransferListen, out var transferListen))
 }
 
 builder.WebHost.ConfigureKestrel(kestrel => TransferHosting.Listen(kestrel, transferListen, tls));
+
+// Checked before anything starts: a worker that cannot run agents as the user asked for refuses to run them at all.
+if (AgentUser.Resolve(options.AgentUser, Posix.EffectiveUserId, AgentLauncher.Supervised, AgentUser.Lookup) is { Error: { } agentUserError })
+{
+    await Console.Error.WriteLineAsync($"error: {agentUserError}");
+    return 2;
+}
 
 // After the transfer endpoint, which stays the first bound address (the one registered with the master).
 var telemetry = new TelemetrySettings("scheduler-worker", options.NodeId, WorkerMetrics.MeterName, WorkerTracing.SourceName,

@@ -76,6 +76,16 @@ internal sealed class WorkerOptions
     [Range(1, 86_400)]
     public int AgentLogSweepSeconds { get; set; } = 10;
 
+    /// <summary>
+    /// Who agents run as: auto (as root, the 'scheduler-agent' user if the host has one, else 'nobody';
+    /// otherwise the worker's own user), off (the worker's user, root included), or a user name.
+    /// </summary>
+    public string AgentUser { get; set; } = Agents.AgentUser.Auto;
+
+    /// <summary>Largest command the worker accepts from its master (gRPC's default is 4 MiB; a start carries a whole job spec).</summary>
+    [Range(64 * 1024, 256 * 1024 * 1024)]
+    public int MaxMasterMessageBytes { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Print what the GPU probe sees and exit.</summary>
     public bool ProbeOnly { get; set; }
 

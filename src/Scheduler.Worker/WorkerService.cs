@@ -59,6 +59,16 @@ internal sealed partial class WorkerService : BackgroundService
             LogUnsupervised(AgentLauncher.SetPriv, AgentLauncher.SetSid);
         }
 
+        var (agentUser, _) = AgentUser.Resolve(_options.AgentUser, Posix.EffectiveUserId, AgentLauncher.Supervised, AgentUser.Lookup);
+        if (agentUser is not null)
+        {
+            LogAgentUser(agentUser.Name, agentUser.Uid, agentUser.Gid);
+        }
+        else if (Posix.EffectiveUserId == 0)
+        {
+            LogAgentsAsRoot();
+        }
+
         // Registered only once peers can reach us: the master hands this address to migration sources.
         var transferAddress = await _transfer.WhenBoundAsync(stoppingToken);
         using var launcher = new AgentLauncher();
@@ -85,7 +95,7 @@ internal sealed partial class WorkerService : BackgroundService
                     LogNoCgroups(nodeId);
                 }
 
-                var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups);
+                var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups, agentUser);
                 var sweeper = new AgentLogSweeper(agents, AgentLogPolicy.From(_options), _time, _loggers.CreateLogger<AgentLogSweeper>());
                 sweepers.Add(sweeper);
                 sweeper.Start();
@@ -124,6 +134,12 @@ internal sealed partial class WorkerService : BackgroundService
             }
         }
     }
+
+    [LoggerMessage(8, LogLevel.Information, "Agents run as user {User} (uid {Uid}, gid {Gid}), their folders private to it")]
+    private partial void LogAgentUser(string user, uint uid, uint gid);
+
+    [LoggerMessage(9, LogLevel.Warning, "Agents run as root (--agent-user off): any job can read other agents' folders and change the host")]
+    private partial void LogAgentsAsRoot();
 
     [LoggerMessage(1, LogLevel.Information, "Worker {NodeId} starting: {Probe} probe, {Gpus} GPUs, {CpuMillis}m CPU, {MemoryMib} MiB, master {Master}, transfers on {TransferAddress}")]
     private partial void LogStarting(string nodeId, string probe, int gpus, long cpuMillis, long memoryMib, string master, string transferAddress);

@@ -68,8 +68,10 @@ public sealed class UpTests
         }
     }
 
+    // The ledger agents write to the test's folder as the test's user: its workers run agents as themselves.
     private static ManagedProcess StartUp(string dir, string name) =>
-        ManagedProcess.StartDotnet(name, Artifacts.SchedctlDll, ["up", "--dir", dir, "--port", "0", "--workers", "2"], Path.Combine(dir, $"{name}.log"));
+        ManagedProcess.StartDotnet(name, Artifacts.SchedctlDll, ["up", "--dir", dir, "--port", "0", "--workers", "2"], Path.Combine(dir, $"{name}.log"),
+            new Dictionary<string, string> { ["SCHEDULER_Worker__AgentUser"] = "off" });
 
     private static async Task<string> MasterUrlAsync(string dir, ManagedProcess up)
     {

@@ -65,6 +65,35 @@ public sealed class BadInputTests
             s.Checkpointable = true;
         });
         yield return Case("a_checkpoint_interval_without_checkpointable", "spec.checkpoint_interval_s", s => s.CheckpointIntervalS = 10);
+        yield return Case("a_name_over_253_characters", "spec.name", s => s.Name = new string('n', 254));
+        yield return Case("a_command_over_4096_characters", "spec.command", s => s.Command = "/" + new string('c', 4096));
+        yield return Case("over_1024_args", "spec.args", s => s.Args.Add(Enumerable.Repeat("a", 1025)));
+        yield return Case("an_arg_over_32KiB", "spec.args[0]", s => s.Args.Add(new string('a', (32 * 1024) + 1)));
+        yield return Case("over_256_env_entries", "spec.env", s =>
+        {
+            for (var i = 0; i < 257; i++)
+            {
+                s.Env[$"V{i}"] = "x";
+            }
+        });
+        yield return Case("env_over_256KiB_in_total", "spec.env", s =>
+        {
+            for (var i = 0; i < 9; i++)
+            {
+                s.Env[$"V{i}"] = new string('x', 30_000);
+            }
+        });
+        yield return Case("an_env_name_over_256_characters", "spec.env", s => s.Env[new string('N', 257)] = "x");
+        yield return Case("over_64_node_selector_labels", "spec.node_selector", s =>
+        {
+            for (var i = 0; i < 65; i++)
+            {
+                s.NodeSelector[$"k{i}"] = "v";
+            }
+        });
+        yield return Case("a_node_selector_value_over_253_characters", "spec.node_selector[k]", s => s.NodeSelector["k"] = new string('v', 254));
+        yield return Case("over_16_affinity_keys", "spec.affinity_keys", s => s.AffinityKeys.Add(Enumerable.Range(0, 17).Select(i => $"k{i}")));
+        yield return Case("an_affinity_key_over_253_characters", "spec.affinity_keys[0]", s => s.AffinityKeys.Add(new string('k', 254)));
         yield return Case("a_negative_checkpoint_interval", "spec.checkpoint_interval_s", s =>
         {
             s.Checkpointable = true;

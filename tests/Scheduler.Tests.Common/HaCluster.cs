@@ -130,6 +130,9 @@ public sealed class HaCluster : IAsyncDisposable
             "--gpus", "2",
             "--gpu-model", "A100",
             "--gpu-memory-mib", "40960",
+
+            // The agents these tests run write to the tests' own folders (ledgers), as the tests' user.
+            "--agent-user", "off",
         };
         args.AddRange(TestCertificates.Args(Scheduler.Client.ClusterRole.Node, nodeId));
         var worker = ManagedProcess.StartDotnet(nodeId, Artifacts.WorkerDll, args, Path.Combine(Root, $"{nodeId}.log"));

@@ -57,6 +57,12 @@ public static partial class Posix
         }
     }
 
+    /// <summary>The effective user id of the tests (0 when they run as root).</summary>
+    public static uint EffectiveUserId() => geteuid();
+
+    [DllImport("libc")]
+    private static extern uint geteuid();
+
     [DllImport("libc", SetLastError = true)]
 #pragma warning disable SYSLIB1054, CA5392 // plain libc call; no marshalling to generate
     private static extern int kill(int pid, int sig);

@@ -115,6 +115,13 @@ public sealed class TestCluster : IAsyncDisposable
                 : ["--insecure"]);
         }
 
+        // The agents these tests run write to the tests' own folders (ledgers, markers), as the tests' user;
+        // a test of who agents run as passes --agent-user itself.
+        if (!extraArgs.Contains("--agent-user"))
+        {
+            args.AddRange(["--agent-user", "off"]);
+        }
+
         args.AddRange(extraArgs);
 
         return Track(ManagedProcess.StartDotnet(nodeId, Artifacts.WorkerDll, args, Path.Combine(Root, $"{nodeId}.log")));

@@ -128,6 +128,10 @@ internal static class DemoCommand
     private static async Task<bool> MigrateCounterAsync(SchedulerClient client, string directory, TextWriter output, CancellationToken ct)
     {
         var ledger = Path.Combine(directory, "counter.ledger");
+
+        // The agent appends to it, as an unprivileged user when the demo runs as root (see --agent-user).
+        File.WriteAllText(ledger, "");
+        File.SetUnixFileMode(ledger, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite);
         var spec = new JobSpec
         {
             Name = "counter",

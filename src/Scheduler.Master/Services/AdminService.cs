@@ -9,8 +9,16 @@ using Scheduler.Master.Security;
 namespace Scheduler.Master.Services;
 
 /// <summary>Operating the cluster: reads come from the published view, changes go through the loop.</summary>
+[BindServiceMethod(typeof(AdminService), nameof(BindService))]
 internal sealed class AdminService : Admin.AdminBase
 {
+    /// <summary>
+    /// The generated binding, except that a malformed request is INVALID_ARGUMENT (see <see cref="Hosting.MalformedRequestBinder"/>).
+    /// The parameter is the generated base type: ASP.NET Core looks the handlers up as overrides of its methods.
+    /// </summary>
+    public static void BindService(ServiceBinderBase binder, Admin.AdminBase? service) =>
+        Admin.BindService(new Hosting.MalformedRequestBinder(binder), service);
+
     private readonly MasterRole _role;
     private readonly MasterAddress _address;
     private readonly MasterOptions _options;

@@ -9,14 +9,25 @@ using Scheduler.Master.Validation;
 namespace Scheduler.Master.Services;
 
 /// <summary>The user-facing job API: validates at the edge, then hands work to the loop.</summary>
+[BindServiceMethod(typeof(JobsService), nameof(BindService))]
 internal sealed class JobsService : Jobs.JobsBase
 {
+    /// <summary>
+    /// The generated binding, except that a malformed request is INVALID_ARGUMENT (see <see cref="Hosting.MalformedRequestBinder"/>).
+    /// The parameter is the generated base type: ASP.NET Core looks the handlers up as overrides of its methods.
+    /// </summary>
+    public static void BindService(ServiceBinderBase binder, Jobs.JobsBase? service) =>
+        Jobs.BindService(new Hosting.MalformedRequestBinder(binder), service);
+
     private const int DefaultPageSize = 200;
     private const int MaxPageSize = 1000;
 
     // A page of a filter that matches little stops after this many jobs, so no call scans the whole history.
     private const int MaxScannedPerPage = 50_000;
     private const int MaxTailBytes = 4 * 1024 * 1024;
+
+    // A page also ends at this size, so large specs never push an answer past a client's receive limit (4 MiB by default in gRPC).
+    private const int MaxPageBytes = 2 * 1024 * 1024;
     private readonly MasterRole _role;
     private readonly IHostApplicationLifetime _lifetime;
 
@@ -100,6 +111,7 @@ internal sealed class JobsService : Jobs.JobsBase
         var response = new ListJobsResponse();
         var scanned = 0;
         var scope = TenantScope.Of(context);
+        var pageBytes = 0;
         foreach (var job in Loop.Feed.Current.History.NewestFirst(before, unfinishedOnly))
         {
             if ((states.Length > 0 && !states.Contains(job.State)) || !scope.Sees(job))
@@ -120,7 +132,15 @@ internal sealed class JobsService : Jobs.JobsBase
                 break;
             }
 
-            response.Jobs.Add(ProtoMapping.ToProto(job));
+            var listed = ProtoMapping.ToProto(job);
+            pageBytes += listed.CalculateSize();
+            if (response.Jobs.Count > 0 && pageBytes > MaxPageBytes)
+            {
+                response.NextPageToken = PageToken.Encode(filter, before);
+                break;
+            }
+
+            response.Jobs.Add(listed);
             before = job.Sequence;
             scanned++;
         }

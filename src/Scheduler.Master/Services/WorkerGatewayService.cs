@@ -3,6 +3,7 @@ using Scheduler.Contracts.V1;
 using Scheduler.Hosting;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
+using Scheduler.Master.Validation;
 using Scheduler.Master.Workers;
 
 namespace Scheduler.Master.Services;
@@ -12,8 +13,16 @@ namespace Scheduler.Master.Services;
 /// only relays: messages in go to the loop, commands out come from the session's channel through
 /// this call's single writer loop.
 /// </summary>
+[BindServiceMethod(typeof(WorkerGatewayService), nameof(BindService))]
 internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGatewayBase
 {
+    /// <summary>
+    /// The generated binding, except that a malformed request is INVALID_ARGUMENT (see <see cref="Hosting.MalformedRequestBinder"/>).
+    /// The parameter is the generated base type: ASP.NET Core looks the handlers up as overrides of its methods.
+    /// </summary>
+    public static void BindService(ServiceBinderBase binder, WorkerGateway.WorkerGatewayBase? service) =>
+        WorkerGateway.BindService(new Hosting.MalformedRequestBinder(binder), service);
+
     private readonly MasterRole _role;
     private readonly ILogger<WorkerGatewayService> _logger;
     private readonly bool _tls;
@@ -48,7 +57,7 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         }
 
         var registration = first.Register;
-        Validate(registration);
+        WorkerMessageValidator.Validate(registration);
         if (certified is not null && !ClusterTrust.NodeMayBe(certified, registration.NodeId))
         {
             LogImpersonation(certified, registration.NodeId, context.Peer);
@@ -64,6 +73,9 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         {
             while (await requestStream.MoveNext(linked.Token))
             {
+                // A malformed or out-of-order message ends this stream with its status; the node is
+                // then treated as any worker whose stream broke.
+                WorkerMessageValidator.Validate(requestStream.Current);
                 loop.Post(new WorkerMessageReceived(session, requestStream.Current));
             }
         }
@@ -104,32 +116,6 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         await foreach (var command in session.Commands.ReadAllAsync(ct))
         {
             await stream.WriteAsync(command, ct);
-        }
-    }
-
-    private static void Validate(RegisterWorker r)
-    {
-        static RpcException Invalid(string field, string problem) =>
-            new(new Status(StatusCode.InvalidArgument, $"register.{field} {problem}"));
-
-        if (string.IsNullOrWhiteSpace(r.NodeId) || r.NodeId.Length > 253)
-        {
-            throw Invalid("node_id", "is required and must be at most 253 characters");
-        }
-
-        if (r.Capacity is null || r.Capacity.CpuMillis <= 0 || r.Capacity.MemoryMib <= 0)
-        {
-            throw Invalid("capacity", "must give positive cpu_millis and memory_mib");
-        }
-
-        if (r.Gpus.Count > Core.Resources.ResourceLimits.MaxGpus)
-        {
-            throw Invalid("gpus", $"must list at most {Core.Resources.ResourceLimits.MaxGpus} GPUs");
-        }
-
-        if (r.Gpus.Select(g => g.Uuid).Distinct(StringComparer.Ordinal).Count() != r.Gpus.Count || r.Gpus.Any(g => g.Uuid.Length == 0))
-        {
-            throw Invalid("gpus", "must have distinct, non-empty UUIDs");
         }
     }
 

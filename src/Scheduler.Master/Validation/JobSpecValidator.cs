@@ -16,6 +16,8 @@ internal static class JobSpecValidator
     public const int MaxArgs = 1024;
     public const int MaxArgBytes = 256 * 1024;
     public const int MaxEnvEntries = 256;
+    public const int MaxEnvNameLength = 256;
+    public const int MaxEnvBytes = 256 * 1024;
     public const int MaxValueLength = 32 * 1024;
     public const int MaxGpuModels = 16;
     public const int MaxSelectorEntries = 64;
@@ -75,7 +77,7 @@ internal static class JobSpecValidator
 
         if (argBytes > MaxArgBytes)
         {
-            throw Invalid("spec.args", $"must total at most {MaxArgBytes} characters");
+            throw Invalid("spec.args", $"must total at most {MaxArgBytes} characters (got {argBytes})");
         }
 
         if (spec.Env.Count > MaxEnvEntries)
@@ -83,14 +85,21 @@ internal static class JobSpecValidator
             throw Invalid("spec.env", $"must have at most {MaxEnvEntries} entries (got {spec.Env.Count})");
         }
 
+        long envBytes = 0;
         foreach (var (key, value) in spec.Env)
         {
-            if (key.Length == 0 || key.Length > 256 || key.Contains('=', StringComparison.Ordinal) || key.Contains('\0', StringComparison.Ordinal))
+            if (key.Length == 0 || key.Length > MaxEnvNameLength || key.Contains('=', StringComparison.Ordinal) || key.Contains('\0', StringComparison.Ordinal))
             {
-                throw Invalid("spec.env", $"has an invalid variable name '{Printable(key)}'");
+                throw Invalid("spec.env", $"has an invalid variable name '{Printable(key.Length > 64 ? key[..64] + "..." : key)}' (1 to {MaxEnvNameLength} characters, no '=' or NUL)");
             }
 
             RequireText($"spec.env[{key}]", value, MaxValueLength, allowEmpty: true);
+            envBytes += key.Length + value.Length;
+        }
+
+        if (envBytes > MaxEnvBytes)
+        {
+            throw Invalid("spec.env", $"must total at most {MaxEnvBytes} characters (got {envBytes})");
         }
 
         if (spec.WorkingDir.Length > 0)

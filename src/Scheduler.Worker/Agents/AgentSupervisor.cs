@@ -23,6 +23,7 @@ internal sealed partial class AgentSupervisor
     private readonly ILogger _logger;
     private readonly AgentKeeper? _keeper;
     private readonly AgentCgroups? _cgroups;
+    private readonly AgentUser? _user;
     private bool _shuttingDown;
 
     public AgentSupervisor(
@@ -32,7 +33,8 @@ internal sealed partial class AgentSupervisor
         TimeProvider time,
         ILogger logger,
         AgentKeeper? keeper = null,
-        AgentCgroups? cgroups = null)
+        AgentCgroups? cgroups = null,
+        AgentUser? user = null)
     {
         _root = Path.GetFullPath(Path.Combine(dataDir, "agents"));
         _checkpointRoot = Path.GetFullPath(Path.Combine(dataDir, "checkpoints"));
@@ -42,7 +44,11 @@ internal sealed partial class AgentSupervisor
         _logger = logger;
         _keeper = keeper;
         _cgroups = cgroups;
+        _user = user;
     }
+
+    /// <summary>The user agents run as; null: the worker's own.</summary>
+    public AgentUser? User => _user;
 
     /// <summary>Raised outside the lock after every state change.</summary>
     public event Action<AgentStatus>? Changed;
@@ -538,7 +544,18 @@ internal sealed partial class AgentSupervisor
         }
 
         var work = Path.Combine(agent.Directory, "work");
-        Directory.CreateDirectory(work);
+        try
+        {
+            AgentScratch.CreatePassThrough(_root);
+            AgentScratch.CreatePassThrough(Path.GetDirectoryName(agent.Directory)!);
+            AgentScratch.CreatePrivate(agent.Directory, _user);
+            AgentScratch.CreatePrivate(work, _user);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new AgentStartException($"cannot prepare the agent's folders on {_nodeId}: {ex.Message}");
+        }
+
         var workingDir = start.WorkingDir.Length == 0 ? work : start.WorkingDir;
         if (!Directory.Exists(workingDir))
         {
@@ -573,10 +590,22 @@ internal sealed partial class AgentSupervisor
         // The shell joins the agent's cgroup (when it has one) before anything else runs, so every
         // process the agent ever forks is in it.
         const string Script = "o=$1; e=$2; cg=$3; shift 3; [ -z \"$cg\" ] || { echo $$ >\"$cg/cgroup.procs\"; } 2>/dev/null; exec \"$@\" </dev/null >>\"$o\" 2>>\"$e\"";
-        foreach (var arg in new[] { "-c", Script, "agent", stdout, stderr, cgroup ?? "", executable })
+        foreach (var arg in new[] { "-c", Script, "agent", stdout, stderr, cgroup ?? "" })
         {
             info.ArgumentList.Add(arg);
         }
+
+        if (_user is not null)
+        {
+            // The shell, still root, has joined the cgroup and opened the logs; the command runs as the agent user.
+            info.ArgumentList.Add(AgentLauncher.SetPriv);
+            foreach (var arg in _user.SetPrivArguments())
+            {
+                info.ArgumentList.Add(arg);
+            }
+        }
+
+        info.ArgumentList.Add(executable);
 
         foreach (var arg in start.Args)
         {
@@ -601,7 +630,25 @@ internal sealed partial class AgentSupervisor
             GangEnvironment.Apply(gang, info.Environment);
         }
 
-        PrepareCheckpoints(agent, info);
+        if (_user is not null)
+        {
+            // The worker's HOME (root's) is not the agent's to use.
+            info.Environment["USER"] = info.Environment["LOGNAME"] = _user.Name;
+            if (!start.Env.ContainsKey("HOME"))
+            {
+                info.Environment["HOME"] = work;
+            }
+        }
+
+        try
+        {
+            PrepareCheckpoints(agent, info);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new AgentStartException($"cannot prepare the agent's checkpoint folders on {_nodeId}: {ex.Message}");
+        }
+
         return new Process { StartInfo = info, EnableRaisingEvents = true };
     }
 
@@ -638,6 +685,11 @@ internal sealed partial class AgentSupervisor
                 throw new AgentStartException($"restore dir '{restore}' lies in the attempt's own checkpoint dir");
             }
 
+            if (_user is not null)
+            {
+                AgentScratch.GiveTree(restore, _user);
+            }
+
             info.Environment[CheckpointContract.RestoreDirVariable] = restore;
         }
 
@@ -647,7 +699,9 @@ internal sealed partial class AgentSupervisor
             Directory.Delete(directory, recursive: true);
         }
 
-        Directory.CreateDirectory(directory);
+        AgentScratch.CreatePassThrough(_checkpointRoot);
+        AgentScratch.CreatePassThrough(Path.GetDirectoryName(directory)!);
+        AgentScratch.CreatePrivate(directory, _user);
         info.Environment[CheckpointContract.CheckpointDirVariable] = directory;
     }
 

@@ -36,6 +36,48 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>The effective user id of this process (0 for root).</summary>
+    public static uint EffectiveUserId => GetEffectiveUserId();
+
+    /// <summary>Looks a user up by name in the system's user database (files, LDAP, whatever NSS has).</summary>
+    public static bool TryGetUser(string name, out uint uid, out uint gid)
+    {
+        uid = gid = 0;
+        if (name.Length == 0 || name.Contains('\0', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        // struct passwd { char *pw_name; char *pw_passwd; uid_t pw_uid; gid_t pw_gid; ... }
+        var entry = GetPasswordEntry(name);
+        if (entry == IntPtr.Zero)
+        {
+            return false;
+        }
+
+        uid = (uint)Marshal.ReadInt32(entry, 2 * IntPtr.Size);
+        gid = (uint)Marshal.ReadInt32(entry, (2 * IntPtr.Size) + 4);
+        return true;
+    }
+
+    /// <summary>Gives <paramref name="path"/> to a user and group; a link is changed itself, never followed.</summary>
+    public static void Chown(string path, uint uid, uint gid)
+    {
+        if (LChown(path, uid, gid) != 0)
+        {
+            throw new IOException($"cannot give {path} to uid {uid}: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEffectiveUserId();
+
+    [LibraryImport("libc", EntryPoint = "getpwnam", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr GetPasswordEntry(string name);
+
+    [LibraryImport("libc", EntryPoint = "lchown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int LChown(string path, uint uid, uint gid);
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 }

@@ -236,6 +236,7 @@ internal sealed partial class MasterLink
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
                 SslOptions = Tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
             },
+            MaxReceiveMessageSize = _options.MaxMasterMessageBytes,
         });
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var call = new WorkerGateway.WorkerGatewayClient(channel).Connect(

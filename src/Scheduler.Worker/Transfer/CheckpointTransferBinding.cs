@@ -35,6 +35,8 @@ internal abstract class CheckpointTransferBinding
     public static void BindService(ServiceBinderBase binder, CheckpointTransferBinding? service)
     {
         // ASP.NET Core passes no instance: it finds the overrides by name and creates a service per call.
+        // A request that does not parse is INVALID_ARGUMENT, not the parser's exception (UNKNOWN).
+        binder = new Hosting.MalformedRequestBinder(binder);
         binder.AddMethod(PrepareMethod, service is null ? null! : new UnaryServerMethod<PrepareRequest, PrepareResponse>(service.Prepare));
         binder.AddMethod(PushMethod, service is null ? null! : new ClientStreamingServerMethod<ReceivedChunk, PushResponse>(service.Push));
         binder.AddMethod(CommitMethod, service is null ? null! : new UnaryServerMethod<CommitRequest, CommitResponse>(service.Commit));

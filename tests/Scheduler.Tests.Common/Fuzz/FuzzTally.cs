@@ -1,0 +1,43 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Grpc.Core;
+
+namespace Scheduler.Tests.Common.Fuzz;
+
+/// <summary>
+/// What a fuzz run got back: a count per (RPC, status code), and the first detail seen for each
+/// pair, so a failure names an example request's answer.
+/// </summary>
+public sealed class FuzzTally
+{
+    private readonly ConcurrentDictionary<(string Rpc, StatusCode Code), int> _counts = new();
+    private readonly ConcurrentDictionary<(string Rpc, StatusCode Code), string> _examples = new();
+
+    public void Add(string rpc, StatusCode code, string detail)
+    {
+        _counts.AddOrUpdate((rpc, code), 1, (_, n) => n + 1);
+        _examples.TryAdd((rpc, code), detail);
+    }
+
+    public int Total => _counts.Values.Sum();
+
+    public int CountOf(string rpc) => _counts.Where(c => c.Key.Rpc == rpc).Sum(c => c.Value);
+
+    /// <summary>Every answer with one of <paramref name="codes"/>, with an example detail each.</summary>
+    public IReadOnlyList<string> Having(params StatusCode[] codes) =>
+        [.. _counts.Where(c => codes.Contains(c.Key.Code)).Select(c => $"{c.Key.Rpc}: {c.Value} x {c.Key.Code} (e.g. \"{_examples[c.Key]}\")")];
+
+    /// <summary>One line per RPC: how many requests, and each status with its count.</summary>
+    public string Table()
+    {
+        var text = new StringBuilder();
+        foreach (var rpc in _counts.Keys.Select(k => k.Rpc).Distinct().Order(StringComparer.Ordinal))
+        {
+            var codes = _counts.Where(c => c.Key.Rpc == rpc).OrderByDescending(c => c.Value)
+                .Select(c => $"{c.Key.Code}={c.Value}");
+            text.AppendLine($"{rpc,-40} {CountOf(rpc),7}  {string.Join(' ', codes)}");
+        }
+
+        return text.ToString();
+    }
+}

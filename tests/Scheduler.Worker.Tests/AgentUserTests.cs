@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging.Abstractions;
+using Scheduler.Contracts.V1;
+using Scheduler.Worker.Agents;
+using Scheduler.Worker.Checkpoints;
+
+namespace Scheduler.Worker.Tests;
+
+/// <summary>
+/// Who agents run as (<c>--agent-user</c>) and who may read their folders. The folder modes are
+/// checked as whatever user runs the tests; switching users needs root, and those tests say so
+/// when they cannot run.
+/// </summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class AgentUserTests
+{
+    // Host users as name:uid (the tests' stand-in for the user database).
+    private const string Dedicated = "scheduler-agent:990";
+    private const string Nobody = "nobody:65534";
+
+    private string _dir = null!;
+    private AgentLauncher _launcher = null!;
+    private AgentSupervisor? _supervisor;
+    private Channel<AgentStatus> _events = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "scheduler-agent-user-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+        _launcher = new AgentLauncher();
+        _events = Channel.CreateUnbounded<AgentStatus>();
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        if (_supervisor is { } supervisor)
+        {
+            supervisor.Fence("test teardown");
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (supervisor.LiveCount > 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        _launcher.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    public static IEnumerable<TestCaseData> Settings()
+    {
+        static TestCaseData Case(string? setting, uint workerUid, bool canSwitch, string[] users, string? expected) =>
+            new TestCaseData(setting, workerUid, canSwitch, users, expected);
+
+        yield return Case("off", 0, true, [Dedicated, Nobody], null).SetName("Off_runs_agents_as_the_worker_even_as_root");
+        yield return Case("auto", 1000, true, [Dedicated, Nobody], null).SetName("Auto_as_a_plain_user_runs_agents_as_that_user");
+        yield return Case(null, 0, true, [Dedicated, Nobody], AgentUser.Dedicated).SetName("Auto_as_root_prefers_the_dedicated_user");
+        yield return Case("auto", 0, true, [Nobody], AgentUser.Fallback).SetName("Auto_as_root_falls_back_to_nobody");
+        yield return Case("nobody", 0, true, [Dedicated, Nobody], AgentUser.Fallback).SetName("A_named_user_is_used_as_root");
+        yield return Case("root", 0, true, ["root:0"], null).SetName("Naming_root_switches_nothing");
+        yield return Case("alice", 1000, true, ["alice:1000"], null).SetName("Naming_the_worker_s_own_user_switches_nothing");
+    }
+
+    [TestCaseSource(nameof(Settings))]
+    public void Agent_user_setting_resolves(string? setting, uint workerUid, bool canSwitch, string[] users, string? expected)
+    {
+        var (user, error) = AgentUser.Resolve(setting, workerUid, canSwitch, name => Find(users, name));
+
+        Assert.That(error, Is.Null);
+        Assert.That(user?.Name, Is.EqualTo(expected));
+    }
+
+    public static IEnumerable<TestCaseData> Refusals()
+    {
+        yield return new TestCaseData("auto", 0u, true, Array.Empty<string>(), "neither a 'scheduler-agent' nor a 'nobody' user").SetName("Auto_as_root_without_any_agent_user_refuses");
+        yield return new TestCaseData("ghost", 0u, true, new[] { Nobody }, "ghost: no such user").SetName("An_unknown_user_is_refused");
+        yield return new TestCaseData("nobody", 1000u, true, new[] { Nobody }, "needs the worker to run as root").SetName("Another_user_without_root_is_refused");
+        yield return new TestCaseData("nobody", 0u, false, new[] { Nobody }, "setpriv").SetName("Switching_without_setpriv_is_refused");
+    }
+
+    [TestCaseSource(nameof(Refusals))]
+    public void Agent_user_setting_that_cannot_be_honoured_is_refused_with_the_reason(string setting, uint workerUid, bool canSwitch, string[] users, string reason)
+    {
+        var (user, error) = AgentUser.Resolve(setting, workerUid, canSwitch, name => Find(users, name));
+
+        Assert.That(user, Is.Null);
+        Assert.That(error, Does.StartWith("--agent-user").And.Contain(reason));
+    }
+
+    [Test]
+    public void Lookup_finds_this_host_s_users()
+    {
+        var root = AgentUser.Lookup("root");
+
+        Assert.That(root, Is.EqualTo(new AgentUser("root", 0, 0)));
+        Assert.That(AgentUser.Lookup("no-such-user-here"), Is.Null);
+    }
+
+    [Test]
+    public async Task Agent_folders_are_private_and_the_folders_above_them_not_listable()
+    {
+        var supervisor = Start(user: null);
+        var start = Shell("jm", "exit 0");
+
+        await supervisor.StartAsync(start, new CheckpointStart(), CancellationToken.None);
+        await NextAsync(s => s.State == AgentState.Exited);
+
+        var agents = Path.Combine(_dir, "agents");
+        var checkpoints = Path.Combine(_dir, "checkpoints");
+        Assert.Multiple(() =>
+        {
+            Assert.That(File.GetUnixFileMode(Path.Combine(agents, "jm", "1")), Is.EqualTo(AgentScratch.Private), "agents/JOB/ATTEMPT");
+            Assert.That(File.GetUnixFileMode(Path.Combine(agents, "jm", "1", "work")), Is.EqualTo(AgentScratch.Private), "work/");
+            Assert.That(File.GetUnixFileMode(Path.Combine(checkpoints, "jm", "1")), Is.EqualTo(AgentScratch.Private), "checkpoints/JOB/ATTEMPT");
+            foreach (var above in new[] { agents, Path.Combine(agents, "jm"), checkpoints, Path.Combine(checkpoints, "jm") })
+            {
+                Assert.That(File.GetUnixFileMode(above), Is.EqualTo(AgentScratch.PassThrough), above);
+            }
+        });
+    }
+
+    [Test]
+    public async Task As_root_an_agent_runs_as_the_agent_user_owns_its_folders_and_cannot_read_the_worker_s()
+    {
+        RequireRoot();
+        var nobody = AgentUser.Lookup(AgentUser.Fallback) ?? throw new IgnoreException("this host has no 'nobody' user");
+        var supervisor = Start(nobody);
+        var secret = Path.Combine(_dir, "secret");
+        File.WriteAllText(secret, "worker only");
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var start = Shell("ju", $"id -u; id -g; echo home=$HOME; touch work-file \"$SCHEDULER_CHECKPOINT_DIR/state\" && echo wrote; cat {secret} || echo no-secret; ls {Path.Combine(_dir, "agents")} || echo no-listing");
+
+        await supervisor.StartAsync(start, new CheckpointStart(), CancellationToken.None);
+        var exited = await NextAsync(s => s.State == AgentState.Exited);
+
+        var work = Path.Combine(_dir, "agents", "ju", "1", "work");
+        var output = supervisor.ReadLogs(new FetchLogs { RequestId = "r", JobId = "ju", Attempt = 1 }).Data.ToStringUtf8().Split('\n');
+        Assert.Multiple(() =>
+        {
+            Assert.That(exited.ExitCode, Is.Zero, string.Join('\n', output));
+            Assert.That(output[..5], Is.EqualTo(new[] { $"{nobody.Uid}", $"{nobody.Gid}", $"home={work}", "wrote", "no-secret" }));
+            Assert.That(output, Does.Contain("no-listing"));
+            Assert.That(Owner(work), Is.EqualTo(nobody.Uid));
+            Assert.That(Owner(Path.Combine(work, "work-file")), Is.EqualTo(nobody.Uid));
+            Assert.That(Owner(Path.Combine(_dir, "checkpoints", "ju", "1")), Is.EqualTo(nobody.Uid));
+            Assert.That(Owner(Path.Combine(_dir, "agents", "ju", "1", "stdout.log")), Is.Zero, "the logs are opened by the worker, before the switch");
+        });
+    }
+
+    [Test]
+    public async Task As_root_an_agent_run_as_another_user_still_dies_with_the_worker()
+    {
+        RequireRoot();
+        const string Python = "/usr/bin/python3";
+        if (!File.Exists(Python))
+        {
+            Assert.Ignore($"{Python} is needed to read the agent's parent-death signal");
+        }
+
+        var nobody = AgentUser.Lookup(AgentUser.Fallback) ?? throw new IgnoreException("this host has no 'nobody' user");
+        var supervisor = Start(nobody);
+        var start = new StartAgent { JobId = "jd", Attempt = 1, Command = Python };
+        start.Args.Add(["-c", "import ctypes, os; s = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(s)); print(os.getuid(), s.value)"]);
+
+        await supervisor.StartAsync(start, CancellationToken.None);
+        await NextAsync(s => s.State == AgentState.Exited);
+
+        // PR_GET_PDEATHSIG: changing credentials clears it, so setpriv must set it again after the switch.
+        var output = supervisor.ReadLogs(new FetchLogs { RequestId = "r", JobId = "jd", Attempt = 1 }).Data.ToStringUtf8().Trim();
+        Assert.That(output, Is.EqualTo($"{nobody.Uid} 9"));
+    }
+
+    [Test]
+    public async Task As_root_a_checkpoint_to_restore_from_is_handed_to_the_agent_user()
+    {
+        RequireRoot();
+        var nobody = AgentUser.Lookup(AgentUser.Fallback) ?? throw new IgnoreException("this host has no 'nobody' user");
+        var supervisor = Start(nobody);
+        var restore = Path.Combine(_dir, "restore", "from");
+        Directory.CreateDirectory(Path.Combine(restore, "deep"));
+        File.WriteAllText(Path.Combine(restore, "deep", "state.key"), "resumed");
+        File.SetUnixFileMode(Path.Combine(restore, "deep", "state.key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(Path.Combine(restore, CheckpointContract.CompleteFile), "");
+        var start = Shell("jr", $"cat \"${CheckpointContract.RestoreDirVariable}/deep/state.key\"");
+
+        await supervisor.StartAsync(start, new CheckpointStart(restore), CancellationToken.None);
+        var exited = await NextAsync(s => s.State == AgentState.Exited);
+
+        Assert.That(supervisor.ReadLogs(new FetchLogs { RequestId = "r", JobId = "jr", Attempt = 1 }).Data.ToStringUtf8(), Is.EqualTo("resumed"));
+        Assert.That(exited.ExitCode, Is.Zero);
+        Assert.That(Owner(Path.Combine(restore, "deep", "state.key")), Is.EqualTo(nobody.Uid));
+    }
+
+    private static AgentUser? Find(string[] users, string name) =>
+        users.Select(u => u.Split(':')).Where(u => u[0] == name)
+            .Select(u => new AgentUser(u[0], uint.Parse(u[1], System.Globalization.CultureInfo.InvariantCulture), uint.Parse(u[1], System.Globalization.CultureInfo.InvariantCulture)))
+            .FirstOrDefault();
+
+    private static void RequireRoot()
+    {
+        if (Scheduler.Worker.Agents.Posix.EffectiveUserId != 0)
+        {
+            Assert.Ignore("switching agents to another user needs the tests to run as root (they run as uid " + Scheduler.Worker.Agents.Posix.EffectiveUserId + ")");
+        }
+
+        if (!AgentLauncher.Supervised)
+        {
+            Assert.Ignore($"switching agents to another user needs {AgentLauncher.SetPriv}");
+        }
+    }
+
+    private AgentSupervisor Start(AgentUser? user)
+    {
+        _supervisor = new AgentSupervisor(_dir, "node-1", _launcher, TimeProvider.System, NullLogger.Instance, user: user);
+        _supervisor.Changed += s => _events.Writer.TryWrite(s);
+        return _supervisor;
+    }
+
+    private static StartAgent Shell(string jobId, string script)
+    {
+        var start = new StartAgent { JobId = jobId, Attempt = 1, Command = "/bin/sh", Checkpointable = true };
+        start.Args.Add(["-c", script]);
+        return start;
+    }
+
+    private async Task<AgentStatus> NextAsync(Func<AgentStatus, bool> match)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var status = await _events.Reader.ReadAsync(timeout.Token);
+            if (match(status))
+            {
+                return status;
+            }
+        }
+    }
+
+    private static uint Owner(string path)
+    {
+        using var stat = Process.Start(new ProcessStartInfo("stat", ["-c", "%u", path]) { RedirectStandardOutput = true })!;
+        var uid = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        return uint.Parse(uid, System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
