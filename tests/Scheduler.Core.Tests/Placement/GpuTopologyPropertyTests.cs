@@ -154,10 +154,12 @@ public sealed class GpuTopologyPropertyTests
     [TestCase(PlacementPolicyNames.Fgd)]
     public void Scores_cached_for_a_shape_without_requirement_do_not_place_one_with_it(string policy)
     {
-        // Best fit prefers the smaller flat node for four GPUs; the NVLink requirement must still send the job to the islands.
+        // Best fit prefers the smaller flat node for four GPUs, and fgd, scoring both alike, gives the tie
+        // to the earlier node: the plain job's cached choice is the flat node. The NVLink requirement must
+        // still send the job to the islands.
         var flat = new NodeState("a-flat", 8_000, 1 << 20, Enumerable.Range(0, 4).Select(g => new GpuDevice(g, $"GPU-a-{g}", "A100", 40_960)).ToArray());
         var linked = WithTopology("b-linked", [1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]);
-        var index = new PlacementIndex([linked, flat]);
+        var index = new PlacementIndex([flat, linked]);
         var engine = new PlacementEngine(PlacementPolicies.Create(policy, 1, TaskDistribution.FromDemands([Demand("shape", 4)])));
 
         var plain = engine.FindAllocation(Demand("plain", 4), index);
