@@ -15,6 +15,31 @@ internal static class Schedctl
         return ["--ca", Path.Combine(certs, "ca.crt"), "--cert", Local.LocalCertificates.ClientCertificatePath(certs), "--key", Local.LocalCertificates.ClientKeyPath(certs)];
     }
 
+    /// <summary>
+    /// Runs schedctl in <paramref name="workingDirectory"/> as a user in that folder would, with no TLS or token
+    /// settings in its environment: it finds the CA, its client certificate and the admin token of
+    /// `schedctl up` in ./.scheduler/local by itself.
+    /// </summary>
+    public static async Task<(int ExitCode, string Out, string Err)> RunInFolderAsync(string workingDirectory, string? master, params string[] args)
+    {
+        string[] all = master is null ? args : ["--master", master, .. args];
+        var result = await DotnetCommand.RunAsync(
+            Artifacts.SchedctlDll,
+            all,
+            workingDirectory,
+            null,
+            new Dictionary<string, string?>
+            {
+                ["SCHEDULER_MASTER"] = null,
+                ["SCHEDULER_CA"] = null,
+                ["SCHEDULER_CERT"] = null,
+                ["SCHEDULER_KEY"] = null,
+                ["SCHEDULER_INSECURE"] = null,
+                ["SCHED_TOKEN"] = null,
+            });
+        return (result.ExitCode, result.Out, result.Err);
+    }
+
     /// <summary>Runs schedctl in <paramref name="workingDirectory"/> with SCHEDULER_MASTER set to <paramref name="masterEnv"/> (unset when null).</summary>
     public static async Task<(int ExitCode, string Out, string Err)> RunInAsync(string? workingDirectory, string? masterEnv, string? master, TimeSpan? timeout, params string[] args)
     {

@@ -11,7 +11,9 @@ public sealed class UpAuthTests
     [Test]
     public async Task Up_with_auth_refuses_strangers_and_schedctl_manages_tokens_with_the_folders_admin_token()
     {
-        // The cluster lives in the default folder under a working directory, so schedctl finds its token by itself.
+        // The cluster lives in the default folder under a working directory, so schedctl run there finds its CA,
+        // client certificate and admin token by itself. Elsewhere, schedctl is pointed at the cluster's CA (and
+        // client certificate) with --ca/--cert/--key: TLS is on, so only the token decides what it may do.
         var work = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"upauth-{Guid.NewGuid():N}"[..16]);
         var dir = Path.Combine(work, ".scheduler", "local");
         Directory.CreateDirectory(dir);
@@ -24,30 +26,31 @@ public sealed class UpAuthTests
                     : File.Exists(Path.Combine(dir, "master", "master.addr")) ? File.ReadAllText(Path.Combine(dir, "master", "master.addr")).Trim() : null),
                 "the master's address");
 
-            var stranger = await Schedctl.RunInAsync(Path.GetTempPath(), null, master, null, "nodes");
-            Assert.That(stranger.ExitCode, Is.EqualTo(2));
+            var tls = Schedctl.LocalTls(dir);
+            var stranger = await Schedctl.RunInFolderAsync(Path.GetTempPath(), master, [.. tls, "nodes"]);
+            Assert.That(stranger.ExitCode, Is.EqualTo(2), stranger.Err);
             Assert.That(stranger.Err, Does.Contain("Unauthenticated"));
 
-            // The worker registered with the worker token `up` made for it; schedctl sends the folder's admin token.
+            // The worker registered (by its node certificate; `up` also hands it a worker token); schedctl sends the folder's admin token.
             await Eventually.TrueAsync(
-                async () => (await Schedctl.RunInAsync(work, null, master, null, "nodes")).Out.Contains("worker-a", StringComparison.Ordinal),
-                "worker-a to register with its worker token");
+                async () => (await Schedctl.RunInFolderAsync(work, master, "nodes")).Out.Contains("worker-a", StringComparison.Ordinal),
+                "worker-a to register");
 
-            var created = await Schedctl.RunInAsync(work, null, master, null, "tokens", "create", "--role", "submitter", "--tenant", "team-a", "--name", "ci");
+            var created = await Schedctl.RunInFolderAsync(work, master, "tokens", "create", "--role", "submitter", "--tenant", "team-a", "--name", "ci");
             Assert.That(created.ExitCode, Is.Zero, created.Err);
             var secret = created.Out.Trim().Split('\n')[^1].Trim();
             var id = secret[..secret.IndexOf('.', StringComparison.Ordinal)];
 
-            var listed = await Schedctl.RunInAsync(work, null, master, null, "tokens", "list");
+            var listed = await Schedctl.RunInFolderAsync(work, master, "tokens", "list");
             Assert.That(listed.Out, Does.Contain(id).And.Contain("team-a").And.Not.Contain(secret[(id.Length + 1)..]));
 
-            var submitted = await Schedctl.RunInAsync(Path.GetTempPath(), null, master, null, "--token", secret, "submit", "-o", "json", "--", "/bin/true");
+            var submitted = await Schedctl.RunInFolderAsync(Path.GetTempPath(), master, [.. tls, "--token", secret, "submit", "-o", "json", "--", "/bin/true"]);
             Assert.That(submitted.ExitCode, Is.Zero, submitted.Err);
             Assert.That(submitted.Out, Does.Contain("team-a"));
 
-            var revoked = await Schedctl.RunInAsync(work, null, master, null, "tokens", "revoke", id);
+            var revoked = await Schedctl.RunInFolderAsync(work, master, "tokens", "revoke", id);
             Assert.That(revoked.ExitCode, Is.Zero, revoked.Err);
-            var refused = await Schedctl.RunInAsync(Path.GetTempPath(), null, master, null, "--token", secret, "jobs");
+            var refused = await Schedctl.RunInFolderAsync(Path.GetTempPath(), master, [.. tls, "--token", secret, "jobs"]);
             Assert.That(refused.ExitCode, Is.EqualTo(2));
             Assert.That(refused.Err, Does.Contain("Unauthenticated").And.Contain("revoked"));
 

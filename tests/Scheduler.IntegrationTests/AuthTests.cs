@@ -8,7 +8,9 @@ namespace Scheduler.IntegrationTests;
 /// <summary>
 /// A real master started with --auth: every RPC refuses callers without a valid token
 /// (UNAUTHENTICATED) and callers whose role the role table does not allow (PERMISSION_DENIED),
-/// table-driven over the services' descriptors; denials reach the audit log.
+/// table-driven over the services' descriptors; denials reach the audit log. The cluster runs mutual TLS
+/// (the test CA) as deployed ones do, so tokens are checked on top of TLS; one test covers workers on a
+/// plaintext (--insecure) master, where a worker token is their only credential.
 /// </summary>
 [TestFixture]
 [CancelAfter(180_000)]
@@ -96,39 +98,66 @@ public sealed class AuthTests
     [TestCaseSource(nameof(ServedMethods))]
     public async Task Calls_without_a_token_are_unauthenticated(MethodDescriptor method)
     {
-        Assert.That(await _api.CallAsync(method, token: null), Is.EqualTo(StatusCode.Unauthenticated));
+        var status = await _api.CallForStatusAsync(method, token: null);
+        Assert.That(status.StatusCode, Is.EqualTo(StatusCode.Unauthenticated), $"{method.FullName}: {status.Detail}");
     }
 
     [TestCaseSource(nameof(ServedMethods))]
     public async Task Calls_with_a_token_the_cluster_never_issued_are_unauthenticated(MethodDescriptor method)
     {
-        Assert.That(await _api.CallAsync(method, "tk-000000000000.not-a-real-secret"), Is.EqualTo(StatusCode.Unauthenticated));
+        var status = await _api.CallForStatusAsync(method, "tk-000000000000.not-a-real-secret");
+        Assert.That(status.StatusCode, Is.EqualTo(StatusCode.Unauthenticated), $"{method.FullName}: {status.Detail}");
     }
 
     [TestCaseSource(nameof(ServedMethods))]
     public async Task Each_role_is_refused_exactly_where_the_role_table_says(MethodDescriptor method)
     {
-        var allowed = Expected.GetValueOrDefault($"{method.Service.FullName}/{method.Name}", []);
+        var name = $"{method.Service.FullName}/{method.Name}";
+        var allowed = Expected.GetValueOrDefault(name, []);
         foreach (var role in AllRoles)
         {
-            var status = await _api.CallAsync(method, _tokens[role]);
-            if (allowed.Contains(role))
+            var status = await _api.CallForStatusAsync(method, _tokens[role]);
+            if (!allowed.Contains(role))
             {
-                Assert.That(status, Is.Not.EqualTo(StatusCode.PermissionDenied).And.Not.EqualTo(StatusCode.Unauthenticated), $"{role} should be let through");
+                Assert.That(status.StatusCode, Is.EqualTo(StatusCode.PermissionDenied), $"{role} should be refused {name}: {status.Detail}");
+            }
+            else if (method.Service == WorkerGateway.Descriptor)
+            {
+                // Let through by the role table, then refused by the gateway itself: over TLS only a node's
+                // certificate opens it (tokens are how workers get in over plaintext; see the test below).
+                Assert.That(status.StatusCode, Is.EqualTo(StatusCode.Unauthenticated), $"{role} on {name}: {status.Detail}");
+                Assert.That(status.Detail, Does.Contain("CN=node:NAME"), $"{role} should pass the role table on {name}");
             }
             else
             {
-                Assert.That(status, Is.EqualTo(StatusCode.PermissionDenied), $"{role} should be refused");
+                Assert.That(status.StatusCode, Is.Not.EqualTo(StatusCode.PermissionDenied).And.Not.EqualTo(StatusCode.Unauthenticated), $"{role} should be let through {name}: {status.Detail}");
             }
         }
     }
 
     [Test]
-    public async Task A_worker_registers_with_a_worker_token_and_not_without_one()
+    public async Task Over_tls_a_worker_registers_by_its_node_certificate_without_a_token()
     {
-        var tokenless = _cluster.StartWorker("tokenless");
-        _cluster.StartWorker("tokened", extraArgs: ["--token", _tokens[Worker]]);
+        // With TLS the worker's certificate (CN=node:ID, from the cluster CA) is its credential: no token needed.
+        _cluster.StartWorker("certified");
         var admin = _api.Admin(_tokens[Admin]);
+        await Eventually.TrueAsync(
+            async () => (await admin.ListNodesAsync(new ListNodesRequest(), deadline: AuthApi.Deadline())).Nodes.Any(n => n.Id == "certified" && n.Health == NodeHealth.Ready),
+            "the worker with a node certificate and no token to register");
+    }
+
+    [Test]
+    public async Task Over_plaintext_a_worker_registers_with_a_worker_token_and_not_without_one()
+    {
+        // Without TLS a worker has no certificate to show: only a worker token lets it in.
+        var file = Path.Combine(_tokenDir, "plaintext-admin.token");
+        await using var plain = await TestCluster.StartAsync("authplain", null, "--auth", "--insecure", "--bootstrap-token-file", file);
+        using var api = new AuthApi(plain.MasterUrl);
+        var adminToken = AuthApi.ReadToken(file);
+        var workerToken = await api.CreateTokenAsync(adminToken, Worker, "gpu host");
+        var tokenless = plain.StartWorker("tokenless");
+        plain.StartWorker("tokened", extraArgs: ["--token", workerToken]);
+        var admin = api.Admin(adminToken);
         await Eventually.TrueAsync(
             async () => (await admin.ListNodesAsync(new ListNodesRequest(), deadline: AuthApi.Deadline())).Nodes.Any(n => n.Id == "tokened" && n.Health == NodeHealth.Ready),
             "the worker with a token to register");
