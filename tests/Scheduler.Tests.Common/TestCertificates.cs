@@ -84,4 +84,24 @@ public static class TestCertificates
         url.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
             ? SchedulerChannels.ForAddress(new Uri(url), ClientOptions([new Uri(url)]))
             : GrpcChannel.ForAddress(url);
+
+    /// <summary>
+    /// A raw TLS channel to <paramref name="url"/> presenting ROLE:NAME's certificate instead of client:tests: how a
+    /// test speaks to the worker gateway or a worker's transfer service as a node (for "PREFIX-*", as any node PREFIX-SUFFIX).
+    /// It sends messages of any size, so a server's own limits are what a test meets.
+    /// </summary>
+    public static GrpcChannel Channel(string url, ClusterRole role, string name)
+    {
+        var (cert, key) = Files(role, name);
+        var options = ClientOptions([new Uri(url)]);
+        return SchedulerChannels.ForAddress(new Uri(url), new SchedulerClientOptions
+        {
+            Addresses = options.Addresses,
+            CaCertificate = options.CaCertificate,
+            ClientCertificate = ClusterCertificates.Load(cert, key),
+            Timeout = options.Timeout,
+            RetryBudget = options.RetryBudget,
+            MaxSendMessageBytes = int.MaxValue,
+        });
+    }
 }

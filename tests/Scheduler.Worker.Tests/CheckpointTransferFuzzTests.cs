@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
-using Grpc.Net.Client;
+using Scheduler.Client;
 using Scheduler.Contracts.V1;
 using Scheduler.Tests.Common;
 using Scheduler.Tests.Common.Fuzz;
@@ -16,7 +16,9 @@ namespace Scheduler.Worker.Tests;
 /// sizes, or none prepared; commits with escaping destinations and wrong manifest hashes; and
 /// random or truncated bytes for each. Every call must be answered with a status other than
 /// UNKNOWN or INTERNAL, the worker must stay up, nothing may appear outside its data folder, and
-/// what it does restore holds only plain files and folders without set-id bits.
+/// what it does restore holds only plain files and folders without set-id bits. Everything runs over mutual
+/// TLS as deployed, the fuzz client being a peer node with a certificate of the cluster CA: what a node whose
+/// certificate was stolen or which was itself compromised could send.
 /// </summary>
 [TestFixture]
 [CancelAfter(600_000)]
@@ -57,7 +59,9 @@ public sealed class CheckpointTransferFuzzTests
     [Test]
     public async Task Hostile_archives_are_refused_with_a_proper_status_and_nothing_is_written_outside(CancellationToken ct)
     {
-        await using var master = await FakeMaster.StartAsync(ct);
+        // TLS as deployed: the fake master serves master:test of the test CA, the worker runs with node:fuzz-target,
+        // and the fuzz client reaches the transfer service as another node (node:fuzz-peer), the only callers it takes.
+        await using var master = await FakeMaster.StartAsync(ct, tls: true);
         master.AfterRegistered = [.. Enumerable.Range(0, Migrations).Select(i => new MasterCommand
         {
             Epoch = 1,
@@ -66,13 +70,13 @@ public sealed class CheckpointTransferFuzzTests
         var dataDir = Path.Combine(_root, "worker");
         await using var worker = ManagedProcess.StartDotnet("worker", Artifacts.WorkerDll,
             ["--master", master.Address.ToString(), "--node-id", "fuzz-target", "--data-dir", dataDir, "--gpu-probe", "simulated", "--gpus", "0",
-             "--cpu-millis", "1000", "--memory-mib", "512", "--transfer-listen", "127.0.0.1:0"],
+             "--cpu-millis", "1000", "--memory-mib", "512", "--transfer-listen", "127.0.0.1:0", .. TestCertificates.Args(ClusterRole.Node, "fuzz-target")],
             Path.Combine(_root, "worker.log"));
         var address = await Eventually.ReturnsAsync(() => Task.FromResult(master.Registrations.FirstOrDefault()?.TransferAddress), "the worker to register");
         await Eventually.TrueAsync(() => Task.FromResult(worker.ReadLog().Contains($"Expecting migration {Id(Migrations - 1)}", StringComparison.Ordinal)), "the worker to expect the migrations");
         var before = Outside(dataDir);
 
-        using var channel = GrpcChannel.ForAddress($"http://{address}");
+        using var channel = TestCertificates.Channel($"https://{address}", ClusterRole.Node, "fuzz-peer");
         var invoker = channel.CreateCallInvoker();
         var methods = CheckpointTransfer.Descriptor.Methods.ToDictionary(m => m.Name, RawCalls.For);
         var fuzzer = new WireFuzzer([.. Enumerable.Range(0, Migrations).Select(Id)]);

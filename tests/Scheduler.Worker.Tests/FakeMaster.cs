@@ -9,7 +9,10 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Scheduler.Client;
 using Scheduler.Contracts.V1;
+using Scheduler.Hosting;
+using Scheduler.Tests.Common;
 using Scheduler.Worker.Link;
 
 namespace Scheduler.Worker.Tests;
@@ -52,10 +55,19 @@ internal sealed class FakeMaster : IAsyncDisposable
     /// <summary>Sent to each worker right after its registration is accepted.</summary>
     public IReadOnlyList<MasterCommand> AfterRegistered { get; set; } = [];
 
-    public static async Task<FakeMaster> StartAsync(CancellationToken ct)
+    /// <summary>
+    /// Starts a fake master on 127.0.0.1. With <paramref name="tls"/> it serves TLS as a real master does, with
+    /// master:test of the test CA, and takes only callers showing a node certificate of that CA; its address is then https://.
+    /// </summary>
+    public static async Task<FakeMaster> StartAsync(CancellationToken ct, bool tls = false)
     {
+        var identity = tls ? MasterTls() : null;
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            listen.Protocols = HttpProtocols.Http2;
+            identity?.Serve(listen, require: true, role: ClusterTrust.NodeRole);
+        }));
         builder.Logging.ClearProviders();
         builder.Services.AddGrpc();
         builder.Services.AddSingleton<Holder>();
@@ -73,6 +85,12 @@ internal sealed class FakeMaster : IAsyncDisposable
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         await _app.StopAsync(stop.Token);
         await _app.DisposeAsync();
+    }
+
+    private static ClusterTls MasterTls()
+    {
+        var (cert, key) = TestCertificates.Files(ClusterRole.Master, "test");
+        return ClusterTls.Load(ClusterTrust.MasterRole, cert, key, TestCertificates.CaPath, insecure: false)!;
     }
 
     private sealed class Holder

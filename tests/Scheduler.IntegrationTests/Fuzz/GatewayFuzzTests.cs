@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Google.Protobuf;
 using Grpc.Core;
+using Scheduler.Client;
 using Scheduler.Contracts.V1;
 using Scheduler.Tests.Common;
 using Scheduler.Tests.Common.Fuzz;
@@ -10,7 +11,8 @@ namespace Scheduler.IntegrationTests.Fuzz;
 /// <summary>
 /// Fake workers on a real master's gateway stream send malformed and out-of-order messages: garbage
 /// bytes, a first message that is not a registration, hostile registrations, a second registration,
-/// heartbeats and reports with hostile fields for real and unknown jobs. Each stream must end with a
+/// heartbeats and reports with hostile fields for real and unknown jobs, registrations as the real worker's node
+/// (which their node certificates do not name). Each stream must end with a
 /// status other than UNKNOWN or INTERNAL, the master must stay up and whole, and a real worker
 /// connected all along must keep its stream and run a job.
 /// </summary>
@@ -35,9 +37,11 @@ public sealed class GatewayFuzzTests
 
         var method = WorkerGateway.Descriptor.Methods.Single(m => m.Name == "Connect");
         var raw = RawCalls.For(method);
-        var invoker = api.Channel.CreateCallInvoker();
-        // Not the real worker's node id: a stream that claims it replaces that worker's session, which only
-        // worker authentication (certificates, issue 12 item 1) can prevent, and which is not what this test is about.
+        // The fake workers are nodes of the cluster CA (node:fuzz-gw-*, so any node id fuzz-gw-N), as a compromised
+        // host would be: the gateway refuses anyone else before reading a message (client:tests would only ever
+        // meet UNAUTHENTICATED), and these get through to its validators and the master loop.
+        using var nodes = TestCertificates.Channel(cluster.MasterUrl, ClusterRole.Node, "fuzz-gw-*");
+        var invoker = nodes.CreateCallInvoker();
         var fuzzer = new WireFuzzer(known);
         var streams = FuzzSettings.RequestsPerRpc;
         var tally = new FuzzTally();
@@ -66,6 +70,11 @@ public sealed class GatewayFuzzTests
         {
             Assert.That(tally.Having(Forbidden), Is.Empty, "streams ended with UNKNOWN or INTERNAL");
             Assert.That(tally.Total, Is.EqualTo(streams));
+            Assert.That(tally.Having(StatusCode.Unauthenticated), Is.Empty, "streams refused as not a node's: the fuzz did not reach the gateway");
+            // Refused at registration; a few streams may be reset by Kestrel's HTTP/2 limits (CANCEL, ENHANCE_YOUR_CALM) before
+            // their first message is read, but none is ever accepted.
+            Assert.That(tally.CountOf("Connect.impersonation", StatusCode.PermissionDenied), Is.Positive, "registrations as a node the certificate does not name");
+            Assert.That(tally.CountOf("Connect.impersonation", StatusCode.OK), Is.Zero, "registrations as a node the certificate does not name");
             Assert.That(cluster.Master!.HasExited, Is.False, "the master survived");
             Assert.That(steady.HasExited, Is.False, "the real worker survived");
         });
@@ -98,8 +107,13 @@ public sealed class GatewayFuzzTests
         var nodeId = $"fuzz-gw-{index % 40}";
         var register = new WorkerMessage { Register = Registration(nodeId) }.ToByteArray();
         var payloads = new List<byte[]>();
-        switch (random.Next(6))
+        switch (random.Next(7))
         {
+            case 6:
+                // The real worker's node id, which the certificate does not name: refused, and its session stays.
+                payloads.Add(new WorkerMessage { Register = Registration("steady-node") }.ToByteArray());
+                payloads.Add(Valid(random, jobIds).ToByteArray());
+                return ("impersonation", payloads);
             case 0:
                 payloads.Add(fuzzer.Message(type, random, 0));
                 return ("first-message-random", payloads);

@@ -23,6 +23,9 @@ public sealed class FuzzTally
 
     public int CountOf(string rpc) => _counts.Where(c => c.Key.Rpc == rpc).Sum(c => c.Value);
 
+    /// <summary>How many calls of <paramref name="rpc"/> were answered with <paramref name="code"/>.</summary>
+    public int CountOf(string rpc, StatusCode code) => _counts.GetValueOrDefault((rpc, code));
+
     /// <summary>Every answer with one of <paramref name="codes"/>, with an example detail each.</summary>
     public IReadOnlyList<string> Having(params StatusCode[] codes) =>
         [.. _counts.Where(c => codes.Contains(c.Key.Code)).Select(c => $"{c.Key.Rpc}: {c.Value} x {c.Key.Code} (e.g. \"{_examples[c.Key]}\")")];
