@@ -104,7 +104,7 @@ public sealed class CheckpointTransferFuzzTests
                     1 => ("Push", Push(random, fuzzer)),
                     _ => ("Commit", new List<byte[]> { Commit(random, fuzzer) }),
                 };
-                var status = await RawCalls.CallAsync(invoker, methods[rpc], payloads, TimeSpan.FromSeconds(60));
+                var status = await RawCalls.CallAsync(invoker, methods[rpc], payloads, TimeSpan.FromSeconds(60), _ => tally.ConnectionLost($"CheckpointTransfer.{rpc}"));
                 tally.Add($"CheckpointTransfer.{rpc}", status.StatusCode, status.Detail);
             }
         }, ct)).ToArray();

@@ -57,7 +57,7 @@ public sealed class GatewayFuzzTests
                 var random = new Random(unchecked((FuzzSettings.Seed * 1_000_003) + i));
                 var (kind, payloads) = Script(random, i, fuzzer, known, method.InputType);
                 Interlocked.Add(ref messages, payloads.Count);
-                var status = await RawCalls.CallAsync(invoker, raw, payloads, TimeSpan.FromSeconds(60));
+                var status = await RawCalls.CallAsync(invoker, raw, payloads, TimeSpan.FromSeconds(60), _ => tally.ConnectionLost($"Connect.{kind}"));
                 tally.Add($"Connect.{kind}", status.StatusCode, status.Detail);
             }
         })).ToArray();

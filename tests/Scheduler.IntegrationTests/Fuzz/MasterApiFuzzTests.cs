@@ -64,8 +64,9 @@ public sealed class MasterApiFuzzTests
                     payloads.Add(fuzzer.Next(method.InputType, seeds.GetValueOrDefault(method.Name), random, MaxRequestBytes).Payload);
                 }
 
-                var status = await RawCalls.CallAsync(invoker, raw[method], payloads, TimeSpan.FromSeconds(60));
-                tally.Add($"{method.Service.Name}.{method.Name}", status.StatusCode, status.Detail);
+                var rpc = $"{method.Service.Name}.{method.Name}";
+                var status = await RawCalls.CallAsync(invoker, raw[method], payloads, TimeSpan.FromSeconds(60), _ => tally.ConnectionLost(rpc));
+                tally.Add(rpc, status.StatusCode, status.Detail);
             }
         })).ToArray();
         await Task.WhenAll(runners);

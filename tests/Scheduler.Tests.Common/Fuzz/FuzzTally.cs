@@ -19,6 +19,11 @@ public sealed class FuzzTally
         _examples.TryAdd((rpc, code), detail);
     }
 
+    private readonly ConcurrentDictionary<string, int> _connectionLosses = new();
+
+    /// <summary>Records a call of <paramref name="rpc"/> sent again because its connection was closed under it.</summary>
+    public void ConnectionLost(string rpc) => _connectionLosses.AddOrUpdate(rpc, 1, (_, n) => n + 1);
+
     public int Total => _counts.Values.Sum();
 
     public int CountOf(string rpc) => _counts.Where(c => c.Key.Rpc == rpc).Sum(c => c.Value);
@@ -38,7 +43,8 @@ public sealed class FuzzTally
         {
             var codes = _counts.Where(c => c.Key.Rpc == rpc).OrderByDescending(c => c.Value)
                 .Select(c => $"{c.Key.Code}={c.Value}");
-            text.AppendLine($"{rpc,-40} {CountOf(rpc),7}  {string.Join(' ', codes)}");
+            var resent = _connectionLosses.TryGetValue(rpc, out var losses) ? $"  (resent after a closed connection: {losses})" : "";
+            text.AppendLine($"{rpc,-40} {CountOf(rpc),7}  {string.Join(' ', codes)}{resent}");
         }
 
         return text.ToString();

@@ -24,12 +24,61 @@ public static class RawCalls
         Bytes,
         Bytes);
 
+    /// <summary>How many times a call whose connection the server closed is sent again before its loss counts as its answer.</summary>
+    public const int ConnectionLossRetries = 3;
+
     /// <summary>
     /// Sends <paramref name="payloads"/> (one for a unary or server-streaming call) and returns the
     /// status the server answered with. A stream that answers is read to its first message and then
     /// let go: that first message is an OK answer, and a watch would otherwise never end.
     /// </summary>
-    public static async Task<Status> CallAsync(CallInvoker invoker, Method<byte[], byte[]> method, IReadOnlyList<byte[]> payloads, TimeSpan timeout)
+    /// <remarks>
+    /// Concurrent calls share one HTTP/2 connection. Kestrel answers a frame that arrives for a stream it has
+    /// already finished and stopped draining (a hostile request it refused while the client was still sending
+    /// its body, drained for a few seconds only, which a loaded machine can outlast) by closing the whole
+    /// connection with GOAWAY STREAM_CLOSED: every other call in flight on it then fails in the client library
+    /// with INTERNAL, although the server never answered them. Such a call got no answer, so it is sent again
+    /// (up to <see cref="ConnectionLossRetries"/> times, each loss reported to <paramref name="connectionLost"/>);
+    /// an INTERNAL the server itself answers carries no transport exception and is returned as it is.
+    /// </remarks>
+    public static async Task<Status> CallAsync(
+        CallInvoker invoker, Method<byte[], byte[]> method, IReadOnlyList<byte[]> payloads, TimeSpan timeout, Action<Status>? connectionLost = null)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var status = await CallOnceAsync(invoker, method, payloads, timeout);
+            if (attempt == ConnectionLossRetries || !IsConnectionLoss(status))
+            {
+                return status;
+            }
+
+            connectionLost?.Invoke(status);
+        }
+    }
+
+    /// <summary>
+    /// Whether the call failed because its HTTP/2 connection was closed under it (a client-side transport
+    /// exception), rather than with a status the server sent.
+    /// </summary>
+    public static bool IsConnectionLoss(Status status)
+    {
+        if (status.StatusCode != StatusCode.Internal)
+        {
+            return false;
+        }
+
+        for (var ex = status.DebugException; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is HttpProtocolException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static async Task<Status> CallOnceAsync(CallInvoker invoker, Method<byte[], byte[]> method, IReadOnlyList<byte[]> payloads, TimeSpan timeout)
     {
         var options = new CallOptions(deadline: DateTime.UtcNow + timeout);
         try
