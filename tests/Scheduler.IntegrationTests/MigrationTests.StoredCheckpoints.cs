@@ -23,7 +23,7 @@ public sealed partial class MigrationTests
 
         // Something else may take the GPU meanwhile; the job resumes wherever it is placed.
         await api.Jobs.ResumeAsync(new ResumeJobRequest { Id = job.Id }, deadline: ClusterApi.Deadline());
-        var resumed = await api.WaitForJobAsync(job.Id, j => j.State == JobState.Running && j.Attempt == 2, "the job to run again", TimeSpan.FromSeconds(60));
+        var resumed = await api.WaitForJobAsync(job.Id, j => j.State == JobState.Running && j.Attempt == suspended.Attempt + 1, "the job to run again", TimeSpan.FromSeconds(60));
         await Eventually.TrueAsync(() => Values(ledger).Count >= countWhenSuspended + 10, "the counter to go on counting");
 
         var values = Values(ledger);
