@@ -38,7 +38,7 @@ public sealed class FaultTests : PerTestCluster
     [Test]
     public async Task Restarted_master_keeps_every_job_and_does_not_rerun_the_running_one()
     {
-        var (cluster, api) = await StartAsync("master-restart");
+        var (cluster, api) = await StartAsync("master-restart", ClusterTimings.MasterRestart);
         cluster.StartWorker("w1", gpus: 2);
         await api.WaitForReadyNodesAsync("w1");
         var release = Path.Combine(cluster.Root, "release");

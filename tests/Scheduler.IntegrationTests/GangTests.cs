@@ -63,7 +63,7 @@ public sealed class GangTests : PerTestCluster
     [Test]
     public async Task A_restarted_master_keeps_a_running_gang_whole_and_starts_none_of_it_again()
     {
-        var (cluster, api) = await StartAsync("gang-restart");
+        var (cluster, api) = await StartAsync("gang-restart", ClusterTimings.MasterRestart);
         cluster.StartWorker("w1", gpus: 1);
         cluster.StartWorker("w2", gpus: 1);
         await api.WaitForReadyNodesAsync("w1", "w2");

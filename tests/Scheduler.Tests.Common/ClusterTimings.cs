@@ -10,4 +10,11 @@ public sealed record ClusterTimings(int HeartbeatIntervalMs, int DeadAfterMs)
     /// job then ran one attempt more than a test expected.
     /// </summary>
     public static ClusterTimings Fast { get; } = new(200, 5000);
+
+    /// <summary>
+    /// For tests that restart the master and rely on workers keeping their agents through it: a worker
+    /// fences after dead-after minus one heartbeat without contact, and a master process started on a
+    /// machine under heavy load took longer than 5 s to serve again.
+    /// </summary>
+    public static ClusterTimings MasterRestart { get; } = new(250, 20_000);
 }
