@@ -53,14 +53,16 @@ public sealed class SchedctlTests
         var ledger = Path.Combine(Path.GetTempPath(), $"schedctl-suspend-{Guid.NewGuid():N}.ledger");
         try
         {
-            var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--checkpointable", "--env", $"COUNTER_LEDGER={ledger}", "--", "dotnet", Artifacts.CounterAgentDll, "50", "60");
+            var submit = await Schedctl.RunAsync(_cluster.MasterUrl, null, "submit", "--checkpointable", "--env", $"COUNTER_LEDGER={ledger}", "--", "dotnet", Artifacts.CounterAgentDll, "50", "300");
             var id = submit.Out.Trim();
             await Eventually.TrueAsync(() => File.Exists(ledger) && File.ReadAllLines(ledger).Length >= 5, "the counter to count");
 
+            // 300 values at 50 ms: 15 s of counting, so the suspend (a schedctl process of its own, slow to start
+            // on a loaded machine) reaches the job while it runs.
             var suspend = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "suspend", id, "--wait");
             var get = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "get", id);
             var resume = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "resume", id);
-            var wait = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "wait", id, "--timeout", "60");
+            var wait = await Schedctl.RunAsync(_cluster.MasterUrl, null, "jobs", "wait", id, "--timeout", "120");
 
             Assert.That(suspend.ExitCode, Is.Zero, suspend.Out + suspend.Err);
             Assert.That(suspend.Out, Does.Match($@"^{id} SUSPENDED: checkpoint c-{id}-1-[0-9a-f]+ on w1, "));
@@ -68,7 +70,7 @@ public sealed class SchedctlTests
             Assert.That(resume.Out, Does.StartWith($"{id} PENDING: resumed"));
             Assert.That(wait.ExitCode, Is.Zero, wait.Out + wait.Err);
             var values = File.ReadAllLines(ledger).Where(l => l.Length > 0).Select(long.Parse).ToList();
-            Assert.That(values, Is.EqualTo(Enumerable.Range(1, 60).Select(v => (long)v)), "counted to 60 once, resumed from the checkpoint");
+            Assert.That(values, Is.EqualTo(Enumerable.Range(1, 300).Select(v => (long)v)), "counted to 300 once, resumed from the checkpoint");
         }
         finally
         {

@@ -71,8 +71,18 @@ internal sealed partial class MasterRole : BackgroundService
     /// <summary>The loop to hand a call to; a standby refuses with FAILED_PRECONDITION naming the leader.</summary>
     public SchedulerLoop RequireLeader() =>
         Volatile.Read(ref _current) is { } running && running.Loop.Ready.IsCompletedSuccessfully
-            ? running.Loop
+            ? Valid(running)
             : throw NotLeader();
+
+    /// <summary>
+    /// The running term's loop, if its lease is provably held. A leader that can no longer renew its lease
+    /// (the store unreachable) answers UNAVAILABLE at once, as its health does, instead of taking a call whose
+    /// writes would wait on the store past the caller's deadline; the term ends when the lease lapses.
+    /// </summary>
+    private SchedulerLoop Valid(Running running) =>
+        running.Term.IsValid
+            ? running.Loop
+            : throw NotLeader(StatusCode.Unavailable, "this master's leader lease is not held at the moment (is the store reachable?)");
 
     /// <summary>
     /// The loop to hand a call to. A master that has just won and is loading its term makes the
@@ -82,7 +92,7 @@ internal sealed partial class MasterRole : BackgroundService
     {
         if (Volatile.Read(ref _current) is { } running && running.Loop.Ready.IsCompletedSuccessfully)
         {
-            return running.Loop;
+            return Valid(running);
         }
 
         if (_takingOver is { } takingOver)
