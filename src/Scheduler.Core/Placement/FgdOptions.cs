@@ -8,7 +8,7 @@ namespace Scheduler.Core.Placement;
 /// term (leftover fraction, 0..1) against the fragmentation increase in whole GPUs (not used with
 /// <see cref="AsPublished"/>). <see cref="Coverage"/>: share of tasks the typical set covers; the
 /// paper takes 95%, which drops rare shapes such as most GPU-model-constrained tasks.
-/// <see cref="ParkCpuOnly"/> and <see cref="Levels"/>: see <c>fgd-cpu</c> in <see cref="PlacementPolicies"/>.
+/// <see cref="ParkCpuOnly"/>, <see cref="Levels"/> and <see cref="SharedLevels"/>: see <c>fgd-cpu</c> in <see cref="PlacementPolicies"/>.
 /// </summary>
 internal readonly record struct FgdOptions(bool AsPublished, bool MemoryAware, double PackingWeight, double Coverage)
 {
@@ -23,4 +23,7 @@ internal readonly record struct FgdOptions(bool AsPublished, bool MemoryAware, d
 
     /// <summary>With <see cref="AsPublished"/>: the number of integer levels of the sigmoid score.</summary>
     public int Levels { get; init; } = PublishedLevels;
+
+    /// <summary>As <see cref="Levels"/>, for a task that shares one GPU.</summary>
+    public int SharedLevels { get; init; } = PublishedLevels;
 }

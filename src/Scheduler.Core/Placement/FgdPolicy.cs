@@ -113,7 +113,7 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
             // names it prefixed with a seeded random permutation: a fixed node order, not a fresh
             // draw per task. The engine gives ties to the earlier node, so the replay shuffles its
             // node list once per seed (AllocationReplay); the master keeps the order of its node list.
-            var score = Math.Floor(_options.Levels / (1 + Math.Exp(-decrease)));
+            var score = Math.Floor((r.IsSharedGpu ? _options.SharedLevels : _options.Levels) / (1 + Math.Exp(-decrease)));
             if (_options.ParkCpuOnly && !r.NeedsGpu && node.GpuCapacityMilli > 0)
             {
                 // Below one level, so it only orders nodes of equal score: a CPU-only task that

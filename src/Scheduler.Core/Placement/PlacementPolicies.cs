@@ -22,10 +22,11 @@ public static class PlacementPolicies
         PlacementPolicyNames.FgdCpu,
     ];
 
-    // Finer than the simulator's 100 levels, so fractional-GPU differences of a shared task are told
-    // apart, yet coarse enough that near-equal nodes still tie and go to the seeded node order (exact
-    // scores, with no ties at all, place worse: see README, Scheduling).
-    private const int FgdCpuLevels = 250;
+    // A shared-GPU task's placements differ by slivers of one GPU, which the simulator's 100 levels
+    // (about 0.04 GPU a level near zero) often merge: 250 tell them apart. Whole-GPU tasks keep 100:
+    // their near-equal nodes tie and go to the seeded node order, which places better than finer or
+    // exact scores (250 for every task lost 1.1 points on gpuspec10: see README, Scheduling).
+    private const int FgdCpuSharedLevels = 250;
 
     /// <summary>The policy called <paramref name="name"/>; throws <see cref="ArgumentException"/> for an unknown name.</summary>
     public static IPlacementPolicy Create(string name, int seed = 42) => Create(name, seed, workload: null);
@@ -51,7 +52,7 @@ public static class PlacementPolicies
         PlacementPolicyNames.FgdCpu => new FgdPolicy(name, workload, new FgdOptions(AsPublished: true, MemoryAware: true, PackingWeight: 0, Coverage: 1.0)
         {
             ParkCpuOnly = true,
-            Levels = FgdCpuLevels,
+            SharedLevels = FgdCpuSharedLevels,
         }),
         _ => throw new ArgumentException(
             $"Unknown placement policy '{name}'. Known: {string.Join(", ", Names)}.", nameof(name)),

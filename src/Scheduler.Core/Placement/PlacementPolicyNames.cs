@@ -35,7 +35,7 @@ public static class PlacementPolicyNames
 
     /// <summary>
     /// Our default (see <see cref="PlacementPolicies.Default"/>): <see cref="FgdMem"/> with CPU-only tasks
-    /// parked, among equal scores, on the nodes with the least idle GPU, and a finer integer score.
+    /// parked, among equal scores, on the nodes with the least idle GPU, and a finer integer score for shared-GPU tasks.
     /// </summary>
     public const string FgdCpu = "fgd-cpu";
 }

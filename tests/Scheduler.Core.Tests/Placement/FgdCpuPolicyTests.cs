@@ -7,7 +7,7 @@ namespace Scheduler.Core.Tests.Placement;
 
 /// <summary>
 /// The default policy, fgd-cpu: fgd-mem's scores, a CPU-only task parked among equal scores on the node
-/// with the least idle GPU, and 250 score levels; and the learning every FGD policy does in the master,
+/// with the least idle GPU, and 250 score levels for a shared-GPU task; and the learning every FGD policy does in the master,
 /// where each job counts once however many scheduling passes score it.
 /// </summary>
 public sealed class FgdCpuPolicyTests
@@ -52,17 +52,21 @@ public sealed class FgdCpuPolicyTests
     }
 
     [Test]
-    public void Scores_the_sigmoid_of_the_fragmentation_decrease_on_250_levels()
+    public void Scores_a_whole_gpu_task_on_100_levels_and_a_shared_gpu_task_on_250()
     {
-        // A 2-GPU node running a whole-GPU job on GPU 0; a whole-GPU job takes GPU 1: the node is
-        // full, no fragment before or after. Decrease 0: 250 / 2 = 125 (fgd: 100 / 2 = 50).
+        // A 2-GPU node running a whole-GPU job on GPU 0. A whole-GPU job takes GPU 1: the node is
+        // full, no fragment before or after; decrease 0 scores 100 / 2 = 50, as fgd does. A 500-milli
+        // job on GPU 1 leaves 500 too small for the typical task: decrease −0.5 GPU scores
+        // 250 / (1 + e^0.5) = 94.4 → 94 (fgd: 37).
         var node = Nodes.Node("n", gpus: 2, cpu: 32_000);
         node.Allocate(new Allocation("x", "n", new ResourceRequest(1000, 1024, Gpus: 1), [new GpuShare(0, 1000)]));
-        var demand = JobDemand.Of("j", new ResourceRequest(4000, 1024, Gpus: 1));
+        var engine = new PlacementEngine(PlacementPolicies.Create(PlacementPolicyNames.FgdCpu, 42, OneGpuTasks));
 
-        var score = new PlacementEngine(PlacementPolicies.Create(PlacementPolicyNames.FgdCpu, 42, OneGpuTasks)).Explain(demand, [node]).Single().Score;
+        var whole = engine.Explain(JobDemand.Of("w", new ResourceRequest(4000, 1024, Gpus: 1)), [node]).Single().Score;
+        var shared = engine.Explain(JobDemand.Of("s", new ResourceRequest(4000, 1024, GpuMilli: 500)), [node]).Single().Score;
 
-        Assert.That(score, Is.EqualTo(125));
+        Assert.That(whole, Is.EqualTo(50));
+        Assert.That(shared, Is.EqualTo(94));
     }
 
     [TestCase(PlacementPolicyNames.FgdCpu)]
