@@ -19,7 +19,7 @@ internal static class CommandLine
           --master-id ID                  this master's name in leader information (default: host name)
           --heartbeat-interval-ms MS      told to workers at registration (default 1000)
           --dead-after-ms MS              a silent node is declared dead, its jobs requeued (default 10000)
-          --placement-policy NAME         fgd-mem (default), best-fit, dot-product, spread, gpu-packing,
+          --placement-policy NAME         fgd-cpu (default), fgd-mem, best-fit, dot-product, spread, gpu-packing,
                                           gpu-clustering, random, fgd, frag-pack
           --queue-policy NAME             priority (default, with aging), fifo, sjf, drf
           --backfill true|false           EASY backfill behind a blocked head job (default true)

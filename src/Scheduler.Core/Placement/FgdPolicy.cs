@@ -13,11 +13,17 @@ namespace Scheduler.Core.Placement;
 internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
 {
     private const int MemoLimit = 1 << 20;
+
+    // Ids remembered so that a job scored in many scheduling passes counts once; past this many the
+    // oldest are forgotten (a job waiting longer than that many later arrivals may count again).
+    private const int ObservedLimit = 1 << 18;
     private readonly TaskDistribution _workload;
     private readonly FgdOptions _options;
     private readonly bool _learn;
     private readonly Dictionary<ulong, NodeInfo> _infos = [];
     private readonly Dictionary<MemoKey, double> _memo = [];
+    private readonly HashSet<string> _observed = new(StringComparer.Ordinal);
+    private readonly Queue<string> _observedOrder = new();
     private NodeInfo? _lastInfo;
     private int[] _scratch = new int[8];
     private int _version = -1;
@@ -107,19 +113,47 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
             // names it prefixed with a seeded random permutation: a fixed node order, not a fresh
             // draw per task. The engine gives ties to the earlier node, so the replay shuffles its
             // node list once per seed (AllocationReplay); the master keeps the order of its node list.
-            return Math.Floor(100 / (1 + Math.Exp(-decrease)));
+            var score = Math.Floor((r.IsSharedGpu ? _options.SharedLevels : _options.Levels) / (1 + Math.Exp(-decrease)));
+            if (_options.ParkCpuOnly && !r.NeedsGpu && node.GpuCapacityMilli > 0)
+            {
+                // Below one level, so it only orders nodes of equal score: a CPU-only task that
+                // strands nothing here takes the node with the least idle GPU, keeping the CPU of
+                // nodes with idle GPUs for the GPU tasks to come.
+                score += 0.5 * (1 - ((double)node.GpuFreeMilliTotal / node.GpuCapacityMilli));
+            }
+
+            return score;
         }
 
         return decrease - (_options.PackingWeight * leftover);
     }
 
+    /// <summary>The distribution scored against: the trace's, or the one learnt from observed jobs.</summary>
+    internal TaskDistribution Workload => _workload;
+
+    // The master scores every waiting job again in each scheduling pass: a job counts once, by its id,
+    // or long-waiting shapes would weigh more than the workload holds them. The engine calls this for
+    // every node it scores, so the same id as the last call returns at once.
     private void Observe(JobDemand demand)
     {
-        if (_learn && !ReferenceEquals(demand.JobId, _lastJobId))
+        if (!_learn || ReferenceEquals(demand.JobId, _lastJobId))
         {
-            _lastJobId = demand.JobId;
-            _workload.Observe(demand);
+            return;
         }
+
+        _lastJobId = demand.JobId;
+        if (!_observed.Add(demand.JobId))
+        {
+            return;
+        }
+
+        _observedOrder.Enqueue(demand.JobId);
+        if (_observedOrder.Count > ObservedLimit)
+        {
+            _observed.Remove(_observedOrder.Dequeue());
+        }
+
+        _workload.Observe(demand);
     }
 
     private double Frag(NodeInfo info, long cpu, long memory, ReadOnlySpan<int> gpuFree)

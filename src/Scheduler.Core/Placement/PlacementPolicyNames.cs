@@ -30,6 +30,12 @@ public static class PlacementPolicyNames
     /// <summary>Deterministic variant: exact fragmentation decrease counting memory stranding, with a best-fit term.</summary>
     public const string FragPack = "frag-pack";
 
-    /// <summary>Our default: FGD measured against every task shape, counting memory stranding (see <see cref="PlacementPolicies.Default"/>).</summary>
+    /// <summary>FGD measured against every task shape, counting memory stranding.</summary>
     public const string FgdMem = "fgd-mem";
+
+    /// <summary>
+    /// Our default (see <see cref="PlacementPolicies.Default"/>): <see cref="FgdMem"/> with CPU-only tasks
+    /// parked, among equal scores, on the nodes with the least idle GPU, and a finer integer score for shared-GPU tasks.
+    /// </summary>
+    public const string FgdCpu = "fgd-cpu";
 }

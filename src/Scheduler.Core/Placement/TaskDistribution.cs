@@ -38,6 +38,9 @@ public sealed class TaskDistribution
 
     internal TypicalTask[] TypicalArray => _typical;
 
+    /// <summary>Jobs counted so far (halved with the counts once past the decay threshold).</summary>
+    internal double Observed => _total;
+
     /// <summary>Bumped whenever <see cref="Typical"/> changes, so scorers can drop their caches.</summary>
     public int Version { get; private set; }
 
