@@ -55,7 +55,7 @@ internal sealed class Rebalancer
         Func<NodeState, bool> canReceive,
         Func<TaskDistribution> workload)
     {
-        // Fragmentation counts memory stranding, as the default placement policy (fgd-mem) measures it.
+        // Fragmentation counts memory stranding, as the default placement policy (fgd-cpu, built on fgd-mem) measures it.
         var planner = new RebalancePlanner(room);
         return Mode == RebalanceModes.Fragmentation
             ? planner.PlanFragmentation(nodes, workload(), movable, demandOf, canReceive, memoryAware: true)
