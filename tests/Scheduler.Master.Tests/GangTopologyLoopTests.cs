@@ -35,6 +35,8 @@ public sealed class GangTopologyLoopTests
         var shown = ProtoMapping.ToProto(harness.Loop.View.Jobs[gang.Id]).Replicas;
         Assert.That(shown.Select(r => (r.Rank, r.NodeId, string.Join(",", r.GpuIndices))), Is.EqualTo(new[] { (0, free.NodeId, "0,1,2,3"), (1, free.NodeId, "4,5,6,7") }), "jobs get shows each replica's node and GPU indices");
         Assert.That(shown.Select(r => r.GpuUuids.Select(u => int.Parse(u[(u.LastIndexOf('-') + 1)..], System.Globalization.CultureInfo.InvariantCulture))), Is.EqualTo(shown.Select(r => r.GpuIndices)), "indices in the UUIDs' order");
+        var why = await harness.Loop.AskAsync<JobExplanation>(r => new ExplainJob(gang.Id, r), Timeout());
+        Assert.That(why.Gang, Is.EqualTo($"2 replicas × 4 GPUs (topology nvlink), placed whole ({free.NodeId}: 2)"));
     }
 
     [Test]
