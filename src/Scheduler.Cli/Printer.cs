@@ -148,7 +148,7 @@ internal sealed class Printer
                     replica.Address,
                     ReplicaStateName(replica.State),
                     replica.HasExitCode ? replica.ExitCode.ToString(CultureInfo.InvariantCulture) : "",
-                    string.Join(",", replica.GpuUuids));
+                    Gpus(replica));
             }
 
             _console.Write(table);
@@ -290,6 +290,12 @@ internal sealed class Printer
         job.GpuUuids.Count == 0 ? ""
         : job.GpuIndices.Count == job.GpuUuids.Count ? $"{string.Join(", ", job.GpuIndices)} ({string.Join(", ", job.GpuUuids)})"
         : string.Join(", ", job.GpuUuids);
+
+    /// <summary>"4, 5 (GPU-a, GPU-b)": a gang replica's GPU indices on its node, then their UUIDs.</summary>
+    public static string Gpus(JobReplica replica) =>
+        replica.GpuUuids.Count == 0 ? ""
+        : replica.GpuIndices.Count == replica.GpuUuids.Count ? $"{string.Join(", ", replica.GpuIndices)} ({string.Join(", ", replica.GpuUuids)})"
+        : string.Join(", ", replica.GpuUuids);
 
     /// <summary>
     /// The node's GPU topology: its NVLink islands, PCIe switch and NUMA groups as index lists, then each GPU's

@@ -128,6 +128,55 @@ public sealed class PrinterTests
     }
 
     [Test]
+    public void Jobs_get_of_a_gang_shows_each_replicas_gpu_indices_before_their_uuids()
+    {
+        var job = new Job { Id = "j-8", State = JobState.Running, Spec = new JobSpec { Replicas = 2, Topology = "nvlink" } };
+        job.Replicas.Add(new JobReplica { Rank = 0, NodeId = "w1", Address = "h1:29500", State = JobReplicaState.Running, GpuUuids = { "G-4", "G-5" }, GpuIndices = { 4, 5 } });
+        job.Replicas.Add(new JobReplica { Rank = 1, NodeId = "w1", Address = "h1:29501", State = JobReplicaState.Running, GpuUuids = { "G-6", "G-7" }, GpuIndices = { 6, 7 } });
+        using var output = new StringWriter();
+
+        new Printer("table", output).Job(job);
+
+        var lines = output.ToString().Split('\n');
+        Assert.That(lines, Has.Some.Match(@"^\s*0\s+w1\s+h1:29500\s+RUNNING\s+4, 5 \(G-4, G-5\)"));
+        Assert.That(lines, Has.Some.Match(@"^\s*1\s+w1\s+h1:29501\s+RUNNING\s+6, 7 \(G-6, G-7\)"));
+    }
+
+    [Test]
+    public void Json_of_a_gang_carries_each_replicas_gpu_indices()
+    {
+        var job = new Job { Id = "j-8", Spec = new JobSpec { Replicas = 2 } };
+        job.Replicas.Add(new JobReplica { Rank = 0, NodeId = "w1", GpuUuids = { "G-4" }, GpuIndices = { 4 } });
+        using var output = new StringWriter();
+
+        new Printer("json", output).Job(job);
+
+        var replica = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("replicas")[0];
+        Assert.That(replica.GetProperty("gpuIndices")[0].GetInt32(), Is.EqualTo(4));
+    }
+
+    [Test]
+    public void Jobs_why_of_a_waiting_gang_says_how_much_of_the_gang_fits_and_that_the_checks_are_per_replica()
+    {
+        var job = new Job { Id = "j-9", State = JobState.Pending, Spec = new JobSpec { Replicas = 4, Topology = "nvlink", Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = 2 } } };
+        var why = new JobExplanation
+        {
+            JobId = "j-9",
+            State = JobState.Pending,
+            Reason = "gang j-9: needs 4 replicas × 2 GPUs (topology nvlink); largest feasible set: 3 (n1: 3)",
+            Policy = "fgd-mem",
+            NodesTotal = 1,
+            NodesFit = 1,
+            Gang = "needs 4 replicas × 2 GPUs (topology nvlink); largest feasible set: 3 (n1: 3)",
+        };
+
+        var lines = Commands.WhyCommand.Format(why, job).ToList();
+
+        Assert.That(lines, Does.Contain("gang: needs 4 replicas × 2 GPUs (topology nvlink); largest feasible set: 3 (n1: 3)"));
+        Assert.That(lines, Has.Some.Match(@"^asks .*\(topology nvlink\), per replica of 4; policy fgd-mem$"));
+    }
+
+    [Test]
     public void Json_of_a_job_keeps_timestamps_as_text_and_leaves_out_an_unset_exit_code()
     {
         var job = new Job { Id = "j-1", CreatedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero)), Spec = new JobSpec { MaxRetries = 0 } };

@@ -89,6 +89,35 @@ public sealed class GangTests : PerTestCluster
         Assert.That(Directory.GetFiles(root, "started-2-*"), Is.Empty, "no replica was started a second time");
     }
 
+    [Test]
+    public async Task An_nvlink_gang_on_workers_with_two_islands_gets_one_island_per_replica_on_the_worker_that_holds_it_whole()
+    {
+        var (cluster, api) = await StartAsync("gang-topology");
+        const string Islands = "nvlink:0-3,4-7;numa:0-3,4-7";
+        cluster.StartWorker("w1", gpus: 8, extraArgs: ["--sim-gpu-topology", Islands]);
+        cluster.StartWorker("w2", gpus: 8, extraArgs: ["--sim-gpu-topology", Islands]);
+        await api.WaitForReadyNodesAsync("w1", "w2");
+        var release = Path.Combine(cluster.Root, "release");
+        var hold = $"while [ ! -e {release} ]; do sleep 0.05; done";
+
+        // One GPU taken breaks an island on one worker: only the other holds both 4-GPU replicas.
+        var single = await api.SubmitAsync(ClusterApi.Shell(hold, gpus: 1));
+        var held = await api.WaitForStateAsync(single.Id, JobState.Running);
+        var spec = ClusterApi.Shell(hold, gpus: 4);
+        spec.Replicas = 2;
+        spec.Topology = "nvlink";
+        var gang = await api.SubmitAsync(spec);
+        var running = await api.WaitForStateAsync(gang.Id, JobState.Running);
+
+        var other = held.NodeId == "w1" ? "w2" : "w1";
+        Assert.That(running.Replicas.Select(r => (r.Rank, r.NodeId, string.Join(",", r.GpuIndices))), Is.EqualTo(new[] { (0, other, "0,1,2,3"), (1, other, "4,5,6,7") }));
+        Assert.That(running.Replicas.Select(r => r.GpuUuids.Count), Is.All.EqualTo(4));
+
+        await File.WriteAllTextAsync(release, "go");
+        await api.WaitForStateAsync(gang.Id, JobState.Succeeded);
+        await api.WaitForStateAsync(single.Id, JobState.Succeeded);
+    }
+
     /// <summary>The environments the three replicas of <paramref name="attempt"/> wrote, by rank.</summary>
     private static async Task<IReadOnlyList<Dictionary<string, string>>> ReadEnvironmentsAsync(string root, int attempt)
     {

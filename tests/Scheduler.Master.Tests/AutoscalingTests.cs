@@ -58,6 +58,24 @@ public sealed class AutoscalingTests
         Assert.That((advice.Model, advice.Delta), Is.EqualTo(("A100", -2)), "three idle hosts, one kept spare");
     }
 
+    [Test]
+    public async Task A_waiting_gang_asks_for_hosts_for_every_replica_that_the_free_capacity_cannot_take()
+    {
+        var options = new MasterOptions { AutoscaleIntervalSeconds = 30, AutoscaleWindowSeconds = 60, AutoscaleSpareHosts = 0 };
+        await using var harness = await StartAsync(options);
+        var n1 = await harness.ConnectAsync("n1", 4);
+        var n2 = await harness.ConnectAsync("n2", 4);
+
+        // Five 2-GPU replicas: the two free 4-GPU hosts take four, the fifth needs one more host. Counted
+        // as one 2-GPU job, the gang would seem to fit the free capacity and ask for nothing.
+        var gang = await GangLoopTests.SubmitGangAsync(harness, "g", replicas: 5, gpus: 2);
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(31), n1, n2);
+
+        Assert.That(harness.Loop.View.Jobs[gang.Id].State, Is.EqualTo(JobState.Pending));
+        var advice = harness.Loop.View.Scaling.Single();
+        Assert.That((advice.Model, advice.Delta, advice.Reason), Is.EqualTo(("A100", 1, "1 pending jobs do not fit on the free capacity")));
+    }
+
     private static int FreePort()
     {
         using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);

@@ -46,7 +46,12 @@ internal static class WhyCommand
             yield break;
         }
 
-        yield return $"asks {Printer.Describe(job.Spec.Resources)}{Constraints(job.Spec)}; policy {x.Policy}";
+        yield return $"asks {Printer.Describe(job.Spec.Resources)}{Constraints(job.Spec)}{(job.Spec.Replicas > 1 ? $", per replica of {job.Spec.Replicas}" : "")}; policy {x.Policy}";
+        if (x.Gang.Length > 0)
+        {
+            yield return $"gang: {x.Gang}";
+        }
+
         yield return $"nodes: {x.NodesTotal}, fit now: {x.NodesFit}";
         if (placed)
         {
@@ -92,6 +97,11 @@ internal static class WhyCommand
         if (spec.GpuModels.Count > 0)
         {
             parts.Add($"model {string.Join('|', spec.GpuModels)}");
+        }
+
+        if (spec.Topology.Length > 0)
+        {
+            parts.Add($"topology {spec.Topology}");
         }
 
         if (spec.NodeSelector.Count > 0)

@@ -91,6 +91,53 @@ internal static class GpuSetSelector
         return true;
     }
 
+    /// <summary>
+    /// Whole GPUs for <paramref name="count"/> replicas of one gang on <paramref name="node"/>, each replica's set
+    /// meeting <see cref="JobDemand.RequiredTopology"/>, and all of them together as well connected as the free
+    /// GPUs allow: the union is chosen first as one set of <c>count × Resources.Gpus</c> (best level, best-fit
+    /// group), then cut into the replicas' sets. Replicas of one gang talk to each other (all-reduce), so they
+    /// belong in one island as much as each replica's own GPUs do. False (<paramref name="into"/> unspecified)
+    /// when the node has no topology, fewer than two replicas or no whole GPUs are asked, or the cut fails.
+    /// </summary>
+    public static bool TryChooseNear(NodeState node, JobDemand demand, int count, List<GpuShare>[] into)
+    {
+        var k = demand.Resources.Gpus;
+        if (count < 2 || k == 0 || demand.Resources.IsSharedGpu || !node.HasTopology || into.Length < count)
+        {
+            return false;
+        }
+
+        var union = new List<GpuShare>(k * count);
+        var all = demand with { Resources = demand.Resources with { Gpus = k * count }, RequiredTopology = TopologyLevel.System };
+        if (!TryChoose(node, node.GpuFreeMilli, all, union))
+        {
+            return false;
+        }
+
+        // Only the union's GPUs count as free while it is cut, so every replica stays inside it.
+        var free = new int[node.Gpus.Count];
+        foreach (var share in union)
+        {
+            free[share.Index] = ResourceLimits.MilliPerGpu;
+        }
+
+        for (var r = 0; r < count; r++)
+        {
+            into[r].Clear();
+            if (!TryChoose(node, free, demand, into[r]))
+            {
+                return false;
+            }
+
+            foreach (var share in into[r])
+            {
+                free[share.Index] = 0;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The level of exactly the GPUs <paramref name="set"/> (indices on <paramref name="node"/>).</summary>
     public static TopologyLevel LevelOf(NodeState node, ReadOnlySpan<int> set)
     {

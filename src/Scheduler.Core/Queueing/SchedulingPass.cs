@@ -27,6 +27,7 @@ internal sealed class SchedulingPass
     private readonly List<SchedulingDecision> _decisions = [];
     private readonly Dictionary<ShapeKey, string?> _noNode = [];
     private readonly HashSet<ShapeKey> _onlyOnReservedNode = [];
+    private readonly GangPlanner _gangs;
     private Reservation? _reservation;
     private QueuedJob? _head;
     private NodeScratch? _shadow;
@@ -50,6 +51,7 @@ internal sealed class SchedulingPass
         _ordered = index.NodeArray;
         _now = now;
         _running = running;
+        _gangs = new GangPlanner(_ordered, new GangSteps(FindOn, DoesNotDelayReservation, Commit, Uncommit));
     }
 
     public List<SchedulingDecision> Run(IQueuePolicy policy, IReadOnlyCollection<QueuedJob> waiting)
@@ -159,24 +161,19 @@ internal sealed class SchedulingPass
             return;
         }
 
-        var placed = new List<(QueuedJob Job, Allocation Allocation)>(members.Length);
-        foreach (var member in members)
+        // The node the policy would give one replica; none means no replica fits anywhere.
+        var (first, reason) = TryPlace(members[0], tentative: true);
+        if (first is null)
         {
-            var (allocation, reason) = TryPlace(member, tentative: true);
-            if (allocation is null)
-            {
-                // All or nothing: hand back what the earlier replicas took, latest first.
-                for (var i = placed.Count - 1; i >= 0; i--)
-                {
-                    Uncommit(placed[i].Job, placed[i].Allocation);
-                }
+            AddAll(members, Invariant($"gang {gangId}: {GangJobs.Shortfall(members[0].Demand, size, 0, [])} ({reason})"));
+            return;
+        }
 
-                AddAll(members, Invariant($"gang {gangId}: replica {member.JobId} cannot be placed, so none is ({reason})"));
-                return;
-            }
-
-            Commit(member, allocation);
-            placed.Add((member, allocation));
+        var plan = _gangs.Place(members, _nodes[first.NodeId]);
+        if (plan.Placed is not { } placed)
+        {
+            AddAll(members, Invariant($"gang {gangId}: {GangJobs.Shortfall(members[0].Demand, size, plan.Feasible, plan.PerNode)}"));
+            return;
         }
 
         foreach (var (job, allocation) in placed)
@@ -184,6 +181,9 @@ internal sealed class SchedulingPass
             _decisions.Add(new SchedulingDecision(job, allocation, null));
         }
     }
+
+    private Allocation? FindOn(QueuedJob job, NodeState node) =>
+        _engine.FindAllocation(job.Demand, [node]) is { } allocation && DoesNotDelayReservation(job, allocation) ? allocation : null;
 
     private (Allocation? Allocation, string? Reason) TryPlace(QueuedJob job, bool tentative = false)
     {

@@ -6,6 +6,12 @@ namespace Scheduler.Core.Scaling;
 /// <summary>How many hosts of one kind to add (positive) or remove (negative), and why; an entry with no kind (and 0) only notes jobs no host shape fits.</summary>
 public sealed record ScalingAdvice(string Model, int Delta, string Reason);
 
+/// <summary>
+/// One waiting job as the advisor counts it: <paramref name="Replicas"/> replicas (a gang), each asking
+/// <paramref name="Demand"/>, all placed or none.
+/// </summary>
+public sealed record PendingDemand(JobDemand Demand, int Replicas = 1);
+
 /// <summary>How the advisor judges demand and idleness.</summary>
 public sealed record ScalingOptions
 {
@@ -64,14 +70,23 @@ public sealed class ScalingAdvisor
     }
 
     /// <summary>The advice now, one entry per kind that should change, ordered by kind.</summary>
-    public IReadOnlyList<ScalingAdvice> Advise(DateTimeOffset now, IReadOnlyCollection<NodeState> nodes, IReadOnlyCollection<JobDemand> pending)
+    public IReadOnlyList<ScalingAdvice> Advise(DateTimeOffset now, IReadOnlyCollection<NodeState> nodes, IReadOnlyCollection<JobDemand> pending) =>
+        Advise(now, nodes, [.. pending.Select(d => new PendingDemand(d))]);
+
+    /// <summary>
+    /// The advice now, one entry per kind that should change, ordered by kind. A gang counts every replica's
+    /// demand and all or nothing: it is packed whole (onto free capacity and new hosts), or, when no host
+    /// shape takes its replicas, noted as fitting none and adds nothing.
+    /// </summary>
+    public IReadOnlyList<ScalingAdvice> Advise(DateTimeOffset now, IReadOnlyCollection<NodeState> nodes, IReadOnlyCollection<PendingDemand> pending)
     {
         var live = nodes.Where(n => n.Health != NodeHealth.Dead).ToList();
         var advice = new SortedDictionary<string, ScalingAdvice>(StringComparer.Ordinal);
         var (added, waitingKinds, unfit) = HostsForPending(live, pending);
-        foreach (var (kind, (hosts, jobs)) in added)
+        foreach (var (kind, (hosts, jobs, replicas)) in added)
         {
-            advice[kind] = new ScalingAdvice(kind, hosts, $"{jobs} pending jobs do not fit on the free capacity");
+            var gangs = replicas > jobs ? $" ({replicas} replicas)" : "";
+            advice[kind] = new ScalingAdvice(kind, hosts, $"{jobs} pending jobs{gangs} do not fit on the free capacity");
         }
 
         if (unfit > 0)
@@ -102,56 +117,94 @@ public sealed class ScalingAdvisor
         return [.. advice.Values.Where(a => a.Delta != 0 || a.Model.Length == 0)];
     }
 
-    /// <summary>New hosts per kind (and the jobs they take) for what waits, the kinds jobs wait for, and how many jobs no host shape fits.</summary>
-    private (Dictionary<string, (int Hosts, int Jobs)> Added, HashSet<string> WaitingKinds, int Unfit) HostsForPending(List<NodeState> live, IReadOnlyCollection<JobDemand> pending)
+    /// <summary>New hosts per kind (and the jobs and replicas they take) for what waits, the kinds jobs wait for, and how many jobs no host shape fits.</summary>
+    private (Dictionary<string, (int Hosts, int Jobs, int Replicas)> Added, HashSet<string> WaitingKinds, int Unfit) HostsForPending(List<NodeState> live, IReadOnlyCollection<PendingDemand> pending)
     {
         var scratch = live.Where(n => n.Schedulable).Select(Copy).ToList();
         var byId = scratch.ToDictionary(n => n.Id, StringComparer.Ordinal);
         var templates = live.GroupBy(KindOf).Select(g => g.OrderBy(n => n.Id, StringComparer.Ordinal).First()).ToList();
-        var added = new Dictionary<string, (int Hosts, int Jobs)>(StringComparer.Ordinal);
+        var added = new Dictionary<string, (int Hosts, int Jobs, int Replicas)>(StringComparer.Ordinal);
         var waitingKinds = new HashSet<string>(StringComparer.Ordinal);
         var unfit = 0;
         var newHosts = new List<NodeState>();
+        // Bounded in replicas, so a huge backlog costs the loop a fixed amount per interval (the advice then
+        // counts what the first MaxPendingConsidered replicas need: a lower bound); a gang is never cut.
+        var considered = 0;
+        var first = pending.TakeWhile(p => (considered += Math.Max(1, p.Replicas)) <= MaxPendingConsidered || considered == Math.Max(1, p.Replicas)).ToList();
 
-        // Largest first: the usual first-fit-decreasing bound on the number of new hosts. Bounded, so a
-        // huge backlog costs the loop a fixed amount per interval (the advice then counts what the
-        // first MaxPendingConsidered jobs need: a lower bound).
-        foreach (var demand in pending.Take(MaxPendingConsidered).OrderByDescending(d => d.Resources.TotalGpuMilli).ThenByDescending(d => d.Resources.CpuMillis).ThenBy(d => d.JobId, StringComparer.Ordinal))
+        // Largest replica first: the usual first-fit-decreasing bound on the number of new hosts.
+        foreach (var job in first.OrderByDescending(p => p.Demand.Resources.TotalGpuMilli).ThenByDescending(p => p.Demand.Resources.CpuMillis).ThenBy(p => p.Demand.JobId, StringComparer.Ordinal))
         {
-            if (_packing.FindAllocation(demand, scratch) is { } fits)
-            {
-                byId[fits.NodeId].Allocate(fits);
-                continue;
-            }
-
-            if (_packing.FindAllocation(demand, newHosts) is { } onNew)
-            {
-                var host = newHosts.Single(n => n.Id == onNew.NodeId);
-                host.Allocate(onNew);
-                Count(KindOf(host), newHost: false);
-                continue;
-            }
-
-            var template = templates.FirstOrDefault(t => _packing.FindAllocation(demand, [Copy(t, t.Id)]) is not null);
-            if (template is null)
+            var replicas = Math.Max(1, job.Replicas);
+            if (Pack(job.Demand, replicas) is not { } onNew)
             {
                 unfit++;
                 continue;
             }
 
-            var created = Copy(template, $"new-{newHosts.Count}");
-            created.Allocate(_packing.FindAllocation(demand, [created])!);
-            newHosts.Add(created);
-            Count(KindOf(created), newHost: true);
+            foreach (var kind in onNew.Keys)
+            {
+                waitingKinds.Add(kind);
+                var (hosts, jobs, count) = added.GetValueOrDefault(kind);
+                added[kind] = (hosts + onNew[kind].Hosts, jobs + 1, count + onNew[kind].Replicas);
+            }
         }
 
         return (added, waitingKinds, unfit);
 
-        void Count(string kind, bool newHost)
+        // All the job's replicas, each on free capacity, else on a host added earlier, else on a new host
+        // shaped like the first of a kind that takes it; what went onto new hosts, by kind. Null (nothing
+        // kept) when a replica fits no host shape: then adding hosts helps none of the gang.
+        Dictionary<string, (int Hosts, int Replicas)>? Pack(JobDemand demand, int replicas)
         {
-            waitingKinds.Add(kind);
-            var (hosts, jobs) = added.GetValueOrDefault(kind);
-            added[kind] = (hosts + (newHost ? 1 : 0), jobs + 1);
+            var taken = new List<(NodeState Node, string Id)>();
+            var hostsBefore = newHosts.Count;
+            var onNew = new Dictionary<string, (int Hosts, int Replicas)>(StringComparer.Ordinal);
+            for (var r = 0; r < replicas; r++)
+            {
+                var replica = replicas == 1 ? demand : demand with { JobId = $"{demand.JobId}/{r}" };
+                if (_packing.FindAllocation(replica, scratch) is { } fits)
+                {
+                    Take(byId[fits.NodeId], fits, newHost: false);
+                    continue;
+                }
+
+                if (_packing.FindAllocation(replica, newHosts) is { } onAdded)
+                {
+                    Take(newHosts.Single(n => n.Id == onAdded.NodeId), onAdded, newHost: false, added: true);
+                    continue;
+                }
+
+                var template = templates.FirstOrDefault(t => _packing.FindAllocation(replica, [Copy(t, t.Id)]) is not null);
+                if (template is null)
+                {
+                    foreach (var (node, id) in taken)
+                    {
+                        node.Release(id);
+                    }
+
+                    newHosts.RemoveRange(hostsBefore, newHosts.Count - hostsBefore);
+                    return null;
+                }
+
+                var created = Copy(template, $"new-{newHosts.Count}");
+                newHosts.Add(created);
+                Take(created, _packing.FindAllocation(replica, [created])!, newHost: true, added: true);
+            }
+
+            return onNew;
+
+            void Take(NodeState node, Allocation allocation, bool newHost, bool added = false)
+            {
+                node.Allocate(allocation);
+                taken.Add((node, allocation.JobId));
+                if (added)
+                {
+                    var kind = KindOf(node);
+                    var (hosts, count) = onNew.GetValueOrDefault(kind);
+                    onNew[kind] = (hosts + (newHost ? 1 : 0), count + 1);
+                }
+            }
         }
     }
 

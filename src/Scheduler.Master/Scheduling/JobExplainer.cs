@@ -87,11 +87,39 @@ internal sealed class JobExplainer
             }
 
             explanation.ScoreNote = "scores computed now against the current nodes";
-            explanation.Quota = _quotas.Check(tenant, tenantUsage, ResourceTotals.Of(demand.Resources)) ?? "";
+            var asked = ResourceTotals.Zero;
+            for (var i = 0; i < job.Size; i++)
+            {
+                asked += ResourceTotals.Of(demand.Resources);
+            }
+
+            explanation.Quota = _quotas.Check(tenant, tenantUsage, asked) ?? "";
+        }
+
+        if (job.IsGang)
+        {
+            explanation.Gang = Gang(job, demand, nodes);
         }
 
         explanation.Reservation = Describe(reservation, job);
         return explanation;
+    }
+
+    // A waiting gang: how much of it fits now, placed as a pass would; a placed one: where its replicas are.
+    private string Gang(JobRecord job, JobDemand demand, IReadOnlyCollection<NodeState> nodes)
+    {
+        if (job.HoldsAllocation)
+        {
+            var where = job.Replicas.Where(r => r.Holds).GroupBy(r => r.NodeId, StringComparer.Ordinal)
+                .Select(g => $"{g.Key}: {g.Count()}");
+            return $"{job.Size} replicas × {GangJobs.Size(demand)}, placed whole ({string.Join(", ", where)})";
+        }
+
+        var feasible = GangJobs.Feasible(_engine, demand, job.Size, [.. nodes]);
+        var perNode = feasible.PerNode.Select(p => (p.NodeId, p.Replicas)).ToList();
+        return feasible.Fits
+            ? $"{job.Size} replicas × {GangJobs.Size(demand)}: the whole gang fits now ({string.Join(", ", perNode.Select(p => $"{p.NodeId}: {p.Replicas}"))})"
+            : GangJobs.Shortfall(demand, job.Size, feasible.Fit, perNode);
     }
 
     private static NodeScore Score(PlacementVerdict verdict) => new() { NodeId = verdict.NodeId, Score = verdict.Score };

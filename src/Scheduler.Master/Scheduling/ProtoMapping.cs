@@ -111,6 +111,7 @@ internal static class ProtoMapping
                 },
             };
             replica.GpuUuids.Add(r.GpuUuids);
+            replica.GpuIndices.Add(r.GpuShares.Select(g => g.Index));
             if (r.ExitCode is { } exit)
             {
                 replica.ExitCode = exit;

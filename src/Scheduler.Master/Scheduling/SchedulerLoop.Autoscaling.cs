@@ -6,8 +6,8 @@ namespace Scheduler.Master.Scheduling;
 /// <summary>
 /// The autoscaling signal: the loop observes what each kind of host uses a few times per interval and,
 /// every interval, asks the <see cref="ScalingAdvisor"/> how many hosts of each kind to add or remove
-/// for what waits and what ran lately. The advice is published in the view (status, metrics) and,
-/// when it changed, sent to the webhook.
+/// for what waits (a gang with every replica, all or nothing) and what ran lately. The advice is
+/// published in the view (status, metrics) and, when it changed, sent to the webhook.
 /// </summary>
 internal sealed partial class SchedulerLoop
 {
@@ -47,7 +47,7 @@ internal sealed partial class SchedulerLoop
         }
 
         _nextScalingAdvice = now + interval;
-        var advice = _scaling.Advise(now, [.. _nodes.Values.Select(n => n.State)], [.. _pending.Select(id => ProtoMapping.ToDemand(_jobs[id]))]).ToImmutableArray();
+        var advice = _scaling.Advise(now, [.. _nodes.Values.Select(n => n.State)], [.. _pending.Select(id => new PendingDemand(ProtoMapping.ToDemand(_jobs[id]), _jobs[id].Size))]).ToImmutableArray();
         if (advice.SequenceEqual(_published.Scaling))
         {
             return;

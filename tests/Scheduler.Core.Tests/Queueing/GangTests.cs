@@ -20,7 +20,7 @@ public sealed class GangTests
     }
 
     [Test]
-    public void A_gang_that_does_not_fit_places_nothing_and_says_which_replica_failed()
+    public void A_gang_that_does_not_fit_places_nothing_and_says_how_many_replicas_would()
     {
         var nodes = Nodes(Node("n1", gpus: 8), Node("n2", gpus: 8));
         var gang = GangJobs.Expand(Job("train", 1, gpus: 6), 3);
@@ -28,7 +28,7 @@ public sealed class GangTests
         var decisions = Cycle().Run(gang, nodes, T0);
 
         Assert.That(decisions.Select(d => d.Placed), Is.All.False);
-        Assert.That(decisions[0].Reason, Does.Contain("replica train/2 cannot be placed, so none is"));
+        Assert.That(decisions[0].Reason, Is.EqualTo("gang train: needs 3 replicas × 6 GPUs; largest feasible set: 2 (n1: 1, n2: 1)"));
         Assert.That(nodes.Values.Sum(n => n.IdleGpuCount), Is.EqualTo(16));
         Assert.That(nodes.Values.SelectMany(n => n.Allocations.Keys), Is.Empty);
     }

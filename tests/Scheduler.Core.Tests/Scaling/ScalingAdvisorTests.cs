@@ -85,6 +85,52 @@ public sealed class ScalingAdvisorTests
         Assert.That(advice.Select(a => (a.Model, a.Delta)), Is.EqualTo(new[] { ("A100", 1), ("H100", -1) }));
     }
 
+    [Test]
+    public void A_waiting_gang_asks_for_hosts_for_all_its_replicas_beyond_the_free_capacity()
+    {
+        var replay = new Replay(A100: 1, H100: 1, Cpu: 0);
+
+        // Four replicas of 4 A100 GPUs: the free A100 host takes two, the other two fill one new host.
+        replay.Wait("train", gpus: 4, model: "A100", replicas: 4);
+        var advice = replay.AdviseAt(1);
+
+        Assert.That(advice.Select(a => (a.Model, a.Delta, a.Reason)), Is.EqualTo(new[] { ("A100", 1, "1 pending jobs (2 replicas) do not fit on the free capacity") }));
+    }
+
+    [Test]
+    public void Gang_replicas_and_single_jobs_are_packed_together_largest_first()
+    {
+        var replay = new Replay(A100: 1, H100: 0, Cpu: 0);
+
+        // Three replicas of 8 GPUs, then five 2-GPU jobs: the free host takes one replica; two new hosts
+        // the other two; the five 2-GPU jobs need two more hosts (4 + 1 jobs of 2).
+        replay.Wait("train", gpus: 8, model: "A100", replicas: 3);
+        for (var i = 0; i < 5; i++)
+        {
+            replay.Wait($"two-{i}", gpus: 2, model: "A100");
+        }
+
+        var advice = replay.AdviseAt(1);
+
+        Assert.That(advice.Select(a => (a.Model, a.Delta, a.Reason)), Is.EqualTo(new[] { ("A100", 4, "6 pending jobs (7 replicas) do not fit on the free capacity") }));
+    }
+
+    [Test]
+    public void A_gang_whose_last_replicas_no_host_shape_takes_adds_nothing_and_gives_back_the_room_its_first_replicas_took()
+    {
+        var replay = new Replay(A100: 2, H100: 0, Cpu: 0);
+        replay.Label("a100-1", "zone", "a");
+
+        // Only a100-1 is in zone a, and a new host would be shaped like a100-0, without the label: the
+        // gang's first two replicas fit a100-1's free GPUs but the third fits nowhere, so none counts, and
+        // the 2-GPU job for zone a still fits a100-1.
+        replay.Wait("train", gpus: 4, model: "A100", replicas: 3, zone: "a");
+        replay.Wait("small", gpus: 2, model: "A100", zone: "a");
+        var advice = replay.AdviseAt(1);
+
+        Assert.That(advice.Select(a => (a.Model, a.Delta, a.Reason)), Is.EqualTo(new[] { ("", 0, "1 pending jobs fit no host shape in the cluster") }));
+    }
+
     /// <summary>A cluster fed minute by minute: arrivals placed best-fit or left waiting, departures freeing their room.</summary>
     private sealed class Replay
     {
@@ -104,7 +150,20 @@ public sealed class ScalingAdvisorTests
             }
         }
 
-        public List<JobDemand> Pending { get; } = [];
+        public List<PendingDemand> Pending { get; } = [];
+
+        /// <summary>A job (or gang) that waits from the start.</summary>
+        public void Wait(string job, int gpus, string model, int replicas = 1, string? zone = null)
+        {
+            var selector = zone is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["zone"] = zone };
+            Pending.Add(new PendingDemand(new JobDemand(job, new ResourceRequest(1000, 4096, gpus), [model], selector), replicas));
+        }
+
+        public void Label(string nodeId, string key, string value)
+        {
+            var i = _nodes.FindIndex(n => n.Id == nodeId);
+            _nodes[i] = new NodeState(nodeId, _nodes[i].CpuCapacity, _nodes[i].MemoryCapacity, _nodes[i].Gpus, new Dictionary<string, string> { [key] = value });
+        }
 
         public void Arrive(int minute, string job, int gpus, string model) => _events.Add((minute, () =>
         {
@@ -115,7 +174,7 @@ public sealed class ScalingAdvisorTests
             }
             else
             {
-                Pending.Add(demand);
+                Pending.Add(new PendingDemand(demand));
             }
         }));
 
