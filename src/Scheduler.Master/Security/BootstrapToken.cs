@@ -12,25 +12,7 @@ internal static class BootstrapToken
 {
     public static async Task<string> EnsureAsync(string file, ITokenStore store, TimeProvider time, CancellationToken cancellationToken)
     {
-        string bearer;
-        if (File.Exists(file))
-        {
-            bearer = (await File.ReadAllTextAsync(file, cancellationToken)).Trim();
-        }
-        else
-        {
-            bearer = TokenSecret.Generate().Bearer;
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
-            await using var writer = new StreamWriter(file, options);
-            await writer.WriteLineAsync(bearer.AsMemory(), cancellationToken);
-        }
-
+        var bearer = File.Exists(file) ? await ReadAsync(file, cancellationToken) : await CreateAsync(file, cancellationToken);
         if (!TokenSecret.TryParse(bearer, out var id, out var secret))
         {
             throw new StoreException($"{file} does not hold a token (tk-ID.SECRET): delete it and the master writes a new one");
@@ -45,5 +27,46 @@ internal static class BootstrapToken
         }
 
         return id;
+    }
+
+    private static async Task<string> ReadAsync(string file, CancellationToken cancellationToken) =>
+        (await File.ReadAllTextAsync(file, cancellationToken)).Trim();
+
+    /// <summary>
+    /// Writes a fresh token to <paramref name="file"/> whole or not at all: masters started together with one
+    /// file (an HA cluster on one host) must neither both create it nor read it half-written. The secret
+    /// goes to a private temporary file that is then moved into place only if none is there yet; a master
+    /// that loses that race uses the winner's token.
+    /// </summary>
+    private static async Task<string> CreateAsync(string file, CancellationToken cancellationToken)
+    {
+        var bearer = TokenSecret.Generate().Bearer;
+        var full = Path.GetFullPath(file);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temporary = $"{full}.{Guid.NewGuid():N}.tmp";
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        try
+        {
+            await using (var writer = new StreamWriter(temporary, options))
+            {
+                await writer.WriteLineAsync(bearer.AsMemory(), cancellationToken);
+            }
+
+            File.Move(temporary, full, overwrite: false);
+            return bearer;
+        }
+        catch (IOException) when (File.Exists(full))
+        {
+            return await ReadAsync(full, cancellationToken);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
     }
 }
