@@ -44,6 +44,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly Dictionary<string, string> _jobByRequestId = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
+    private readonly QueueEntries _queueEntries = new();
+    private readonly NodeStates _nodeStates;
     private readonly List<JobWatcher> _watchers = [];
     private readonly JobFeed _feed = new();
     private readonly LogRequests _logRequests = new();
@@ -74,6 +76,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     {
         _term = term;
         _inbox = new EventInbox(options.Value.MaxPendingSubmits);
+        _nodeStates = new NodeStates(_nodes);
         _commands = new WorkerCommands(term, options.Value, () => _epoch, logger);
         // The moment a stop begins, before the server drains its calls: a stopping master must not
         // dispatch while a successor may already be starting on the same jobs.
@@ -456,6 +459,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         else
         {
             _pending.Remove(record.Id);
+            _queueEntries.Forget(record.Id);
             if (record.IsTerminal)
             {
                 _traces.Forget(record.Id);
@@ -583,24 +587,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         var waiting = new List<QueuedJob>(_pending.Count);
         foreach (var id in _pending)
         {
-            var job = _jobs[id];
-            var queued = new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence, TenantOf(job))
-            {
-                RuntimeEstimate = EstimateOf(job),
-                Checkpointable = job.Spec.Checkpointable,
-            };
-            if (job.IsGang)
-            {
-                // One queued replica per rank; Core places all of them in this pass or none.
-                for (var rank = 0; rank < job.Size; rank++)
-                {
-                    waiting.Add(queued with { Demand = queued.Demand with { JobId = GangMembers.AgentId(job.Id, rank) }, GangId = job.Id, GangSize = job.Size });
-                }
-            }
-            else
-            {
-                waiting.Add(queued);
-            }
+            waiting.AddRange(_queueEntries.For(_jobs[id], QueuedOf));
         }
 
         // What holds capacity now: backfill needs expected ends, fair share and quotas need usage.
@@ -625,8 +612,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
 
-        var nodes = _nodes.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal);
-        var decisions = _cycle.Run(waiting, nodes, now, running);
+        var decisions = _cycle.Run(waiting, _nodeStates, now, running);
         var decided = _time.GetUtcNow();
         _lastReservation = decisions.Select(d => d.Reservation).FirstOrDefault(r => r is not null);
         var placed = new List<JobRecord>();
@@ -736,6 +722,28 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
 
         _metrics.RecordPass(Stopwatch.GetElapsedTime(started), waiting.Count, placed.Count);
+    }
+
+    /// <summary>A pending job as the queue sees it; a gang is one queued replica per rank, which Core places all in one pass or none.</summary>
+    private static QueuedJob[] QueuedOf(JobRecord job)
+    {
+        var queued = new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence, TenantOf(job))
+        {
+            RuntimeEstimate = EstimateOf(job),
+            Checkpointable = job.Spec.Checkpointable,
+        };
+        if (!job.IsGang)
+        {
+            return [queued];
+        }
+
+        var replicas = new QueuedJob[job.Size];
+        for (var rank = 0; rank < job.Size; rank++)
+        {
+            replicas[rank] = queued with { Demand = queued.Demand with { JobId = GangMembers.AgentId(job.Id, rank) }, GangId = job.Id, GangSize = job.Size };
+        }
+
+        return replicas;
     }
 
     /// <summary>
