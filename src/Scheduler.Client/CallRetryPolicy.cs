@@ -189,7 +189,7 @@ internal sealed class CallRetryPolicy
             : null;
 
     /// <summary>A busy refusal is retried up to <see cref="SchedulerClientOptions.MaxBusyRetries"/> times, outside the failure budget.</summary>
-    private bool ShouldRetryBusy(ResilienceContext context, Exception? error)
+    private bool ShouldRetryBusy(ResilienceContext context)
     {
         var refusals = context.Properties.GetValue(BusyKey, 0);
         if (refusals >= _maxBusyRetries)
@@ -206,7 +206,7 @@ internal sealed class CallRetryPolicy
     {
         if (RetryAfter(error) is not null)
         {
-            return ShouldRetryBusy(context, error);
+            return ShouldRetryBusy(context);
         }
 
         var retried = context.Properties.GetValue(RetriedKey, 0);
