@@ -7,7 +7,8 @@ namespace Scheduler.Client;
 /// <summary>
 /// Retries a call on UNAVAILABLE (next address, exponential backoff with jitter), on DEADLINE_EXCEEDED when the
 /// call is idempotent, and follows a standby's leader redirect at once; bounded by a count and by the time since
-/// the first failure.
+/// the first failure. A master too busy to take the call (RESOURCE_EXHAUSTED with a retry-after-ms hint, sent
+/// before anything was stored) is asked again after its hint, a bounded number of times.
 /// </summary>
 internal sealed class CallRetryPolicy
 {
@@ -21,6 +22,8 @@ internal sealed class CallRetryPolicy
     // master may be restarted and lead again later in a long call.
     private static readonly TimeSpan UnreachableMemory = TimeSpan.FromSeconds(1);
     private static readonly ResiliencePropertyKey<int> FailuresKey = new("scheduler.failures");
+    private static readonly ResiliencePropertyKey<int> BusyKey = new("scheduler.busy");
+    private static readonly ResiliencePropertyKey<int> RetriedKey = new("scheduler.retried");
 
     // While standbys answer (an election is under way, or one of them is loading its term) they are
     // asked again briskly: the answer is cheap, and the new leader should be found within a poll.
@@ -32,6 +35,7 @@ internal sealed class CallRetryPolicy
     private readonly ResiliencePipeline _pipeline;
     private readonly TimeSpan _initialBackoff;
     private readonly TimeSpan _maxBackoff;
+    private readonly int _maxBusyRetries;
 
     public CallRetryPolicy(SchedulerClientOptions options, MasterEndpoints endpoints, TimeProvider timeProvider, Random random)
     {
@@ -40,18 +44,25 @@ internal sealed class CallRetryPolicy
         _budget = options.RetryBudget;
         _initialBackoff = options.InitialBackoff;
         _maxBackoff = options.MaxBackoff;
+        _maxBusyRetries = options.MaxBusyRetries;
         var retry = new RetryStrategyOptions
         {
-            MaxRetryAttempts = Math.Max(1, options.MaxRetries),
+            MaxRetryAttempts = (int)Math.Min(int.MaxValue, Math.Max(1L, options.MaxRetries) + options.MaxBusyRetries),
             BackoffType = DelayBackoffType.Exponential,
             UseJitter = true,
             Delay = options.InitialBackoff,
             MaxDelay = options.MaxBackoff,
             Randomizer = random.NextDouble,
-            ShouldHandle = args => ValueTask.FromResult(options.MaxRetries > 0 && ShouldRetry(args.Context, args.Outcome.Exception)),
+            ShouldHandle = args => ValueTask.FromResult(Handles(args.Context, args.Outcome.Exception, options.MaxRetries)),
             DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(DelayFor(args.Context, args.Outcome.Exception, random)),
             OnRetry = args =>
             {
+                if (RetryAfter(args.Outcome.Exception) is not null)
+                {
+                    // The leader answered and asked for time: it stays the one to ask.
+                    return ValueTask.CompletedTask;
+                }
+
                 OnFailure(args.Context, args.Outcome.Exception);
                 return ValueTask.CompletedTask;
             },
@@ -125,6 +136,12 @@ internal sealed class CallRetryPolicy
     /// </summary>
     private TimeSpan DelayFor(ResilienceContext context, Exception? error, Random random)
     {
+        if (RetryAfter(error) is { } hint)
+        {
+            // Never sooner than the master asked; up to a tenth later, so refused callers do not return together.
+            return hint + (hint * (random.NextDouble() / 10));
+        }
+
         if (RedirectTarget(context, error) is not null)
         {
             return TimeSpan.Zero;
@@ -162,6 +179,45 @@ internal sealed class CallRetryPolicy
         ex.StatusCode == StatusCode.Unavailable
         || IsStandbyWithoutLeader(ex)
         || (ex.StatusCode == StatusCode.DeadlineExceeded && context.Properties.GetValue(IdempotentKey, false));
+
+    /// <summary>The wait a busy master asked for on RESOURCE_EXHAUSTED, or null when the error is no such refusal.</summary>
+    internal static TimeSpan? RetryAfter(Exception? error) =>
+        error is RpcException { StatusCode: StatusCode.ResourceExhausted } ex
+        && ex.Trailers.GetValue(SchedulerMetadata.RetryAfterTrailer) is { Length: > 0 } text
+        && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms)
+            ? TimeSpan.FromMilliseconds(Math.Min(ms, 60_000))
+            : null;
+
+    /// <summary>A busy refusal is retried up to <see cref="SchedulerClientOptions.MaxBusyRetries"/> times, outside the failure budget.</summary>
+    private bool ShouldRetryBusy(ResilienceContext context)
+    {
+        var refusals = context.Properties.GetValue(BusyKey, 0);
+        if (refusals >= _maxBusyRetries)
+        {
+            return false;
+        }
+
+        context.Properties.Set(BusyKey, refusals + 1);
+        return true;
+    }
+
+    /// <summary>Busy refusals and other failures are counted apart: each kind has its own cap.</summary>
+    private bool Handles(ResilienceContext context, Exception? error, int maxRetries)
+    {
+        if (RetryAfter(error) is not null)
+        {
+            return ShouldRetryBusy(context);
+        }
+
+        var retried = context.Properties.GetValue(RetriedKey, 0);
+        if (retried >= maxRetries || !ShouldRetry(context, error))
+        {
+            return false;
+        }
+
+        context.Properties.Set(RetriedKey, retried + 1);
+        return true;
+    }
 
     private bool ShouldRetry(ResilienceContext context, Exception? error)
     {

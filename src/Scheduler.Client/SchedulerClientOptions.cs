@@ -17,6 +17,12 @@ public sealed class SchedulerClientOptions
     /// </summary>
     public int MaxRetries { get; init; } = int.MaxValue;
 
+    /// <summary>
+    /// How many times one call refused by a busy master (RESOURCE_EXHAUSTED with a retry-after-ms hint) is sent
+    /// again, each after the hint; 0 gives the refusal to the caller at once.
+    /// </summary>
+    public int MaxBusyRetries { get; init; } = 10;
+
     /// <summary>No retry starts once this much time has passed since the first failure.</summary>
     public TimeSpan RetryBudget { get; init; } = TimeSpan.FromSeconds(20);
 
@@ -85,9 +91,9 @@ public sealed class SchedulerClientOptions
             throw new ArgumentException("MaxReceiveMessageBytes and MaxSendMessageBytes must be at least 64 KiB");
         }
 
-        if (Timeout <= TimeSpan.Zero || MaxRetries < 0 || RetryBudget < TimeSpan.Zero || InitialBackoff < TimeSpan.Zero || MaxBackoff < InitialBackoff)
+        if (Timeout <= TimeSpan.Zero || MaxRetries < 0 || MaxBusyRetries < 0 || RetryBudget < TimeSpan.Zero || InitialBackoff < TimeSpan.Zero || MaxBackoff < InitialBackoff)
         {
-            throw new ArgumentException("timeouts and backoffs must be positive, MaxRetries non-negative and MaxBackoff >= InitialBackoff");
+            throw new ArgumentException("timeouts and backoffs must be positive, MaxRetries and MaxBusyRetries non-negative and MaxBackoff >= InitialBackoff");
         }
     }
 }

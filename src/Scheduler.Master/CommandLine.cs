@@ -29,6 +29,7 @@ internal static class CommandLine
           --stop-grace-ms MS              SIGTERM to SIGKILL when stopping an agent (default 5000)
           --max-request-bytes N           larger requests get RESOURCE_EXHAUSTED (default 1 MiB)
           --max-store-mib N               bound on the store's size; past it writes answer UNAVAILABLE (default none)
+          --max-pending-submits N         submits waiting for the loop; past it RESOURCE_EXHAUSTED + retry-after-ms (default 10000)
           --rebalance MODE                off (default), max-load (lower the hottest node's load) or fragmentation
                                           (lower GPU fragmentation): live-migrate checkpointable jobs on a timer
           --rebalance-interval-s S        time between rebalancing runs (default 60)

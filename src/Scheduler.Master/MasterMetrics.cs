@@ -9,6 +9,7 @@ internal sealed class MasterMetrics : IDisposable
     private readonly Meter _meter;
     private readonly Counter<long> _submitted;
     private readonly Counter<long> _placed;
+    private readonly Counter<long> _refused;
     private readonly Counter<long> _requeued;
     private readonly Counter<long> _finished;
     private readonly Counter<long> _preempted;
@@ -26,6 +27,7 @@ internal sealed class MasterMetrics : IDisposable
     {
         _meter = meters.Create(MeterName);
         _submitted = _meter.CreateCounter<long>("scheduler.jobs.submitted", "{job}", "Jobs accepted by Submit");
+        _refused = _meter.CreateCounter<long>("scheduler.jobs.refused", "{job}", "Submits refused with RESOURCE_EXHAUSTED because the master's inbox held its most submissions");
         _placed = _meter.CreateCounter<long>("scheduler.jobs.placed", "{job}", "Job attempts placed on a node");
         _requeued = _meter.CreateCounter<long>("scheduler.jobs.requeued", "{job}", "Jobs put back in the queue after losing their node");
         _finished = _meter.CreateCounter<long>("scheduler.jobs.finished", "{job}", "Jobs that reached a final state");
@@ -51,6 +53,8 @@ internal sealed class MasterMetrics : IDisposable
     public Meter Meter => _meter;
 
     public void Submitted() => _submitted.Add(1);
+
+    public void SubmitRefused() => _refused.Add(1);
 
     public void Requeued() => _requeued.Add(1);
 

@@ -62,6 +62,13 @@ internal sealed class MasterOptions
     [Range(0, 600_000)]
     public int StopGraceMs { get; set; } = 5000;
 
+    /// <summary>
+    /// Most submissions the leader's inbox holds waiting for its loop; a submit past it is answered
+    /// RESOURCE_EXHAUSTED with a retry-after-ms hint and nothing stored. Worker messages are never bounded by it.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int MaxPendingSubmits { get; set; } = Scheduling.EventInbox.DefaultMaxSubmits;
+
     /// <summary>Largest request message accepted from clients; larger ones fail with RESOURCE_EXHAUSTED.</summary>
     [Range(4096, 64 * 1024 * 1024)]
     public int MaxRequestBytes { get; set; } = 1024 * 1024;

@@ -26,6 +26,7 @@ var switches = new Dictionary<string, string>
     ["--stop-grace-ms"] = "Master:StopGraceMs",
     ["--max-request-bytes"] = "Master:MaxRequestBytes",
     ["--max-store-mib"] = "Master:MaxStoreMib",
+    ["--max-pending-submits"] = "Master:MaxPendingSubmits",
     ["--etcd"] = "Master:Etcd",
     ["--etcd-prefix"] = "Master:EtcdPrefix",
     ["--advertise"] = "Master:Advertise",

@@ -232,6 +232,67 @@ public sealed class CallRetryPolicyTests
     }
 
     [Test]
+    public async Task Sends_a_call_refused_by_a_busy_master_again_only_after_its_hint(CancellationToken ct)
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        await using var endpoints = new MasterEndpoints([M1], TimeSpan.FromSeconds(1));
+        var policy = new CallRetryPolicy(new SchedulerClientOptions(), endpoints, time, new Random(42));
+        var stored = new Dictionary<string, int>(StringComparer.Ordinal);
+        var attempts = 0;
+
+        // The master refuses the first attempt before storing anything; the second is stored under its request id.
+        var call = policy.ExecuteAsync(
+            (_, _) =>
+            {
+                if (Interlocked.Increment(ref attempts) == 1)
+                {
+                    return Task.FromException<string>(Busy(300));
+                }
+
+                stored["req-1"] = stored.GetValueOrDefault("req-1") + 1;
+                return Task.FromResult("j-000001");
+            },
+            idempotent: true,
+            ct);
+
+        Assert.That(attempts, Is.EqualTo(1));
+        time.Advance(TimeSpan.FromMilliseconds(299));
+        Assert.That((call.IsCompleted, Volatile.Read(ref attempts)), Is.EqualTo((false, 1)), "not sent again before the hint");
+
+        // The hint plus at most a tenth of it (jitter).
+        time.Advance(TimeSpan.FromMilliseconds(31));
+        Assert.That(await call.WaitAsync(TimeSpan.FromSeconds(30), ct), Is.EqualTo("j-000001"));
+        Assert.That(attempts, Is.EqualTo(2));
+        Assert.That(stored["req-1"], Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Gives_up_on_a_busy_master_after_the_busy_retries(CancellationToken ct)
+    {
+        await using var endpoints = new MasterEndpoints([M1], TimeSpan.FromSeconds(1));
+        var policy = new CallRetryPolicy(new SchedulerClientOptions { MaxBusyRetries = 3 }, endpoints, TimeProvider.System, new Random(42));
+        var tried = new List<Uri>();
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => policy.ExecuteAsync((e, _) => Answer(tried, e, Busy(1)), idempotent: true, ct));
+
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
+        Assert.That(tried, Has.Count.EqualTo(4), "the first attempt and three retries");
+    }
+
+    [Test]
+    public async Task Does_not_retry_resource_exhausted_without_a_hint(CancellationToken ct)
+    {
+        await using var endpoints = new MasterEndpoints([M1], TimeSpan.FromSeconds(1));
+        var tried = new List<Uri>();
+
+        await Assert.ThatAsync(
+            () => Policy(endpoints).ExecuteAsync((e, _) => Answer(tried, e, new RpcException(new Status(StatusCode.ResourceExhausted, "quota"))), idempotent: true, ct),
+            Throws.TypeOf<RpcException>());
+
+        Assert.That(tried, Has.Count.EqualTo(1), "a quota or size refusal is not a reason to wait and resend");
+    }
+
+    [Test]
     public void Parses_comma_separated_master_addresses_and_rejects_other_schemes()
     {
         var addresses = SchedulerClientOptions.ParseAddresses("http://m1:7070, 127.0.0.1:7071");
@@ -256,6 +317,9 @@ public sealed class CallRetryPolicyTests
 
     private static RpcException Redirect(StatusCode code, Uri? leader) =>
         new(new Status(code, "not the leader"), new Metadata { { SchedulerMetadata.LeaderTrailer, leader?.ToString() ?? "" } });
+
+    private static RpcException Busy(int retryAfterMs) =>
+        new(new Status(StatusCode.ResourceExhausted, $"busy; retry after {retryAfterMs} ms"), new Metadata { { SchedulerMetadata.RetryAfterTrailer, retryAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture) } });
 
     private static RpcException ConnectionRefused() =>
         new(new Status(StatusCode.Unavailable, "Error connecting to subchannel.", new HttpRequestException("Connection refused (127.0.0.1:7001)")));

@@ -100,6 +100,13 @@ internal sealed class LoopHarness : IAsyncDisposable
         return reply.Job;
     }
 
+    /// <summary>A submit as the Jobs service hands it on: the spec's defaults filled in, so a repeat of its request id compares equal.</summary>
+    public Task<SubmitJobResponse> SubmitAsServedAsync(string requestId)
+    {
+        var spec = Validation.JobSpecDefaults.Apply(new JobSpec { Name = requestId, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64 } });
+        return Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(new SubmitJobRequest { RequestId = requestId, Spec = spec }, r), Timeout());
+    }
+
     /// <summary>Returns once the loop has handled everything posted before, including the scheduling pass after it.</summary>
     public async Task SettleAsync()
     {

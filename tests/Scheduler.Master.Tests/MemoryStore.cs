@@ -21,6 +21,23 @@ internal sealed class MemoryStore : IStateStore
 
     public int FailedWrites { get; private set; }
 
+    /// <summary>While set, a job write waits for it to complete (a slow disk holding the loop); <see cref="Holding"/> says one waits.</summary>
+    public Task? Hold { get; set; }
+
+    /// <summary>Completes once a job write waits on <see cref="Hold"/>; replaced with a fresh one by setting <see cref="Hold"/> again.</summary>
+    public TaskCompletionSource Holding { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Which job writes <see cref="Hold"/> holds (all by default).</summary>
+    public Func<IReadOnlyCollection<JobRecord>, bool> HoldWhen { get; set; } = _ => true;
+
+    /// <summary>Holds the next job writes (those <paramref name="when"/> picks) until <paramref name="release"/> completes.</summary>
+    public void HoldWrites(Task release, Func<IReadOnlyCollection<JobRecord>, bool>? when = null)
+    {
+        Holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        HoldWhen = when ?? (_ => true);
+        Hold = release;
+    }
+
     /// <summary>Every job write that succeeded, in order: the records each one stored together.</summary>
     public IReadOnlyList<IReadOnlyList<JobRecord>> Writes
     {
@@ -69,8 +86,14 @@ internal sealed class MemoryStore : IStateStore
         }
     }
 
-    public Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken)
+    public async Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken)
     {
+        if (Hold is { } hold && HoldWhen(jobs))
+        {
+            Holding.TrySetResult();
+            await hold.WaitAsync(cancellationToken);
+        }
+
         lock (_lock)
         {
             if (jobs.Count > 0 && FailJobWrites(jobs))
@@ -86,8 +109,6 @@ internal sealed class MemoryStore : IStateStore
 
             _writes.Add([.. jobs]);
         }
-
-        return Task.CompletedTask;
     }
 
     public Task DeleteJobsAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken)

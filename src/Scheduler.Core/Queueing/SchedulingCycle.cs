@@ -18,6 +18,7 @@ public sealed class SchedulingCycle
     private readonly PlacementEngine _engine;
     private readonly SchedulingCycleOptions _options;
     private readonly PreemptionPlanner? _planner;
+    private readonly ShapeKeys _shapes = new();
     private PlacementIndex? _index;
 
     /// <summary>Creates a cycle from a queue policy and a placement engine, with default options.</summary>
@@ -71,7 +72,7 @@ public sealed class SchedulingCycle
             _index = new PlacementIndex(nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal));
         }
 
-        var pass = new SchedulingPass(_engine, _options, _planner, nodes, _index, now, running);
+        var pass = new SchedulingPass(_engine, _options, _planner, nodes, _index, now, running, _shapes);
         return pass.Run(_queuePolicy, waiting);
     }
 }

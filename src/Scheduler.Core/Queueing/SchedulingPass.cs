@@ -28,6 +28,7 @@ internal sealed class SchedulingPass
     private readonly Dictionary<ShapeKey, string?> _noNode = [];
     private readonly HashSet<ShapeKey> _onlyOnReservedNode = [];
     private readonly GangPlanner _gangs;
+    private readonly ShapeKeys _shapes;
     private Reservation? _reservation;
     private QueuedJob? _head;
     private NodeScratch? _shadow;
@@ -41,8 +42,10 @@ internal sealed class SchedulingPass
         IReadOnlyDictionary<string, NodeState> nodes,
         PlacementIndex index,
         DateTimeOffset now,
-        IReadOnlyDictionary<string, RunningJob> running)
+        IReadOnlyDictionary<string, RunningJob> running,
+        ShapeKeys shapes)
     {
+        _shapes = shapes;
         _engine = engine;
         _options = options;
         _planner = planner;
@@ -191,7 +194,7 @@ internal sealed class SchedulingPass
         // no node once finds none again, and one that fit only on the reserved node still fits
         // nowhere else: skip those scans, as Borg's equivalence classes do. Failures inside a gang
         // attempt are not remembered, because its rollback gives capacity back.
-        var shape = ShapeKey.Of(job.Demand);
+        var shape = _shapes.Of(job.Demand);
         if (_noNode.TryGetValue(shape, out var known))
         {
             return (null, known);

@@ -7,14 +7,34 @@ namespace Scheduler.Master.Scheduling;
 /// The loop's inbox: gRPC handlers and worker streams post events from any thread; the loop alone
 /// takes them, in batches, so one batch is followed by at most one scheduling pass and one view.
 /// Closing it answers every event still waiting, so no caller waits for a loop that has stopped.
+/// Submissions are bounded (<see cref="MaxSubmits"/>): past it a submit is refused and its caller told
+/// to come back later, so a burst cannot grow the master's memory without end. Every other event
+/// (worker messages, exits, ticks, operator requests) is always taken: refusing one would lose what
+/// a worker reported or stall the control plane behind a flood of users.
 /// </summary>
 internal sealed class EventInbox
 {
     /// <summary>Events handled before the loop runs a pass and publishes a view.</summary>
     public const int MaxBatch = 512;
 
+    /// <summary>The default of <see cref="MasterOptions.MaxPendingSubmits"/>.</summary>
+    public const int DefaultMaxSubmits = 10_000;
+
     private readonly Channel<Posted> _channel = Channel.CreateUnbounded<Posted>(new UnboundedChannelOptions { SingleReader = true });
     private int _depth;
+    private int _submits;
+
+    public EventInbox(int maxSubmits = DefaultMaxSubmits)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSubmits, 1);
+        MaxSubmits = maxSubmits;
+    }
+
+    /// <summary>The most submissions the inbox holds at once.</summary>
+    public int MaxSubmits { get; }
+
+    /// <summary>Submissions waiting now; read from any thread.</summary>
+    public int Submits => Volatile.Read(ref _submits);
 
     /// <summary>Events waiting now; read from any thread (metrics).</summary>
     public int Depth => Volatile.Read(ref _depth);
@@ -22,17 +42,32 @@ internal sealed class EventInbox
     /// <summary>When the oldest event of the last batch was posted (a Stopwatch timestamp): the loop's lag is measured from it.</summary>
     public long BatchPostedAt { get; private set; }
 
-    /// <summary>False once the inbox is closed (the term ended or the master stops).</summary>
-    public bool Post(IMasterEvent e)
+    /// <summary>False once the inbox is closed (the term ended or the master stops), or when a submission finds it full.</summary>
+    public bool Post(IMasterEvent e) => Offer(e) == PostOutcome.Posted;
+
+    /// <summary>Posts <paramref name="e"/>; only a <see cref="SubmitJob"/> can be refused as <see cref="PostOutcome.Full"/>.</summary>
+    public PostOutcome Offer(IMasterEvent e)
     {
+        var submit = e is SubmitJob;
+        if (submit && Interlocked.Increment(ref _submits) > MaxSubmits)
+        {
+            Interlocked.Decrement(ref _submits);
+            return PostOutcome.Full;
+        }
+
         Interlocked.Increment(ref _depth);
         if (_channel.Writer.TryWrite(new Posted(e, Stopwatch.GetTimestamp())))
         {
-            return true;
+            return PostOutcome.Posted;
         }
 
         Interlocked.Decrement(ref _depth);
-        return false;
+        if (submit)
+        {
+            Interlocked.Decrement(ref _submits);
+        }
+
+        return PostOutcome.Closed;
     }
 
     /// <summary>Waits until an event is there; false once closed and empty.</summary>
@@ -48,7 +83,7 @@ internal sealed class EventInbox
         var there = Math.Min(MaxBatch, Depth);
         for (var taken = 0; taken < there && _channel.Reader.TryRead(out var posted); taken++)
         {
-            Interlocked.Decrement(ref _depth);
+            Taken(posted.Event);
             if (taken == 0)
             {
                 BatchPostedAt = posted.At;
@@ -64,7 +99,7 @@ internal sealed class EventInbox
         _channel.Writer.TryComplete();
         while (_channel.Reader.TryRead(out var unanswered))
         {
-            Interlocked.Decrement(ref _depth);
+            Taken(unanswered.Event);
             Fail(unanswered.Event, error);
         }
     }
@@ -84,6 +119,15 @@ internal sealed class EventInbox
             case ChangeNode n: n.Reply.TrySetException(error); break;
             case FetchJobLogs f: f.Reply.TrySetException(error); break;
             case ExplainJob x: x.Reply.TrySetException(error); break;
+        }
+    }
+
+    private void Taken(IMasterEvent e)
+    {
+        Interlocked.Decrement(ref _depth);
+        if (e is SubmitJob)
+        {
+            Interlocked.Decrement(ref _submits);
         }
     }
 

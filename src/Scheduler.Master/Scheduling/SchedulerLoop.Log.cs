@@ -41,6 +41,9 @@ internal sealed partial class SchedulerLoop
     [LoggerMessage(15, LogLevel.Error, "Handling {Event} failed")]
     private partial void LogEventFailed(string @event, Exception exception);
 
+    [LoggerMessage(151, LogLevel.Error, "Could not store {Count} submitted jobs; their callers were answered with an error")]
+    private partial void LogSubmitGroupFailed(int count, Exception exception);
+
     [LoggerMessage(16, LogLevel.Error, "Could not persist {Count} placements; they stay pending")]
     private partial void LogPersistFailed(int count, Exception exception);
 

@@ -8,50 +8,11 @@ namespace Scheduler.Master.Scheduling;
 /// <summary>Requests from users and operators.</summary>
 internal sealed partial class SchedulerLoop
 {
-    private async Task SubmitAsync(SubmitJob submit, CancellationToken ct)
+    /// <summary>A submit handled on its own (not through a batch): staged and stored at once.</summary>
+    private Task SubmitAsync(SubmitJob submit, CancellationToken ct)
     {
-        var request = submit.Request;
-        if (_jobByRequestId.TryGetValue(request.RequestId, out var existingId))
-        {
-            var existing = _jobs[existingId];
-            // Records stored before defaults were filled in compare as they would be stored now.
-            if (!Validation.JobSpecDefaults.Apply(existing.Spec).Equals(request.Spec))
-            {
-                submit.Reply.TrySetException(new RpcException(new Status(StatusCode.AlreadyExists,
-                    $"request_id '{request.RequestId}' was already used for job {existing.Id} with a different spec")));
-                return;
-            }
-
-            submit.Reply.TrySetResult(new SubmitJobResponse { Job = ProtoMapping.ToProto(existing), Created = false });
-            return;
-        }
-
-        var now = _time.GetUtcNow();
-        var sequence = _ids.Peek;
-        var job = new JobRecord
-        {
-            Id = JobIds.Of(sequence),
-            Sequence = sequence,
-            RequestId = request.RequestId,
-            Spec = request.Spec,
-            State = JobState.Pending,
-            PendingReason = "waiting for the next scheduling pass",
-            Message = "submitted",
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
-        using (var enqueue = MasterTracing.Source.StartActivity("scheduler.enqueue", System.Diagnostics.ActivityKind.Internal, submit.Trace))
-        {
-            enqueue?.SetTag(MasterTracing.JobId, job.Id);
-            await ApplyAsync([job], ct);
-        }
-
-        _traces.Submitted(job.Id, submit.Trace);
-        _ids.Used();
-        _jobByRequestId[request.RequestId] = job.Id;
-        _metrics.Submitted();
-        LogSubmitted(job.Id, request.RequestId, job.Priority);
-        submit.Reply.TrySetResult(new SubmitJobResponse { Job = ProtoMapping.ToProto(job), Created = true });
+        StageSubmit(submit);
+        return CommitSubmitsAsync(ct);
     }
 
     private async Task CancelAsync(CancelJob cancel, CancellationToken ct)

@@ -24,7 +24,7 @@ namespace Scheduler.Master.Scheduling;
 /// </summary>
 internal sealed partial class SchedulerLoop : BackgroundService
 {
-    private readonly EventInbox _inbox = new();
+    private readonly EventInbox _inbox;
     private readonly IStateStore _store;
     private readonly MasterOptions _options;
     private readonly TimeProvider _time;
@@ -44,6 +44,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly Dictionary<string, string> _jobByRequestId = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
+    private readonly QueueEntries _queueEntries = new();
+    private readonly NodeStates _nodeStates;
     private readonly List<JobWatcher> _watchers = [];
     private readonly JobFeed _feed = new();
     private readonly LogRequests _logRequests = new();
@@ -61,6 +63,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private bool _needsPass;
     private readonly PendingEvictions _evictions = new();
     private DateTimeOffset _lastPass;
+    private long _lastLagTicks;
 
     public SchedulerLoop(
         IStateStore store,
@@ -72,6 +75,8 @@ internal sealed partial class SchedulerLoop : BackgroundService
         LeaderTerm term)
     {
         _term = term;
+        _inbox = new EventInbox(options.Value.MaxPendingSubmits);
+        _nodeStates = new NodeStates(_nodes);
         _commands = new WorkerCommands(term, options.Value, () => _epoch, logger);
         // The moment a stop begins, before the server drains its calls: a stopping master must not
         // dispatch while a successor may already be starting on the same jobs.
@@ -143,13 +148,23 @@ internal sealed partial class SchedulerLoop : BackgroundService
     {
         await Ready.WaitAsync(cancellationToken);
         var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!Post(make(reply)))
+        switch (_inbox.Offer(make(reply)))
         {
-            throw NoLongerLeading();
+            case PostOutcome.Closed:
+                throw NoLongerLeading();
+            case PostOutcome.Full:
+                _metrics.SubmitRefused();
+                throw SubmitBackpressure.Refusal(_inbox.MaxSubmits, RetryHint);
         }
 
         return await reply.Task.WaitAsync(cancellationToken);
     }
+
+    /// <summary>
+    /// How long a refused submitter should wait: about as long as the loop's last batch waited to be
+    /// handled (the time the backlog takes to move), within <see cref="SubmitBackpressure"/>'s bounds.
+    /// </summary>
+    private TimeSpan RetryHint => SubmitBackpressure.Hint(TimeSpan.FromTicks(Volatile.Read(ref _lastLagTicks)));
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -171,13 +186,28 @@ internal sealed partial class SchedulerLoop : BackgroundService
             {
                 foreach (var e in _inbox.TakeBatch())
                 {
+                    if (e is SubmitJob submit)
+                    {
+                        // Decided now, stored with the rest of the batch's submits in one write.
+                        StageSubmit(submit);
+                        continue;
+                    }
+
                     try
                     {
+                        // Whatever this event reads or changes sees the submits before it current.
+                        await CommitSubmitsAsync(stoppingToken);
+                        if (_term.Ended.IsCancellationRequested)
+                        {
+                            EventInbox.Fail(e, NoLongerLeading());
+                            continue;
+                        }
+
                         await HandleAsync(e, stoppingToken);
                     }
-                    catch (LeadershipLostException ex)
+                    catch (Exception ex) when (EndsTerm(ex))
                     {
-                        // Routine on etcd: another master leads now. Nothing of this event was stored.
+                        // Routine on etcd: another master leads now. Nothing of this event is current.
                         _term.End(ex.Message);
                         EventInbox.Fail(e, NoLongerLeading());
                     }
@@ -188,13 +218,16 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     }
                 }
 
+                await CommitSubmitsAsync(stoppingToken);
                 if (_needsPass)
                 {
                     await RunPassAsync(stoppingToken);
                 }
 
                 _published.Publish(_nodes, _epoch, _leaderSince);
-                _metrics.LoopLag(Stopwatch.GetElapsedTime(_inbox.BatchPostedAt));
+                var lag = Stopwatch.GetElapsedTime(_inbox.BatchPostedAt);
+                Volatile.Write(ref _lastLagTicks, lag.Ticks);
+                _metrics.LoopLag(lag);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -204,6 +237,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         {
             LogStopping(_nodes.Values.Count(n => n.Session is not null));
             _inbox.Close(NoLongerLeading());
+            FailStaged(NoLongerLeading());
 
             _logRequests.FailAll();
             foreach (var watcher in _watchers)
@@ -425,6 +459,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         else
         {
             _pending.Remove(record.Id);
+            _queueEntries.Forget(record.Id);
             if (record.IsTerminal)
             {
                 _traces.Forget(record.Id);
@@ -552,24 +587,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         var waiting = new List<QueuedJob>(_pending.Count);
         foreach (var id in _pending)
         {
-            var job = _jobs[id];
-            var queued = new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence, TenantOf(job))
-            {
-                RuntimeEstimate = EstimateOf(job),
-                Checkpointable = job.Spec.Checkpointable,
-            };
-            if (job.IsGang)
-            {
-                // One queued replica per rank; Core places all of them in this pass or none.
-                for (var rank = 0; rank < job.Size; rank++)
-                {
-                    waiting.Add(queued with { Demand = queued.Demand with { JobId = GangMembers.AgentId(job.Id, rank) }, GangId = job.Id, GangSize = job.Size });
-                }
-            }
-            else
-            {
-                waiting.Add(queued);
-            }
+            waiting.AddRange(_queueEntries.For(_jobs[id], QueuedOf));
         }
 
         // What holds capacity now: backfill needs expected ends, fair share and quotas need usage.
@@ -594,8 +612,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
 
-        var nodes = _nodes.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal);
-        var decisions = _cycle.Run(waiting, nodes, now, running);
+        var decisions = _cycle.Run(waiting, _nodeStates, now, running);
         var decided = _time.GetUtcNow();
         _lastReservation = decisions.Select(d => d.Reservation).FirstOrDefault(r => r is not null);
         var placed = new List<JobRecord>();
@@ -647,14 +664,14 @@ internal sealed partial class SchedulerLoop : BackgroundService
         try
         {
             // Persisted before the stop goes out, so a failover still requeues them when they exit.
-            await ApplyAsync(evicted, ct);
-            await ApplyAsync(placed, ct);
+            // One write for the whole pass: its evictions, then its placements.
+            await ApplyAsync([.. evicted, .. placed], ct);
             _traces.Persisted(placed, persisting, _time.GetUtcNow(), ok: true);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             _traces.Persisted(placed, persisting, _time.GetUtcNow(), ok: false);
-            if (ex is LeadershipLostException)
+            if (EndsTerm(ex))
             {
                 _term.End(ex.Message);
             }
@@ -705,6 +722,28 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
 
         _metrics.RecordPass(Stopwatch.GetElapsedTime(started), waiting.Count, placed.Count);
+    }
+
+    /// <summary>A pending job as the queue sees it; a gang is one queued replica per rank, which Core places all in one pass or none.</summary>
+    private static QueuedJob[] QueuedOf(JobRecord job)
+    {
+        var queued = new QueuedJob(ProtoMapping.ToDemand(job), job.Priority, job.CreatedAt, job.Sequence, TenantOf(job))
+        {
+            RuntimeEstimate = EstimateOf(job),
+            Checkpointable = job.Spec.Checkpointable,
+        };
+        if (!job.IsGang)
+        {
+            return [queued];
+        }
+
+        var replicas = new QueuedJob[job.Size];
+        for (var rank = 0; rank < job.Size; rank++)
+        {
+            replicas[rank] = queued with { Demand = queued.Demand with { JobId = GangMembers.AgentId(job.Id, rank) }, GangId = job.Id, GangSize = job.Size };
+        }
+
+        return replicas;
     }
 
     /// <summary>

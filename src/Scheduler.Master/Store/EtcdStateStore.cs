@@ -298,13 +298,15 @@ internal sealed class EtcdStateStore : IStateStore
         var chunk = new List<RequestOp>();
         var chunkIds = new List<string>();
         var chunkBytes = 0;
+        var committed = 0;
         foreach (var job in latest.Values)
         {
             var ops = JobOps(job);
             var size = ops.Sum(op => op.CalculateSize());
             if (chunk.Count > 0 && (chunk.Count + ops.Count > maxOps || chunkBytes + size > _options.MaxTxnBytes))
             {
-                await CommitJobsAsync(chunk, chunkIds, cancellationToken);
+                await CommitChunkAsync(chunk, chunkIds, committed, cancellationToken);
+                committed += chunkIds.Count;
                 chunk = [];
                 chunkIds = [];
                 chunkBytes = 0;
@@ -317,7 +319,24 @@ internal sealed class EtcdStateStore : IStateStore
 
         if (chunk.Count > 0)
         {
-            await CommitJobsAsync(chunk, chunkIds, cancellationToken);
+            await CommitChunkAsync(chunk, chunkIds, committed, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// One transaction of a write split in several (each fenced on its own). Once an earlier one is
+    /// committed a failure leaves the store holding part of the write: said as such, so the term ends
+    /// and the next reloads it, rather than as a plain failure whose retry could store a job twice.
+    /// </summary>
+    private async Task CommitChunkAsync(List<RequestOp> ops, List<string> ids, int committedBefore, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CommitJobsAsync(ops, ids, cancellationToken);
+        }
+        catch (Exception ex) when (committedBefore > 0 && ex is not (LeadershipLostException or OperationCanceledException))
+        {
+            throw new PartialWriteException($"etcd stored {committedBefore} job records of a write, then failed: {ex.Message}", ex);
         }
     }
 

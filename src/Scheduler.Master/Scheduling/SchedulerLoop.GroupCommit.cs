@@ -1,0 +1,126 @@
+using Grpc.Core;
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Store;
+using Scheduler.Master.Telemetry;
+
+namespace Scheduler.Master.Scheduling;
+
+/// <summary>
+/// Group commit of submissions: the submits of one batch are decided as they come, stored together
+/// in one transaction before the next event that could read them (or at the batch's end), and only
+/// then remembered and answered. A failed write answers every caller of the group and changes no memory.
+/// </summary>
+internal sealed partial class SchedulerLoop
+{
+    private readonly StagedSubmits _staged = new();
+
+    /// <summary>Decides a submit: answered at once when its request id is already stored, otherwise staged.</summary>
+    private void StageSubmit(SubmitJob submit)
+    {
+        var request = submit.Request;
+        if (_jobByRequestId.TryGetValue(request.RequestId, out var existingId))
+        {
+            AnswerRepeat(submit, _jobs[existingId]);
+            return;
+        }
+
+        if (_staged.Find(request.RequestId) is { } first)
+        {
+            _staged.Follow(submit, first);
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var sequence = _ids.Peek + _staged.Records.Count;
+        var job = new JobRecord
+        {
+            Id = JobIds.Of(sequence),
+            Sequence = sequence,
+            RequestId = request.RequestId,
+            Spec = request.Spec,
+            State = JobState.Pending,
+            PendingReason = "waiting for the next scheduling pass",
+            Message = "submitted",
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        var span = MasterTracing.Source.StartActivity("scheduler.enqueue", System.Diagnostics.ActivityKind.Internal, submit.Trace);
+        span?.SetTag(MasterTracing.JobId, job.Id);
+        _staged.Add(submit, job, span);
+    }
+
+    /// <summary>Stores the staged submits in one write, then makes them current and answers their callers.</summary>
+    private async Task CommitSubmitsAsync(CancellationToken ct)
+    {
+        if (_staged.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await ApplyAsync(_staged.Records, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Nothing of the group is current; its numbers stay free for the next submits.
+            if (EndsTerm(ex))
+            {
+                _term.End(ex.Message);
+            }
+
+            LogSubmitGroupFailed(_staged.Records.Count, ex);
+            FailStaged(EndsTerm(ex) ? NoLongerLeading() : ToStatus(ex));
+            return;
+        }
+
+        foreach (var entry in _staged.Entries)
+        {
+            if (!entry.Created)
+            {
+                AnswerRepeat(entry.Submit, entry.Job);
+                continue;
+            }
+
+            entry.Span?.Dispose();
+            var job = entry.Job;
+            _traces.Submitted(job.Id, entry.Submit.Trace);
+            _ids.Used();
+            _jobByRequestId[job.RequestId] = job.Id;
+            _metrics.Submitted();
+            LogSubmitted(job.Id, job.RequestId, job.Priority);
+            entry.Submit.Reply.TrySetResult(new SubmitJobResponse { Job = ProtoMapping.ToProto(_jobs[job.Id]), Created = true });
+        }
+
+        _staged.Clear();
+    }
+
+    /// <summary>Answers every staged submit with <paramref name="error"/> and forgets them: none is stored or current.</summary>
+    private void FailStaged(RpcException error)
+    {
+        foreach (var entry in _staged.Entries)
+        {
+            entry.Span?.Dispose();
+            entry.Submit.Reply.TrySetException(error);
+        }
+
+        _staged.Clear();
+    }
+
+    /// <summary>A submit whose request id names a stored job: the same job, or ALREADY_EXISTS when the spec differs.</summary>
+    private static void AnswerRepeat(SubmitJob submit, JobRecord existing)
+    {
+        // Records stored before defaults were filled in compare as they would be stored now.
+        if (!Validation.JobSpecDefaults.Apply(existing.Spec).Equals(submit.Request.Spec))
+        {
+            submit.Reply.TrySetException(new RpcException(new Status(StatusCode.AlreadyExists,
+                $"request_id '{submit.Request.RequestId}' was already used for job {existing.Id} with a different spec")));
+            return;
+        }
+
+        submit.Reply.TrySetResult(new SubmitJobResponse { Job = ProtoMapping.ToProto(existing), Created = false });
+    }
+
+    /// <summary>A write refused for leadership, or one the store kept only part of: either way the next term must reload.</summary>
+    private static bool EndsTerm(Exception ex) => ex is LeadershipLostException or PartialWriteException;
+}

@@ -1,0 +1,107 @@
+using Grpc.Core;
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>Group commit: the submits of one batch are stored in one write, and nothing is answered or dispatched before its write.</summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class GroupCommitTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+
+    [Test]
+    public async Task Submits_arriving_in_one_batch_are_stored_in_one_write()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.Store.HoldWrites(release.Task);
+        var held = harness.SubmitAsync("held");
+        await harness.Store.Holding.Task.WaitAsync(Wait);
+        var before = harness.Store.Writes.Count;
+
+        // The loop is held: these wait together and are taken as one batch.
+        var batch = Enumerable.Range(0, 50).Select(i => harness.SubmitAsync($"b{i}")).ToArray();
+        harness.Store.Hold = null;
+        release.SetResult();
+        var jobs = await Task.WhenAll(batch).WaitAsync(Wait);
+        await held.WaitAsync(Wait);
+
+        var writes = harness.Store.Writes.Skip(before + 1).Where(w => w.Any(j => j.RequestId.StartsWith('b'))).ToList();
+        Assert.That(writes, Has.Count.EqualTo(1), "one transaction for the batch's submits");
+        Assert.That(writes[0].Select(j => j.RequestId), Is.EqualTo(Enumerable.Range(0, 50).Select(i => $"b{i}")), "every submit of the batch, in order");
+        Assert.That(jobs.Select(j => j.Id).Distinct().Count(), Is.EqualTo(50));
+        Assert.That(jobs.Select(j => j.Id), Is.All.Matches<string>(id => harness.Store.Jobs.ContainsKey(id!)), "every answered job is stored");
+    }
+
+    [Test]
+    public async Task A_request_id_repeated_within_a_batch_makes_one_job()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.Store.HoldWrites(release.Task);
+        var held = harness.SubmitAsync("held");
+        await harness.Store.Holding.Task.WaitAsync(Wait);
+
+        var first = harness.SubmitAsServedAsync("twice");
+        var second = harness.SubmitAsServedAsync("twice");
+        harness.Store.Hold = null;
+        release.SetResult();
+        await held.WaitAsync(Wait);
+
+        var (one, two) = (await first.WaitAsync(Wait), await second.WaitAsync(Wait));
+        Assert.That((one.Created, two.Created, two.Job.Id), Is.EqualTo((true, false, one.Job.Id)));
+        Assert.That(harness.Store.Jobs.Values.Count(j => j.RequestId == "twice"), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_failed_group_write_answers_every_caller_and_changes_nothing()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.Store.HoldWrites(release.Task);
+        var held = harness.SubmitAsync("held");
+        await harness.Store.Holding.Task.WaitAsync(Wait);
+
+        var batch = Enumerable.Range(0, 5).Select(i => harness.SubmitAsync($"f{i}")).ToArray();
+        harness.Store.FailJobWrites = jobs => jobs.Any(j => j.RequestId.StartsWith('f'));
+        harness.Store.Hold = null;
+        release.SetResult();
+        var heldJob = await held.WaitAsync(Wait);
+
+        foreach (var call in batch)
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(Wait));
+            Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable), "the store refused the write: retry later");
+        }
+
+        await harness.SettleAsync();
+        Assert.That(harness.Store.FailedWrites, Is.EqualTo(1), "one write for the group, refused once");
+        Assert.That(harness.Loop.View.Jobs.Keys, Is.EquivalentTo(new[] { heldJob.Id }), "the view holds none of the refused group");
+        Assert.That(harness.Loop.Feed.Current.History.TryGet("j-000002", out _), Is.False, "nor does the job feed");
+
+        harness.Store.FailJobWrites = _ => false;
+        var next = await harness.SubmitAsync("f0");
+        Assert.That(next.Id, Is.EqualTo("j-000002"), "the refused group's numbers were not used");
+    }
+
+    [Test]
+    public async Task A_placement_reaches_the_worker_only_once_its_write_is_stored()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.Store.HoldWrites(release.Task, jobs => jobs.Any(j => j.State == JobState.Assigned));
+
+        var job = await harness.SubmitAsync("placed", gpus: 1);
+        await harness.Store.Holding.Task.WaitAsync(Wait);
+
+        Assert.That(LoopHarness.Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.Empty, "no start while the placement is not stored");
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Pending));
+
+        release.SetResult();
+        var start = await LoopHarness.NextAsync(session);
+        Assert.That((start.BodyCase, start.Start.JobId), Is.EqualTo((MasterCommand.BodyOneofCase.Start, job.Id)));
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Assigned), "stored before it was sent");
+    }
+}
