@@ -94,17 +94,31 @@ internal sealed class BenchCluster : IAsyncDisposable
         return null;
     }
 
-    /// <summary>The master's store on disk: the SQLite files in its folder, or the etcd member's data folder.</summary>
-    public long StoreBytes()
+    /// <summary>
+    /// The master's store: the SQLite files in its folder, or the etcd member's database in use
+    /// (etcd_mvcc_db_total_size_in_use_in_bytes; its folder holds preallocated 64 MB WAL files).
+    /// </summary>
+    public async Task<long> StoreBytesAsync(CancellationToken ct)
     {
-        var folder = Etcd?.DataDir ?? Path.Combine(Cluster.Directory, "master");
-        if (!Directory.Exists(folder))
+        if (Etcd is not null)
         {
-            return 0;
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            try
+            {
+                var metrics = await http.GetStringAsync(new Uri(Etcd.ClientUrl + "/metrics"), ct);
+                var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith("etcd_mvcc_db_total_size_in_use_in_bytes ", StringComparison.Ordinal));
+                return line is null ? 0 : (long)double.Parse(line[(line.IndexOf(' ', StringComparison.Ordinal) + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or FormatException && !ct.IsCancellationRequested)
+            {
+                return 0;
+            }
         }
 
-        var files = new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories);
-        return (Etcd is null ? files.Where(f => f.Name.Contains(".db", StringComparison.Ordinal) || f.Name.Contains("sqlite", StringComparison.Ordinal)) : files).Sum(f => f.Length);
+        var folder = Path.Combine(Cluster.Directory, "master");
+        return Directory.Exists(folder)
+            ? new DirectoryInfo(folder).EnumerateFiles("scheduler.db*").Sum(f => f.Length)
+            : 0;
     }
 
     /// <summary>The master's /metrics as text; empty when it cannot be read.</summary>

@@ -86,8 +86,8 @@ internal static class MemoryBench
             return Cli.Error;
         }
 
-        var idle = Reading(cluster);
-        await output.WriteLineAsync($"[{name}] {settings.Nodes} nodes ready after {ready.TotalSeconds:F1} s: master RSS {FanInBench.Mib(idle.Rss)} MiB, store {FanInBench.Mib(idle.Store)} MiB");
+        var idle = await ReadingAsync(cluster, ct);
+        await output.WriteLineAsync($"[{name}] {settings.Nodes} nodes ready after {ready.TotalSeconds:F1} s: master RSS {FanInBench.Mib(idle.Rss)} MiB, store {FanInBench.Mib(idle.Store)} MiB ({(etcd ? "etcd database in use" : "SQLite files")})");
         var clock = Stopwatch.StartNew();
         var next = -1;
         await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(_ => Task.Run(async () =>
@@ -99,7 +99,7 @@ internal static class MemoryBench
             }
         }, ct)));
         var finished = await WaitFinishedAsync(cluster.Client, settings.Jobs, DrainLimit, ct);
-        var full = Reading(cluster);
+        var full = await ReadingAsync(cluster, ct);
         var runSeconds = clock.Elapsed.TotalSeconds;
         await output.WriteLineAsync(finished
             ? $"[{name}] {settings.Jobs} jobs submitted and finished in {runSeconds:F1} s: master RSS {FanInBench.Mib(full.Rss)} MiB, store {FanInBench.Mib(full.Store)} MiB "
@@ -128,7 +128,7 @@ internal static class MemoryBench
     private static async Task LongRunAsync(BenchCluster cluster, string name, Settings settings, BenchFigures figures, TextWriter output, CancellationToken ct)
     {
         await output.WriteLineAsync($"[{name}] steady run: {settings.LongRate} jobs/s for {settings.LongSeconds} s, retention {settings.RetentionHours} h");
-        var first = Reading(cluster);
+        var first = await ReadingAsync(cluster, ct);
         var firstJobs = await StoredJobsAsync(cluster.Client, ct);
         var clock = Stopwatch.StartNew();
         var nextSample = SampleEvery;
@@ -148,14 +148,14 @@ internal static class MemoryBench
             if (clock.Elapsed >= nextSample)
             {
                 nextSample += SampleEvery;
-                var sample = Reading(cluster);
+                var sample = await ReadingAsync(cluster, ct);
                 await output.WriteLineAsync($"[{name}]   t={clock.Elapsed.TotalSeconds:F0}s jobs stored {await StoredJobsAsync(cluster.Client, ct)}, RSS {FanInBench.Mib(sample.Rss)} MiB, store {FanInBench.Mib(sample.Store)} MiB");
             }
         }
 
         await Task.WhenAll(calls);
         await WaitFinishedAsync(cluster.Client, firstJobs + submitted, TimeSpan.FromMinutes(10), ct);
-        var last = Reading(cluster);
+        var last = await ReadingAsync(cluster, ct);
         var lastJobs = await StoredJobsAsync(cluster.Client, ct);
         await output.WriteLineAsync($"[{name}] after the steady run: {submitted} more jobs, {lastJobs - firstJobs} more stored; RSS {FanInBench.Mib(first.Rss)} -> {FanInBench.Mib(last.Rss)} MiB, store {FanInBench.Mib(first.Store)} -> {FanInBench.Mib(last.Store)} MiB");
         await output.WriteLineAsync($"[{name}]   retention deletes jobs finished more than {settings.RetentionHours} h ago (checked every minute): history is bounded by about rate x retention jobs; shorter than that a run shows growth per retained job");
@@ -165,7 +165,8 @@ internal static class MemoryBench
             .Add($"{name}_long_store_delta_mib", (last.Store - first.Store) / (1024.0 * 1024));
     }
 
-    private static (long Rss, long Store) Reading(BenchCluster cluster) => (ProcessUsage.Read(cluster.MasterPid)?.RssBytes ?? 0, cluster.StoreBytes());
+    private static async Task<(long Rss, long Store)> ReadingAsync(BenchCluster cluster, CancellationToken ct) =>
+        (ProcessUsage.Read(cluster.MasterPid)?.RssBytes ?? 0, await cluster.StoreBytesAsync(ct));
 
     private static long PerJob(long bytes, int jobs) => jobs > 0 ? bytes / jobs : 0;
 
