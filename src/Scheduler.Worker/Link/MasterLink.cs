@@ -106,6 +106,9 @@ internal sealed partial class MasterLink
     /// <summary>The timer of this link's fencing watchdog, shared by the nodes of one process; null: a timer of its own.</summary>
     internal FencingTicker? Ticker { get; init; }
 
+    /// <summary>Connections shared with the other simulated nodes of this process; null: a connection per session of its own.</summary>
+    internal MasterConnections? Connections { get; init; }
+
     /// <summary>Rate limit of this link's stream-failure warnings; a host of many simulated nodes shares one.</summary>
     internal RepeatedWarnings? Warnings { get; init; }
 
@@ -260,19 +263,13 @@ internal sealed partial class MasterLink
             address = _book.Next();
         }
 
-        var keepAlive = CurrentKeepAlive();
+        // A handler of our own is disposed with the channel (DisposeHttpClient): left to the GC, each
+        // ended session kept its connection open, pinging, for the pool's idle minute.
+        var shared = Connections;
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
-            {
-                ConnectTimeout = TimeSpan.FromSeconds(3),
-
-                // A master that stops answering pings is as gone as one whose socket closed.
-                KeepAlivePingDelay = keepAlive.Delay,
-                KeepAlivePingTimeout = keepAlive.Timeout,
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                SslOptions = Tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
-            },
+            HttpHandler = shared?.Handler ?? NewHandler(Tls, CurrentKeepAlive()),
+            DisposeHttpClient = shared is null,
             MaxReceiveMessageSize = _options.MaxMasterMessageBytes,
         });
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -387,6 +384,18 @@ internal sealed partial class MasterLink
             await Task.Delay(AfterSessionEnded(_time.GetElapsedTime(registeredAt)), _time, ct);
         }
     }
+
+    /// <summary>The HTTP/2 handler of a stream to the master: TLS with this node's certificate, keepalive as given.</summary>
+    internal static SocketsHttpHandler NewHandler(Scheduler.Hosting.ClusterTls? tls, (TimeSpan Delay, TimeSpan Timeout) keepAlive) => new()
+    {
+        ConnectTimeout = TimeSpan.FromSeconds(3),
+
+        // A master that stops answering pings is as gone as one whose socket closed.
+        KeepAlivePingDelay = keepAlive.Delay,
+        KeepAlivePingTimeout = keepAlive.Timeout,
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+        SslOptions = tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
+    };
 
     private static async Task WriteLoopAsync(IClientStreamWriter<WorkerMessage> stream, ChannelReader<WorkerMessage> outbox, CancellationToken ct)
     {
