@@ -111,6 +111,11 @@ internal static class BenchCommand
         await output.WriteLineAsync(finished
             ? $"all {submitted} finished {F(drain.Elapsed.TotalSeconds)} s after the last submit ({F(submitted / endToEnd)} jobs/s end to end); {failed} not succeeded; master CPU {F(masterCores * 100)}% of one core while submitting"
             : $"not all {submitted} finished within {DrainLimit.TotalMinutes:F0} min of the last submit; {failed} not succeeded");
+        foreach (var reason in all.Where(j => j.State != JobState.Succeeded).GroupBy(j => $"{j.State}: {j.Message}").OrderByDescending(g => g.Count()).Take(5))
+        {
+            await output.WriteLineAsync($"  not succeeded: {reason.Count()} x {reason.Key}");
+        }
+
         var figures = new BenchFigures()
             .Add("bench", "e2e")
             .Add("store", cluster.Store)
