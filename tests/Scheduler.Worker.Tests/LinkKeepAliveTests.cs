@@ -6,24 +6,30 @@ namespace Scheduler.Worker.Tests;
 public sealed class LinkKeepAliveTests
 {
     [Test]
-    public void The_default_dead_after_gives_pings_after_a_quarter_of_it_answered_within_another_quarter()
+    public void The_default_dead_after_gives_pings_after_a_sixth_of_it_answered_within_another_sixth()
     {
-        var (delay, timeout) = LinkKeepAlive.For(TimeSpan.FromSeconds(10));
+        var (delay, timeout) = LinkKeepAlive.For(TimeSpan.FromSeconds(12));
 
-        Assert.That(delay, Is.EqualTo(TimeSpan.FromSeconds(2.5)));
-        Assert.That(timeout, Is.EqualTo(TimeSpan.FromSeconds(2.5)));
+        Assert.That(delay, Is.EqualTo(TimeSpan.FromSeconds(2)));
+        Assert.That(timeout, Is.EqualTo(TimeSpan.FromSeconds(2)));
     }
 
     [Test]
-    public void A_frozen_master_is_found_within_half_of_its_dead_after_whatever_it_is()
+    public void Dead_afters_of_six_seconds_or_less_keep_the_one_second_ping()
     {
-        foreach (var seconds in new[] { 4, 10, 30, 60, 160 })
+        Assert.That(LinkKeepAlive.For(TimeSpan.FromSeconds(6)), Is.EqualTo((TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1))));
+    }
+
+    [Test]
+    public void A_frozen_master_is_found_within_a_third_of_its_dead_after_whatever_it_is()
+    {
+        foreach (var seconds in new[] { 6, 10, 30, 60, 160 })
         {
             var deadAfter = TimeSpan.FromSeconds(seconds);
 
             var (delay, timeout) = LinkKeepAlive.For(deadAfter);
 
-            Assert.That(delay + timeout, Is.LessThanOrEqualTo(deadAfter / 2), $"dead-after {seconds} s");
+            Assert.That(delay + timeout, Is.LessThanOrEqualTo(deadAfter / 3 + TimeSpan.FromMilliseconds(1)), $"dead-after {seconds} s (a tick of rounding allowed)");
         }
     }
 
