@@ -60,7 +60,7 @@ internal sealed class ReconnectPolicy
     }
 
     /// <summary>The ceiling of the first reconnect after a stream ended.</summary>
-    internal static readonly TimeSpan SessionEndedBase = TimeSpan.FromMilliseconds(250);
+    internal static readonly TimeSpan SessionEndedBase = TimeSpan.FromMilliseconds(200);
 
     /// <summary>A stream that lasted this long was stable: the next one that ends starts the backoff over.</summary>
     internal static readonly TimeSpan StableSession = TimeSpan.FromSeconds(30);
