@@ -20,11 +20,19 @@ switch ($Target) {
   "up" { Build; dotnet $schedctl up @Rest }
   "sim" { Build; dotnet $schedctl sim @Rest }
   "bench" {
-    # ./build.ps1 bench [e2e|failover|migration|placement|core]: one benchmark, or all of them.
+    # ./build.ps1 bench [e2e|fanin|memory|failover|migration|placement|core] [flags]: one benchmark
+    # (its full size, flags passed on), or all of them at modest sizes that finish in minutes on 2 cores.
     Build
     $which = if ($Rest.Count -gt 0) { $Rest[0] } else { "all" }
     $more = if ($Rest.Count -gt 1) { $Rest[1..($Rest.Count - 1)] } else { @() }
-    if ($which -in "all", "e2e") { dotnet $schedctl bench }
+    if ($which -eq "all") {
+      dotnet $schedctl bench --nodes 1000 --jobs 1000
+      dotnet $schedctl bench fanin --nodes 2000 --seconds 30
+      dotnet $schedctl bench memory --nodes 500 --jobs 2000 --long-seconds 30
+    }
+    if ($which -eq "e2e") { dotnet $schedctl bench @more }
+    if ($which -eq "fanin") { dotnet $schedctl bench fanin @more }
+    if ($which -eq "memory") { dotnet $schedctl bench memory @more }
     if ($which -in "all", "failover") { dotnet $schedctl bench failover --kills 5 @more }
     if ($which -in "all", "migration") { dotnet $schedctl bench migration @more }
     if ($which -in "all", "core") { dotnet "artifacts/bin/Scheduler.Core.Benchmarks/$($config.ToLower())/Scheduler.Core.Benchmarks.dll" @more }
@@ -33,6 +41,6 @@ switch ($Target) {
       dotnet $schedctl sim --suite ../shared/data/alibaba-gpu-v2023 @more
     }
   }
-  default { Write-Error "usage: ./build.ps1 build|test|demo|up|sim|bench"; exit 2 }
+  default { Write-Error "usage: ./build.ps1 build|test|demo|up|sim|bench [e2e|fanin|memory|failover|migration|placement|core]"; exit 2 }
 }
 exit $LASTEXITCODE

@@ -78,6 +78,11 @@ internal sealed partial class WorkerService : BackgroundService
         var probes = new List<IGpuProbe>();
         var migrations = new List<WorkerMigration>();
         var sweepers = new List<AgentLogSweeper>();
+
+        // One fencing timer and one warning budget for all the nodes of this process (many when simulated).
+        await using var ticker = new FencingTicker(_time);
+        var warnings = new RepeatedWarnings(_time);
+        using var connections = _options.Simulate > 0 ? new MasterConnections(_tls) : null;
         try
         {
             var links = new List<Task>();
@@ -107,7 +112,7 @@ internal sealed partial class WorkerService : BackgroundService
                     source,
                     new CheckpointShipper(nodeId, agents, checkpoints, source, _incoming.RestoreRoot, _time, _loggers.CreateLogger<CheckpointShipper>(), peers));
                 migrations.Add(migration);
-                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration) { Metrics = _metrics, Tls = _tls };
+                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration) { Metrics = _metrics, Tls = _tls, Ticker = ticker, Warnings = warnings, Connections = connections };
                 LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master, transferAddress);
                 links.Add(link.RunAsync(stoppingToken));
             }

@@ -37,6 +37,16 @@ internal sealed class FakeMaster : IAsyncDisposable
 
     public Uri Address { get; }
 
+    private System.Runtime.CompilerServices.StrongBox<int> _open = new();
+
+    /// <summary>TCP connections open to this master right now.</summary>
+    public int OpenConnections => Volatile.Read(ref _open.Value);
+
+    /// <summary>The HTTP/2 connection each Connect call came on.</summary>
+    public IReadOnlyCollection<string> ConnectionIds => _connectionIds;
+
+    private readonly ConcurrentQueue<string> _connectionIds = new();
+
     /// <summary>Null for a leader; otherwise the trailer value a standby answers with ("" while no leader is known).</summary>
     public Func<string>? LeaderHint { get; set; }
 
@@ -62,11 +72,24 @@ internal sealed class FakeMaster : IAsyncDisposable
     public static async Task<FakeMaster> StartAsync(CancellationToken ct, bool tls = false)
     {
         var identity = tls ? MasterTls() : null;
+        var open = new System.Runtime.CompilerServices.StrongBox<int>();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
         {
             listen.Protocols = HttpProtocols.Http2;
             identity?.Serve(listen, require: true, role: ClusterTrust.NodeRole);
+            listen.Use(next => async connection =>
+            {
+                Interlocked.Increment(ref open.Value);
+                try
+                {
+                    await next(connection);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref open.Value);
+                }
+            });
         }));
         builder.Logging.ClearProviders();
         builder.Services.AddGrpc();
@@ -75,7 +98,7 @@ internal sealed class FakeMaster : IAsyncDisposable
         app.MapGrpcService<Gateway>();
         await app.StartAsync(ct);
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        var master = new FakeMaster(app, new Uri(address));
+        var master = new FakeMaster(app, new Uri(address)) { _open = open };
         app.Services.GetRequiredService<Holder>().Master = master;
         return master;
     }
@@ -104,6 +127,7 @@ internal sealed class FakeMaster : IAsyncDisposable
         {
             var master = holder.Master ?? throw new RpcException(new Status(StatusCode.Unavailable, "starting"));
             master._attempts.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
+            master._connectionIds.Enqueue(context.GetHttpContext().Connection.Id);
             if (master.LeaderHint is { } hint)
             {
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, "not the leader"), new Metadata { { StandbyAnswer.LeaderTrailer, hint() } });

@@ -181,6 +181,37 @@ public sealed class MasterLinkTests
         Assert.That(leader.Registrations.First().Capabilities, Is.Empty);
     }
 
+    [Test]
+    public async Task Simulated_nodes_of_one_process_share_a_connection_each_registering_its_own_node(CancellationToken ct)
+    {
+        var master = await StartMasterAsync(ct);
+        var connections = new MasterConnections(null);
+        _cleanup.Add(new Disposing(connections));
+        string[] nodes = ["sim-000", "sim-001", "sim-002"];
+
+        foreach (var node in nodes)
+        {
+            StartWorker(node, master.Address.ToString(), connections: connections);
+        }
+
+        await Eventually.TrueAsync(() => master.Registered.Count >= nodes.Length, "every node to register", Deadline);
+        Assert.That(master.Registered, Is.EquivalentTo(nodes));
+        Assert.That(master.ConnectionIds.Distinct().Count(), Is.EqualTo(1), "one HTTP/2 connection carries all three streams");
+    }
+
+    [Test]
+    public async Task A_node_that_stops_closes_its_connection(CancellationToken ct)
+    {
+        var master = await StartMasterAsync(ct);
+        var worker = StartWorker("node-1", master.Address.ToString());
+        await Eventually.TrueAsync(() => master.Registered.Count > 0, "node-1 to register", Deadline);
+
+        await worker.DisposeAsync();
+
+        // The channel disposes the handler it was given: the connection does not linger in its pool, pinging.
+        await Eventually.TrueAsync(() => master.OpenConnections == 0, "the worker's connection to close", Deadline);
+    }
+
     private static IEnumerable<CommandRejected> Rejected(FakeMaster master) =>
         master.Received.Where(m => m.BodyCase == WorkerMessage.BodyOneofCase.CommandRejected).Select(m => m.CommandRejected);
 
@@ -212,26 +243,45 @@ public sealed class MasterLinkTests
         return master;
     }
 
-    private void StartWorker(string nodeId, string masters, AgentCgroups? cgroups = null)
+    private Worker StartWorker(string nodeId, string masters, AgentCgroups? cgroups = null, MasterConnections? connections = null)
     {
         var dataDir = Path.Combine(_dir, nodeId);
         Directory.CreateDirectory(dataDir);
         var options = new WorkerOptions { Master = masters, NodeId = nodeId, DataDir = dataDir, MaxReconnectDelayMs = 2000, StopGraceMs = 0 };
         var identity = new WorkerIdentity(nodeId, dataDir, 1000, 1024, new Dictionary<string, string>());
         var agents = new AgentSupervisor(dataDir, nodeId, _launcher, TimeProvider.System, NullLogger.Instance);
-        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance, cgroups: cgroups);
+        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance, cgroups: cgroups) { Connections = connections };
         var stop = new CancellationTokenSource();
         var run = link.RunAsync(stop.Token);
-        _cleanup.Add(new Worker(stop, run));
+        var worker = new Worker(stop, run);
+        _cleanup.Add(worker);
+        return worker;
     }
 
     private sealed class Worker(CancellationTokenSource stop, Task run) : IAsyncDisposable
     {
+        private int _disposed;
+
         public async ValueTask DisposeAsync()
         {
+            if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            {
+                return;
+            }
+
             await stop.CancelAsync();
             await run.WaitAsync(TimeSpan.FromSeconds(15));
             stop.Dispose();
+        }
+    }
+
+    /// <summary>Disposed in the tear-down's order: after the workers that use it.</summary>
+    private sealed class Disposing(IDisposable inner) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            inner.Dispose();
+            return ValueTask.CompletedTask;
         }
     }
 }

@@ -65,13 +65,28 @@ public sealed class ReconnectPolicyTests
     }
 
     [Test]
-    public void A_registered_stream_that_ended_is_followed_by_a_short_pause()
+    public void A_registered_stream_that_ended_is_followed_by_a_short_jittered_pause()
     {
         var policy = new ReconnectPolicy(new Random(5));
 
-        for (var i = 0; i < 1000; i++)
+        var delays = Enumerable.Range(0, 1000).Select(_ => policy.AfterSessionEnded(0, Cap)).ToArray();
+
+        Assert.That(delays, Has.All.InRange(ReconnectPolicy.HintFloor, ReconnectPolicy.SessionEndedBase));
+        Assert.That(delays.Distinct().Count(), Is.GreaterThan(900), "spread out, not in lockstep");
+    }
+
+    [Test]
+    public void Streams_that_keep_ending_back_off_exponentially_up_to_the_cap()
+    {
+        var policy = new ReconnectPolicy(new Random(11));
+
+        for (var inARow = 0; inARow < 30; inARow++)
         {
-            Assert.That(policy.AfterSessionEnded(), Is.InRange(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(199)));
+            var ceiling = TimeSpan.FromMilliseconds(Math.Min(Cap.TotalMilliseconds, ReconnectPolicy.SessionEndedBase.TotalMilliseconds * Math.Pow(2, Math.Min(inARow, 16))));
+            var delays = Enumerable.Range(0, 200).Select(_ => policy.AfterSessionEnded(inARow, Cap)).ToArray();
+
+            Assert.That(delays, Has.All.InRange(ReconnectPolicy.HintFloor, ceiling), $"after {inARow} streams in a row");
+            Assert.That(delays.Max(), Is.GreaterThan(ceiling * 0.8), $"after {inARow} streams in a row the whole range is used");
         }
     }
 }

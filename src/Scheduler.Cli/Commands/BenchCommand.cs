@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
-using Scheduler.Cli.Local;
+using Grpc.Core;
+using Scheduler.Cli.Bench;
 using Scheduler.Client;
 using Scheduler.Contracts.V1;
 
@@ -10,27 +10,43 @@ namespace Scheduler.Cli.Commands;
 
 /// <summary>
 /// `schedctl bench`: end-to-end throughput of a local cluster. Starts a master and one worker
-/// process hosting N simulated nodes, submits M short real agents (CPU-only, whole and shared
-/// GPU) with C concurrent clients, and reports submit rate and latency, time from submit to the
-/// agent running, and the time until every job succeeded.
+/// process hosting N simulated nodes (each its own gRPC stream and node identity), then submits
+/// short real agents (CPU-only, whole and shared GPU) twice: open loop at a fixed offered rate
+/// (latency measured from each submit's scheduled time, so a slow master cannot hide its queueing),
+/// then as fast as C concurrent clients go. Reports accepted submits/s, submit latency, submit to
+/// agent started, and the time until every job finished. It measures; it asserts no timing.
 /// </summary>
 internal static class BenchCommand
 {
+    private const int Warmup = 30;
+    private static readonly TimeSpan ReadyLimit = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromMinutes(15);
+
     public static Command Create()
     {
-        var nodes = new Option<int>("--nodes") { Description = "Simulated nodes", DefaultValueFactory = _ => 50 };
-        var jobs = new Option<int>("--jobs") { Description = "Jobs to submit", DefaultValueFactory = _ => 1000 };
-        var concurrency = new Option<int>("--concurrency") { Description = "Concurrent submitters", DefaultValueFactory = _ => 16 };
-        var command = new Command("bench", "Measure submit and scheduling throughput on a local cluster with simulated nodes") { nodes, jobs, concurrency };
+        var nodes = new Option<int>("--nodes") { Description = "Simulated nodes in the one worker process", DefaultValueFactory = _ => 1000 };
+        var jobs = new Option<int>("--jobs") { Description = "Jobs submitted in each of the two phases", DefaultValueFactory = _ => 2000 };
+        var rate = new Option<int>("--rate") { Description = "Offered submits per second in the open-loop phase", DefaultValueFactory = _ => 1000 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Concurrent submitters in the as-fast-as-possible phase", DefaultValueFactory = _ => 64 };
+        var agent = new Option<string>("--agent") { Description = "The agent every job runs (a cheap real process)", DefaultValueFactory = _ => "/bin/true" };
+        var etcd = new Option<bool>("--etcd") { Description = "Store in a local etcd member instead of SQLite" };
+        var insecure = new Option<bool>("--insecure") { Description = "Plaintext gRPC without certificates (default: mutual TLS, as `schedctl up`)" };
+        var command = new Command("bench", "Measure submit and scheduling throughput on a local cluster with simulated nodes (subcommands: fanin, memory, failover, migration)")
+        {
+            nodes, jobs, rate, concurrency, agent, etcd, insecure,
+        };
+        command.Subcommands.Add(FanInBench.Create());
+        command.Subcommands.Add(MemoryBench.Create());
         command.Subcommands.Add(FailoverBench.Create());
         command.Subcommands.Add(MigrationBench.Create());
         command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
-            var output = parse.InvocationConfiguration.Output;
             var dir = Path.Combine(Path.GetTempPath(), $"scheduler-bench-{Environment.ProcessId}");
             try
             {
-                return await RunAsync(dir, parse.GetValue(nodes), parse.GetValue(jobs), parse.GetValue(concurrency), output, ct);
+                var settings = new Settings(Math.Max(1, parse.GetValue(nodes)), Math.Max(1, parse.GetValue(jobs)), Math.Max(1, parse.GetValue(rate)),
+                    Math.Max(1, parse.GetValue(concurrency)), parse.GetValue(agent)!, parse.GetValue(etcd), parse.GetValue(insecure));
+                return await RunAsync(dir, settings, parse.InvocationConfiguration.Output, ct);
             }
             finally
             {
@@ -40,69 +56,182 @@ internal static class BenchCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(string dir, int nodeCount, int jobCount, int concurrency, TextWriter output, CancellationToken ct)
+    private sealed record Settings(int Nodes, int Jobs, int Rate, int Concurrency, string Agent, bool Etcd, bool Insecure);
+
+    /// <summary>One phase's submits: latencies of the accepted ones, rejections by status, and its duration.</summary>
+    private sealed record Phase(double[] Latencies, int Accepted, IReadOnlyDictionary<StatusCode, int> Rejected, double Seconds)
     {
-        await using var cluster = await LocalCluster.StartAsync(
-            new LocalClusterOptions(dir, Workers: 0, GpusPerWorker: 8, HeartbeatIntervalMs: 1000, DeadAfterMs: 10_000, SimulatedNodes: nodeCount),
-            ct);
-        await using var client = new SchedulerClient(cluster.ClientOptions());
-        while ((await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) < nodeCount)
+        public double AcceptedPerSecond => Seconds > 0 ? Accepted / Seconds : 0;
+
+        public string RejectedText => Rejected.Count == 0 ? "none" : string.Join(", ", Rejected.Select(r => $"{r.Value} {r.Key}"));
+    }
+
+    private static async Task<int> RunAsync(string dir, Settings settings, TextWriter output, CancellationToken ct)
+    {
+        var machine = BenchMachine.Current();
+        await output.WriteLineAsync(machine.ToString());
+        await output.WriteLineAsync($"starting a master ({(settings.Etcd ? "etcd" : "sqlite")} store, {(settings.Insecure ? "--insecure: plaintext, no certificates" : "mutual TLS")}) and one worker process hosting {settings.Nodes} simulated nodes (8 GPUs each)...");
+        await using var cluster = await BenchCluster.StartAsync(dir, settings.Nodes, settings.Etcd, settings.Insecure, ct);
+        if (await cluster.WaitReadyAsync(settings.Nodes, ReadyLimit, output, ct) is not { } ready)
         {
-            await Task.Delay(100, ct);
+            await output.WriteLineAsync($"the nodes were not all ready within {ReadyLimit.TotalMinutes:F0} min; see {cluster.Cluster.Directory}");
+            return Cli.Error;
         }
 
-        var latencies = new double[jobCount];
-        var ids = new string[jobCount];
+        await output.WriteLineAsync($"{settings.Nodes} nodes ready after {ready.TotalSeconds:F1} s");
+        var client = cluster.Client;
+
+        // Connections, TLS sessions and JIT warmed before anything is timed.
+        for (var i = 0; i < Warmup; i++)
+        {
+            await SubmitAsync(client, i, "warmup", settings.Agent, Stopwatch.GetTimestamp(), ct);
+        }
+
+        var before = ProcessUsage.Read(cluster.MasterPid);
+        var open = await OpenLoopAsync(client, settings, ct);
+        var closed = await ClosedLoopAsync(client, settings, ct);
+        var afterSubmits = ProcessUsage.Read(cluster.MasterPid);
+        var submitted = Warmup + open.Accepted + closed.Accepted;
+        var drain = Stopwatch.StartNew();
+        var finished = await WaitFinishedAsync(client, submitted, ct);
+        var all = await client.ListJobsAsync(null, submitted + 100, ct);
+        var toRunning = all.Where(j => j.StartedAt is not null)
+            .Select(j => (j.StartedAt.ToDateTimeOffset() - j.CreatedAt.ToDateTimeOffset()).TotalMilliseconds)
+            .Order()
+            .ToArray();
+        var failed = all.Count(j => j.State != JobState.Succeeded);
+        var endToEnd = open.Seconds + closed.Seconds + drain.Elapsed.TotalSeconds;
+        var masterCores = before is { } b && afterSubmits is { } a ? a.CoresSince(b) : 0;
+
+        string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
+        await output.WriteLineAsync($"cluster: 1 master, {settings.Nodes} simulated nodes ({settings.Nodes * 8} GPUs) in one worker process; agents run {settings.Agent} (1/3 CPU-only, 1/3 one GPU, 1/3 half a GPU)");
+        await output.WriteLineAsync($"open loop, {settings.Rate}/s offered, {settings.Jobs} jobs: {F(open.AcceptedPerSecond)} accepted/s; submit latency p50 {F(Percentiles.Of(open.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(open.Latencies, 0.99))} ms (from each submit's scheduled time); rejected: {open.RejectedText}");
+        await output.WriteLineAsync($"as fast as possible, {settings.Concurrency} submitters, {settings.Jobs} jobs: {F(closed.AcceptedPerSecond)} accepted/s; submit latency p50 {F(Percentiles.Of(closed.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(closed.Latencies, 0.99))} ms; rejected: {closed.RejectedText}");
+        await output.WriteLineAsync($"submit -> agent started (created -> started, as the master records them): p50 {F(Percentiles.Of(toRunning, 0.5))} ms, p99 {F(Percentiles.Of(toRunning, 0.99))} ms over {toRunning.Length} jobs");
+        await output.WriteLineAsync(finished
+            ? $"all {submitted} finished {F(drain.Elapsed.TotalSeconds)} s after the last submit ({F(submitted / endToEnd)} jobs/s end to end); {failed} not succeeded; master CPU {F(masterCores * 100)}% of one core while submitting"
+            : $"not all {submitted} finished within {DrainLimit.TotalMinutes:F0} min of the last submit; {failed} not succeeded");
+        foreach (var reason in all.Where(j => j.State != JobState.Succeeded).GroupBy(j => $"{j.State}: {j.Message}").OrderByDescending(g => g.Count()).Take(5))
+        {
+            await output.WriteLineAsync($"  not succeeded: {reason.Count()} x {reason.Key}");
+        }
+
+        var figures = new BenchFigures()
+            .Add("bench", "e2e")
+            .Add("store", cluster.Store)
+            .Add("tls", !settings.Insecure)
+            .Add("nodes", settings.Nodes)
+            .Add("jobs_per_phase", settings.Jobs)
+            .Add("offered_per_s", settings.Rate)
+            .Add("open_accepted_per_s", open.AcceptedPerSecond)
+            .Add("open_submit_p50_ms", Percentiles.Of(open.Latencies, 0.5))
+            .Add("open_submit_p99_ms", Percentiles.Of(open.Latencies, 0.99))
+            .Add("open_rejected", open.Rejected.Values.Sum())
+            .Add("max_accepted_per_s", closed.AcceptedPerSecond)
+            .Add("max_submit_p50_ms", Percentiles.Of(closed.Latencies, 0.5))
+            .Add("max_submit_p99_ms", Percentiles.Of(closed.Latencies, 0.99))
+            .Add("max_rejected", closed.Rejected.Values.Sum())
+            .Add("to_started_p50_ms", Percentiles.Of(toRunning, 0.5))
+            .Add("to_started_p99_ms", Percentiles.Of(toRunning, 0.99))
+            .Add("end_to_end_jobs_per_s", finished ? submitted / endToEnd : 0)
+            .Add("not_succeeded", failed)
+            .Add("master_cpu_cores_submitting", masterCores);
+        machine.AddTo(figures);
+        await output.WriteLineAsync(figures.ToJson());
+        return finished && failed == 0 ? Cli.Ok : Cli.JobFailed;
+    }
+
+    /// <summary>Submit i goes out at start + i/rate whether or not earlier ones were answered.</summary>
+    private static async Task<Phase> OpenLoopAsync(SchedulerClient client, Settings settings, CancellationToken ct)
+    {
+        var latencies = new double[settings.Jobs];
+        var outcomes = new StatusCode[settings.Jobs];
+        var calls = new List<Task>(settings.Jobs);
+        var start = Stopwatch.GetTimestamp();
+        var ticksPerJob = (double)Stopwatch.Frequency / settings.Rate;
+        for (var i = 0; i < settings.Jobs; i++)
+        {
+            var due = start + (long)(i * ticksPerJob);
+            var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
+            if (wait > TimeSpan.FromMilliseconds(1))
+            {
+                await Task.Delay(wait, ct);
+            }
+
+            var index = i;
+            calls.Add(Task.Run(async () => (latencies[index], outcomes[index]) = await SubmitAsync(client, index, "open", settings.Agent, due, ct), ct));
+        }
+
+        await Task.WhenAll(calls);
+        return Summarise(latencies, outcomes, Stopwatch.GetElapsedTime(start).TotalSeconds);
+    }
+
+    private static async Task<Phase> ClosedLoopAsync(SchedulerClient client, Settings settings, CancellationToken ct)
+    {
+        var latencies = new double[settings.Jobs];
+        var outcomes = new StatusCode[settings.Jobs];
         var next = -1;
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        var start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(_ => Task.Run(async () =>
         {
             int i;
-            while ((i = Interlocked.Increment(ref next)) < jobCount)
+            while ((i = Interlocked.Increment(ref next)) < settings.Jobs)
             {
-                var started = Stopwatch.GetTimestamp();
-                var response = await client.SubmitAsync(Spec(i), $"bench-{i}", ct);
-                latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                ids[i] = response.Job.Id;
+                (latencies[i], outcomes[i]) = await SubmitAsync(client, i, "max", settings.Agent, Stopwatch.GetTimestamp(), ct);
             }
-        }));
-        var submitSeconds = clock.Elapsed.TotalSeconds;
+        }, ct)));
+        return Summarise(latencies, outcomes, Stopwatch.GetElapsedTime(start).TotalSeconds);
+    }
 
-        IReadOnlyList<Job> all;
-        while (true)
+    private static async Task<(double Ms, StatusCode Status)> SubmitAsync(SchedulerClient client, int i, string phase, string agent, long from, CancellationToken ct)
+    {
+        try
         {
-            all = await client.ListJobsAsync(null, jobCount, ct);
-            if (all.Count(j => j.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled) >= jobCount)
+            await client.SubmitAsync(Spec(i, phase, agent), $"bench-{phase}-{i}", ct);
+            return (Stopwatch.GetElapsedTime(from).TotalMilliseconds, StatusCode.OK);
+        }
+        catch (RpcException ex) when (!ct.IsCancellationRequested)
+        {
+            return (Stopwatch.GetElapsedTime(from).TotalMilliseconds, ex.StatusCode);
+        }
+        catch (MasterUnreachableException) when (!ct.IsCancellationRequested)
+        {
+            return (Stopwatch.GetElapsedTime(from).TotalMilliseconds, StatusCode.Unavailable);
+        }
+    }
+
+    private static Phase Summarise(double[] latencies, StatusCode[] outcomes, double seconds)
+    {
+        var accepted = latencies.Where((_, i) => outcomes[i] == StatusCode.OK).Order().ToArray();
+        var rejected = outcomes.Where(o => o != StatusCode.OK).GroupBy(o => o).ToDictionary(g => g.Key, g => g.Count());
+        return new Phase(accepted, accepted.Length, rejected, seconds);
+    }
+
+    private static async Task<bool> WaitFinishedAsync(SchedulerClient client, int jobs, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < DrainLimit)
+        {
+            var status = await client.GetClusterStatusAsync(ct);
+            var done = status.JobsByState.Where(s => s.Key is "SUCCEEDED" or "FAILED" or "CANCELLED").Sum(s => s.Value);
+            if (done >= jobs)
             {
-                break;
+                return true;
             }
 
             await Task.Delay(200, ct);
         }
 
-        var makespan = clock.Elapsed.TotalSeconds;
-        var toRunning = all.Where(j => j.StartedAt is not null)
-            .Select(j => (j.StartedAt.ToDateTimeOffset() - j.CreatedAt.ToDateTimeOffset()).TotalMilliseconds)
-            .Order()
-            .ToArray();
-        Array.Sort(latencies);
-        var failed = all.Count(j => j.State != JobState.Succeeded);
-        var gpus = nodeCount * 8;
-        string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
-        await output.WriteLineAsync($"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.FrameworkDescription}");
-        await output.WriteLineAsync($"cluster: 1 master, {nodeCount} simulated nodes ({gpus} GPUs) in one worker process; {jobCount} jobs (/bin/true: 1/3 CPU-only, 1/3 one GPU, 1/3 half a GPU), {concurrency} submitters");
-        await output.WriteLineAsync($"submit:  {F(jobCount / submitSeconds)} jobs/s; latency p50 {F(Percentile(latencies, 0.5))} ms, p99 {F(Percentile(latencies, 0.99))} ms");
-        await output.WriteLineAsync($"to running (created → agent started): p50 {F(Percentile(toRunning, 0.5))} ms, p99 {F(Percentile(toRunning, 0.99))} ms");
-        await output.WriteLineAsync($"all {jobCount} finished in {F(makespan)} s ({F(jobCount / makespan)} jobs/s end to end); {failed} not succeeded");
-        return failed == 0 ? Cli.Ok : Cli.JobFailed;
+        return false;
     }
 
-    private static JobSpec Spec(int i)
+    /// <summary>Jobs like the trace's mix: a third CPU-only, a third one whole GPU, a third half a GPU.</summary>
+    internal static JobSpec Spec(int i, string phase, string agent)
     {
         var spec = new JobSpec
         {
-            Name = $"bench-{i}",
-            Command = "/bin/true",
+            Name = $"bench-{phase}-{i.ToString(CultureInfo.InvariantCulture)}",
+            Command = agent,
             Resources = new Resources { CpuMillis = 100, MemoryMib = 64 },
         };
         switch (i % 3)
@@ -117,7 +246,4 @@ internal static class BenchCommand
 
         return spec;
     }
-
-    private static double Percentile(double[] sorted, double p) =>
-        sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 }

@@ -74,6 +74,8 @@ internal sealed partial class LocalCluster : IAsyncDisposable
                 .. options.HttpListen is { } http ? new[] { "--http-listen", http } : [],
                 .. options.Auth ? new[] { "--auth", "--bootstrap-token-file", Path.Combine(dir, Cli.TokenFileName) } : [],
                 .. certificates?.Issue(Scheduler.Client.ClusterRole.Master, "local") ?? ["--insecure"],
+                .. options.Etcd.Length > 0 ? new[] { "--etcd", options.Etcd, "--etcd-prefix", "/scheduler/" } : [],
+                .. options.MasterArgs ?? [],
             ],
             Path.Combine(dir, "master.log"));
         string url;
@@ -114,7 +116,7 @@ internal sealed partial class LocalCluster : IAsyncDisposable
         if (options.SimulatedNodes > 0)
         {
             // One process hosting many nodes (sim-000, sim-001, ...): scale without a process per node.
-            cluster.StartWorker("sim", options.GpusPerWorker, options.GpuModel, "--simulate", options.SimulatedNodes.ToString(CultureInfo.InvariantCulture));
+            cluster.StartWorker("sim", options.GpusPerWorker, options.GpuModel, ["--simulate", options.SimulatedNodes.ToString(CultureInfo.InvariantCulture), .. options.WorkerArgs ?? []]);
         }
 
         return cluster;

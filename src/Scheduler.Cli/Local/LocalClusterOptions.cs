@@ -12,4 +12,7 @@ internal sealed record LocalClusterOptions(
     string MetricsListen = "",
     string? HttpListen = null,
     bool Auth = false,
-    bool Insecure = false);
+    bool Insecure = false,
+    string Etcd = "",
+    IReadOnlyList<string>? MasterArgs = null,
+    IReadOnlyList<string>? WorkerArgs = null);

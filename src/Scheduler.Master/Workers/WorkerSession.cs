@@ -35,10 +35,15 @@ internal sealed class WorkerSession : IDisposable
     /// <summary>Cancelled when the master closes this session (replaced, declared dead, overflowed).</summary>
     public CancellationToken Closed => _closed.Token;
 
-    /// <summary>Queues a command; false (and the session is closed) when the worker has fallen too far behind.</summary>
+    /// <summary>
+    /// Queues a command; false (and the session is closed) when the worker has fallen too far behind.
+    /// A command for a session already closed (its stream broke) is dropped and is no overflow: the
+    /// stream's disconnection is on its way to the loop. Reporting those as "not reading its commands"
+    /// named a thousand nodes at once when an overloaded master's streams broke.
+    /// </summary>
     public bool Send(MasterCommand command)
     {
-        if (_commands.Writer.TryWrite(command))
+        if (_commands.Writer.TryWrite(command) || _closed.IsCancellationRequested)
         {
             return true;
         }

@@ -21,6 +21,8 @@ internal sealed class FencingWatchdog : IAsyncDisposable
     private long _contact;
     private TimeSpan? _fenceAfter;
     private Task? _run;
+    private FencingTicker? _ticker;
+    private long _leased = long.MinValue;
 
     public FencingWatchdog(string nodeId, AgentSupervisor agents, AgentKeeper? keeper, TimeProvider time)
     {
@@ -51,10 +53,23 @@ internal sealed class FencingWatchdog : IAsyncDisposable
         }
     }
 
-    public void Start() => _run ??= RunAsync(_stopping.Token);
+    /// <summary>Starts ticking: on <paramref name="ticker"/>, shared with the other nodes of this process, or on a timer of its own.</summary>
+    public void Start(FencingTicker? ticker = null)
+    {
+        if (ticker is null)
+        {
+            _run ??= RunAsync(_stopping.Token);
+        }
+        else if (_ticker is null)
+        {
+            _ticker = ticker;
+            ticker.Add(this);
+        }
+    }
 
     public async Task StopAsync(CancellationToken ct)
     {
+        _ticker?.Remove(this);
         await _stopping.CancelAsync();
         if (_run is { } run)
         {
@@ -132,25 +147,37 @@ internal sealed class FencingWatchdog : IAsyncDisposable
                 return;
             }
 
-            long contact;
-            long deadline;
-            lock (_lock)
-            {
-                if (_fenceAfter is not { } limit)
-                {
-                    continue;
-                }
+            Tick();
+        }
+    }
 
-                contact = _contact;
-                deadline = contact + (long)(limit.TotalSeconds * _time.TimestampFrequency);
+    /// <summary>One check: renews the keeper's lease to the deadline and fences the agents once it has passed.</summary>
+    internal void Tick()
+    {
+        long contact;
+        long deadline;
+        lock (_lock)
+        {
+            if (_fenceAfter is not { } limit)
+            {
+                return;
             }
 
+            contact = _contact;
+            deadline = contact + (long)(limit.TotalSeconds * _time.TimestampFrequency);
+        }
+
+        // Only a moved deadline is news to the keeper (it is told again all it knows if it restarts):
+        // at 10,000 nodes a line per node per tick was 100,000 lines a second to one keeper.
+        if (deadline != Interlocked.Exchange(ref _leased, deadline))
+        {
             _keeper?.Lease(_nodeId, deadline);
-            if (_time.GetTimestamp() > deadline && _agents.LiveCount > 0)
-            {
-                var silent = _time.GetElapsedTime(contact);
-                _agents.Fence($"no contact with the master for {silent.TotalSeconds:F1}s; it will have requeued this node's jobs");
-            }
+        }
+
+        if (_time.GetTimestamp() > deadline && _agents.LiveCount > 0)
+        {
+            var silent = _time.GetElapsedTime(contact);
+            _agents.Fence($"no contact with the master for {silent.TotalSeconds:F1}s; it will have requeued this node's jobs");
         }
     }
 }

@@ -46,6 +46,9 @@ internal sealed partial class MasterLink
     private readonly Queue<WorkerMessage> _undelivered = new();
     private bool _quietRetry;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(1);
+    private TimeSpan? _deadAfter;
+    private int _unstableSessions;
+    private readonly RepeatedWarnings _ownWarnings;
     private TimeSpan _reconnectCap;
     private Channel<WorkerMessage>? _outbox;
     private volatile bool _leaving;
@@ -92,12 +95,22 @@ internal sealed partial class MasterLink
             .Select(address => new Uri(address, UriKind.Absolute)));
         _reconnectCap = TimeSpan.FromMilliseconds(options.MaxReconnectDelayMs);
         _reconnect = new ReconnectPolicy(random);
+        _ownWarnings = new RepeatedWarnings(time);
         _fencing = new FencingWatchdog(identity.NodeId, agents, keeper, time);
         _commands = new CommandDispatcher(identity.NodeId, _epochs, agents, _fencing, ApplyTimings, MarkContact, Send, migration, logger);
     }
 
     /// <summary>This node's certificate (shown to the master, which takes the node id from it) and the CA the master must chain to; null with --insecure.</summary>
     internal Scheduler.Hosting.ClusterTls? Tls { get; init; }
+
+    /// <summary>The timer of this link's fencing watchdog, shared by the nodes of one process; null: a timer of its own.</summary>
+    internal FencingTicker? Ticker { get; init; }
+
+    /// <summary>Connections shared with the other simulated nodes of this process; null: a connection per session of its own.</summary>
+    internal MasterConnections? Connections { get; init; }
+
+    /// <summary>Rate limit of this link's stream-failure warnings; a host of many simulated nodes shares one.</summary>
+    internal RepeatedWarnings? Warnings { get; init; }
 
     /// <summary>Where this node's heartbeats and starts are counted; null where nobody reads metrics.</summary>
     internal WorkerMetrics? Metrics
@@ -120,7 +133,7 @@ internal sealed partial class MasterLink
     {
         using var hard = new CancellationTokenSource();
         var connection = ConnectLoopAsync(hard.Token);
-        _fencing.Start();
+        _fencing.Start(Ticker);
         try
         {
             await Task.Delay(Timeout.InfiniteTimeSpan, _time, stopping);
@@ -163,7 +176,7 @@ internal sealed partial class MasterLink
                 DelayGenerator = args => new ValueTask<TimeSpan?>(NextDelay()),
                 OnRetry = args =>
                 {
-                    if (!TakeQuietRetry())
+                    if (!TakeQuietRetry() && MayWarn())
                     {
                         LogRetry(args.AttemptNumber + 1, (long)args.RetryDelay.TotalMilliseconds, args.Outcome.Exception?.Message ?? "stream ended");
                     }
@@ -205,6 +218,32 @@ internal sealed partial class MasterLink
         }
     }
 
+    /// <summary>The pause after a registered stream that lasted <paramref name="lasted"/> ended; counts unstable streams in a row.</summary>
+    internal TimeSpan AfterSessionEnded(TimeSpan lasted)
+    {
+        lock (_lock)
+        {
+            _unstableSessions = lasted >= ReconnectPolicy.StableSession ? 0 : _unstableSessions + 1;
+            return _reconnect.AfterSessionEnded(_unstableSessions - 1, _reconnectCap);
+        }
+    }
+
+    /// <summary>Whether a stream-failure warning may be logged now; reports the ones held back before it.</summary>
+    private bool MayWarn()
+    {
+        if (!(Warnings ?? _ownWarnings).TryLog(out var suppressed))
+        {
+            return false;
+        }
+
+        if (suppressed > 0)
+        {
+            LogWarningsSuppressed(suppressed);
+        }
+
+        return true;
+    }
+
     private bool TakeQuietRetry()
     {
         lock (_lock)
@@ -224,18 +263,13 @@ internal sealed partial class MasterLink
             address = _book.Next();
         }
 
+        // A handler of our own is disposed with the channel (DisposeHttpClient): left to the GC, each
+        // ended session kept its connection open, pinging, for the pool's idle minute.
+        var shared = Connections;
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
-            {
-                ConnectTimeout = TimeSpan.FromSeconds(3),
-
-                // A master that stops answering pings is as gone as one whose socket closed.
-                KeepAlivePingDelay = TimeSpan.FromSeconds(1),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(1),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                SslOptions = Tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
-            },
+            HttpHandler = shared?.Handler ?? NewHandler(Tls, CurrentKeepAlive()),
+            DisposeHttpClient = shared is null,
             MaxReceiveMessageSize = _options.MaxMasterMessageBytes,
         });
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -252,6 +286,7 @@ internal sealed partial class MasterLink
 
         _agents.Changed += OnChanged;
         var registered = false;
+        var registeredAt = 0L;
         try
         {
             var sentAt = _time.GetTimestamp();
@@ -271,6 +306,7 @@ internal sealed partial class MasterLink
 
             MarkContact(sentAt);
             registered = true;
+            registeredAt = _time.GetTimestamp();
             lock (_lock)
             {
                 _book.OnRegistered(address);
@@ -302,7 +338,10 @@ internal sealed partial class MasterLink
             }
             catch (Exception ex) when (!ct.IsCancellationRequested && ex is RpcException or IOException or InvalidOperationException)
             {
-                LogStreamEnded(address.OriginalString, ex.Message);
+                if (MayWarn())
+                {
+                    LogStreamEnded(address.OriginalString, ex.Message);
+                }
 
                 // A leader whose term ended may name its successor: reconnect there, not here.
                 if (StandbyAnswer.From(ex, call)?.Leader is { } leader && FollowHint(address, leader))
@@ -342,9 +381,21 @@ internal sealed partial class MasterLink
         if (registered && !_leaving)
         {
             // Reconnect soon but not in a tight loop if the master keeps accepting then closing.
-            await Task.Delay(_reconnect.AfterSessionEnded(), _time, ct);
+            await Task.Delay(AfterSessionEnded(_time.GetElapsedTime(registeredAt)), _time, ct);
         }
     }
+
+    /// <summary>The HTTP/2 handler of a stream to the master: TLS with this node's certificate, keepalive as given.</summary>
+    internal static SocketsHttpHandler NewHandler(Scheduler.Hosting.ClusterTls? tls, (TimeSpan Delay, TimeSpan Timeout) keepAlive) => new()
+    {
+        ConnectTimeout = TimeSpan.FromSeconds(3),
+
+        // A master that stops answering pings is as gone as one whose socket closed.
+        KeepAlivePingDelay = keepAlive.Delay,
+        KeepAlivePingTimeout = keepAlive.Timeout,
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+        SslOptions = tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
+    };
 
     private static async Task WriteLoopAsync(IClientStreamWriter<WorkerMessage> stream, ChannelReader<WorkerMessage> outbox, CancellationToken ct)
     {
@@ -472,6 +523,15 @@ internal sealed partial class MasterLink
         }
     }
 
+    /// <summary>The keepalive the next stream uses: scaled to the master's dead-after once registration told it.</summary>
+    internal (TimeSpan Delay, TimeSpan Timeout) CurrentKeepAlive()
+    {
+        lock (_lock)
+        {
+            return LinkKeepAlive.For(_deadAfter);
+        }
+    }
+
     private TimeSpan CurrentHeartbeatInterval()
     {
         lock (_lock)
@@ -485,6 +545,7 @@ internal sealed partial class MasterLink
         lock (_lock)
         {
             _heartbeatInterval = TimeSpan.FromMilliseconds(Math.Max(10, registered.HeartbeatIntervalMs));
+            _deadAfter = TimeSpan.FromMilliseconds(Math.Max(registered.HeartbeatIntervalMs, registered.DeadAfterMs));
 
             // One interval before the master's deadline, so our agents are gone before it requeues them.
             _fencing.FenceAfter = TimeSpan.FromMilliseconds(Math.Max(registered.HeartbeatIntervalMs, registered.DeadAfterMs - registered.HeartbeatIntervalMs));
@@ -510,6 +571,9 @@ internal sealed partial class MasterLink
 
     [LoggerMessage(22, LogLevel.Warning, "Stream to {Master} ended: {Reason}")]
     private partial void LogStreamEnded(string master, string reason);
+
+    [LoggerMessage(29, LogLevel.Warning, "{Count} more warnings of failing streams were held back (rate limited: many nodes of this process failed at once)")]
+    private partial void LogWarningsSuppressed(long count);
 
     [LoggerMessage(25, LogLevel.Information, "Node {NodeId} leaving: stopping {Agents} agents and handing their jobs back")]
     private partial void LogLeaving(string nodeId, int agents);

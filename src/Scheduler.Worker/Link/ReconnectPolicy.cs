@@ -46,6 +46,22 @@ internal sealed class ReconnectPolicy
         return TimeSpan.FromMilliseconds(ceiling / 2 + _random.NextDouble() * ceiling / 2);
     }
 
-    /// <summary>After a registered stream ended: soon, but not in a tight loop if the master keeps accepting then closing.</summary>
-    public TimeSpan AfterSessionEnded() => TimeSpan.FromMilliseconds(100 + _random.Next(100));
+    /// <summary>
+    /// After a registered stream ended: soon, but with full jitter over a ceiling that doubles with
+    /// each stream in a row that ended before it was stable (<paramref name="endedInARow"/>, 0 for the
+    /// first), up to <paramref name="cap"/>. Thousands of nodes cut off at once (a master restarted or
+    /// overloaded) then come back spread out instead of all within the same 100 ms, and a master that
+    /// keeps accepting then closing is not hammered in a tight loop.
+    /// </summary>
+    public TimeSpan AfterSessionEnded(int endedInARow, TimeSpan cap)
+    {
+        var ceiling = Math.Min(cap.TotalMilliseconds, SessionEndedBase.TotalMilliseconds * Math.Pow(2, Math.Clamp(endedInARow, 0, 16)));
+        return HintFloor + TimeSpan.FromMilliseconds(_random.NextDouble() * Math.Max(0, ceiling - HintFloor.TotalMilliseconds));
+    }
+
+    /// <summary>The ceiling of the first reconnect after a stream ended.</summary>
+    internal static readonly TimeSpan SessionEndedBase = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>A stream that lasted this long was stable: the next one that ends starts the backoff over.</summary>
+    internal static readonly TimeSpan StableSession = TimeSpan.FromSeconds(30);
 }
