@@ -12,12 +12,14 @@ internal sealed class TokenAdministration
     private readonly ITokenStore _store;
     private readonly AuditLog _audit;
     private readonly TimeProvider _time;
+    private readonly OpenStreams? _open;
 
-    public TokenAdministration(ITokenStore store, AuditLog audit, TimeProvider time)
+    public TokenAdministration(ITokenStore store, AuditLog audit, TimeProvider time, OpenStreams? open = null)
     {
         _store = store;
         _audit = audit;
         _time = time;
+        _open = open;
     }
 
     public async Task<CreateTokenResponse> CreateAsync(CreateTokenRequest request, ServerCallContext context)
@@ -70,7 +72,8 @@ internal sealed class TokenAdministration
         Services.JobsService.RequireId(request.Id, "id");
         var token = await _store.RevokeAsync(request.Id, _time.GetUtcNow(), context.CancellationToken)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"token '{request.Id}' not found"));
-        _audit.Write(Who(context), context.Method, token.Id, "ok", $"revoked token '{token.Name}'");
+        var ended = _open?.Revoke(token.Id) ?? 0;
+        _audit.Write(Who(context), context.Method, token.Id, "ok", $"revoked token '{token.Name}'" + (ended > 0 ? $"; ended its {ended} open streams here" : ""));
         return ToProto(token);
     }
 
