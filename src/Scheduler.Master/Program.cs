@@ -221,6 +221,7 @@ if (tls is null)
     TlsLog.Insecure(app.Logger, options.Listen);
 }
 
+Scheduler.Master.Security.HttpAccessGate.Use(app, metricsEndpoint);
 app.MapMetrics(metricsEndpoint);
 app.Services.GetRequiredService<ClusterGauges>();
 app.MapGrpcService<JobsService>();
