@@ -77,6 +77,36 @@ internal sealed class TokenAdministration
         return ToProto(token);
     }
 
+    /// <summary>Every token as the store keeps it (hashes, never secrets), for a snapshot.</summary>
+    public Task<IReadOnlyList<TokenRecord>> AllAsync(CancellationToken cancellationToken) => _store.ListAsync(cancellationToken);
+
+    /// <summary>
+    /// Stores a restored snapshot's tokens: each one the store lacks is added as it was; one it has (the
+    /// bootstrap token of the restoring master, say) is kept, and revoked if the snapshot says it was.
+    /// Returns how many were added.
+    /// </summary>
+    public async Task<int> RestoreAsync(IReadOnlyList<TokenRecord> tokens, ServerCallContext context)
+    {
+        var added = 0;
+        foreach (var token in tokens)
+        {
+            if (await _store.CreateAsync(token, context.CancellationToken))
+            {
+                added++;
+            }
+
+            // A store keeps a new token unrevoked: its revocation is written as one.
+            if (token.RevokedAt is { } at)
+            {
+                await _store.RevokeAsync(token.Id, at, context.CancellationToken);
+                _open?.Revoke(token.Id);
+            }
+        }
+
+        _audit.Write(Who(context), context.Method, null, "ok", $"restored {added} of the snapshot's {tokens.Count} tokens");
+        return added;
+    }
+
     public static AccessToken ToProto(TokenRecord token) => new()
     {
         Id = token.Id,
