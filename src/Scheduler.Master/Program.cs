@@ -44,6 +44,7 @@ var switches = new Dictionary<string, string>
     ["--otlp-endpoint"] = "Master:OtlpEndpoint",
     ["--otlp-protocol"] = "Master:OtlpProtocol",
     ["--http-listen"] = "Master:HttpListen",
+    ["--max-epoch-advance"] = "Master:MaxEpochAdvance",
     ["--bootstrap-token-file"] = "Master:Security:BootstrapTokenFile",
     ["--rate-limit-rps"] = "Master:Security:RateLimitPerSecond",
     ["--rate-limit-burst"] = "Master:Security:RateLimitBurst",
