@@ -19,16 +19,7 @@ internal static class BootstrapToken
         }
         else
         {
-            bearer = TokenSecret.Generate().Bearer;
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
-            await using var writer = new StreamWriter(file, options);
-            await writer.WriteLineAsync(bearer.AsMemory(), cancellationToken);
+            bearer = await CreateAsync(file, cancellationToken);
         }
 
         if (!TokenSecret.TryParse(bearer, out var id, out var secret))
@@ -45,5 +36,41 @@ internal static class BootstrapToken
         }
 
         return id;
+    }
+
+    /// <summary>
+    /// Writes a fresh token to a file of its own and links it in place only if <paramref name="file"/> is
+    /// still missing, so masters started together on one file never read it half-written: the one that
+    /// loses takes the winner's token.
+    /// </summary>
+    private static async Task<string> CreateAsync(string file, CancellationToken cancellationToken)
+    {
+        var bearer = TokenSecret.Generate().Bearer;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
+        var temporary = $"{file}.{Guid.NewGuid():N}.tmp";
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        try
+        {
+            await using (var writer = new StreamWriter(temporary, options))
+            {
+                await writer.WriteLineAsync(bearer.AsMemory(), cancellationToken);
+            }
+
+            File.Move(temporary, file, overwrite: false);
+            return bearer;
+        }
+        catch (IOException) when (File.Exists(file))
+        {
+            return (await File.ReadAllTextAsync(file, cancellationToken)).Trim();
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
     }
 }
