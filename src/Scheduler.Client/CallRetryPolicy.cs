@@ -36,9 +36,11 @@ internal sealed class CallRetryPolicy
     private readonly TimeSpan _initialBackoff;
     private readonly TimeSpan _maxBackoff;
     private readonly int _maxBusyRetries;
+    private readonly SchedulerClientOptions _options;
 
     public CallRetryPolicy(SchedulerClientOptions options, MasterEndpoints endpoints, TimeProvider timeProvider, Random random)
     {
+        _options = options;
         _endpoints = endpoints;
         _timeProvider = timeProvider;
         _budget = options.RetryBudget;
@@ -90,6 +92,10 @@ internal sealed class CallRetryPolicy
                 context,
                 (Self: this, Call: call));
         }
+        catch (RpcException ex) when (TlsFailure.Is(ex) || TlsFailure.Maybe(ex, AddressOf(context)))
+        {
+            throw await TlsFailure.DescribeAsync(ex, AddressOf(context), _options.CaCertificate, _options.ClientCertificate, _timeProvider, cancellationToken) ?? ex;
+        }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && ex.Status.DebugException is not null)
         {
             throw new MasterUnreachableException(_endpoints.Known, ex);
@@ -99,6 +105,9 @@ internal sealed class CallRetryPolicy
             ResilienceContextPool.Shared.Return(context);
         }
     }
+
+    private Uri AddressOf(ResilienceContext context) =>
+        context.Properties.TryGetValue(EndpointKey, out var endpoint) ? endpoint.Address : _endpoints.Current.Address;
 
     /// <summary>The leader a standby named in its FAILED_PRECONDITION or UNAVAILABLE trailer, or null when the error is no redirect.</summary>
     internal static Uri? LeaderOf(Exception? error)
@@ -176,7 +185,7 @@ internal sealed class CallRetryPolicy
         ex.StatusCode == StatusCode.FailedPrecondition && ex.Trailers.Get(SchedulerMetadata.LeaderTrailer) is not null;
 
     private static bool IsTransient(ResilienceContext context, RpcException ex) =>
-        ex.StatusCode == StatusCode.Unavailable
+        (ex.StatusCode == StatusCode.Unavailable && !TlsFailure.Is(ex))
         || IsStandbyWithoutLeader(ex)
         || (ex.StatusCode == StatusCode.DeadlineExceeded && context.Properties.GetValue(IdempotentKey, false));
 

@@ -60,6 +60,7 @@ internal static class CommandLine
           --ca FILE                       the cluster CA (PEM): a client certificate must chain to it, and a worker's
                                           (CN=node:NAME) names the only node id it may register
           --insecure                      plaintext gRPC without certificates (logs a warning; trusted networks only)
+          --max-epoch-advance N           a registering worker may raise the epoch by at most N (default 1000000)
           --force-new-store               start empty on a folder whose database is missing, empty or corrupt
           --Master:<Name>=VALUE           any other setting, e.g. --Master:Quotas:team-a:GpuMilli=4000
           --Logging:LogLevel:<Category>=LEVEL

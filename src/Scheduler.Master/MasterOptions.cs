@@ -85,6 +85,10 @@ internal sealed class MasterOptions
     [Range(0, 600_000)]
     public int ReconnectWindowMs { get; set; } = 3000;
 
+    /// <summary>A registering worker may raise the epoch by at most this much (see <see cref="Validation.EpochClaim"/>).</summary>
+    [Range(1, Validation.WorkerMessageValidator.MaxEpoch)]
+    public long MaxEpochAdvance { get; set; } = Validation.EpochClaim.DefaultMaxAdvance;
+
     /// <summary>etcd client URLs, comma-separated (http://...); empty: the embedded SQLite store in <see cref="DataDir"/>.</summary>
     public string Etcd { get; set; } = "";
 

@@ -45,6 +45,7 @@ var switches = new Dictionary<string, string>
     ["--otlp-endpoint"] = "Master:OtlpEndpoint",
     ["--otlp-protocol"] = "Master:OtlpProtocol",
     ["--http-listen"] = "Master:HttpListen",
+    ["--max-epoch-advance"] = "Master:MaxEpochAdvance",
     ["--bootstrap-token-file"] = "Master:Security:BootstrapTokenFile",
     ["--rate-limit-rps"] = "Master:Security:RateLimitPerSecond",
     ["--rate-limit-burst"] = "Master:Security:RateLimitBurst",
@@ -222,6 +223,7 @@ if (tls is null)
     TlsLog.Insecure(app.Logger, options.Listen);
 }
 
+Scheduler.Master.Security.HttpAccessGate.Use(app, metricsEndpoint);
 app.MapMetrics(metricsEndpoint);
 app.Services.GetRequiredService<ClusterGauges>();
 app.MapGrpcService<JobsService>();

@@ -54,9 +54,12 @@ internal static class CommandLine
                                        --Worker:AgentLogSweepSeconds (default 10)
           --agent-retention-hours N    delete an agent's folder (logs, work/) N hours after the master recorded
                                        its exit (default 168; 0: keep forever)
-          --agent-user auto|off|NAME   who agents run as when the worker runs as root (default auto: the
-                                       'scheduler-agent' user if present, else 'nobody'; off: as root); their
-                                       folders are 0700 and theirs. A worker not running as root runs agents as itself
+          --agent-user auto|off|NAME   who agents run as when the worker runs as root (default auto: each agent
+                                       a uid/gid of its own from --agent-uid-range; NAME: every agent as that
+                                       user; off: as root); their folders are 0700 and theirs. A worker not
+                                       running as root runs agents as itself
+          --agent-uid-range FIRST-LAST the ids auto gives agents, one each, reused only after the agent and
+                                       its processes are gone (default 2000000-2065535)
           --probe-only                 print what the GPU probe reads (JSON) and exit
           --Worker:<Name>=VALUE        any other setting
           -h, --help                   print this help and exit

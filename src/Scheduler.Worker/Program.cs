@@ -41,6 +41,7 @@ var switches = new Dictionary<string, string>
     ["--key"] = "Worker:Key",
     ["--ca"] = "Worker:Ca",
     ["--agent-user"] = "Worker:AgentUser",
+    ["--agent-uid-range"] = "Worker:AgentUidRange",
 };
 
 if (args is [KeeperProcess.Verb, ..])
@@ -129,6 +130,12 @@ builder.WebHost.ConfigureKestrel(kestrel => TransferHosting.Listen(kestrel, tran
 if (AgentUser.Resolve(options.AgentUser, Posix.EffectiveUserId, AgentLauncher.Supervised, AgentUser.Lookup) is { Error: { } agentUserError })
 {
     await Console.Error.WriteLineAsync($"error: {agentUserError}");
+    return 2;
+}
+
+if (AgentUidPool.ParseRange(options.AgentUidRange) is { Error: { } uidRangeError })
+{
+    await Console.Error.WriteLineAsync($"error: {uidRangeError}");
     return 2;
 }
 

@@ -77,10 +77,13 @@ internal sealed class WorkerOptions
     public int AgentLogSweepSeconds { get; set; } = 10;
 
     /// <summary>
-    /// Who agents run as: auto (as root, the 'scheduler-agent' user if the host has one, else 'nobody';
-    /// otherwise the worker's own user), off (the worker's user, root included), or a user name.
+    /// Who agents run as: auto (as root, a numeric id of its own per agent from <see cref="AgentUidRange"/>;
+    /// otherwise the worker's own user), off (the worker's user, root included), or a user name (every agent as it).
     /// </summary>
     public string AgentUser { get; set; } = Agents.AgentUser.Auto;
+
+    /// <summary>FIRST-LAST: the user and group ids agents get one each of with <c>--agent-user auto</c> as root.</summary>
+    public string AgentUidRange { get; set; } = Agents.AgentUidPool.DefaultRange;
 
     /// <summary>Largest command the worker accepts from its master (gRPC's default is 4 MiB; a start carries a whole job spec).</summary>
     [Range(64 * 1024, 256 * 1024 * 1024)]

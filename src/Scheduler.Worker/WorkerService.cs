@@ -59,10 +59,18 @@ internal sealed partial class WorkerService : BackgroundService
             LogUnsupervised(AgentLauncher.SetPriv, AgentLauncher.SetSid);
         }
 
-        var (agentUser, _) = AgentUser.Resolve(_options.AgentUser, Posix.EffectiveUserId, AgentLauncher.Supervised, AgentUser.Lookup);
+        var (agentUser, perAgent, _) = AgentUser.Resolve(_options.AgentUser, Posix.EffectiveUserId, AgentLauncher.Supervised, AgentUser.Lookup);
+        var (firstUid, lastUid, _) = AgentUidPool.ParseRange(_options.AgentUidRange);
+
+        // One pool for every node this process hosts (--simulate), so no two of its agents share an id.
+        using var uids = perAgent ? new AgentUidPool(firstUid, lastUid, AgentUidPool.HostLockDirectory, AgentUidPool.HostHasProcessesOf) : null;
         if (agentUser is not null)
         {
             LogAgentUser(agentUser.Name, agentUser.Uid, agentUser.Gid);
+        }
+        else if (perAgent)
+        {
+            LogAgentUids(firstUid, lastUid);
         }
         else if (Posix.EffectiveUserId == 0)
         {
@@ -100,7 +108,7 @@ internal sealed partial class WorkerService : BackgroundService
                     LogNoCgroups(nodeId);
                 }
 
-                var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups, agentUser);
+                var agents = new AgentSupervisor(dataDir, nodeId, launcher, _time, _loggers.CreateLogger<AgentSupervisor>(), keeper, cgroups, agentUser, uids);
                 var sweeper = new AgentLogSweeper(agents, AgentLogPolicy.From(_options), _time, _loggers.CreateLogger<AgentLogSweeper>());
                 sweepers.Add(sweeper);
                 sweeper.Start();
@@ -142,6 +150,9 @@ internal sealed partial class WorkerService : BackgroundService
 
     [LoggerMessage(8, LogLevel.Information, "Agents run as user {User} (uid {Uid}, gid {Gid}), their folders private to it")]
     private partial void LogAgentUser(string user, uint uid, uint gid);
+
+    [LoggerMessage(17, LogLevel.Information, "Agents run each as a uid and gid of its own from {First}-{Last}, their folders private to it")]
+    private partial void LogAgentUids(uint first, uint last);
 
     [LoggerMessage(9, LogLevel.Warning, "Agents run as root (--agent-user off): any job can read other agents' folders and change the host")]
     private partial void LogAgentsAsRoot();

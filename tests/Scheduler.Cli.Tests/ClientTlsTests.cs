@@ -34,7 +34,23 @@ public sealed class ClientTlsTests
         var result = await Schedctl.RunAsync(_cluster.MasterUrl, null, "--ca", Path.Combine(other, "ca.crt"), "status");
 
         Assert.That(result.ExitCode, Is.EqualTo(2));
-        Assert.That(result.Err, Does.Contain("certificate").Or.Contain("SSL"));
+        Assert.That(result.Err.TrimEnd(), Does.StartWith("error: Unavailable: TLS handshake with " + _cluster.MasterUrl.TrimEnd('/') + " failed").And.Not.Contain('\n'));
+        Assert.That(result.Err, Does.Contain("the master's certificate 'CN=master:test' is not trusted by the cluster CA").And.Contain("check that --ca"));
+        Assert.That(result.Err, Does.Not.Contain("Internal").And.Not.Contain("HttpRequestException"));
+    }
+
+    [Test]
+    public async Task Schedctl_with_a_client_certificate_another_CA_issued_is_told_the_master_refused_it()
+    {
+        var other = Path.Combine(_cluster.Root, "rogue-client-ca");
+        await Schedctl.RunAsync(null, null, "certs", "init", "--dir", other);
+        await Schedctl.RunAsync(null, null, "certs", "issue", "--client", "mallory", "--dir", other);
+
+        var result = await Schedctl.RunAsync(_cluster.MasterUrl, null, "--cert", Path.Combine(other, "mallory.crt"), "--key", Path.Combine(other, "mallory.key"), "status");
+
+        Assert.That(result.ExitCode, Is.EqualTo(2));
+        Assert.That(result.Err.TrimEnd(), Does.StartWith("error: Unavailable: TLS handshake with").And.Not.Contain('\n'));
+        Assert.That(result.Err, Does.Contain("the master refuses this client's certificate: certificate 'CN=client:mallory' is not trusted by the cluster CA"));
     }
 
     [Test]
@@ -67,7 +83,8 @@ public sealed class ClientTlsTests
 
         var error = await Assert.ThrowsAsync<RpcException>(async () => await client.GetLeaderAsync(CancellationToken.None));
 
-        Assert.That(error!.Status.Detail, Does.Contain("SSL connection could not be established").And.Contain("certificate"));
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable), error.Status.Detail);
+        Assert.That(error.Status.Detail, Does.StartWith("TLS handshake with").And.Contain("is not trusted by this machine's root store; give the cluster's CA"));
     }
 
     [Test]

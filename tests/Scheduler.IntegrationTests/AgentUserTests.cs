@@ -21,10 +21,57 @@ public sealed class AgentUserTests
         var output = (await api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = job.Id }, deadline: ClusterApi.Deadline())).Data.ToStringUtf8().Split('\n');
 
         long testUid = Scheduler.Tests.Common.Posix.EffectiveUserId();
-        var expected = testUid == 0 ? UidOf("scheduler-agent") ?? UidOf("nobody") : testUid;
         Assert.That(done.State, Is.EqualTo(JobState.Succeeded), done.Message);
-        Assert.That(output[0], Is.EqualTo(expected?.ToString(System.Globalization.CultureInfo.InvariantCulture)), testUid == 0 ? "as root: the dedicated user or nobody" : "not root: the worker's own user");
+        if (testUid == 0)
+        {
+            Assert.That(long.Parse(output[0], System.Globalization.CultureInfo.InvariantCulture), Is.InRange(2_000_000, 2_065_535), "as root: an id of its own from the default range");
+        }
+        else
+        {
+            Assert.That(output[0], Is.EqualTo(testUid.ToString(System.Globalization.CultureInfo.InvariantCulture)), "not root: the worker's own user");
+        }
+
         Assert.That(output[1], Is.EqualTo("700"), "the agent's folder is private to it");
+    }
+
+    [Test]
+    public async Task As_root_two_agents_of_one_worker_run_as_different_ids_and_cannot_read_each_other_s_scratch()
+    {
+        if (Scheduler.Tests.Common.Posix.EffectiveUserId() != 0)
+        {
+            Assert.Ignore("agents get ids of their own only when the worker runs as root (the tests run as uid " + Scheduler.Tests.Common.Posix.EffectiveUserId() + ")");
+        }
+
+        await using var cluster = await TestCluster.StartAsync("agent-uids");
+        using var api = new ClusterApi(cluster.MasterUrl);
+        cluster.StartWorker("w-uids", extraArgs: ["--agent-user", "auto", "--agent-uid-range", "3100000-3100009"]);
+        await api.WaitForReadyNodesAsync("w-uids");
+
+        var a = await api.SubmitAsync(ClusterApi.Shell("id -u; echo \"$SCHEDULER_AGENT_DIR\"; echo only-a >\"$SCHEDULER_AGENT_DIR/work/secret\" && echo ready; exec sleep 600"));
+        var aLines = await Eventually.ReturnsAsync(
+            async () =>
+            {
+                var lines = (await api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = a.Id }, deadline: ClusterApi.Deadline())).Data.ToStringUtf8().Split('\n');
+                return lines.Length >= 3 && lines[2] == "ready" ? lines : null;
+            },
+            "agent A to write its secret");
+        var secret = Path.Combine(aLines[1], "work", "secret");
+
+        var b = await api.SubmitAsync(ClusterApi.Shell($"id -u; if cat '{secret}' 2>&1; then echo read-it; else echo refused; fi"));
+        var done = await api.WaitForJobAsync(b.Id, j => j.State is JobState.Succeeded or JobState.Failed, "finished", TimeSpan.FromSeconds(60));
+        var bLines = (await api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = b.Id }, deadline: ClusterApi.Deadline())).Data.ToStringUtf8().Split('\n');
+        await api.Jobs.CancelAsync(new CancelJobRequest { Id = a.Id }, deadline: ClusterApi.Deadline());
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(done.State, Is.EqualTo(JobState.Succeeded), done.Message);
+            Assert.That(long.Parse(aLines[0], System.Globalization.CultureInfo.InvariantCulture), Is.InRange(3_100_000, 3_100_009), "A's id comes from the range");
+            Assert.That(long.Parse(bLines[0], System.Globalization.CultureInfo.InvariantCulture), Is.InRange(3_100_000, 3_100_009), "B's id comes from the range");
+            Assert.That(bLines[0], Is.Not.EqualTo(aLines[0]), "two live agents never share an id");
+            Assert.That(bLines, Does.Not.Contain("only-a").And.Not.Contain("read-it"), "B read A's scratch");
+            Assert.That(bLines[1], Does.Contain("Permission denied"));
+            Assert.That(bLines, Does.Contain("refused"));
+        });
     }
 
     [Test]
@@ -36,11 +83,5 @@ public sealed class AgentUserTests
         await Eventually.TrueAsync(() => Task.FromResult(worker.HasExited), "the worker to refuse to start");
         Assert.That(worker.ExitCode, Is.EqualTo(2));
         Assert.That(worker.ReadLog(), Does.Contain("error: --agent-user no-such-user-here: no such user"));
-    }
-
-    private static long? UidOf(string name)
-    {
-        var line = File.ReadLines("/etc/passwd").FirstOrDefault(l => l.StartsWith(name + ":", StringComparison.Ordinal));
-        return line is null ? null : long.Parse(line.Split(':')[2], System.Globalization.CultureInfo.InvariantCulture);
     }
 }

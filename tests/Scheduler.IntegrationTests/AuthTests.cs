@@ -168,6 +168,30 @@ public sealed class AuthTests
     }
 
     [Test]
+    public async Task Revoking_a_worker_token_ends_the_worker_s_open_stream_and_keeps_it_out()
+    {
+        var file = Path.Combine(_tokenDir, "revoke-worker-admin.token");
+        await using var plain = await TestCluster.StartAsync("authrevoke", null, "--auth", "--insecure", "--bootstrap-token-file", file);
+        using var api = new AuthApi(plain.MasterUrl);
+        var adminToken = AuthApi.ReadToken(file);
+        var workerToken = await api.CreateTokenAsync(adminToken, Worker, "soon revoked host");
+        var worker = plain.StartWorker("revoked-host", extraArgs: ["--token", workerToken]);
+        var admin = api.Admin(adminToken);
+        await Eventually.TrueAsync(
+            async () => (await admin.ListNodesAsync(new ListNodesRequest(), deadline: AuthApi.Deadline())).Nodes.Any(n => n.Id == "revoked-host" && n.Health == NodeHealth.Ready),
+            "the worker with a token to register");
+
+        var id = workerToken[..workerToken.IndexOf('.', StringComparison.Ordinal)];
+        await admin.RevokeTokenAsync(new RevokeTokenRequest { Id = id }, deadline: AuthApi.Deadline());
+
+        // The open stream is cut at once (the worker logs why), not when the worker next reconnects.
+        await Eventually.TrueAsync(() => worker.ReadLog().Contains($"token {id} was revoked: this stream is closed", StringComparison.Ordinal), "the worker's stream to be ended");
+        await Eventually.TrueAsync(
+            async () => (await admin.ListNodesAsync(new ListNodesRequest(), deadline: AuthApi.Deadline())).Nodes.All(n => n.Id != "revoked-host" || n.Health != NodeHealth.Ready),
+            "the node to be no longer ready");
+    }
+
+    [Test]
     public async Task Health_checks_need_no_token()
     {
         var health = new Grpc.Health.V1.Health.HealthClient(_api.Invoker);
@@ -189,6 +213,26 @@ public sealed class AuthTests
         var error = await Assert.ThrowsAsync<RpcException>(async () => await jobs.ListAsync(new ListJobsRequest(), deadline: AuthApi.Deadline()));
         Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
         Assert.That(error.Status.Detail, Does.Contain("revoked"));
+    }
+
+    [Test]
+    public async Task Revoking_a_token_ends_the_watches_it_opened_at_once()
+    {
+        var token = await _api.CreateTokenAsync(_tokens[Admin], Operator, "watching");
+        using var watch = _api.Jobs(token).Watch(new WatchJobsRequest(), deadline: DateTime.UtcNow.AddSeconds(90));
+        Assert.That(await watch.ResponseStream.MoveNext(CancellationToken.None), Is.True, "the watch is open (its SYNCED event)");
+
+        var id = token[..token.IndexOf('.', StringComparison.Ordinal)];
+        await _api.Admin(_tokens[Admin]).RevokeTokenAsync(new RevokeTokenRequest { Id = id }, deadline: AuthApi.Deadline());
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await watch.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        });
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated), error.Status.Detail);
+        Assert.That(error.Status.Detail, Does.Contain($"token {id} was revoked"));
     }
 
     [Test]

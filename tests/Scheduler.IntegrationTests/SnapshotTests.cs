@@ -56,6 +56,65 @@ public sealed class SnapshotTests : PerTestCluster
     }
 
     [Test]
+    public async Task A_snapshot_carries_the_tokens_hashed_and_a_master_restored_from_it_honours_them()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"snaptok-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var sourceFile = Path.Combine(dir, "source-admin.token");
+            var targetFile = Path.Combine(dir, "target-admin.token");
+            await using var source = await TestCluster.StartAsync("snaptok-src", null, "--auth", "--bootstrap-token-file", sourceFile);
+            using var sourceApi = new AuthApi(source.MasterUrl);
+            var sourceAdmin = AuthApi.ReadToken(sourceFile);
+            var submitter = await sourceApi.CreateTokenAsync(sourceAdmin, "submitter", "team-a ci", "team-a");
+            var revoked = await sourceApi.CreateTokenAsync(sourceAdmin, "operator", "left the team");
+            var revokedId = revoked[..revoked.IndexOf('.', StringComparison.Ordinal)];
+            await sourceApi.Admin(sourceAdmin).RevokeTokenAsync(new RevokeTokenRequest { Id = revokedId }, deadline: AuthApi.Deadline());
+            using var snapshot = new MemoryStream();
+            await using (var client = new SchedulerClient(WithToken(source.MasterUrl, sourceAdmin)))
+            {
+                await client.SaveSnapshotAsync(snapshot, CancellationToken.None);
+            }
+
+            var text = System.Text.Encoding.UTF8.GetString(snapshot.ToArray());
+            Assert.That(text, Does.Contain(revokedId).And.Not.Contain(submitter[(submitter.IndexOf('.', StringComparison.Ordinal) + 1)..]), "tokens are in the snapshot, their secrets are not");
+
+            await using var target = await TestCluster.StartAsync("snaptok-dst", null, "--auth", "--bootstrap-token-file", targetFile);
+            using var targetApi = new AuthApi(target.MasterUrl);
+            snapshot.Position = 0;
+            await using (var restoring = new SchedulerClient(WithToken(target.MasterUrl, AuthApi.ReadToken(targetFile))))
+            {
+                var restored = await restoring.RestoreSnapshotAsync(snapshot, CancellationToken.None);
+                Assert.That(restored.Tokens, Is.EqualTo(3), "the source's bootstrap, submitter and revoked tokens");
+            }
+
+            var listed = await Eventually.ReturnsAsync(
+                async () =>
+                {
+                    try
+                    {
+                        return await targetApi.Jobs(submitter).ListAsync(new ListJobsRequest(), deadline: AuthApi.Deadline());
+                    }
+                    catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.FailedPrecondition)
+                    {
+                        return null;
+                    }
+                },
+                "the restored master to serve the submitter's token");
+            Assert.That(listed.Jobs, Is.Empty);
+            var leader = await targetApi.Admin(sourceAdmin).GetLeaderAsync(new GetLeaderRequest(), deadline: AuthApi.Deadline());
+            Assert.That(leader.IsLeader, Is.True, "the source's admin token works on the restored master");
+            var refused = await RpcAssert.FailsWith(StatusCode.Unauthenticated, () => targetApi.Admin(revoked).GetLeaderAsync(new GetLeaderRequest(), deadline: AuthApi.Deadline()).ResponseAsync);
+            Assert.That(refused.Status.Detail, Does.Contain("revoked"), "a revocation survives the restore");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
     public async Task A_document_that_is_not_a_snapshot_is_refused_naming_why_and_nothing_is_stored()
     {
         var (cluster, api) = await StartAsync("snap-bad");
@@ -82,6 +141,12 @@ public sealed class SnapshotTests : PerTestCluster
             // Between the restoring term and the one that loads it.
             return null;
         }
+    }
+
+    private static SchedulerClientOptions WithToken(string url, string token)
+    {
+        var tls = TestCertificates.ClientOptions([new Uri(url)]);
+        return new SchedulerClientOptions { Addresses = tls.Addresses, CaCertificate = tls.CaCertificate, ClientCertificate = tls.ClientCertificate, Token = token };
     }
 
     private static SchedulerClient Client(string url) => new(TestCertificates.ClientOptions([new Uri(url)]));

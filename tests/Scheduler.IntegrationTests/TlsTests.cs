@@ -115,6 +115,37 @@ public sealed class TlsTests : PerTestCluster
     }
 
     [Test]
+    public async Task A_certified_node_claiming_an_epoch_far_above_the_cluster_s_is_refused_and_moves_nothing()
+    {
+        var (cluster, api) = await StartAsync("tls-epoch-claim");
+        var before = (await api.Admin.GetLeaderAsync(new GetLeaderRequest(), deadline: ClusterApi.Deadline())).Epoch;
+        var (cert, key) = TestCertificates.Files(ClusterRole.Node, "liar");
+        using var channel = SchedulerChannels.ForAddress(new Uri(cluster.MasterUrl), new SchedulerClientOptions
+        {
+            Addresses = [new Uri(cluster.MasterUrl)],
+            CaCertificate = ClusterCertificates.LoadCertificate(TestCertificates.CaPath),
+            ClientCertificate = ClusterCertificates.Load(cert, key),
+        });
+
+        using var call = new WorkerGateway.WorkerGatewayClient(channel).Connect(deadline: ClusterApi.Deadline());
+        var register = new RegisterWorker { NodeId = "liar", LastEpoch = before + 1_000_001, Capacity = new Resources { CpuMillis = 1000, MemoryMib = 1024 } };
+        var refused = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await call.RequestStream.WriteAsync(new WorkerMessage { Register = register });
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        });
+
+        Assert.That(refused!.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition), refused.Status.Detail);
+        Assert.That(refused.Status.Detail, Does.StartWith("register.last_epoch:").And.Contain("--max-epoch-advance"));
+        var after = await api.Admin.GetLeaderAsync(new GetLeaderRequest(), deadline: ClusterApi.Deadline());
+        Assert.That(after.Epoch, Is.EqualTo(before), "the epoch did not move");
+        var nodes = await api.Admin.ListNodesAsync(new ListNodesRequest(), deadline: ClusterApi.Deadline());
+        Assert.That(nodes.Nodes.Select(n => n.Id), Does.Not.Contain("liar"));
+    }
+
+    [Test]
     public async Task A_worker_process_told_another_node_id_than_its_certificate_refuses_to_start()
     {
         var (cluster, _) = await StartAsync("tls-wrong-id");

@@ -58,9 +58,7 @@ public sealed class AgentUserTests
 
         yield return Case("off", 0, true, [Dedicated, Nobody], null).SetName("Off_runs_agents_as_the_worker_even_as_root");
         yield return Case("auto", 1000, true, [Dedicated, Nobody], null).SetName("Auto_as_a_plain_user_runs_agents_as_that_user");
-        yield return Case(null, 0, true, [Dedicated, Nobody], AgentUser.Dedicated).SetName("Auto_as_root_prefers_the_dedicated_user");
-        yield return Case("auto", 0, true, [Nobody], AgentUser.Fallback).SetName("Auto_as_root_falls_back_to_nobody");
-        yield return Case("nobody", 0, true, [Dedicated, Nobody], AgentUser.Fallback).SetName("A_named_user_is_used_as_root");
+        yield return Case("nobody", 0, true, [Dedicated, Nobody], "nobody").SetName("A_named_user_is_used_as_root");
         yield return Case("root", 0, true, ["root:0"], null).SetName("Naming_root_switches_nothing");
         yield return Case("alice", 1000, true, ["alice:1000"], null).SetName("Naming_the_worker_s_own_user_switches_nothing");
     }
@@ -68,15 +66,71 @@ public sealed class AgentUserTests
     [TestCaseSource(nameof(Settings))]
     public void Agent_user_setting_resolves(string? setting, uint workerUid, bool canSwitch, string[] users, string? expected)
     {
-        var (user, error) = AgentUser.Resolve(setting, workerUid, canSwitch, name => Find(users, name));
+        var (user, perAgent, error) = AgentUser.Resolve(setting, workerUid, canSwitch, name => Find(users, name));
 
         Assert.That(error, Is.Null);
         Assert.That(user?.Name, Is.EqualTo(expected));
+        Assert.That(perAgent, Is.False);
+    }
+
+    [TestCase(null)]
+    [TestCase("auto")]
+    public void Auto_as_root_gives_each_agent_an_id_of_its_own(string? setting)
+    {
+        var (user, perAgent, error) = AgentUser.Resolve(setting, 0, true, name => Find([Dedicated, Nobody], name));
+
+        Assert.That((user, perAgent, error), Is.EqualTo(((AgentUser?)null, true, (string?)null)));
+    }
+
+    [TestCase("2000000-2065535", 2000000u, 2065535u)]
+    [TestCase("5-5", 5u, 5u)]
+    public void Uid_range_parses(string text, uint first, uint last) =>
+        Assert.That(AgentUidPool.ParseRange(text), Is.EqualTo((first, last, (string?)null)));
+
+    [TestCase("0-10")]
+    [TestCase("10-5")]
+    [TestCase("10")]
+    [TestCase("a-b")]
+    [TestCase("1-4294967295")]
+    public void A_bad_uid_range_is_refused_naming_the_flag(string text) =>
+        Assert.That(AgentUidPool.ParseRange(text).Error, Does.StartWith($"--agent-uid-range '{text}'"));
+
+    [Test]
+    public void An_id_is_reused_only_after_its_agent_returned_it_and_no_process_runs_as_it()
+    {
+        var running = new HashSet<uint>();
+        using var pool = new AgentUidPool(100, 101, Path.Combine(_dir, "uid-locks"), running.Contains);
+        var a = pool.Acquire(new AgentKey("a", 1));
+        var b = pool.Acquire(new AgentKey("b", 1));
+
+        Assert.That((a.Uid, a.Gid, b.Uid), Is.EqualTo((100u, 100u, 101u)));
+        Assert.That(pool.Acquire(new AgentKey("a", 1)), Is.EqualTo(a), "a repeated start keeps its id");
+        Assert.Throws<AgentStartException>(() => pool.Acquire(new AgentKey("c", 1)), "every id is held");
+
+        running.Add(a.Uid);
+        pool.Release(new AgentKey("a", 1));
+        Assert.Throws<AgentStartException>(() => pool.Acquire(new AgentKey("c", 1)), "a process still runs as a's id");
+
+        running.Clear();
+        Assert.That(pool.Acquire(new AgentKey("c", 1)).Uid, Is.EqualTo(a.Uid));
+    }
+
+    [Test]
+    public void Two_pools_on_one_host_never_hand_out_the_same_id_at_once()
+    {
+        var locks = Path.Combine(_dir, "uid-locks");
+        using var first = new AgentUidPool(100, 101, locks, _ => false);
+        using var second = new AgentUidPool(100, 101, locks, _ => false);
+
+        var a = first.Acquire(new AgentKey("a", 1));
+        var b = second.Acquire(new AgentKey("b", 1));
+
+        Assert.That(b.Uid, Is.Not.EqualTo(a.Uid));
     }
 
     public static IEnumerable<TestCaseData> Refusals()
     {
-        yield return new TestCaseData("auto", 0u, true, Array.Empty<string>(), "neither a 'scheduler-agent' nor a 'nobody' user").SetName("Auto_as_root_without_any_agent_user_refuses");
+        yield return new TestCaseData("auto", 0u, false, Array.Empty<string>(), "setpriv").SetName("Auto_as_root_without_setpriv_is_refused");
         yield return new TestCaseData("ghost", 0u, true, new[] { Nobody }, "ghost: no such user").SetName("An_unknown_user_is_refused");
         yield return new TestCaseData("nobody", 1000u, true, new[] { Nobody }, "needs the worker to run as root").SetName("Another_user_without_root_is_refused");
         yield return new TestCaseData("nobody", 0u, false, new[] { Nobody }, "setpriv").SetName("Switching_without_setpriv_is_refused");
@@ -85,7 +139,7 @@ public sealed class AgentUserTests
     [TestCaseSource(nameof(Refusals))]
     public void Agent_user_setting_that_cannot_be_honoured_is_refused_with_the_reason(string setting, uint workerUid, bool canSwitch, string[] users, string reason)
     {
-        var (user, error) = AgentUser.Resolve(setting, workerUid, canSwitch, name => Find(users, name));
+        var (user, _, error) = AgentUser.Resolve(setting, workerUid, canSwitch, name => Find(users, name));
 
         Assert.That(user, Is.Null);
         Assert.That(error, Does.StartWith("--agent-user").And.Contain(reason));
@@ -127,7 +181,7 @@ public sealed class AgentUserTests
     public async Task As_root_an_agent_runs_as_the_agent_user_owns_its_folders_and_cannot_read_the_worker_s()
     {
         RequireRoot();
-        var nobody = AgentUser.Lookup(AgentUser.Fallback) ?? throw new IgnoreException("this host has no 'nobody' user");
+        var nobody = AgentUser.Lookup("nobody") ?? throw new IgnoreException("this host has no 'nobody' user");
         var supervisor = Start(nobody);
         var secret = Path.Combine(_dir, "secret");
         File.WriteAllText(secret, "worker only");
@@ -161,7 +215,7 @@ public sealed class AgentUserTests
             Assert.Ignore($"{Python} is needed to read the agent's parent-death signal");
         }
 
-        var nobody = AgentUser.Lookup(AgentUser.Fallback) ?? throw new IgnoreException("this host has no 'nobody' user");
+        var nobody = AgentUser.Lookup("nobody") ?? throw new IgnoreException("this host has no 'nobody' user");
         var supervisor = Start(nobody);
         var start = new StartAgent { JobId = "jd", Attempt = 1, Command = Python };
         start.Args.Add(["-c", "import ctypes, os; s = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(s)); print(os.getuid(), s.value)"]);
@@ -178,7 +232,7 @@ public sealed class AgentUserTests
     public async Task As_root_a_checkpoint_to_restore_from_is_handed_to_the_agent_user()
     {
         RequireRoot();
-        var nobody = AgentUser.Lookup(AgentUser.Fallback) ?? throw new IgnoreException("this host has no 'nobody' user");
+        var nobody = AgentUser.Lookup("nobody") ?? throw new IgnoreException("this host has no 'nobody' user");
         var supervisor = Start(nobody);
         var restore = Path.Combine(_dir, "restore", "from");
         Directory.CreateDirectory(Path.Combine(restore, "deep"));

@@ -53,7 +53,7 @@ internal static class SnapshotCommands
             }
             else
             {
-                printer.Line($"restored {restored.Jobs} jobs and {restored.Nodes} nodes; epoch raised to {restored.Epoch}; the master reloads them as a new term");
+                printer.Line($"restored {restored.Jobs} jobs, {restored.Nodes} nodes and {restored.Tokens} tokens; epoch raised to {restored.Epoch}; the master reloads them as a new term");
             }
 
             return Cli.Ok;

@@ -23,14 +23,16 @@ internal sealed class AuthInterceptor : Interceptor
     private readonly RequestRateLimiter _limiter;
     private readonly StreamCounter _streams;
     private readonly AuditLog _audit;
+    private readonly OpenStreams _open;
 
-    public AuthInterceptor(IOptions<SecurityOptions> options, Authenticator authenticator, RequestRateLimiter limiter, StreamCounter streams, AuditLog audit)
+    public AuthInterceptor(IOptions<SecurityOptions> options, Authenticator authenticator, RequestRateLimiter limiter, StreamCounter streams, AuditLog audit, OpenStreams open)
     {
         _options = options.Value;
         _authenticator = authenticator;
         _limiter = limiter;
         _streams = streams;
         _audit = audit;
+        _open = open;
     }
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -43,21 +45,75 @@ internal sealed class AuthInterceptor : Interceptor
     {
         var identity = await AdmitAsync(context, null);
         using var stream = OpenStream(identity, context);
-        return await continuation(requestStream, context);
+        return await RevocableAsync(identity, context, c => continuation(requestStream, c));
     }
 
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
         var identity = await AdmitAsync(context, request);
         using var stream = OpenStream(identity, context);
-        await continuation(request, responseStream, context);
+        await RevocableAsync(identity, context, async c =>
+        {
+            await continuation(request, responseStream, c);
+            return true;
+        });
     }
 
     public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        // The worker's one long stream: authenticated once when it opens, not counted as a user's stream.
-        await AdmitAsync(context, null);
-        await continuation(requestStream, responseStream, context);
+        // The worker's one long stream: authenticated when it opens (and ended if its token is revoked), not counted as a user's stream.
+        var identity = await AdmitAsync(context, null);
+        await RevocableAsync(identity, context, async c =>
+        {
+            await continuation(requestStream, responseStream, c);
+            return true;
+        });
+    }
+
+    /// <summary>
+    /// Runs a stream opened with a token so that revoking the token ends it at once: the service's
+    /// context is cancelled as by a hang-up, and the call ends UNAUTHENTICATED. Certificates have no
+    /// revocation (a new CA retires them), and with auth off there is nothing to revoke.
+    /// </summary>
+    private async Task<T> RevocableAsync<T>(CallerIdentity? identity, ServerCallContext context, Func<ServerCallContext, Task<T>> run)
+    {
+        if (identity is null || identity.IsCertificate)
+        {
+            return await run(context);
+        }
+
+        KeepHttpContext(context);
+        using var registration = _open.Open(identity.Id);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, registration.Revoked);
+        T result;
+        try
+        {
+            result = await run(new RevocableCallContext(context, linked.Token));
+        }
+        catch (Exception ex) when (registration.Revoked.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested && ex is not RpcException { StatusCode: StatusCode.Unauthenticated })
+        {
+            throw Refuse(StatusCode.Unauthenticated, identity.Who, context, null, $"token {identity.Id} was revoked: this stream is closed");
+        }
+
+        if (registration.Revoked.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw Refuse(StatusCode.Unauthenticated, identity.Who, context, null, $"token {identity.Id} was revoked: this stream is closed");
+        }
+
+        return result;
+    }
+
+    /// <summary>Lets <c>GetHttpContext()</c> find the HTTP context through the wrapping context (grpc-dotnet looks in UserState).</summary>
+    private static void KeepHttpContext(ServerCallContext context)
+    {
+        try
+        {
+            context.UserState["__HttpContext"] = context.GetHttpContext();
+        }
+        catch (InvalidOperationException)
+        {
+            // Not hosted by ASP.NET Core (unit tests): nothing to keep.
+        }
     }
 
     /// <summary>The caller, once it may make this call; throws the refusal otherwise.</summary>

@@ -24,7 +24,12 @@ internal sealed class Authenticator
             return (new CallerIdentity($"cert:{NodePrefix}{node}", NodePrefix + node, Role.Worker, null, node), "");
         }
 
-        var header = context.RequestHeaders.GetValue("authorization");
+        return await AuthenticateBearerAsync(context.RequestHeaders.GetValue("authorization"), context.CancellationToken);
+    }
+
+    /// <summary>The caller an <c>authorization</c> header's bearer token names, or the refusal; tokens only (the HTTP listeners have no TLS).</summary>
+    public async Task<(CallerIdentity? Identity, string Refusal)> AuthenticateBearerAsync(string? header, CancellationToken cancellationToken)
+    {
         if (header is null)
         {
             return (null, "no credentials: send \"authorization: Bearer <token>\" (schedctl --token, env SCHED_TOKEN)");
@@ -35,7 +40,7 @@ internal sealed class Authenticator
             return (null, "the authorization header is not \"Bearer <token>\" with a token this cluster issued");
         }
 
-        var token = await _tokens.FindAsync(id, context.CancellationToken);
+        var token = await _tokens.FindAsync(id, cancellationToken);
         if (token is null || !TokenSecret.Matches(secret, token.SecretHash))
         {
             return (null, "unknown token");

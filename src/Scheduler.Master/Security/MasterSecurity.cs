@@ -46,6 +46,8 @@ internal static partial class MasterSecurity
         builder.Services.AddSingleton<Authenticator>();
         builder.Services.AddSingleton(sp => new RequestRateLimiter(options.RateLimitPerSecond, options.RateLimitBurst, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(_ => new StreamCounter(options.MaxStreamsPerIdentity));
+        builder.Services.AddSingleton<OpenStreams>();
+        builder.Services.AddHostedService<RevocationWatcher>();
         builder.Services.AddSingleton<TokenAdministration>();
         builder.Services.AddSingleton<AuthInterceptor>();
         builder.Services.AddHostedService(sp => new Announcement(options, bootstrapId, auditPath, sp.GetRequiredService<ILogger<Announcement>>()));

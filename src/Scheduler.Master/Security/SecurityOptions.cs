@@ -28,6 +28,10 @@ internal sealed class SecurityOptions
     [Range(1, 100_000)]
     public int MaxStreamsPerIdentity { get; set; } = 16;
 
+    /// <summary>How often each master reads the tokens of the streams it holds open, to end those revoked through another master.</summary>
+    [Range(50, 60_000)]
+    public int RevocationCheckMs { get; set; } = 1000;
+
     /// <summary>Where denials and token changes are appended as JSON lines; empty means audit.jsonl in the data folder.</summary>
     public string AuditFile { get; set; } = "";
 }

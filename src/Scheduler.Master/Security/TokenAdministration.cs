@@ -12,12 +12,14 @@ internal sealed class TokenAdministration
     private readonly ITokenStore _store;
     private readonly AuditLog _audit;
     private readonly TimeProvider _time;
+    private readonly OpenStreams? _open;
 
-    public TokenAdministration(ITokenStore store, AuditLog audit, TimeProvider time)
+    public TokenAdministration(ITokenStore store, AuditLog audit, TimeProvider time, OpenStreams? open = null)
     {
         _store = store;
         _audit = audit;
         _time = time;
+        _open = open;
     }
 
     public async Task<CreateTokenResponse> CreateAsync(CreateTokenRequest request, ServerCallContext context)
@@ -70,8 +72,39 @@ internal sealed class TokenAdministration
         Services.JobsService.RequireId(request.Id, "id");
         var token = await _store.RevokeAsync(request.Id, _time.GetUtcNow(), context.CancellationToken)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"token '{request.Id}' not found"));
-        _audit.Write(Who(context), context.Method, token.Id, "ok", $"revoked token '{token.Name}'");
+        var ended = _open?.Revoke(token.Id) ?? 0;
+        _audit.Write(Who(context), context.Method, token.Id, "ok", $"revoked token '{token.Name}'" + (ended > 0 ? $"; ended its {ended} open streams here" : ""));
         return ToProto(token);
+    }
+
+    /// <summary>Every token as the store keeps it (hashes, never secrets), for a snapshot.</summary>
+    public Task<IReadOnlyList<TokenRecord>> AllAsync(CancellationToken cancellationToken) => _store.ListAsync(cancellationToken);
+
+    /// <summary>
+    /// Stores a restored snapshot's tokens: each one the store lacks is added as it was; one it has (the
+    /// bootstrap token of the restoring master, say) is kept, and revoked if the snapshot says it was.
+    /// Returns how many were added.
+    /// </summary>
+    public async Task<int> RestoreAsync(IReadOnlyList<TokenRecord> tokens, ServerCallContext context)
+    {
+        var added = 0;
+        foreach (var token in tokens)
+        {
+            if (await _store.CreateAsync(token, context.CancellationToken))
+            {
+                added++;
+            }
+
+            // A store keeps a new token unrevoked: its revocation is written as one.
+            if (token.RevokedAt is { } at)
+            {
+                await _store.RevokeAsync(token.Id, at, context.CancellationToken);
+                _open?.Revoke(token.Id);
+            }
+        }
+
+        _audit.Write(Who(context), context.Method, null, "ok", $"restored {added} of the snapshot's {tokens.Count} tokens");
+        return added;
     }
 
     public static AccessToken ToProto(TokenRecord token) => new()

@@ -146,6 +146,7 @@ internal sealed class AdminService : Admin.AdminBase
         // Written out here, off the loop: the records are immutable.
         using var buffer = new MemoryStream();
         snapshot.WriteTo(buffer);
+        Security.SnapshotTokens.Append(buffer, await _tokens.AllAsync(context.CancellationToken));
         var bytes = buffer.GetBuffer();
         for (var offset = 0; offset < buffer.Length; offset += SnapshotChunkBytes)
         {
@@ -169,17 +170,22 @@ internal sealed class AdminService : Admin.AdminBase
 
         buffer.Position = 0;
         Store.Snapshot snapshot;
+        IReadOnlyList<Store.TokenRecord> tokens;
         try
         {
             snapshot = Store.Snapshot.ReadFrom(buffer);
+            tokens = Security.SnapshotTokens.Read(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
         }
         catch (FormatException ex)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
         }
 
+        // Tokens after the jobs and nodes: a restore the loop refuses (a cluster that is not fresh) stores none.
         var loop = await _role.RequireLeaderAsync(context.CancellationToken);
-        return await loop.AskAsync<RestoreSnapshotResponse>(tcs => new RestoreSnapshot(snapshot, tcs), context.CancellationToken);
+        var restored = await loop.AskAsync<RestoreSnapshotResponse>(tcs => new RestoreSnapshot(snapshot, tcs), context.CancellationToken);
+        restored.Tokens = await _tokens.RestoreAsync(tokens, context);
+        return restored;
     }
 
     private const int SnapshotChunkBytes = 1 << 20;

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 using Scheduler.Contracts.V1;
 using Scheduler.Hosting;
 using Scheduler.Master.Leadership;
@@ -26,13 +27,15 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
     private readonly MasterRole _role;
     private readonly ILogger<WorkerGatewayService> _logger;
     private readonly bool _tls;
+    private readonly long _maxEpochAdvance;
 
     /// <param name="tls">Registered unless the master runs with --insecure.</param>
-    public WorkerGatewayService(MasterRole role, ILogger<WorkerGatewayService> logger, ClusterTls? tls = null)
+    public WorkerGatewayService(MasterRole role, ILogger<WorkerGatewayService> logger, IOptions<MasterOptions> options, ClusterTls? tls = null)
     {
         _role = role;
         _logger = logger;
         _tls = tls is not null;
+        _maxEpochAdvance = options.Value.MaxEpochAdvance;
     }
 
     public override async Task Connect(
@@ -64,6 +67,8 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
             throw new RpcException(new Status(StatusCode.PermissionDenied,
                 $"register.node_id '{registration.NodeId}' is not the node your certificate names (node:{certified})"));
         }
+
+        EpochClaim.Check(registration.LastEpoch, loop.View.Epoch, _maxEpochAdvance);
 
         using var session = new WorkerSession(registration.NodeId, context.Peer);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, session.Closed, loop.TermEnded);

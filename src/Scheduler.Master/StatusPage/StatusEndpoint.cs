@@ -48,7 +48,8 @@ internal static class StatusEndpoint
         Console.WriteLine($"status page on {url}");
     }
 
-    private static bool IsStatusConnection(HttpContext context) =>
+    /// <summary>True for a request that came in on the status page's listener.</summary>
+    public static bool IsStatusConnection(HttpContext context) =>
         context.Features.Get<IConnectionItemsFeature>()?.Items.ContainsKey(Mark) == true;
 
     private static async Task ServeAsync(HttpContext context)

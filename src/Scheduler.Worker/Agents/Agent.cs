@@ -29,6 +29,9 @@ internal sealed class Agent
     /// <summary>Where <see cref="RestoreDirectory"/> came from (e.g. "migration m-1"), for messages.</summary>
     public string? RestoreOrigin { get; init; }
 
+    /// <summary>Who the agent runs as once prepared; null: the worker's own user.</summary>
+    public AgentUser? User { get; set; }
+
     public AgentState State { get; set; } = AgentState.Starting;
 
     public Process? Process { get; set; }

@@ -24,6 +24,7 @@ internal sealed partial class AgentSupervisor
     private readonly AgentKeeper? _keeper;
     private readonly AgentCgroups? _cgroups;
     private readonly AgentUser? _user;
+    private readonly AgentUidPool? _uids;
     private bool _shuttingDown;
 
     public AgentSupervisor(
@@ -34,7 +35,8 @@ internal sealed partial class AgentSupervisor
         ILogger logger,
         AgentKeeper? keeper = null,
         AgentCgroups? cgroups = null,
-        AgentUser? user = null)
+        AgentUser? user = null,
+        AgentUidPool? uids = null)
     {
         _root = Path.GetFullPath(Path.Combine(dataDir, "agents"));
         _checkpointRoot = Path.GetFullPath(Path.Combine(dataDir, "checkpoints"));
@@ -45,10 +47,14 @@ internal sealed partial class AgentSupervisor
         _keeper = keeper;
         _cgroups = cgroups;
         _user = user;
+        _uids = uids;
     }
 
-    /// <summary>The user agents run as; null: the worker's own.</summary>
+    /// <summary>The one user every agent runs as; null: the worker's own, or one of <see cref="Uids"/> per agent.</summary>
     public AgentUser? User => _user;
+
+    /// <summary>When set, each agent runs as an id of its own from this pool.</summary>
+    public AgentUidPool? Uids => _uids;
 
     /// <summary>Raised outside the lock after every state change.</summary>
     public event Action<AgentStatus>? Changed;
@@ -431,6 +437,8 @@ internal sealed partial class AgentSupervisor
 
         if (forgotten is not null)
         {
+            ReturnUid(forgotten);
+
             // Retention counts from here, not from the agent's last output, which may be days older.
             AgentFolders.Touch(forgotten.Directory, _time.GetUtcNow());
         }
@@ -543,13 +551,14 @@ internal sealed partial class AgentSupervisor
             throw new AgentStartException($"job id '{start.JobId}' cannot name a folder");
         }
 
+        var user = agent.User = _uids?.Acquire(agent.Key) ?? _user;
         var work = Path.Combine(agent.Directory, "work");
         try
         {
             AgentScratch.CreatePassThrough(_root);
             AgentScratch.CreatePassThrough(Path.GetDirectoryName(agent.Directory)!);
-            AgentScratch.CreatePrivate(agent.Directory, _user);
-            AgentScratch.CreatePrivate(work, _user);
+            AgentScratch.CreatePrivate(agent.Directory, user);
+            AgentScratch.CreatePrivate(work, user);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -595,11 +604,11 @@ internal sealed partial class AgentSupervisor
             info.ArgumentList.Add(arg);
         }
 
-        if (_user is not null)
+        if (user is not null)
         {
             // The shell, still root, has joined the cgroup and opened the logs; the command runs as the agent user.
             info.ArgumentList.Add(AgentLauncher.SetPriv);
-            foreach (var arg in _user.SetPrivArguments())
+            foreach (var arg in user.SetPrivArguments())
             {
                 info.ArgumentList.Add(arg);
             }
@@ -630,10 +639,10 @@ internal sealed partial class AgentSupervisor
             GangEnvironment.Apply(gang, info.Environment);
         }
 
-        if (_user is not null)
+        if (user is not null)
         {
             // The worker's HOME (root's) is not the agent's to use.
-            info.Environment["USER"] = info.Environment["LOGNAME"] = _user.Name;
+            info.Environment["USER"] = info.Environment["LOGNAME"] = user.Name;
             if (!start.Env.ContainsKey("HOME"))
             {
                 info.Environment["HOME"] = work;
@@ -685,9 +694,9 @@ internal sealed partial class AgentSupervisor
                 throw new AgentStartException($"restore dir '{restore}' lies in the attempt's own checkpoint dir");
             }
 
-            if (_user is not null)
+            if (agent.User is { } user)
             {
-                AgentScratch.GiveTree(restore, _user);
+                AgentScratch.GiveTree(restore, user);
             }
 
             info.Environment[CheckpointContract.RestoreDirVariable] = restore;
@@ -701,7 +710,7 @@ internal sealed partial class AgentSupervisor
 
         AgentScratch.CreatePassThrough(_checkpointRoot);
         AgentScratch.CreatePassThrough(Path.GetDirectoryName(directory)!);
-        AgentScratch.CreatePrivate(directory, _user);
+        AgentScratch.CreatePrivate(directory, agent.User);
         info.Environment[CheckpointContract.CheckpointDirVariable] = directory;
     }
 
@@ -733,6 +742,37 @@ internal sealed partial class AgentSupervisor
 
         Finish(agent, AgentState.Exited, code, null);
         AgentCgroups.Remove(agent.Tree?.Cgroup);
+    }
+
+    /// <summary>
+    /// Gives an agent's own id back to the pool once the master has recorded its exit, after handing
+    /// what it left (its folders, its checkpoint) to the worker, so the next agent given that id
+    /// cannot read them. The worker ships and restores checkpoints as root, and gives a checkpoint to
+    /// the agent that resumes from it.
+    /// </summary>
+    private void ReturnUid(Agent agent)
+    {
+        if (_uids?.Release(agent.Key) is null)
+        {
+            return;
+        }
+
+        foreach (var directory in new[] { agent.Directory, agent.CheckpointDirectory })
+        {
+            if (directory is null || !System.IO.Directory.Exists(directory))
+            {
+                continue;
+            }
+
+            try
+            {
+                AgentScratch.GiveTree(directory, AgentUser.Root);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogReclaimFailed(agent.Key.ToString(), directory, ex.Message);
+            }
+        }
     }
 
     private void Finish(Agent agent, AgentState state, int? code, string? message)
@@ -783,6 +823,9 @@ internal sealed partial class AgentSupervisor
 
     [LoggerMessage(15, LogLevel.Warning, "Refused to start agent {Agent}: {Reason}")]
     private partial void LogRefused(string agent, string reason);
+
+    [LoggerMessage(16, LogLevel.Warning, "Agent {Agent}: could not take {Directory} back from its uid: {Reason}")]
+    private partial void LogReclaimFailed(string agent, string directory, string reason);
 
     [LoggerMessage(14, LogLevel.Warning, "Fencing: killed {Count} agents: {Reason}")]
     private partial void LogFenced(int count, string reason);

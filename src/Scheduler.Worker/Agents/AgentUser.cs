@@ -1,72 +1,70 @@
 namespace Scheduler.Worker.Agents;
 
 /// <summary>
-/// The unprivileged account agents run as when the worker runs as root: a job is arbitrary code, and
+/// An unprivileged account agents run as when the worker runs as root: a job is arbitrary code, and
 /// as root it could read every other agent's folder, the worker's keys and the host. The worker still
 /// prepares each agent as root (its cgroup, its log files), then drops to this user just before the
-/// command runs.
+/// command runs. By default each agent gets a numeric id of its own (<see cref="AgentUidPool"/>).
 /// </summary>
 internal sealed record AgentUser(string Name, uint Uid, uint Gid)
 {
-    /// <summary>As root: <see cref="Dedicated"/> if the host has it, else <see cref="Fallback"/>; otherwise the worker's own user.</summary>
+    /// <summary>As root: an id of its own for each agent (<see cref="AgentUidPool"/>); otherwise the worker's own user.</summary>
     public const string Auto = "auto";
 
     /// <summary>Agents run as the worker's own user, root included.</summary>
     public const string Off = "off";
 
-    /// <summary>The account an operator creates for agents (preferred by <see cref="Auto"/>).</summary>
-    public const string Dedicated = "scheduler-agent";
-
-    public const string Fallback = "nobody";
+    /// <summary>The owner the worker takes an agent's folders back as once the agent's id is returned.</summary>
+    public static AgentUser Root { get; } = new("root", 0, 0);
 
     /// <summary>
-    /// What <c>--agent-user</c> means on this host: the user to switch to, or null to run agents as the
-    /// worker's own user; an error when the setting cannot be honoured (then the worker refuses to start,
-    /// rather than run jobs with more privilege than the operator asked for).
+    /// What <c>--agent-user</c> means on this host: one user to switch every agent to, or an id of its
+    /// own per agent (<c>PerAgent</c>), or neither to run agents as the worker's own user; an error when
+    /// the setting cannot be honoured (then the worker refuses to start, rather than run jobs with more
+    /// privilege than the operator asked for).
     /// </summary>
-    public static (AgentUser? User, string? Error) Resolve(string? setting, uint workerUid, bool canSwitch, Func<string, AgentUser?> lookup)
+    public static (AgentUser? User, bool PerAgent, string? Error) Resolve(string? setting, uint workerUid, bool canSwitch, Func<string, AgentUser?> lookup)
     {
         var name = string.IsNullOrWhiteSpace(setting) ? Auto : setting.Trim();
         if (name == Off)
         {
-            return (null, null);
+            return (null, false, null);
         }
 
         if (name == Auto)
         {
             if (workerUid != 0)
             {
-                return (null, null);
+                return (null, false, null);
             }
 
-            var user = lookup(Dedicated) ?? lookup(Fallback);
-            return user is null
-                ? (null, $"--agent-user auto: the worker runs as root and this host has neither a '{Dedicated}' nor a '{Fallback}' user; create one, name another with --agent-user NAME, or run agents as root with --agent-user off")
-                : Checked(user, canSwitch);
+            return canSwitch
+                ? (null, true, null)
+                : (null, false, $"--agent-user auto: switching users needs {AgentLauncher.SetPriv} (util-linux), which this host lacks; install it or use --agent-user off");
         }
 
         if (lookup(name) is not { } named)
         {
-            return (null, $"--agent-user {name}: no such user on this host (or 'auto' / 'off')");
+            return (null, false, $"--agent-user {name}: no such user on this host (or 'auto' / 'off')");
         }
 
         if (named.Uid == workerUid)
         {
             // Already that user: nothing to switch.
-            return (null, null);
+            return (null, false, null);
         }
 
         return workerUid != 0
-            ? (null, $"--agent-user {name}: switching to another user needs the worker to run as root (it runs as uid {workerUid}); use --agent-user off")
+            ? (null, false, $"--agent-user {name}: switching to another user needs the worker to run as root (it runs as uid {workerUid}); use --agent-user off")
             : Checked(named, canSwitch);
     }
 
-    private static (AgentUser? User, string? Error) Checked(AgentUser user, bool canSwitch) =>
+    private static (AgentUser? User, bool PerAgent, string? Error) Checked(AgentUser user, bool canSwitch) =>
         user.Uid == 0
-            ? (null, null)
+            ? (null, false, null)
             : canSwitch
-                ? (user, null)
-                : (null, $"--agent-user {user.Name}: switching users needs {AgentLauncher.SetPriv} (util-linux), which this host lacks; install it or use --agent-user off");
+                ? (user, false, null)
+                : (null, false, $"--agent-user {user.Name}: switching users needs {AgentLauncher.SetPriv} (util-linux), which this host lacks; install it or use --agent-user off");
 
     /// <summary>The account named <paramref name="name"/> on this host, from the system's user database.</summary>
     public static AgentUser? Lookup(string name) =>
