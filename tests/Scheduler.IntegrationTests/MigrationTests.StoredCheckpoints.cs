@@ -17,8 +17,10 @@ public sealed partial class MigrationTests
 
         Assert.That(suspended.Checkpoint.Nodes, Is.EquivalentTo(new[] { "w1", "w2" }), "kept on its node and replicated to the other");
         Assert.That(suspended.Checkpoint.Bytes, Is.GreaterThan(0));
-        var node = await api.Admin.DescribeNodeAsync(new DescribeNodeRequest { Id = running.NodeId }, deadline: ClusterApi.Deadline());
-        Assert.That(node.Free.Gpus, Is.EqualTo(1), "its GPU is free while it is suspended");
+        // The node's view follows the job's state (the agent's exit reaches the master after the checkpoint).
+        await Eventually.TrueAsync(
+            async () => (await api.Admin.DescribeNodeAsync(new DescribeNodeRequest { Id = running.NodeId }, deadline: ClusterApi.Deadline())).Free.Gpus == 1,
+            "its GPU to be free while it is suspended");
         var countWhenSuspended = Values(ledger).Count;
 
         // Something else may take the GPU meanwhile; the job resumes wherever it is placed.
