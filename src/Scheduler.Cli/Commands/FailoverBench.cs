@@ -61,7 +61,7 @@ internal static class FailoverBench
         await Until(async () => (await client.ListNodesAsync(ct)).Count(n => n.Health == NodeHealth.Ready) == 2, ct);
 
         var ledger = Path.Combine(dir, "ledger");
-        Directory.CreateDirectory(ledger);
+        LedgerAgent.CreateLedger(ledger);
         var acknowledged = new ConcurrentDictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         using var stopLoad = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var load = Enumerable.Range(0, submitters).Select(s => SubmitLoopAsync(client, ledger, s, acknowledged, stopLoad.Token)).ToArray();

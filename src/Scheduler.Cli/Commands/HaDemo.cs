@@ -43,10 +43,7 @@ internal static class HaDemo
         await output.WriteLineAsync($"== leader: {before.MasterId} at {before.Address} (epoch {before.Epoch}, store {before.Store}); the others stand by");
 
         var ledger = Path.Combine(directory, "ledger");
-        Directory.CreateDirectory(ledger);
-
-        // Writable by agents, which run as an unprivileged user when the demo runs as root (like /tmp: sticky).
-        File.SetUnixFileMode(ledger, UnixFileMode.StickyBit | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute);
+        LedgerAgent.CreateLedger(ledger);
         await output.WriteLineAsync($"== submitting {Jobs.ToString(CultureInfo.InvariantCulture)} jobs of about 4 s, 8 at a time fit (and {LateJobs.ToString(CultureInfo.InvariantCulture)} small ones once the leader is killed); each agent appends to {ledger}/ledger");
         var ids = new List<string>();
         for (var i = 1; i <= Jobs; i++)
