@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Scheduler.Contracts.V1;
+using Scheduler.Master.Store;
 
 namespace Scheduler.Master.Tests;
 
@@ -103,5 +104,30 @@ public sealed class GroupCommitTests
         var start = await LoopHarness.NextAsync(session);
         Assert.That((start.BodyCase, start.Start.JobId), Is.EqualTo((MasterCommand.BodyOneofCase.Start, job.Id)));
         Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Assigned), "stored before it was sent");
+    }
+
+    [Test]
+    public async Task A_group_write_the_store_may_have_applied_ends_the_term_and_a_retry_under_the_next_is_stored_once()
+    {
+        // etcd did not answer in time, but committed: the term cannot know what the store holds.
+        var store = new MemoryStore();
+        await using (var first = await LoopHarness.StartAsync(store: store))
+        {
+            store.ApplyBeforeFailing = true;
+            store.Failure = () => new StoreUnavailableException("etcd did not answer the write in time") { MayHaveApplied = true };
+            store.FailJobWrites = jobs => jobs.Any(j => j.RequestId == "maybe");
+
+            var error = await Assert.ThrowsAsync<RpcException>(() => first.SubmitAsServedAsync("maybe").WaitAsync(Wait));
+            Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable), "the caller is told to retry");
+            Assert.That(first.Term.EndReason, Is.Not.Null, "the term ended: its memory may be behind the store");
+            Assert.That(store.Jobs.Values.Count(j => j.RequestId == "maybe"), Is.EqualTo(1), "the store did apply the write");
+        }
+
+        store.ApplyBeforeFailing = false;
+        store.FailJobWrites = _ => false;
+        await using var next = await LoopHarness.StartAsync(store: store);
+        var retried = (await next.SubmitAsServedAsync("maybe")).Job;
+
+        Assert.That(store.Jobs.Values.Where(j => j.RequestId == "maybe").Select(j => j.Id), Is.EqualTo(new[] { retried.Id }), "the retry is answered with the job the store holds, not stored again");
     }
 }

@@ -21,6 +21,9 @@ internal sealed class MemoryStore : IStateStore
 
     public int FailedWrites { get; private set; }
 
+    /// <summary>A failing job write is applied before it fails: a store that committed but did not answer.</summary>
+    public bool ApplyBeforeFailing { get; set; }
+
     /// <summary>While set, a job write waits for it to complete (a slow disk holding the loop); <see cref="Holding"/> says one waits.</summary>
     public Task? Hold { get; set; }
 
@@ -96,7 +99,8 @@ internal sealed class MemoryStore : IStateStore
 
         lock (_lock)
         {
-            if (jobs.Count > 0 && FailJobWrites(jobs))
+            var fail = jobs.Count > 0 && FailJobWrites(jobs);
+            if (fail && !ApplyBeforeFailing)
             {
                 FailedWrites++;
                 throw Failure();
@@ -108,6 +112,11 @@ internal sealed class MemoryStore : IStateStore
             }
 
             _writes.Add([.. jobs]);
+            if (fail)
+            {
+                FailedWrites++;
+                throw Failure();
+            }
         }
     }
 

@@ -122,5 +122,12 @@ internal sealed partial class SchedulerLoop
     }
 
     /// <summary>A write refused for leadership, or one the store kept only part of: either way the next term must reload.</summary>
-    private static bool EndsTerm(Exception ex) => ex is LeadershipLostException or PartialWriteException;
+    /// <summary>
+    /// Failures after which this term cannot know what the store holds: leadership lost, a write split in
+    /// parts that stopped after an earlier part committed, or a write the store may have applied although
+    /// it did not answer. The term ends; the next one reloads, and retried calls are answered from what
+    /// was stored (a submit by its request id), never stored a second time.
+    /// </summary>
+    private static bool EndsTerm(Exception ex) =>
+        ex is LeadershipLostException or PartialWriteException or StoreUnavailableException { MayHaveApplied: true };
 }

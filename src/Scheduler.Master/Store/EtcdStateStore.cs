@@ -488,7 +488,10 @@ internal sealed class EtcdStateStore : IStateStore
         {
             throw new StoreUnavailableException(
                 $"etcd at {_options.Endpoints} did not complete the {what} within {_options.CallTimeout.TotalSeconds:0.#} s ({ex.StatusCode}: {ex.Status.Detail}): " +
-                "it is down, unreachable or without a leader; a write may or may not have been applied", ex);
+                "it is down, unreachable or without a leader; a write may or may not have been applied", ex)
+            {
+                MayHaveApplied = true,
+            };
         }
         catch (RpcException ex) when (ex.StatusCode is not StatusCode.Cancelled)
         {
@@ -498,7 +501,10 @@ internal sealed class EtcdStateStore : IStateStore
             // Nobody cancelled it: the client library gave up on the deadline its own way.
             throw new StoreUnavailableException(
                 $"etcd at {_options.Endpoints} did not complete the {what} within {_options.CallTimeout.TotalSeconds:0.#} s (cancelled by the client): " +
-                "it is down, unreachable or without a leader; a write may or may not have been applied", ex);
+                "it is down, unreachable or without a leader; a write may or may not have been applied", ex)
+            {
+                MayHaveApplied = true,
+            };
         }
     }
 

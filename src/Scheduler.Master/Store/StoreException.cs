@@ -24,6 +24,13 @@ internal sealed class StoreException : Exception
 /// <summary>A write failed for a reason outside the master's control (disk full, I/O error): worth retrying later.</summary>
 internal sealed class StoreUnavailableException : Exception
 {
+    /// <summary>
+    /// True when the write may have been applied all the same (etcd did not answer in time: the
+    /// transaction may have committed). The master then cannot know what the store holds, so its term
+    /// ends and the next one reloads; a retried call is then answered from what was stored.
+    /// </summary>
+    public bool MayHaveApplied { get; init; }
+
     public StoreUnavailableException()
     {
     }
