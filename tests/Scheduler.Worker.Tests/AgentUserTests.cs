@@ -249,6 +249,36 @@ public sealed class AgentUserTests
         Assert.That(Owner(Path.Combine(restore, "deep", "state.key")), Is.EqualTo(nobody.Uid));
     }
 
+    [Test]
+    public async Task As_root_an_id_goes_back_to_the_pool_only_after_everything_it_could_read_is_the_worker_s_again()
+    {
+        RequireRoot();
+        using var pool = new AgentUidPool(2_100_000, 2_100_001, Path.Combine(_dir, "uid-locks"), AgentUidPool.HostHasProcessesOf);
+        _supervisor = new AgentSupervisor(_dir, "node-1", _launcher, TimeProvider.System, NullLogger.Instance, uids: pool);
+        _supervisor.Changed += s => _events.Writer.TryWrite(s);
+        var restore = Path.Combine(_dir, "restore", "from");
+        Directory.CreateDirectory(restore);
+        File.WriteAllText(Path.Combine(restore, "model.state"), "weights");
+        File.WriteAllText(Path.Combine(restore, CheckpointContract.CompleteFile), "");
+        var start = Shell("jb", $"touch work-file \"$SCHEDULER_CHECKPOINT_DIR/state\" && cat \"${CheckpointContract.RestoreDirVariable}/model.state\"");
+
+        await _supervisor.StartAsync(start, new CheckpointStart(restore), CancellationToken.None);
+        var exited = await NextAsync(s => s.State == AgentState.Exited);
+        var uid = pool.Holding(new AgentKey("jb", 1))!.Uid;
+        Assert.That(Owner(Path.Combine(restore, "model.state")), Is.EqualTo(uid), "the checkpoint was handed to the agent's id");
+
+        _supervisor.Ack(new AgentKey("jb", 1));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(exited.ExitCode, Is.Zero);
+            Assert.That(pool.HeldCount, Is.Zero, "the id is back in the pool");
+            Assert.That(Owner(Path.Combine(_dir, "agents", "jb", "1", "work", "work-file")), Is.Zero, "its work folder is the worker's again");
+            Assert.That(Owner(Path.Combine(_dir, "checkpoints", "jb", "1", "state")), Is.Zero, "its checkpoint too");
+            Assert.That(Owner(Path.Combine(restore, "model.state")), Is.Zero, "and the checkpoint it resumed from: the next agent given the id must not read it");
+        });
+    }
+
     private static AgentUser? Find(string[] users, string name) =>
         users.Select(u => u.Split(':')).Where(u => u[0] == name)
             .Select(u => new AgentUser(u[0], uint.Parse(u[1], System.Globalization.CultureInfo.InvariantCulture), uint.Parse(u[1], System.Globalization.CultureInfo.InvariantCulture)))

@@ -752,12 +752,16 @@ internal sealed partial class AgentSupervisor
     /// </summary>
     private void ReturnUid(Agent agent)
     {
-        if (_uids?.Release(agent.Key) is null)
+        if (_uids?.Holding(agent.Key) is not { } user)
         {
             return;
         }
 
-        foreach (var directory in new[] { agent.Directory, agent.CheckpointDirectory })
+        // Everything the id could read is taken back first, the checkpoint it resumed from included; only
+        // then may another agent get the id. An id whose files could not all be taken back stays held
+        // (unused) until the worker restarts, rather than open another agent's files to the next one.
+        var reclaimed = true;
+        foreach (var directory in new[] { agent.Directory, agent.CheckpointDirectory, agent.RestoreDirectory })
         {
             if (directory is null || !System.IO.Directory.Exists(directory))
             {
@@ -770,8 +774,18 @@ internal sealed partial class AgentSupervisor
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
+                reclaimed = false;
                 LogReclaimFailed(agent.Key.ToString(), directory, ex.Message);
             }
+        }
+
+        if (reclaimed)
+        {
+            _uids.Release(agent.Key);
+        }
+        else
+        {
+            LogUidKept(agent.Key.ToString(), user.Uid);
         }
     }
 
@@ -826,6 +840,9 @@ internal sealed partial class AgentSupervisor
 
     [LoggerMessage(16, LogLevel.Warning, "Agent {Agent}: could not take {Directory} back from its uid: {Reason}")]
     private partial void LogReclaimFailed(string agent, string directory, string reason);
+
+    [LoggerMessage(17, LogLevel.Warning, "Agent {Agent}: uid {Uid} stays out of the pool until the worker restarts, since not all its files could be taken back")]
+    private partial void LogUidKept(string agent, uint uid);
 
     [LoggerMessage(14, LogLevel.Warning, "Fencing: killed {Count} agents: {Reason}")]
     private partial void LogFenced(int count, string reason);

@@ -93,6 +93,15 @@ internal sealed class AgentUidPool : IDisposable
         }
     }
 
+    /// <summary>The id the agent of <paramref name="key"/> holds, or null.</summary>
+    public AgentUser? Holding(AgentKey key)
+    {
+        lock (_lock)
+        {
+            return _held.TryGetValue(key, out var claim) ? claim.User : null;
+        }
+    }
+
     /// <summary>Gives the id of <paramref name="key"/> back; returns it, or null when the agent held none.</summary>
     public AgentUser? Release(AgentKey key)
     {
