@@ -74,6 +74,13 @@ public sealed class AuthHttpTests
         withCookie.Headers.Add("Cookie", cookie.Split(';')[0]);
         using var answered = await http.SendAsync(withCookie);
         Assert.That(answered.StatusCode, Is.EqualTo(HttpStatusCode.OK), "the page's own polls carry the cookie");
+
+        // A link cannot plant a token that does not pass, nor send the browser to another host.
+        using var planted = await http.GetAsync(status + "?token=tk-nobody.not-a-secret");
+        Assert.That(planted.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(planted.Headers.Contains("Set-Cookie"), Is.False, "no cookie for a token that did not pass");
+        using var elsewhere = await http.GetAsync(status.TrimEnd('/') + "//evil.example/?token=" + Uri.EscapeDataString(operatorToken));
+        Assert.That(elsewhere.Headers.Location?.ToString(), Is.EqualTo("/"), "back to this page only");
     }
 
     private static async Task<HttpStatusCode> StatusOf(HttpClient http, string url, string? token)

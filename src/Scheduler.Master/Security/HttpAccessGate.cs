@@ -42,18 +42,12 @@ internal static class HttpAccessGate
         var request = context.Request;
         var response = context.Response;
         response.Headers.CacheControl = "no-store";
-        if (isStatus && request.Query.TryGetValue(QueryToken, out var fromQuery) && fromQuery.ToString() is { Length: > 0 } token)
-        {
-            // Into a cookie, out of the address bar (and of the history that keeps it).
-            response.Cookies.Append(Cookie, token, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", IsEssential = true });
-            response.StatusCode = StatusCodes.Status303SeeOther;
-            response.Headers.Location = (request.PathBase + request.Path).ToString();
-            return false;
-        }
-
-        var header = request.Headers.Authorization.ToString() is { Length: > 0 } given
-            ? given
-            : isStatus && request.Cookies.TryGetValue(Cookie, out var cookie) ? "Bearer " + cookie : null;
+        var fromQuery = isStatus && request.Query.TryGetValue(QueryToken, out var query) && query.ToString() is { Length: > 0 } queried ? queried : null;
+        var header = fromQuery is not null
+            ? "Bearer " + fromQuery
+            : request.Headers.Authorization.ToString() is { Length: > 0 } given
+                ? given
+                : isStatus && request.Cookies.TryGetValue(Cookie, out var cookie) ? "Bearer " + cookie : null;
         var services = context.RequestServices;
         var (identity, refusal) = await services.GetRequiredService<Authenticator>().AuthenticateBearerAsync(header, context.RequestAborted);
         var what = $"{request.Method} {(isStatus ? "status page" : "metrics")} {request.Path}";
@@ -84,8 +78,25 @@ internal static class HttpAccessGate
             return false;
         }
 
+        if (fromQuery is not null)
+        {
+            // A token that passed goes into a cookie and out of the address bar (and of the history that
+            // keeps it). Only a token that passed: a link must not plant someone else's. Back to a path
+            // of this page only: "//host/..." would send the browser elsewhere.
+            response.Cookies.Append(Cookie, fromQuery, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", IsEssential = true });
+            response.StatusCode = StatusCodes.Status303SeeOther;
+            response.Headers.Location = LocalPath(request.PathBase + request.Path);
+            return false;
+        }
+
         return true;
     }
+
+    /// <summary><paramref name="path"/> if it names a path on this server, "/" otherwise.</summary>
+    internal static string LocalPath(PathString path) =>
+        path.Value is { Length: > 0 } value && value[0] == '/' && (value.Length == 1 || (value[1] != '/' && value[1] != '\\'))
+            ? value
+            : "/";
 
     private const string LoginForm = """
         <!doctype html>
