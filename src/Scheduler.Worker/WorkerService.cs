@@ -64,6 +64,17 @@ internal sealed partial class WorkerService : BackgroundService
 
         // One pool for every node this process hosts (--simulate), so no two of its agents share an id.
         using var uids = perAgent ? new AgentUidPool(firstUid, lastUid, AgentUidPool.HostLockDirectory, AgentUidPool.HostHasProcessesOf) : null;
+        if (perAgent)
+        {
+            foreach (var (nodeId, dataDir) in nodes)
+            {
+                foreach (var (directory, reason) in AgentScratch.Reclaim(dataDir))
+                {
+                    LogReclaimAtStartFailed(nodeId, directory, reason);
+                }
+            }
+        }
+
         if (agentUser is not null)
         {
             LogAgentUser(agentUser.Name, agentUser.Uid, agentUser.Gid);
@@ -165,4 +176,7 @@ internal sealed partial class WorkerService : BackgroundService
 
     [LoggerMessage(2, LogLevel.Warning, "{SetPriv} or {SetSid} missing: agents will not die with the worker nor be stopped as a group")]
     private partial void LogUnsupervised(string setPriv, string setSid);
+
+    [LoggerMessage(18, LogLevel.Warning, "Node {NodeId}: could not take {Directory} back from earlier agents' ids: {Reason}")]
+    private partial void LogReclaimAtStartFailed(string nodeId, string directory, string reason);
 }

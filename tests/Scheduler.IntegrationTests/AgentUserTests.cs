@@ -75,6 +75,64 @@ public sealed class AgentUserTests
     }
 
     [Test]
+    public async Task As_root_a_restarted_worker_takes_back_what_earlier_agents_left_before_an_id_is_handed_out_again()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Ignore("agent ids are a Linux feature");
+            return;
+        }
+
+        if (Scheduler.Tests.Common.Posix.EffectiveUserId() != 0)
+        {
+            Assert.Ignore("agents get ids of their own only when the worker runs as root (the tests run as uid " + Scheduler.Tests.Common.Posix.EffectiveUserId() + ")");
+        }
+
+        // What an agent of an earlier run left and its worker never handed back (the agent ended while
+        // the worker was down): a work folder and a checkpoint still owned by the range's first id.
+        await using var cluster = await TestCluster.StartAsync("agent-uids-restart");
+        using var api = new ClusterApi(cluster.MasterUrl);
+        const uint earlier = 3_100_020;
+        var work = Path.Combine(cluster.Root, "w-re", "agents", "j-000099", "1", "work");
+        var checkpoint = Path.Combine(cluster.Root, "w-re", "checkpoints", "j-000099", "1");
+        Directory.CreateDirectory(work);
+        Directory.CreateDirectory(checkpoint);
+        var secret = Path.Combine(work, "secret");
+        File.WriteAllText(secret, "earlier agent's");
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        foreach (var path in new[] { Path.Combine(cluster.Root, "w-re", "agents", "j-000099", "1"), work, secret, checkpoint })
+        {
+            using var chown = System.Diagnostics.Process.Start("chown", [$"{earlier}:{earlier}", path])!;
+            chown.WaitForExit();
+            Assert.That(chown.ExitCode, Is.Zero, $"chown {path}");
+        }
+
+        cluster.StartWorker("w-re", extraArgs: ["--agent-user", "auto", "--agent-uid-range", "3100020-3100020"]);
+        await api.WaitForReadyNodesAsync("w-re");
+        var job = await api.SubmitAsync(ClusterApi.Shell($"id -u; if cat '{secret}' 2>&1; then echo read-it; else echo refused; fi"));
+        var done = await api.WaitForJobAsync(job.Id, j => j.State is JobState.Succeeded or JobState.Failed, "finished", TimeSpan.FromSeconds(60));
+        var lines = (await api.Jobs.GetLogsAsync(new GetLogsRequest { JobId = job.Id }, deadline: ClusterApi.Deadline())).Data.ToStringUtf8().Split('\n');
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(done.State, Is.EqualTo(JobState.Succeeded), done.Message);
+            Assert.That(lines[0], Is.EqualTo(earlier.ToString(System.Globalization.CultureInfo.InvariantCulture)), "the new agent got the earlier agent's id (the range holds one)");
+            Assert.That(lines, Does.Not.Contain("earlier agent's").And.Not.Contain("read-it"), "the new agent read what the earlier one left");
+            Assert.That(lines, Does.Contain("refused"));
+            Assert.That(Owner(secret), Is.Zero, "the worker took the earlier agent's files back at start");
+            Assert.That(Owner(checkpoint), Is.Zero);
+        });
+    }
+
+    private static uint Owner(string path)
+    {
+        using var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u", path]) { RedirectStandardOutput = true })!;
+        var uid = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        return uint.Parse(uid, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Test]
     public async Task A_worker_told_to_run_agents_as_a_user_this_host_lacks_refuses_to_start()
     {
         await using var cluster = await TestCluster.StartAsync("agent-user-bad");

@@ -31,6 +31,37 @@ internal static class AgentScratch
     }
 
     /// <summary>
+    /// At a worker's start, before any agent runs: everything agents of an earlier run of this worker
+    /// left in its data folder (their folders, checkpoints, restore folders) becomes the worker's
+    /// (root's) again. Agents do not outlive their worker (its keeper kills them), but an agent that
+    /// ended while the worker was down was never handed back, and the new run's pool hands out the
+    /// same ids again. Returns the folders that could not be taken back, with the reason.
+    /// </summary>
+    public static IReadOnlyList<(string Directory, string Reason)> Reclaim(string dataDir)
+    {
+        var failed = new List<(string, string)>();
+        foreach (var name in new[] { "agents", "checkpoints", "restore" })
+        {
+            var directory = Path.Combine(dataDir, name);
+            if (!Directory.Exists(directory))
+            {
+                continue;
+            }
+
+            try
+            {
+                GiveTree(directory, AgentUser.Root);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                failed.Add((directory, ex.Message));
+            }
+        }
+
+        return failed;
+    }
+
+    /// <summary>
     /// Hands a checkpoint to restore from to the agent's user (files and folders, links not followed),
     /// so the agent can read it whatever modes its source gave the files.
     /// </summary>
