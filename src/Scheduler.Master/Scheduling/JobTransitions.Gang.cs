@@ -25,6 +25,8 @@ internal static partial class JobTransitions
                 GpuShares = [],
                 GpuUuids = [],
                 Replicas = replicas,
+                LostAttempt = job.Replicas.Any(r => r.Phase == ReplicaPhase.Lost) ? job.Attempt : job.LostAttempt,
+                LostReplicas = job.Replicas.Any(r => r.Phase == ReplicaPhase.Lost) ? job.Replicas : job.LostReplicas,
                 HoldsAllocation = true,
                 RestoreFrom = "",
                 PendingReason = "",
@@ -58,8 +60,9 @@ internal static partial class JobTransitions
             return null;
         }
 
-        var next = WithReplica(job, rank, r => r with { Phase = ReplicaPhase.Exited, ExitCode = code }, now);
-        if (PhaseOf(job) is JobPhase.Assigned or JobPhase.Running)
+        var stopped = PhaseOf(job) is not (JobPhase.Assigned or JobPhase.Running);
+        var next = WithReplica(job, rank, r => r with { Phase = ReplicaPhase.Exited, ExitCode = code, Stopped = stopped }, now);
+        if (!stopped)
         {
             if (code != 0)
             {
@@ -163,6 +166,96 @@ internal static partial class JobTransitions
             ? Requeued(Released(job, now), $"{job.Message}; every replica stopped", countsAsRetry: false, now)
             : Released(job, now);
     }
+
+    /// <summary>
+    /// A worker's late report that replica <paramref name="rank"/> of <paramref name="attempt"/>, given up as lost
+    /// with its node, exited by itself with <paramref name="code"/>: the exit is recorded on that replica. When every
+    /// replica of that attempt has now exited 0, that attempt did the gang's work: a gang waiting to be placed again
+    /// has succeeded, and one already placed again has succeeded too, its rerun being stopped (Ending) rather than
+    /// left to do the work a second time. Null when the report is of no replica the master gave up on there.
+    /// </summary>
+    public static JobRecord? ReplicaLateExit(JobRecord job, int attempt, int rank, int? code, string nodeId, DateTimeOffset now)
+    {
+        if (!job.IsGang)
+        {
+            return null;
+        }
+
+        if (job.Attempt == attempt)
+        {
+            if (ReplicaOf(job, rank) is not { Phase: ReplicaPhase.Lost } lost || lost.NodeId != nodeId)
+            {
+                return null;
+            }
+
+            var next = WithReplica(job, rank, r => r with { Phase = ReplicaPhase.Exited, ExitCode = code }, now);
+            return PhaseOf(job) == JobPhase.Pending && AllExitedZero(next.Replicas)
+                ? next with
+                {
+                    State = JobState.Succeeded,
+                    ExitCode = 0,
+                    PendingReason = "",
+                    Message = Invariant($"all {next.Replicas.Count} replicas exited 0 (replica {rank} reported after {nodeId} was given up)"),
+                    StartedAt = job.StartedAt ?? now,
+                    FinishedAt = now,
+                }
+                : next;
+        }
+
+        if (job.LostAttempt != attempt || attempt >= job.Attempt || rank < 0 || rank >= job.LostReplicas.Count
+            || job.LostReplicas[rank] is not { Phase: ReplicaPhase.Lost } earlier || earlier.NodeId != nodeId)
+        {
+            return null;
+        }
+
+        var replicas = job.LostReplicas.ToArray();
+        replicas[rank] = earlier with { Phase = ReplicaPhase.Exited, ExitCode = code };
+        var recorded = job with { LostReplicas = replicas, UpdatedAt = now };
+        if (!AllExitedZero(replicas) || PhaseOf(job) is not (JobPhase.Pending or JobPhase.Assigned or JobPhase.Running or JobPhase.Moving))
+        {
+            return recorded;
+        }
+
+        var done = recorded with
+        {
+            State = JobState.Succeeded,
+            ExitCode = 0,
+            RequeueOnExit = false,
+            PendingReason = "",
+            Message = Invariant($"attempt {attempt}: all {replicas.Length} replicas exited 0 (replica {rank} reported after {nodeId} was given up); attempt {job.Attempt} is stopped"),
+            FinishedAt = now,
+        };
+        return done.HoldsAllocation ? done : Released(done, now);
+    }
+
+    /// <summary>
+    /// A replica of the gang's current attempt, given up as lost with its node, reported running again (its
+    /// worker came back before fencing it): it holds its capacity again and is to be stopped, and the gang is
+    /// not placed again until it has exited. A waiting gang goes back to being stopped (Moving, its retry
+    /// already counted); one that has ended stays ended while it stops (Ending). Null when it is no such replica.
+    /// </summary>
+    public static JobRecord? ReplicaReturned(JobRecord job, int attempt, int rank, string nodeId, DateTimeOffset now)
+    {
+        if (!job.IsGang || job.Attempt != attempt || ReplicaOf(job, rank) is not { Phase: ReplicaPhase.Lost } lost || lost.NodeId != nodeId)
+        {
+            return null;
+        }
+
+        var next = WithReplica(job, rank, r => r with { Phase = ReplicaPhase.Running }, now);
+        return PhaseOf(job) == JobPhase.Pending
+            ? next with
+            {
+                State = JobState.Assigned,
+                RequeueOnExit = true,
+                PendingReason = "",
+                Message = Invariant($"replica {rank} still runs on {nodeId}, given up earlier: it is stopped before the gang is placed again"),
+            }
+            : next;
+    }
+
+    // Every replica finished by itself with exit 0: none was told to stop first.
+    private static bool AllExitedZero(IReadOnlyList<ReplicaRecord> replicas) =>
+        replicas.Count > 0 && replicas.All(r => r.Phase == ReplicaPhase.Exited && r.ExitCode == 0 && !r.Stopped);
 
     private static ReplicaRecord? ReplicaOf(JobRecord job, int rank) =>
         job.IsGang && rank >= 0 && rank < job.Replicas.Count ? job.Replicas[rank] : null;

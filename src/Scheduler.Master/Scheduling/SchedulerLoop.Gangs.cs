@@ -234,6 +234,11 @@ internal sealed partial class SchedulerLoop
             || job.Replicas[rank] is not { Holds: true } replica
             || replica.NodeId != entry.Id)
         {
+            if (job is { IsGang: true } && await LateReplicaAsync(entry, agent, job, rank, exited, ct))
+            {
+                return;
+            }
+
             // A replica of an attempt the master no longer wants here: stop it, forget it.
             if (exited)
             {
@@ -279,6 +284,71 @@ internal sealed partial class SchedulerLoop
         _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
     }
 
+    /// <summary>
+    /// A replica the master gave up as lost with its node, heard of again when its worker comes back. Still
+    /// running: it holds its capacity again and is stopped, and the gang is not placed again before it has
+    /// exited (unless its capacity went to another job meanwhile: then it is only stopped). Exited by itself:
+    /// its exit is recorded, and is the gang's success when every replica of that attempt exited 0 so (a rerun
+    /// already placed is then stopped). False when it is no such replica.
+    /// </summary>
+    private async Task<bool> LateReplicaAsync(NodeEntry entry, AgentStatus agent, JobRecord job, int rank, bool exited, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
+        if (!exited)
+        {
+            if (JobTransitions.ReplicaReturned(job, agent.Attempt, rank, entry.Id, now) is not { } back)
+            {
+                return false;
+            }
+
+            var allocation = new Allocation(agent.JobId, entry.Id, ProtoMapping.ToRequest(job.Spec.Resources), job.Replicas[rank].GpuShares);
+            try
+            {
+                entry.State.Allocate(allocation);
+            }
+            catch (InvalidOperationException)
+            {
+                return false;
+            }
+
+            try
+            {
+                await ApplyAsync([back], ct);
+            }
+            catch
+            {
+                entry.State.Release(allocation.JobId);
+                throw;
+            }
+
+            _published.NodeChanged(entry.Id);
+            LogReplicaReturned(job.Id, agent.Attempt, rank, entry.Id);
+            _commands.Stop(entry, agent.JobId, agent.Attempt, back.Message);
+            return true;
+        }
+
+        if (agent.State != AgentState.Exited || agent.Fenced || agent.HostStop || agent.Migrated
+            || JobTransitions.ReplicaLateExit(job, agent.Attempt, rank, agent.HasExitCode ? agent.ExitCode : null, entry.Id, now) is not { } late)
+        {
+            return false;
+        }
+
+        await ApplyGangChangeAsync(job, late, ct);
+        if (late.State == JobState.Succeeded && job.State != JobState.Succeeded)
+        {
+            if (!late.HoldsAllocation && !job.HoldsAllocation)
+            {
+                // A rerun still holding is counted once its replicas have stopped.
+                _metrics.Finished(late.State.ToString());
+            }
+
+            LogLateGangSuccess(job.Id, agent.Attempt, late.Message);
+        }
+
+        _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+        return true;
+    }
+
     /// <summary>Persists a gang's change; when it just broke (or ended) with replicas still holding, those are stopped now.</summary>
     private async Task ApplyGangChangeAsync(JobRecord previous, JobRecord next, CancellationToken ct)
     {
@@ -299,4 +369,10 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(140, LogLevel.Warning, "Gang {JobId} attempt {Attempt} is stopped: {Why}")]
     private partial void LogGangStopping(string jobId, int attempt, string why);
+
+    [LoggerMessage(141, LogLevel.Warning, "Gang {JobId} attempt {Attempt}: replica {Rank} still runs on {NodeId}, given up earlier; it holds its capacity again and is stopped")]
+    private partial void LogReplicaReturned(string jobId, int attempt, int rank, string nodeId);
+
+    [LoggerMessage(142, LogLevel.Information, "Gang {JobId} succeeded by attempt {Attempt}, reported late: {Why}")]
+    private partial void LogLateGangSuccess(string jobId, int attempt, string why);
 }

@@ -75,6 +75,13 @@ internal sealed record JobRecord
     /// </summary>
     public IReadOnlyList<ReplicaRecord> Replicas { get; init; } = [];
 
+    /// <summary>
+    /// Gang jobs placed again after an attempt that lost a replica with its node: that attempt's replicas
+    /// (attempt <see cref="LostAttempt"/>), kept so that a late report of a lost replica's exit is still
+    /// recorded, and, once every replica of that attempt has exited 0, ends the job as succeeded. Empty otherwise.
+    /// </summary>
+    public IReadOnlyList<ReplicaRecord> LostReplicas { get; init; } = [];
+
     public required DateTimeOffset CreatedAt { get; init; }
 
     public required DateTimeOffset UpdatedAt { get; init; }

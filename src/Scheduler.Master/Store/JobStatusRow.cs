@@ -26,13 +26,15 @@ internal sealed record JobStatusRow(
     StoredCheckpoint? Checkpoint = null,
     CheckpointOperation? Checkpointing = null,
     string? RestoreFrom = null,
-    IReadOnlyList<ReplicaRecord>? Replicas = null)
+    IReadOnlyList<ReplicaRecord>? Replicas = null,
+    IReadOnlyList<ReplicaRecord>? LostReplicas = null)
 {
     public static JobStatusRow From(JobRecord j) => new(
         j.State, j.Attempt, j.NodeId, j.GpuShares, j.GpuUuids, j.ExitCode, j.Message, j.Requeues,
         j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.LostAttempt, j.AttemptNodes,
         j.Migration, j.LastMigration, j.Checkpoint, j.Checkpointing, j.RestoreFrom.Length == 0 ? null : j.RestoreFrom,
-        j.Replicas.Count == 0 ? null : j.Replicas);
+        j.Replicas.Count == 0 ? null : j.Replicas,
+        j.LostReplicas.Count == 0 ? null : j.LostReplicas);
 
     public JobRecord ToRecord(string id, long seq, string requestId, JobSpec spec) => new()
     {
@@ -62,5 +64,6 @@ internal sealed record JobStatusRow(
         Checkpointing = Checkpointing,
         RestoreFrom = RestoreFrom ?? "",
         Replicas = Replicas ?? [],
+        LostReplicas = LostReplicas ?? [],
     };
 }

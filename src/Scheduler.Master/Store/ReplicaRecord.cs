@@ -30,6 +30,12 @@ internal sealed record ReplicaRecord(int Rank, string NodeId, IReadOnlyList<GpuS
 
     public int? ExitCode { get; init; }
 
+    /// <summary>
+    /// True when it exited after the master told it to stop (its gang broke, was cancelled or drained): its
+    /// exit code then says nothing of whether it finished its work.
+    /// </summary>
+    public bool Stopped { get; init; }
+
     [JsonIgnore]
     public bool Holds => Phase is ReplicaPhase.Assigned or ReplicaPhase.Running;
 }
