@@ -89,6 +89,27 @@ public sealed class ExplainJobTests
     }
 
     [Test]
+    public async Task A_placed_gang_is_scored_on_rank_0s_node_with_its_own_replicas_released()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        await harness.ConnectAsync("n1", gpus: 4);
+        await harness.ConnectAsync("n2", gpus: 4);
+        var job = await GangLoopTests.SubmitGangAsync(harness, "g1", replicas: 2, gpus: 2);
+        await harness.SettleAsync();
+        var node = harness.Loop.View.Jobs[job.Id].NodeId!;
+        Assert.That(harness.Loop.View.Nodes[node].Free.Gpus, Is.Zero, "both replicas fill rank 0's node");
+
+        var why = await ExplainAsync(harness, job.Id);
+
+        Assert.That(why.Placed.NodeId, Is.EqualTo(node));
+        Assert.That(double.IsFinite(why.Placed.Score), Is.True, "its node fits a replica once the gang's own replicas are set aside");
+        Assert.That(why.Failures, Is.Empty, "no node is short of what the gang itself holds");
+        Assert.That(why.ScoreNote, Does.Contain("every replica of this gang released hypothetically"));
+        Assert.That(why.Gang, Does.Contain("placed whole"));
+        Assert.That(harness.Loop.View.Nodes[node].Free.Gpus, Is.Zero, "explaining released nothing for real");
+    }
+
+    [Test]
     public async Task An_unknown_job_is_not_found()
     {
         await using var harness = await LoopHarness.StartAsync();

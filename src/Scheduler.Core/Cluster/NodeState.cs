@@ -296,8 +296,12 @@ public sealed class NodeState
     /// A separate copy of this node (health, cordon and allocations included) without
     /// <paramref name="jobId"/>'s allocation: for asking what placement would do were that job not here.
     /// </summary>
-    public NodeState CopyWithout(string jobId)
+    public NodeState CopyWithout(string jobId) => CopyWithout([jobId]);
+
+    /// <summary>A copy of this node as if the allocations <paramref name="jobIds"/> were released (this node is not changed).</summary>
+    public NodeState CopyWithout(IReadOnlyCollection<string> jobIds)
     {
+        ArgumentNullException.ThrowIfNull(jobIds);
         var copy = new NodeState(Id, CpuCapacity, MemoryCapacity, Gpus, Labels)
         {
             Health = Health,
@@ -306,7 +310,7 @@ public sealed class NodeState
         };
         foreach (var allocation in _allocations.Values)
         {
-            if (!string.Equals(allocation.JobId, jobId, StringComparison.Ordinal))
+            if (!jobIds.Contains(allocation.JobId, StringComparer.Ordinal))
             {
                 copy.Allocate(allocation);
             }

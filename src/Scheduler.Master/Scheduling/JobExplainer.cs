@@ -11,7 +11,7 @@ namespace Scheduler.Master.Scheduling;
 /// <summary>
 /// Answers `jobs why`: runs the placement filter and the policy over the nodes for one job and groups
 /// what failed by check. A placed job's score and runner-up are recomputed against the nodes as they
-/// are now with the job's own allocation released on a copy of its node: recording them at placement
+/// are now with the job's own allocation (every replica of a gang) released on a copy of its node: recording them at placement
 /// would cost every placement (the engine scores one node per equivalence class and keeps no runner-up)
 /// and would not survive a failover, while recomputing costs only when someone asks. Loop thread only:
 /// the engine reuses scratch buffers and the nodes are the loop's.
@@ -48,9 +48,15 @@ internal sealed class JobExplainer
 
         var demand = ProtoMapping.ToDemand(job);
         var placedOn = job.HoldsAllocation ? job.NodeId : null;
-        var considered = placedOn is null
+
+        // What the job holds is set aside on a copy of each node that holds it: its one allocation, or
+        // every replica of a gang (so rank 0's node is scored as it was before the gang took it).
+        var held = GangMembers.HeldAllocations(job)
+            .GroupBy(h => h.NodeId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlyCollection<string>)[.. g.Select(h => h.AllocationId)], StringComparer.Ordinal);
+        var considered = placedOn is null || held.Count == 0
             ? nodes
-            : [.. nodes.Select(n => string.Equals(n.Id, placedOn, StringComparison.Ordinal) ? n.CopyWithout(job.Id) : n)];
+            : [.. nodes.Select(n => held.TryGetValue(n.Id, out var ids) ? n.CopyWithout(ids) : n)];
         var verdicts = _engine.Explain(demand, considered);
 
         explanation.NodesFit = verdicts.Count(v => v.Fits);
@@ -77,7 +83,9 @@ internal sealed class JobExplainer
                 explanation.RunnerUp = Score(second);
             }
 
-            explanation.ScoreNote = "scores recomputed now against the current nodes, with this job's own allocation released hypothetically";
+            explanation.ScoreNote = job.IsGang
+                ? "scores recomputed now against the current nodes for one replica, with every replica of this gang released hypothetically"
+                : "scores recomputed now against the current nodes, with this job's own allocation released hypothetically";
         }
         else
         {
