@@ -157,6 +157,59 @@ public sealed class AllocationReplayTests
         }
     }
 
+    [Test]
+    public void Best_fit_paper_scores_a_cpu_only_task_with_the_whole_free_gpu_of_each_node_as_the_simulator_does()
+    {
+        // The simulator's BestFitScore weighs the GPU left on a node for a CPU-only task too (its request
+        // is 0): "gpu" (8 cores, 1 GPU) left with 0 cores and 1000 milli scores ⌊100·(1 − 0.5·1000/8000)⌋ = 93,
+        // "cpu" (10 cores, no GPU) left with 2 cores ⌊100·(1 − 0.5·2000/128000)⌋ = 99: the CPU-only task "c"
+        // goes to "cpu" whatever comes first, and "g" (1 GPU, 8 cores) always finds the GPU node's cores.
+        // Scored on CPU alone, "c" arriving first would take "gpu" (100 against 99) and strand its GPU.
+        // Capacity 1000 milli, limit 1300: the shuffled pair, then draws of "c" until "g" is drawn; each
+        // drawn "c" finds 2 cores at most and fails. Allocation 100% at 100% (and at the end).
+        var nodes = new[] { new TraceNode("gpu", 8_000, 65_536, 1, "T4"), new TraceNode("cpu", 10_000, 65_536, 0, "") };
+        var workload = new Workload([new TraceTask("g", 8000, 1024, 1, 1000, [], null, null, null), new TraceTask("c", 8000, 1024, 0, 0, [], null, null, null)]);
+        var cpuFirst = 0;
+        for (var seed = 42; seed <= 51; seed++)
+        {
+            cpuFirst += AllocationReplay.ArrivalOrder(workload, 1000, seed)[0] == 1 ? 1 : 0;
+            var result = AllocationReplay.Run(nodes, workload, PlacementPolicyNames.BestFitPaper, seed);
+            Assert.Multiple(() =>
+            {
+                Assert.That(result.Placed, Is.EqualTo(2), $"seed {seed}");
+                Assert.That(result.Alloc100, Is.EqualTo(100).Within(1e-9), $"seed {seed}");
+                Assert.That(result.Alloc130, Is.EqualTo(100).Within(1e-9), $"seed {seed}");
+            });
+        }
+
+        Assert.That(cpuFirst, Is.InRange(1, 9), "some seeds bring the CPU-only task first, some the GPU task");
+    }
+
+    [Test]
+    public void A_gpu_task_is_refused_where_the_gpu_is_free_but_a_cpu_only_task_took_the_cores()
+    {
+        // One node, 8 cores and 1 GPU; "c" (CPU-only, 8 cores) and "g" (1 GPU, 8 cores). CPU-only tasks
+        // go on GPU nodes (the simulator's Open-Gpu-Share filter passes them) and a task must fit the
+        // node's cores as kube-scheduler's NodeResourcesFit checks them: whichever comes first takes the
+        // node, and "g" after "c" leaves the GPU idle (0%); "g" first allocates it (100%).
+        var nodes = new[] { new TraceNode("a", 8_000, 65_536, 1, "T4") };
+        var workload = new Workload([new TraceTask("c", 8000, 1024, 0, 0, [], null, null, null), new TraceTask("g", 8000, 1024, 1, 1000, [], null, null, null)]);
+        var seen = new HashSet<double>();
+        for (var seed = 42; seed <= 51; seed++)
+        {
+            var expected = AllocationReplay.ArrivalOrder(workload, 1000, seed)[0] == 1 ? 100.0 : 0.0;
+            seen.Add(expected);
+            var result = AllocationReplay.Run(nodes, workload, PlacementPolicyNames.BestFitPaper, seed);
+            Assert.Multiple(() =>
+            {
+                Assert.That(result.Placed, Is.EqualTo(1), $"seed {seed}");
+                Assert.That(result.Alloc100, Is.EqualTo(expected).Within(1e-9), $"seed {seed}");
+            });
+        }
+
+        Assert.That(seen, Has.Count.EqualTo(2), "both orders occur among the seeds");
+    }
+
     private static TraceTask Task(string name, int gpus, int milli) =>
         new(name, 1000, 1024, gpus, milli, [], null, null, null);
 }
