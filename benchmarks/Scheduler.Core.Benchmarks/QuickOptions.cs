@@ -10,7 +10,7 @@ namespace Scheduler.Core.Benchmarks;
 internal sealed record QuickOptions
 {
     public const string Usage =
-        "usage: Scheduler.Core.Benchmarks [--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2] [--warmup 500] [--data DIR] [--no-index] [--trace-distribution]\n" +
+        "usage: Scheduler.Core.Benchmarks [--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2] [--warmup 500] [--data DIR] [--no-index] [--trace-distribution] [--gangs N]\n" +
         "       Scheduler.Core.Benchmarks --bdn [BenchmarkDotNet arguments, e.g. --filter '*' --job short]";
 
     public IReadOnlyList<int> NodeCounts { get; init; } = [1000, 10000];
@@ -32,6 +32,9 @@ internal sealed record QuickOptions
     public bool Indexed { get; init; } = true;
 
     public bool Learn { get; init; } = true;
+
+    /// <summary>With --gangs N: only the gang pass, N waiting gangs that do not fit on a loaded cluster.</summary>
+    public int Gangs { get; init; }
 
     public static bool TryParse(string[] args, out QuickOptions options, out string error)
     {
@@ -68,6 +71,10 @@ internal sealed record QuickOptions
                     break;
                 case "--data" when value is not null:
                     options = options with { DataDir = value };
+                    i++;
+                    break;
+                case "--gangs" when value is not null:
+                    options = options with { Gangs = int.Parse(value, CultureInfo.InvariantCulture) };
                     i++;
                     break;
                 case "--trace-distribution":

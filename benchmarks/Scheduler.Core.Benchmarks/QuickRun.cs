@@ -18,6 +18,11 @@ internal static class QuickRun
     public static int Run(QuickOptions options)
     {
         Console.WriteLine(Machine());
+        if (options.Gangs > 0)
+        {
+            return Gangs(options);
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"cluster: 8-GPU nodes (trace models), jobs drawn from openb_pod_list_default.csv; placement call: {options.Decisions} decisions (at most {options.Seconds} s) on a loaded cluster with churn; pass: {options.Pending} pending jobs on an empty cluster; fragmentation-aware policies {(options.Learn ? "learn the task distribution online, as the master does" : "score against the trace's task distribution, as schedctl sim does")}"));
         Console.WriteLine("policy          nodes  call/s (array)  B/call  call/s (index)  B/call   pass jobs/s  placed   pass s  pass MB");
@@ -124,6 +129,70 @@ internal static class QuickRun
         var bytes = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         var placed = decisions.Count(d => d.Allocation is not null);
         return (pending / seconds, placed, seconds, bytes);
+    }
+
+    /// <summary>
+    /// Passes with <see cref="QuickOptions.Gangs"/> waiting gangs that do not fit on a loaded cluster: each gang
+    /// asks one more whole-node replica than there are idle nodes, and each has its own CPU request, so no two
+    /// share a replica shape (the worst case: a shape's shortfall answers only its own gang). The first pass
+    /// probes every gang; a second with nothing changed probes none; a third after one node is freed probes
+    /// them all again.
+    /// </summary>
+    private static int Gangs(QuickOptions options)
+    {
+        Console.WriteLine("policy          nodes  gangs  replicas  pass 1 ms  probed  pass 2 ms  probed  pass 3 ms  probed");
+        var scenario = new CoreScenario(options.DataDir, options.Learn);
+        var figures = new Dictionary<string, double>(StringComparer.Ordinal);
+        var now = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        foreach (var count in options.NodeCounts)
+        {
+            foreach (var policy in options.Policies)
+            {
+                var array = scenario.Nodes(count);
+                var live = scenario.Fill(array, seed: 7);
+                var nodes = array.ToDictionary(n => n.Id, StringComparer.Ordinal);
+                var idle = array.Count(n => n.IdleGpuCount == n.Gpus.Count && n.Gpus.Count > 0);
+                var size = idle + 1;
+                var waiting = new List<QueuedJob>(options.Gangs * size);
+                for (var g = 0; g < options.Gangs; g++)
+                {
+                    var replica = JobDemand.Of($"gang{g}", new Core.Resources.ResourceRequest(1000 + g, 1024, CoreScenario.GpusPerNode));
+                    waiting.AddRange(GangJobs.Expand(new QueuedJob(replica, 0, now, g), size));
+                }
+
+                var cycle = scenario.MasterCycle(policy);
+                var running = new Dictionary<string, RunningJob>(StringComparer.Ordinal);
+                var (first, probed1) = TimePass(cycle, waiting, nodes, now, running);
+                var (second, probed2) = TimePass(cycle, waiting, nodes, now.AddSeconds(1), running);
+                var freed = live.First(a => nodes[a.NodeId].Allocations.Count > 1);
+                nodes[freed.NodeId].Release(freed.JobId);
+                var (third, probed3) = TimePass(cycle, waiting, nodes, now.AddSeconds(2), running);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{policy,-14} {count,6} {options.Gangs,6} {size,9} {first * 1000,10:F1} {probed1,7} {second * 1000,10:F1} {probed2,7} {third * 1000,10:F1} {probed3,7}"));
+                if (policy == PlacementPolicies.Default)
+                {
+                    figures[$"gang_pass_ms_{count}"] = Math.Round(first * 1000, 1);
+                    figures[$"gang_pass_unchanged_ms_{count}"] = Math.Round(second * 1000, 1);
+                }
+            }
+        }
+
+        figures["gangs"] = options.Gangs;
+        Console.WriteLine(JsonSerializer.Serialize(figures));
+        return 0;
+    }
+
+    private static (double Seconds, int Probed) TimePass(SchedulingCycle cycle, List<QueuedJob> waiting, Dictionary<string, NodeState> nodes, DateTimeOffset now, Dictionary<string, RunningJob> running)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var decisions = cycle.Run(waiting, nodes, now, running);
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        if (decisions.Any(d => d.Allocation is not null))
+        {
+            throw new InvalidOperationException("a benchmark gang was placed: the cluster is not loaded enough");
+        }
+
+        return (seconds, cycle.GangsProbed);
     }
 
     public static string Machine()

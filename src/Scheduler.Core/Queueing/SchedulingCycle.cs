@@ -19,6 +19,7 @@ public sealed class SchedulingCycle
     private readonly SchedulingCycleOptions _options;
     private readonly PreemptionPlanner? _planner;
     private readonly ShapeKeys _shapes = new();
+    private readonly GangShortfalls _gangShortfalls = new();
     private PlacementIndex? _index;
 
     /// <summary>Creates a cycle from a queue policy and a placement engine, with default options.</summary>
@@ -72,7 +73,17 @@ public sealed class SchedulingCycle
             _index = new PlacementIndex(nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal));
         }
 
-        var pass = new SchedulingPass(_engine, _options, _planner, nodes, _index, now, running, _shapes);
-        return pass.Run(_queuePolicy, waiting);
+        var gangs = waiting.Any(j => j.GangId is not null);
+        _gangShortfalls.BeginPass(_index.NodeArray, gangs);
+        var pass = new SchedulingPass(_engine, _options, _planner, nodes, _index, now, running, _shapes, _gangShortfalls);
+        var decisions = pass.Run(_queuePolicy, waiting);
+        _gangShortfalls.EndPass(_index.NodeArray, gangs);
+        return decisions;
     }
+
+    /// <summary>
+    /// Waiting gangs the last pass probed against the nodes; the others were answered from a shortfall
+    /// found since free capacity last grew (a gang of the same replica shape that asked as many or fewer).
+    /// </summary>
+    public int GangsProbed => _gangShortfalls.Probes;
 }

@@ -29,6 +29,7 @@ internal sealed class SchedulingPass
     private readonly HashSet<ShapeKey> _onlyOnReservedNode = [];
     private readonly GangPlanner _gangs;
     private readonly ShapeKeys _shapes;
+    private readonly GangShortfalls _shortfalls;
     private Reservation? _reservation;
     private QueuedJob? _head;
     private NodeScratch? _shadow;
@@ -43,9 +44,11 @@ internal sealed class SchedulingPass
         PlacementIndex index,
         DateTimeOffset now,
         IReadOnlyDictionary<string, RunningJob> running,
-        ShapeKeys shapes)
+        ShapeKeys shapes,
+        GangShortfalls shortfalls)
     {
         _shapes = shapes;
+        _shortfalls = shortfalls;
         _engine = engine;
         _options = options;
         _planner = planner;
@@ -164,18 +167,28 @@ internal sealed class SchedulingPass
             return;
         }
 
+        // A gang of this shape asking as many or more already fell short since capacity last grew.
+        var shape = _shapes.Of(members[0].Demand);
+        if (_shortfalls.Known(shape, size) is { } known)
+        {
+            AddShortfall(gangId, members, known);
+            return;
+        }
+
+        _shortfalls.Probed();
+
         // The node the policy would give one replica; none means no replica fits anywhere.
         var (first, reason) = TryPlace(members[0], tentative: true);
         if (first is null)
         {
-            AddAll(members, Invariant($"gang {gangId}: {GangJobs.Shortfall(members[0].Demand, size, 0, [])} ({reason})"));
+            AddShortfall(gangId, members, Remember(shape, new GangShortfalls.Shortfall(0, [], reason)));
             return;
         }
 
         var plan = _gangs.Place(members, _nodes[first.NodeId]);
         if (plan.Placed is not { } placed)
         {
-            AddAll(members, Invariant($"gang {gangId}: {GangJobs.Shortfall(members[0].Demand, size, plan.Feasible, plan.PerNode)}"));
+            AddShortfall(gangId, members, Remember(shape, new GangShortfalls.Shortfall(plan.Feasible, plan.PerNode, null)));
             return;
         }
 
@@ -183,6 +196,23 @@ internal sealed class SchedulingPass
         {
             _decisions.Add(new SchedulingDecision(job, allocation, null));
         }
+    }
+
+    private GangShortfalls.Shortfall Remember(ShapeKey shape, GangShortfalls.Shortfall shortfall)
+    {
+        // Found under a backfill reservation it could differ for a job that ends before it: not kept.
+        if (_reservation is null)
+        {
+            _shortfalls.Remember(shape, shortfall);
+        }
+
+        return shortfall;
+    }
+
+    private void AddShortfall(string gangId, QueuedJob[] members, GangShortfalls.Shortfall shortfall)
+    {
+        var text = GangJobs.Shortfall(members[0].Demand, members[0].GangSize, shortfall.Feasible, shortfall.PerNode);
+        AddAll(members, shortfall.Detail is null ? Invariant($"gang {gangId}: {text}") : Invariant($"gang {gangId}: {text} ({shortfall.Detail})"));
     }
 
     private Allocation? FindOn(QueuedJob job, NodeState node) =>
