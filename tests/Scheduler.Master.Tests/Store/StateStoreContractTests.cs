@@ -91,7 +91,6 @@ public abstract class StateStoreContractTests
         {
             Spec = spec,
             RequeueOnExit = false,
-            LostAttempt = null,
             GpuShares = [],
             GpuUuids = [],
             Replicas =
@@ -99,6 +98,13 @@ public abstract class StateStoreContractTests
                 new ReplicaRecord(0, "node-a", [new Core.Resources.GpuShare(0, 1000)], ["GPU-a0"], "10.0.0.1:29500") { Phase = ReplicaPhase.Running },
                 new ReplicaRecord(1, "node-a", [new Core.Resources.GpuShare(1, 1000)], ["GPU-a1"], "10.0.0.1:29501") { Phase = ReplicaPhase.Exited, ExitCode = 0 },
                 new ReplicaRecord(2, "node-b", [new Core.Resources.GpuShare(0, 500)], ["GPU-b0"], "10.0.0.2:29500") { Phase = ReplicaPhase.Assigned },
+            ],
+            LostAttempt = 4,
+            LostReplicas =
+            [
+                new ReplicaRecord(0, "node-c", [new Core.Resources.GpuShare(0, 1000)], ["GPU-c0"], "10.0.0.3:29500") { Phase = ReplicaPhase.Lost },
+                new ReplicaRecord(1, "node-a", [new Core.Resources.GpuShare(0, 1000)], ["GPU-a0"], "10.0.0.1:29500") { Phase = ReplicaPhase.Exited, ExitCode = 143, Stopped = true },
+                new ReplicaRecord(2, "node-c", [new Core.Resources.GpuShare(1, 1000)], ["GPU-c1"], "10.0.0.3:29501") { Phase = ReplicaPhase.Exited, ExitCode = 0 },
             ],
         };
         await store.SaveJobsAsync([gang], Token);
@@ -108,10 +114,12 @@ public abstract class StateStoreContractTests
         Assert.That(loaded.Spec.Replicas, Is.EqualTo(3));
         Assert.That(loaded.Replicas, Is.EqualTo(gang.Replicas).Using<ReplicaRecord>(SameReplica));
         Assert.That(loaded.Replicas.Select(r => r.Holds), Is.EqualTo(new[] { true, false, true }));
+        Assert.That(loaded.LostAttempt, Is.EqualTo(4));
+        Assert.That(loaded.LostReplicas, Is.EqualTo(gang.LostReplicas).Using<ReplicaRecord>(SameReplica), "the given-up attempt's replicas, for a late exit");
     }
 
     private static bool SameReplica(ReplicaRecord a, ReplicaRecord b) =>
-        (a.Rank, a.NodeId, a.Address, a.Phase, a.ExitCode) == (b.Rank, b.NodeId, b.Address, b.Phase, b.ExitCode)
+        (a.Rank, a.NodeId, a.Address, a.Phase, a.ExitCode, a.Stopped) == (b.Rank, b.NodeId, b.Address, b.Phase, b.ExitCode, b.Stopped)
         && a.GpuShares.SequenceEqual(b.GpuShares) && a.GpuUuids.SequenceEqual(b.GpuUuids);
 
     [Test]
