@@ -15,7 +15,6 @@ namespace Scheduler.Master.Tests;
 public sealed class GangLateReplicaFaultTests
 {
     [Test]
-    [Explicit("probe: fails until fixed")]
     public async Task A_gang_whose_node_is_lost_while_its_replicas_are_being_stopped_does_not_succeed_from_their_exit_0()
     {
         await using var harness = await LoopHarness.StartAsync();
@@ -43,7 +42,6 @@ public sealed class GangLateReplicaFaultTests
     }
 
     [Test]
-    [Explicit("probe: fails until fixed")]
     public async Task A_given_up_replica_the_master_stops_after_the_gang_runs_again_does_not_end_the_rerun_with_its_exit_0()
     {
         await using var harness = await LoopHarness.StartAsync();
@@ -87,7 +85,6 @@ public sealed class GangLateReplicaFaultTests
     }
 
     [Test]
-    [Explicit("probe: fails until fixed")]
     public async Task An_adopted_replica_whose_stop_was_lost_with_its_stream_is_stopped_again_when_its_worker_reconnects()
     {
         await using var harness = await LoopHarness.StartAsync();

@@ -112,14 +112,19 @@ internal static partial class JobTransitions
     /// A replica's agent is gone without the job's doing: its node died or no longer runs it, it was
     /// fenced (<paramref name="countsAsRetry"/>), or its host shut down (no retry used). The gang breaks.
     /// </summary>
-    public static JobRecord? ReplicaLost(JobRecord job, int rank, string why, bool countsAsRetry, DateTimeOffset now)
+    /// <param name="toldToStop">
+    /// Whether the master had told it to stop before this event; by default, whether its gang was being stopped. A replica
+    /// lost after that stop went out is marked stopped, so an exit reported late says nothing of its work.
+    /// </param>
+    public static JobRecord? ReplicaLost(JobRecord job, int rank, string why, bool countsAsRetry, DateTimeOffset now, bool? toldToStop = null)
     {
         if (ReplicaOf(job, rank) is not { Holds: true })
         {
             return null;
         }
 
-        var next = WithReplica(job, rank, r => r with { Phase = ReplicaPhase.Lost }, now);
+        var stopped = toldToStop ?? PhaseOf(job) is not (JobPhase.Assigned or JobPhase.Running);
+        var next = WithReplica(job, rank, r => r with { Phase = ReplicaPhase.Lost, Stopped = stopped }, now);
         return PhaseOf(job) is JobPhase.Assigned or JobPhase.Running ? Broken(next, why, countsAsRetry, now) : AfterStop(next, now);
     }
 
@@ -251,6 +256,37 @@ internal static partial class JobTransitions
                 Message = Invariant($"replica {rank} still runs on {nodeId}, given up earlier: it is stopped before the gang is placed again"),
             }
             : next;
+    }
+
+    /// <summary>
+    /// A replica given up as lost with its node, reported running again and stopped by the master rather than
+    /// held again (the gang was placed again, or its capacity went to another job): marked stopped before the
+    /// stop goes out, so its exit, whatever its code, is not taken for the gang's work. Null when it is no such
+    /// replica, or is marked already.
+    /// </summary>
+    public static JobRecord? LostReplicaStopped(JobRecord job, int attempt, int rank, string nodeId, DateTimeOffset now)
+    {
+        if (!job.IsGang)
+        {
+            return null;
+        }
+
+        if (job.Attempt == attempt)
+        {
+            return ReplicaOf(job, rank) is { Phase: ReplicaPhase.Lost, Stopped: false } lost && lost.NodeId == nodeId
+                ? WithReplica(job, rank, r => r with { Stopped = true }, now)
+                : null;
+        }
+
+        if (job.LostAttempt != attempt || attempt >= job.Attempt || rank < 0 || rank >= job.LostReplicas.Count
+            || job.LostReplicas[rank] is not { Phase: ReplicaPhase.Lost, Stopped: false } earlier || earlier.NodeId != nodeId)
+        {
+            return null;
+        }
+
+        var replicas = job.LostReplicas.ToArray();
+        replicas[rank] = earlier with { Stopped = true };
+        return job with { LostReplicas = replicas, UpdatedAt = now };
     }
 
     // Every replica finished by itself with exit 0: none was told to stop first.

@@ -211,9 +211,12 @@ internal sealed partial class SchedulerLoop
         foreach (var gang in _jobs.Values.Where(j => j.IsGang && GangMembers.HoldsOn(j, entry.Id)).ToArray())
         {
             var next = gang;
+
+            // Replicas lost together were told to stop only if their gang was being stopped before this loss.
+            var toldToStop = JobTransitions.PhaseOf(gang) is not (JobPhase.Assigned or JobPhase.Running);
             foreach (var replica in gang.Replicas.Where(r => r.Holds && r.NodeId == entry.Id && gone(gang, r)))
             {
-                next = JobTransitions.ReplicaLost(next, replica.Rank, $"replica {replica.Rank}: {why}", countsAsRetry: true, now) ?? next;
+                next = JobTransitions.ReplicaLost(next, replica.Rank, $"replica {replica.Rank}: {why}", countsAsRetry: true, now, toldToStop) ?? next;
             }
 
             if (next != gang)
@@ -298,6 +301,7 @@ internal sealed partial class SchedulerLoop
         {
             if (JobTransitions.ReplicaReturned(job, agent.Attempt, rank, entry.Id, now) is not { } back)
             {
+                await MarkStoppedAsync(entry, agent, job, rank, ct);
                 return false;
             }
 
@@ -308,6 +312,7 @@ internal sealed partial class SchedulerLoop
             }
             catch (InvalidOperationException)
             {
+                await MarkStoppedAsync(entry, agent, job, rank, ct);
                 return false;
             }
 
@@ -347,6 +352,15 @@ internal sealed partial class SchedulerLoop
 
         _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
         return true;
+    }
+
+    /// <summary>A given-up replica the caller is about to stop (not held again): stored as stopped first, so its exit is not counted as the gang's work.</summary>
+    private async Task MarkStoppedAsync(NodeEntry entry, AgentStatus agent, JobRecord job, int rank, CancellationToken ct)
+    {
+        if (JobTransitions.LostReplicaStopped(job, agent.Attempt, rank, entry.Id, _time.GetUtcNow()) is { } marked)
+        {
+            await ApplyAsync([marked], ct);
+        }
     }
 
     /// <summary>Persists a gang's change; when it just broke (or ended) with replicas still holding, those are stopped now.</summary>

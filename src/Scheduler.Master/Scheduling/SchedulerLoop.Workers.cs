@@ -103,6 +103,21 @@ internal sealed partial class SchedulerLoop
             (gang, replica) => reshaped.Contains(gang.Id) || !reported.Contains((GangMembers.AgentId(gang.Id, replica.Rank), gang.Attempt)),
             $"worker {entry.Id} no longer runs it",
             ct);
+        // A stop sent on an earlier stream, or by an earlier term, may never have been read: a replica still
+        // running of a gang being stopped is told again, or the gang would hold its capacity for as long as it runs.
+        var running = registration.Agents.Where(a => a.State == AgentState.Running).Select(a => (a.JobId, a.Attempt)).ToHashSet();
+        foreach (var gang in _jobs.Values.Where(j => j.IsGang && GangMembers.HoldsOn(j, entry.Id) && JobTransitions.PhaseOf(j) is JobPhase.Moving or JobPhase.Ending))
+        {
+            foreach (var replica in gang.Replicas.Where(r => r.Phase == ReplicaPhase.Running && r.NodeId == entry.Id))
+            {
+                var agentId = GangMembers.AgentId(gang.Id, replica.Rank);
+                if (running.Contains((agentId, gang.Attempt)))
+                {
+                    _commands.Stop(entry, agentId, gang.Attempt, gang.Message);
+                }
+            }
+        }
+
         foreach (var agent in registration.Agents)
         {
             await AgentStatusAsync(entry, agent, ct);
