@@ -121,6 +121,45 @@ public sealed class GangLateReplicaFaultTests
             "the master still owes it a stop: without one the gang holds n2 and waits for as long as the replica runs");
     }
 
+    [Test]
+    public async Task A_new_leader_stops_again_a_replica_of_a_gang_the_old_one_was_stopping()
+    {
+        var store = new MemoryStore();
+        string onN2;
+        string jobId;
+        await using (var before = await LoopHarness.StartAsync(store: store))
+        {
+            var n1 = await before.ConnectAsync("n1", gpus: 2);
+            var n2 = await before.ConnectAsync("n2", gpus: 2);
+            jobId = (await SubmitGangAsync(before, "g1", replicas: 2, gpus: 2)).Id;
+            await before.SettleAsync();
+            var starts = Starts(n1, n2);
+            foreach (var (session, start) in starts)
+            {
+                before.Report(session, start.JobId, 1, AgentState.Running);
+            }
+
+            await before.SettleAsync();
+            var onN1 = starts.Single(s => s.Session == n1).Start.JobId;
+            onN2 = starts.Single(s => s.Session == n2).Start.JobId;
+
+            // Rank on n1 fails: the gang breaks and the old leader stores that, but dies before n2 reads its stop.
+            before.Report(n1, onN1, 1, AgentState.Exited, exitCode: 3);
+            await before.SettleAsync();
+        }
+
+        Assert.That(store.Jobs[jobId].RequeueOnExit, Is.True, "stored as being stopped");
+        await using var after = await LoopHarness.StartAsync(store: store);
+        await after.ConnectAsync("n1", 2);
+        var back = await after.ConnectAsync("n2", 2, new AgentStatus { JobId = onN2, Attempt = 1, State = AgentState.Running });
+        await after.SettleAsync();
+
+        Assert.That(
+            Commands(MasterCommand.BodyOneofCase.Stop, back).Select(s => (s.Command.Stop.JobId, s.Command.Stop.Attempt)),
+            Is.EqualTo(new[] { (onN2, 1) }),
+            "without the stop the gang holds n2 for as long as the replica runs, and is never placed again");
+    }
+
     private static AgentStatus Exited(string agentId, int attempt, int code) =>
         new() { JobId = agentId, Attempt = attempt, State = AgentState.Exited, ExitCode = code };
 }

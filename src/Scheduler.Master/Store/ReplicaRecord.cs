@@ -31,8 +31,9 @@ internal sealed record ReplicaRecord(int Rank, string NodeId, IReadOnlyList<GpuS
     public int? ExitCode { get; init; }
 
     /// <summary>
-    /// True when it exited after the master told it to stop (its gang broke, was cancelled or drained): its
-    /// exit code then says nothing of whether it finished its work.
+    /// True when the master told it to stop (its gang broke, was cancelled or drained, or it was given up with its
+    /// node and then found running): its exit, even one reported after it was lost, then says nothing of whether
+    /// it finished its work.
     /// </summary>
     public bool Stopped { get; init; }
 
