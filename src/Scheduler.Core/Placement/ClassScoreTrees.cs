@@ -4,14 +4,16 @@ namespace Scheduler.Core.Placement;
 
 /// <summary>
 /// A <see cref="ClassScoreTree"/> per job shape over one index: what a cacheable policy's best class
-/// for a shape depends on (resources, allowed GPU models, required topology). Jobs with a node
+/// for a shape depends on (resources, allowed GPU models, required topology). A shape gets its tree
+/// once it comes back before the classes changed much (a tree replays every change, so a rare shape
+/// would rebuild it on every read: the scan costs the same without the memory). Jobs with a node
 /// selector are left to the scan.
 /// </summary>
 internal sealed class ClassScoreTrees
 {
     // A bound on memory (shapes × classes): past it the trees start again.
     private const int MaxShapes = 256;
-    private readonly Dictionary<Shape, ClassScoreTree> _shapes = [];
+    private readonly Dictionary<Shape, Entry> _shapes = [];
     private PlacementIndex? _index;
     private int _version;
     private long _epoch = 1;
@@ -35,18 +37,26 @@ internal sealed class ClassScoreTrees
         }
 
         var shape = new Shape(demand.Resources, ModelsKey(demand.GpuModels), demand.RequiredTopology);
-        if (!_shapes.TryGetValue(shape, out var tree))
+        if (!_shapes.TryGetValue(shape, out var entry))
         {
             if (_shapes.Count >= MaxShapes)
             {
                 _shapes.Clear();
             }
 
-            tree = new ClassScoreTree();
-            _shapes.Add(shape, tree);
+            entry = new Entry();
+            _shapes.Add(shape, entry);
         }
 
-        return tree;
+        var end = index.ChangeEnd;
+        var soon = entry.LastRead >= 0 && end - entry.LastRead <= Math.Max(64, index.ClassIdBound / 2);
+        entry.LastRead = end;
+        if (entry.Tree is null && soon)
+        {
+            entry.Tree = new ClassScoreTree();
+        }
+
+        return entry.Tree;
     }
 
     /// <summary>Starts a new epoch when the policy's version moved: every tree's scores are then stale.</summary>
@@ -74,6 +84,13 @@ internal sealed class ClassScoreTrees
         }
 
         return _lastModelsKey;
+    }
+
+    private sealed class Entry
+    {
+        public long LastRead { get; set; } = -1;
+
+        public ClassScoreTree? Tree { get; set; }
     }
 
     private readonly record struct Shape(ResourceRequest Resources, string Models, TopologyLevel Topology);

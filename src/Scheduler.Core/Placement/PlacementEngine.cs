@@ -283,7 +283,8 @@ public sealed class PlacementEngine
         if (!ReferenceEquals(tree.Index, index) || tree.IndexEpoch != index.Epoch || bound > tree.Capacity
             || tree.Position < index.ChangeStart || end - tree.Position > bound)
         {
-            tree.Reset(index, bound);
+            // Sized for every node at once: classes never outnumber the nodes, so the tree never regrows.
+            tree.Reset(index, Math.Max(bound, index.NodeArray.Length));
             for (var id = 0; id < bound; id++)
             {
                 Examine(demand, index, tree, id);
