@@ -4,10 +4,9 @@ namespace Scheduler.Core.Placement;
 
 /// <summary>
 /// A <see cref="ClassScoreTree"/> per job shape over one index: what a cacheable policy's best class
-/// for a shape depends on (resources, allowed GPU models, required topology). A shape gets its tree
-/// once it comes back before the classes changed much (a tree replays every change, so a rare shape
-/// would rebuild it on every read: the scan costs the same without the memory). Jobs with a node
-/// selector are left to the scan.
+/// for a shape depends on (resources, allowed GPU models, required topology). A shape is read through
+/// its tree only when it comes back before the classes changed much (a tree replays every change, so
+/// for a rare shape the scan is cheaper, and costs no memory). Jobs with a node selector are left to the scan.
 /// </summary>
 internal sealed class ClassScoreTrees
 {
@@ -48,15 +47,17 @@ internal sealed class ClassScoreTrees
             _shapes.Add(shape, entry);
         }
 
+        // Replaying a change costs several times what the scan spends on a class: the tree pays only
+        // when the shape comes back within a fraction of the classes' worth of changes.
         var end = index.ChangeEnd;
-        var soon = entry.LastRead >= 0 && end - entry.LastRead <= Math.Max(64, index.ClassIdBound / 2);
+        var soon = entry.LastRead >= 0 && end - entry.LastRead <= Math.Max(16, index.LiveCount / 8);
         entry.LastRead = end;
-        if (entry.Tree is null && soon)
+        if (!soon)
         {
-            entry.Tree = new ClassScoreTree();
+            return null;
         }
 
-        return entry.Tree;
+        return entry.Tree ??= new ClassScoreTree();
     }
 
     /// <summary>Starts a new epoch when the policy's version moved: every tree's scores are then stale.</summary>

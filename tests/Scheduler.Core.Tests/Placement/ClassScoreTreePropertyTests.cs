@@ -34,7 +34,7 @@ public sealed class ClassScoreTreePropertyTests
 
             // Half the runs as the master builds it: wrapped for affinity, some jobs with keys (scanned per node).
             var wrap = seed % 2 == 0;
-            var fast = new PlacementEngine(Build(policy, seed, workload, wrap));
+            var fast = new PlacementEngine(Build(policy, seed, workload, wrap)) { ScoreTreeMinClasses = 0 };
             var plain = new PlacementEngine(Build(policy, seed, workload, wrap));
             var index = new PlacementIndex(nodes);
             var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
@@ -71,7 +71,7 @@ public sealed class ClassScoreTreePropertyTests
         var rare = new ResourceRequest(3000, 8192, 2);
         var busy = new ResourceRequest(1000, 2048, 0, 300);
         var workload = learning ? null : TaskDistribution.FromDemands([JobDemand.Of("w1", rare), JobDemand.Of("w2", busy)]);
-        var fast = new PlacementEngine(PlacementPolicies.Create(policy, 1, workload));
+        var fast = new PlacementEngine(PlacementPolicies.Create(policy, 1, workload)) { ScoreTreeMinClasses = 0 };
         var plain = new PlacementEngine(PlacementPolicies.Create(policy, 1, workload));
         var index = new PlacementIndex(nodes);
         var placed = new List<Allocation>();
