@@ -89,9 +89,9 @@ internal sealed class CoreScenario
     public IPlacementPolicy MasterPolicy(string name) =>
         new AffinityPlacementPolicy(PlacementPolicies.Create(name, 42, Workload), _ => NoKeys, _ => null);
 
-    /// <summary>The scheduling cycle as the master builds it with its default options.</summary>
-    public SchedulingCycle MasterCycle(string policy) =>
-        new(QueuePolicies.Create(QueuePolicies.Default), new PlacementEngine(MasterPolicy(policy)), new SchedulingCycleOptions
+    /// <summary>The scheduling cycle as the master builds it with its default options (<paramref name="trees"/> false: classes scanned, as before the score trees).</summary>
+    public SchedulingCycle MasterCycle(string policy, bool trees = true) =>
+        new(QueuePolicies.Create(QueuePolicies.Default), new PlacementEngine(MasterPolicy(policy)) { ScoreTrees = trees }, new SchedulingCycleOptions
         {
             Backfill = true,
             Preemption = new Preemption.PreemptionOptions { MinPreemptorPriority = 500, ProtectedFromPriority = 900 },

@@ -5,12 +5,12 @@ namespace Scheduler.Core.Benchmarks;
 
 /// <summary>
 /// <c>[--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2]
-/// [--warmup 500] [--data DIR] [--no-index] [--trace-distribution]</c>.
+/// [--warmup 500] [--data DIR] [--no-index] [--no-array] [--no-trees] [--trace-distribution]</c>.
 /// </summary>
 internal sealed record QuickOptions
 {
     public const string Usage =
-        "usage: Scheduler.Core.Benchmarks [--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2] [--warmup 500] [--data DIR] [--no-index] [--trace-distribution] [--gangs N]\n" +
+        "usage: Scheduler.Core.Benchmarks [--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2] [--warmup 500] [--data DIR] [--no-index] [--no-array] [--no-trees] [--trace-distribution] [--gangs N]\n" +
         "       Scheduler.Core.Benchmarks --bdn [BenchmarkDotNet arguments, e.g. --filter '*' --job short]";
 
     public IReadOnlyList<int> NodeCounts { get; init; } = [1000, 10000];
@@ -35,6 +35,12 @@ internal sealed record QuickOptions
 
     /// <summary>With --gangs N: only the gang pass, N waiting gangs that do not fit on a loaded cluster.</summary>
     public int Gangs { get; init; }
+
+    /// <summary>False skips the per-node scan (the slowest column) to measure the index path alone.</summary>
+    public bool Array { get; init; } = true;
+
+    /// <summary>False: the index path scans classes (as before the per-shape score trees), for side-by-side figures.</summary>
+    public bool Trees { get; init; } = true;
 
     public static bool TryParse(string[] args, out QuickOptions options, out string error)
     {
@@ -79,6 +85,12 @@ internal sealed record QuickOptions
                     break;
                 case "--trace-distribution":
                     options = options with { Learn = false };
+                    break;
+                case "--no-array":
+                    options = options with { Array = false };
+                    break;
+                case "--no-trees":
+                    options = options with { Trees = false };
                     break;
                 case "--no-index":
                     options = options with { Indexed = false };

@@ -24,7 +24,7 @@ internal static class QuickRun
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"cluster: 8-GPU nodes (trace models), jobs drawn from openb_pod_list_default.csv; placement call: {options.Decisions} decisions (at most {options.Seconds} s) on a loaded cluster with churn; pass: {options.Pending} pending jobs on an empty cluster; fragmentation-aware policies {(options.Learn ? "learn the task distribution online, as the master does" : "score against the trace's task distribution, as schedctl sim does")}"));
+            $"cluster: 8-GPU nodes (trace models), jobs drawn from openb_pod_list_default.csv; placement call: {options.Decisions} decisions (at most {options.Seconds} s) on a loaded cluster with churn; pass: {options.Pending} pending jobs on an empty cluster; index path: {(options.Trees ? "per-shape score trees" : "class scan (--no-trees)")}; fragmentation-aware policies {(options.Learn ? "learn the task distribution online, as the master does" : "score against the trace's task distribution, as schedctl sim does")}"));
         Console.WriteLine("policy          nodes  call/s (array)  B/call  call/s (index)  B/call   pass jobs/s  placed   pass s  pass MB");
 
         var scenario = new CoreScenario(options.DataDir, options.Learn);
@@ -33,9 +33,9 @@ internal static class QuickRun
         {
             foreach (var policy in options.Policies)
             {
-                var array = Calls(scenario, policy, nodes, options, indexed: false);
+                var array = options.Array ? Calls(scenario, policy, nodes, options, indexed: false) : (PerSecond: double.NaN, Bytes: double.NaN);
                 var index = options.Indexed ? Calls(scenario, policy, nodes, options, indexed: true) : (PerSecond: double.NaN, Bytes: double.NaN);
-                var pass = options.Pending > 0 ? Pass(scenario, policy, nodes, options.Pending) : default;
+                var pass = options.Pending > 0 ? Pass(scenario, policy, nodes, options.Pending, options.Trees) : default;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{policy,-14} {nodes,6} {array.PerSecond,15:F0} {array.Bytes,7:F0} {index.PerSecond,15:F0} {index.Bytes,7:F0} {pass.JobsPerSecond,13:F0} {pass.Placed,7} {pass.Seconds,8:F2} {pass.Bytes / 1e6,8:F0}"));
                 if (policy == PlacementPolicies.Default)
@@ -44,7 +44,10 @@ internal static class QuickRun
                     var best = double.IsNaN(index.PerSecond) ? array : index;
                     figures[$"decisions_per_s_{suffix}"] = Math.Round(best.PerSecond);
                     figures[$"bytes_per_decision_{suffix}"] = Math.Round(best.Bytes);
-                    figures[$"decisions_per_s_array_{suffix}"] = Math.Round(array.PerSecond);
+                    if (options.Array)
+                    {
+                        figures[$"decisions_per_s_array_{suffix}"] = Math.Round(array.PerSecond);
+                    }
                     if (options.Pending > 0)
                     {
                         figures[$"pass_jobs_per_s_{suffix}"] = Math.Round(pass.JobsPerSecond);
@@ -63,7 +66,7 @@ internal static class QuickRun
         var nodes = scenario.Nodes(count);
         var live = scenario.Fill(nodes, seed: 7);
         var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
-        var engine = new PlacementEngine(scenario.MasterPolicy(policy));
+        var engine = new PlacementEngine(scenario.MasterPolicy(policy)) { ScoreTrees = options.Trees };
         var index = indexed ? new PlacementIndex(nodes) : null;
         var stream = scenario.Demands(options.Decisions + options.Warmup, seed: 11, prefix: "call");
         var random = new Random(13);
@@ -115,12 +118,12 @@ internal static class QuickRun
         return (done / (ticks / (double)Stopwatch.Frequency), bytes / (double)Math.Max(1, done));
     }
 
-    private static (double JobsPerSecond, int Placed, double Seconds, double Bytes) Pass(CoreScenario scenario, string policy, int count, int pending)
+    private static (double JobsPerSecond, int Placed, double Seconds, double Bytes) Pass(CoreScenario scenario, string policy, int count, int pending, bool trees)
     {
         var nodes = scenario.Nodes(count).ToDictionary(n => n.Id, StringComparer.Ordinal);
         var now = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
         var waiting = CoreScenario.Queue(scenario.Demands(pending, seed: 17, prefix: "pending"), now);
-        var cycle = scenario.MasterCycle(policy);
+        var cycle = scenario.MasterCycle(policy, trees);
         GC.Collect();
         var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
         var started = Stopwatch.GetTimestamp();

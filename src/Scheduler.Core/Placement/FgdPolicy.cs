@@ -160,7 +160,7 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
     {
         if (!info.Memoisable)
         {
-            return Fragmentation.Compute(cpu, memory, gpuFree, info.Masks, _workload.TypicalArray, _options.MemoryAware);
+            return Fragmentation.Compute(cpu, memory, gpuFree, _workload.TypicalArray, _options.MemoryAware, info.GroupOf, info.GroupMask, info.GroupMilli);
         }
 
         Span<int> sorted = stackalloc int[gpuFree.Length];
@@ -191,16 +191,9 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
             return frag;
         }
 
-        var masks = info.Masks;
-        if (info.UniformModel)
-        {
-            // Masks of a uniform node are all-or-nothing, so the sorted order is as good as the real one.
-            frag = Fragmentation.Compute(cpu, memory, sorted, masks, _workload.TypicalArray, _options.MemoryAware);
-        }
-        else
-        {
-            frag = Fragmentation.Compute(cpu, memory, gpuFree, masks, _workload.TypicalArray, _options.MemoryAware);
-        }
+        // Masks of a uniform node are all-or-nothing, so the sorted order is as good as the real one.
+        frag = Fragmentation.Compute(
+            cpu, memory, info.UniformModel ? sorted : gpuFree, _workload.TypicalArray, _options.MemoryAware, info.GroupOf, info.GroupMask, info.GroupMilli);
 
         if (_memo.Count >= MemoLimit)
         {
@@ -239,6 +232,10 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
         public NodeInfo(NodeState node, IReadOnlyList<TypicalTask> typical)
         {
             Masks = Fragmentation.AccessMasks(node, typical);
+            Fragmentation.Group(Masks, [.. typical], out var groupOf, out var groupMask, out var groupMilli);
+            GroupOf = groupOf;
+            GroupMask = groupMask;
+            GroupMilli = groupMilli;
             ModelsKey = node.GpuModelsKey;
             var models = node.Gpus.Select(g => g.Model.ToUpperInvariant()).ToArray();
             UniformModel = models.Distinct(StringComparer.Ordinal).Count() <= 1;
@@ -255,6 +252,13 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
         }
 
         public ulong[] Masks { get; }
+
+        // Typical tasks that see this node's GPUs alike, counted once per measure (Fragmentation.Group).
+        public int[] GroupOf { get; }
+
+        public ulong[] GroupMask { get; }
+
+        public int[] GroupMilli { get; }
 
         public bool UniformModel { get; }
 

@@ -52,6 +52,115 @@ public static class Fragmentation
         return masks;
     }
 
+    /// <summary>
+    /// Groups typical tasks that see a node's GPUs alike (same access mask, same milli-GPU per GPU):
+    /// <paramref name="groupOf"/>[t] is task t's group, or -1 for a task that sees no GPU (CPU-only, or
+    /// no GPU of its model here). <see cref="Compute(long, long, ReadOnlySpan{int}, TypicalTask[], bool, int[], ulong[], int[])"/>
+    /// then counts each group's fitting GPUs once instead of once per task.
+    /// </summary>
+    internal static void Group(ulong[] masks, TypicalTask[] typical, out int[] groupOf, out ulong[] groupMask, out int[] groupMilli)
+    {
+        groupOf = new int[typical.Length];
+        var keys = new List<(ulong Mask, int Milli)>();
+        for (var t = 0; t < typical.Length; t++)
+        {
+            if (typical[t].GpuCount == 0 || masks[t] == 0)
+            {
+                groupOf[t] = -1;
+                continue;
+            }
+
+            var key = (masks[t], typical[t].GpuMilli);
+            var g = keys.IndexOf(key);
+            if (g < 0)
+            {
+                g = keys.Count;
+                keys.Add(key);
+            }
+
+            groupOf[t] = g;
+        }
+
+        groupMask = keys.Select(k => k.Mask).ToArray();
+        groupMilli = keys.Select(k => k.Milli).ToArray();
+    }
+
+    /// <summary>
+    /// The same value as <see cref="Compute(long, long, ReadOnlySpan{int}, ulong[], TypicalTask[], bool)"/>, bit for bit (the
+    /// same terms added in the same order), with each group's GPUs counted once and only when some task of
+    /// it has the CPU and memory to run: the cost follows the groups, not the tasks times the GPUs.
+    /// </summary>
+    internal static double Compute(
+        long cpuFree,
+        long memoryFree,
+        ReadOnlySpan<int> gpuFree,
+        TypicalTask[] typical,
+        bool memoryAware,
+        int[] groupOf,
+        ulong[] groupMask,
+        int[] groupMilli)
+    {
+        long total = 0;
+        foreach (var f in gpuFree)
+        {
+            total += f;
+        }
+
+        if (total == 0)
+        {
+            return 0;
+        }
+
+        var gpus = Math.Min(gpuFree.Length, 64);
+        var groups = groupMask.Length;
+        Span<int> fitsOf = groups <= 128 ? stackalloc int[groups] : new int[groups];
+        Span<long> tooSmallOf = groups <= 128 ? stackalloc long[groups] : new long[groups];
+        fitsOf.Fill(-1);
+        double frag = 0;
+        for (var t = 0; t < typical.Length; t++)
+        {
+            var task = typical[t];
+            var g = groupOf[t];
+            if (g < 0)
+            {
+                frag += task.Weight * total;
+                continue;
+            }
+
+            if (cpuFree < task.CpuMillis || (memoryAware && memoryFree < task.MemoryMib))
+            {
+                frag += task.Weight * total;
+                continue;
+            }
+
+            if (fitsOf[g] < 0)
+            {
+                var mask = groupMask[g];
+                var milli = groupMilli[g];
+                var fits = 0;
+                long tooSmall = 0;
+                for (var i = 0; i < gpus; i++)
+                {
+                    if (((mask >> i) & 1) != 0 && gpuFree[i] >= milli)
+                    {
+                        fits++;
+                    }
+                    else
+                    {
+                        tooSmall += gpuFree[i];
+                    }
+                }
+
+                fitsOf[g] = fits;
+                tooSmallOf[g] = tooSmall;
+            }
+
+            frag += task.Weight * (fitsOf[g] >= task.GpuCount ? tooSmallOf[g] : total);
+        }
+
+        return frag;
+    }
+
     internal static double Compute(
         long cpuFree,
         long memoryFree,

@@ -23,6 +23,14 @@ public sealed class PlacementIndex
     private bool _stale;
     private int _generations;
 
+    // Ids of classes that changed (born, died, gained or lost a member), in order: per-shape score
+    // trees replay what they have not seen. Entry i has the absolute position _changeStart + i.
+    private readonly List<int> _changes = [];
+    private long _changeStart;
+
+    // Live position by class id (-1: no node in that class): what a tree replaying changes reads first.
+    private int[] _liveOf = new int[16];
+
     // Live classes, densely packed, with what the cheap capacity test reads kept side by side.
     private int[] _live = new int[16];
     private ClassCapacity[] _capacity = new ClassCapacity[16];
@@ -69,6 +77,21 @@ public sealed class PlacementIndex
     internal int ClassIdBound => _classes.Count;
 
     internal ReadOnlySpan<ClassCapacity> Capacities => _capacity.AsSpan(0, _liveCount);
+
+    /// <summary>Bumped whenever the classes are rebuilt from scratch: class ids and change positions start again.</summary>
+    internal int Epoch { get; private set; }
+
+    /// <summary>The absolute position of the oldest change still kept.</summary>
+    internal long ChangeStart => _changeStart;
+
+    /// <summary>The absolute position after the newest change.</summary>
+    internal long ChangeEnd => _changeStart + _changes.Count;
+
+    /// <summary>The class id changed at absolute position <paramref name="position"/> (between <see cref="ChangeStart"/> and <see cref="ChangeEnd"/>).</summary>
+    internal int ChangeAt(long position) => _changes[(int)(position - _changeStart)];
+
+    /// <summary>The live position of class <paramref name="id"/>, or -1 when no node is in that class now.</summary>
+    internal int LiveOf(int id) => (uint)id < (uint)_classes.Count ? _liveOf[id] : -1;
 
     /// <summary>True when this index holds exactly the nodes of <paramref name="nodes"/> and is current.</summary>
     public bool Covers(IReadOnlyDictionary<string, NodeState> nodes)
@@ -119,12 +142,23 @@ public sealed class PlacementIndex
         }
 
         _dirtyCount = 0;
+
+        // Keep the newer half once the log outgrows the classes several times over: a reader that
+        // far behind rescans every class anyway.
+        var limit = Math.Max(4096, 8 * _classes.Count);
+        if (_changes.Count > limit)
+        {
+            var drop = _changes.Count / 2;
+            _changes.RemoveRange(0, drop);
+            _changeStart += drop;
+        }
     }
 
     /// <summary>How many nodes the class at live position <paramref name="live"/> holds.</summary>
     internal int ClassSize(int live) => _classes[_live[live]].Count;
 
     /// <summary>The earliest node of the class at live position <paramref name="live"/>.</summary>
+    /// <remarks>Its slot changes as nodes join and leave the class; each such change is logged.</remarks>
     internal NodeState Representative(int live, out int slot)
     {
         var id = _live[live];
@@ -140,6 +174,9 @@ public sealed class PlacementIndex
         _freeClasses.Clear();
         _liveCount = 0;
         _dirtyCount = 0;
+        _changeStart += _changes.Count;
+        _changes.Clear();
+        Epoch++;
         for (var slot = 0; slot < _nodes.Length; slot++)
         {
             var node = _nodes[slot];
@@ -165,6 +202,7 @@ public sealed class PlacementIndex
         }
 
         _classOf[slot] = -1;
+        _changes.Add(id);
         var cls = _classes[id];
         if (--cls.Count > 0)
         {
@@ -175,11 +213,13 @@ public sealed class PlacementIndex
         cls.Clear();
         var live = cls.Live;
         var last = --_liveCount;
+        _liveOf[id] = -1;
         if (live != last)
         {
             _live[live] = _live[last];
             _capacity[live] = _capacity[last];
             _classes[_live[live]].Live = live;
+            _liveOf[_live[live]] = live;
         }
 
         _freeClasses.Push(id);
@@ -203,6 +243,7 @@ public sealed class PlacementIndex
         var cls = _classes[id];
         cls.Count++;
         _classOf[slot] = id;
+        _changes.Add(id);
         cls.Add(slot, _classOf, id);
     }
 
@@ -217,6 +258,10 @@ public sealed class PlacementIndex
         {
             id = _classes.Count;
             _classes.Add(new NodeClass());
+            if (id == _liveOf.Length)
+            {
+                Array.Resize(ref _liveOf, _liveOf.Length * 2);
+            }
         }
 
         if (_liveCount == _live.Length)
@@ -228,6 +273,7 @@ public sealed class PlacementIndex
         var cls = _classes[id];
         cls.Key = key;
         cls.Live = _liveCount;
+        _liveOf[id] = _liveCount;
         _live[_liveCount] = id;
         _capacity[_liveCount] = ClassCapacity.Of(node, id, ++_generations);
         _liveCount++;

@@ -16,6 +16,43 @@ public sealed class FragmentationTests
     ]);
 
     [Test]
+    public void Grouped_measure_equals_the_per_task_measure_bit_for_bit_on_random_nodes()
+    {
+        string[] models = ["A100", "T4", "V100"];
+        for (var seed = 1; seed <= 200; seed++)
+        {
+            var random = new Random(seed);
+            var demands = Enumerable.Range(0, random.Next(1, 60)).Select(k => new JobDemand(
+                $"j{k}",
+                random.Next(4) switch
+                {
+                    0 => new ResourceRequest(random.Next(0, 16) * 1000L, random.Next(1, 64) * 1024L),
+                    1 => new ResourceRequest(random.Next(0, 16) * 1000L, random.Next(1, 64) * 1024L, 0, random.Next(1, 10) * 100),
+                    _ => new ResourceRequest(random.Next(0, 16) * 1000L, random.Next(1, 64) * 1024L, random.Next(1, 9)),
+                },
+                random.Next(4) == 0 ? [models[random.Next(models.Length)]] : [],
+                new Dictionary<string, string>())).ToList();
+            var typical = TaskDistribution.FromDemands(demands, coverage: 1.0).TypicalArray;
+            var gpus = random.Next(0, 11);
+            var node = new NodeState("n", 64_000, 512 * 1024, Enumerable.Range(0, gpus).Select(g => new GpuDevice(g, $"g{g}", models[random.Next(models.Length)], 0)).ToArray());
+            var masks = Fragmentation.AccessMasks(node, typical);
+            Fragmentation.Group(masks, typical, out var groupOf, out var groupMask, out var groupMilli);
+            for (var state = 0; state < 20; state++)
+            {
+                var free = Enumerable.Range(0, gpus).Select(_ => random.Next(3) == 0 ? 1000 : random.Next(0, 11) * 100).ToArray();
+                var cpu = random.Next(0, 20) * 1000L;
+                var memory = random.Next(0, 80) * 1024L;
+                foreach (var memoryAware in new[] { false, true })
+                {
+                    var plain = Fragmentation.Compute(cpu, memory, free, masks, typical, memoryAware);
+                    var grouped = Fragmentation.Compute(cpu, memory, free, typical, memoryAware, groupOf, groupMask, groupMilli);
+                    Assert.That(BitConverter.DoubleToInt64Bits(grouped), Is.EqualTo(BitConverter.DoubleToInt64Bits(plain)), $"seed {seed} state {state}");
+                }
+            }
+        }
+    }
+
+    [Test]
     public void Typical_tasks_are_weighted_by_frequency()
     {
         Assert.That(HalfSharedHalfWhole.Typical.Select(t => t.Weight), Is.EqualTo(new[] { 0.5, 0.5 }));
