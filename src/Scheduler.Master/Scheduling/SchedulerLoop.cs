@@ -535,11 +535,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
         // Until the server listens no worker can reach this master: nobody is judged silent yet.
         foreach (var entry in _serving ? _nodes.Values.ToArray() : [])
         {
-            var silent = now - entry.LastSeen;
+            var heard = entry.LastHeard;
+            var silent = now - heard;
             switch (_detector.Judge(entry.State.Health, silent))
             {
                 case NodeVerdict.Dead:
-                    await MarkDeadAsync(entry, silent, ct);
+                    await MarkDeadAsync(entry, heard, silent, ct);
                     break;
                 case NodeVerdict.Suspect:
                     entry.State.Health = NodeHealth.Suspect;
