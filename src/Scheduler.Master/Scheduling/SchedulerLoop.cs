@@ -138,6 +138,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// <summary>Cancelled when this loop's leader term ends: streams served for it close then.</summary>
     public CancellationToken TermEnded => _term.Ended;
 
+    /// <summary>The epoch the loop's commands carry now (the worker gateway stamps its heartbeat acknowledgements with it).</summary>
+    public long CommandEpoch => Volatile.Read(ref _epoch);
+
+    /// <summary>Whether this term may still command workers: not ended, its lease proven held (as for every command the loop sends).</summary>
+    public bool MayCommand => _term.IsValid;
+
     public TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
 
     /// <summary>Hands an event to the loop; false only while the host shuts down.</summary>

@@ -83,7 +83,7 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
                 // A malformed or out-of-order message ends this stream with its status; the node is
                 // then treated as any worker whose stream broke.
                 WorkerMessageValidator.Validate(requestStream.Current);
-                Heard(session, requestStream.Current);
+                Heard(loop, session, requestStream.Current);
                 loop.Post(new WorkerMessageReceived(session, requestStream.Current));
             }
         }
@@ -123,12 +123,16 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
     /// Notes the worker heard from now and acknowledges a heartbeat at once, off the scheduling loop:
     /// the loop's failure detector counts the node heard from this moment (WorkerSession.LastHeard),
     /// so the worker's fencing clock may restart from the heartbeat's send time however far behind
-    /// the loop is. Its agents' states still go to the loop, in order.
+    /// the loop is. Its agents' states still go to the loop, in order. The acknowledgement carries the
+    /// loop's epoch (a worker ignores commands of an older one) and, like every command, is withheld
+    /// once the term cannot prove its lease.
     /// </summary>
-    private void Heard(WorkerSession session, WorkerMessage message) =>
+    private void Heard(SchedulerLoop loop, WorkerSession session, WorkerMessage message) =>
         session.Heard(
             _time.GetUtcNow(),
-            message.BodyCase == WorkerMessage.BodyOneofCase.Heartbeat ? new MasterCommand { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } } : null);
+            message.BodyCase == WorkerMessage.BodyOneofCase.Heartbeat && loop.MayCommand
+                ? new MasterCommand { Epoch = loop.CommandEpoch, HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } }
+                : null);
 
     private static async Task WriteAsync(WorkerSession session, IServerStreamWriter<MasterCommand> stream, CancellationToken ct)
     {
