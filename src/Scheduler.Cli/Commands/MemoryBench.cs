@@ -192,7 +192,9 @@ internal static class MemoryBench
         }
 
         await Task.WhenAll(calls);
-        await WaitFinishedAsync(cluster.Client, firstJobs + submitted, TimeSpan.FromMinutes(10), ct);
+
+        // Counted by what is still to finish: retention deletes finished jobs, so totals fall.
+        await WaitIdleAsync(cluster.Client, TimeSpan.FromMinutes(10), ct);
         var last = await ReadingAsync(cluster, ct);
         var lastJobs = await StoredJobsAsync(cluster.Client, ct);
         await output.WriteLineAsync($"[{name}] after the steady run: {submitted} more jobs submitted, {lastJobs - firstJobs} more stored; RSS {FanInBench.Mib(first.Rss)} -> {FanInBench.Mib(last.Rss)} MiB, store {FanInBench.Mib(first.Store)} -> {FanInBench.Mib(last.Store)} MiB");
@@ -267,6 +269,21 @@ internal static class MemoryBench
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50 * Math.Min(attempt + 1, 20)), ct);
             }
+        }
+    }
+
+    private static async Task WaitIdleAsync(SchedulerClient client, TimeSpan limit, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < limit)
+        {
+            var status = await client.GetClusterStatusAsync(ct);
+            if (status.JobsByState.Where(s => s.Key is not ("SUCCEEDED" or "FAILED" or "CANCELLED")).Sum(s => s.Value) == 0)
+            {
+                return;
+            }
+
+            await Task.Delay(500, ct);
         }
     }
 
