@@ -28,7 +28,7 @@ switch ($Target) {
     if ($which -eq "all") {
       dotnet $schedctl bench --nodes 1000 --jobs 1000
       dotnet $schedctl bench fanin --nodes 2000 --seconds 30
-      dotnet $schedctl bench memory --nodes 500 --jobs 2000 --long-seconds 30
+      dotnet $schedctl bench memory --nodes 500 --jobs 2000 --long-seconds 120
     }
     if ($which -eq "e2e") { dotnet $schedctl bench @more }
     if ($which -eq "fanin") { dotnet $schedctl bench fanin @more }

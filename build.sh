@@ -32,7 +32,7 @@ case "$target" in
         # in its figures; the others still run.
         dotnet "$schedctl" bench --nodes 1000 --jobs 1000 || echo "bench e2e exited $?" >&2
         dotnet "$schedctl" bench fanin --nodes 2000 --seconds 30 || echo "bench fanin exited $?" >&2
-        dotnet "$schedctl" bench memory --nodes 500 --jobs 2000 --long-seconds 30 || echo "bench memory exited $?" >&2 ;;
+        dotnet "$schedctl" bench memory --nodes 500 --jobs 2000 --long-seconds 120 || echo "bench memory exited $?" >&2 ;;
       e2e) dotnet "$schedctl" bench "$@" ;;
       fanin) dotnet "$schedctl" bench fanin "$@" ;;
       memory) dotnet "$schedctl" bench memory "$@" ;;

@@ -128,6 +128,12 @@ internal sealed class MasterOptions
     [Range(0, 100 * 8766)]
     public int JobRetentionHours { get; set; } = 168;
 
+    /// <summary>
+    /// Finished jobs are deleted this long after they finished, as a duration (30s, 10m, 24h, 7d; 0 keeps
+    /// them forever); empty: <see cref="JobRetentionHours"/> decides. Read by <see cref="JobRetention"/>.
+    /// </summary>
+    public string JobRetention { get; set; } = "";
+
     /// <summary>How often the autoscaling signal is worked out (seconds); 0 turns it off.</summary>
     [Range(0, 86_400)]
     public int AutoscaleIntervalSeconds { get; set; } = 30;

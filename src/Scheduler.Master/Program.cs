@@ -37,6 +37,7 @@ var switches = new Dictionary<string, string>
     ["--rebalance-max-per-run"] = "Master:RebalanceMaxPerRun",
     ["--rebalance-max-in-flight"] = "Master:RebalanceMaxInFlight",
     ["--job-retention-hours"] = "Master:JobRetentionHours",
+    ["--job-retention"] = "Master:JobRetention",
     ["--autoscale-interval-s"] = "Master:AutoscaleIntervalSeconds",
     ["--autoscale-window-s"] = "Master:AutoscaleWindowSeconds",
     ["--autoscale-spare-hosts"] = "Master:AutoscaleSpareHosts",
@@ -91,13 +92,15 @@ builder.Services.AddOptions<MasterOptions>()
     .Validate(o => o.Advertise.Length == 0 || Uri.TryCreate(o.Advertise, UriKind.Absolute, out var u) && u.Scheme is "http" or "https", "Master:Advertise must be an http:// or https:// URL")
     .ValidateOnStart();
 builder.Services.AddSingleton<IValidateOptions<MasterOptions>, RebalanceOptionsValidation>();
+builder.Services.AddSingleton<IValidateOptions<MasterOptions>, JobRetention>();
 
 var options = builder.Configuration.GetSection(MasterOptions.Section).Get<MasterOptions>() ?? new MasterOptions();
 
 // Checked before the host starts, so a wrong value is one line per error (the host would log a stack first).
-if (new RebalanceOptionsValidation().Validate(null, options) is { Failed: true, Failures: { } rebalanceErrors })
+if (new IValidateOptions<MasterOptions>[] { new RebalanceOptionsValidation(), new JobRetention() }
+        .SelectMany(v => v.Validate(null, options) is { Failed: true, Failures: { } f } ? f : []).ToList() is { Count: > 0 } optionErrors)
 {
-    foreach (var failure in rebalanceErrors)
+    foreach (var failure in optionErrors)
     {
         await Console.Error.WriteLineAsync($"error: {failure}");
     }

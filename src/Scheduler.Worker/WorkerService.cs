@@ -97,6 +97,7 @@ internal sealed partial class WorkerService : BackgroundService
         var probes = new List<IGpuProbe>();
         var migrations = new List<WorkerMigration>();
         var sweepers = new List<AgentLogSweeper>();
+        var cgroupRoots = new List<AgentCgroups>();
 
         // One fencing timer and one warning budget for all the nodes of this process (many when simulated).
         await using var ticker = new FencingTicker(_time);
@@ -114,6 +115,7 @@ internal sealed partial class WorkerService : BackgroundService
                 probes.Add(probe);
                 var identity = new WorkerIdentity(nodeId, dataDir, HostResources.CpuMillis(_options), HostResources.MemoryMib(_options), HostResources.ParseLabels(_options.Labels), transferAddress);
                 var cgroups = AgentCgroups.Create(nodeId, dataDir);
+                cgroupRoots.Add(cgroups);
                 if (cgroups.Root is null && nodes.Length == 1)
                 {
                     LogNoCgroups(nodeId);
@@ -155,6 +157,12 @@ internal sealed partial class WorkerService : BackgroundService
             foreach (var probe in probes)
             {
                 probe.Dispose();
+            }
+
+            // The links have stopped their agents: their cgroups are gone, so the folders are empty.
+            foreach (var cgroups in cgroupRoots)
+            {
+                cgroups.RemoveRoot();
             }
         }
     }

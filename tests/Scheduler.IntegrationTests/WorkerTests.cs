@@ -36,4 +36,18 @@ public sealed class WorkerTests : PerTestCluster
         var done = await api.WaitForStateAsync(job.Id, JobState.Succeeded);
         Assert.That(done.NodeId, Does.StartWith("sim-"));
     }
+    [Test]
+    public async Task A_job_running_past_dead_after_is_never_fenced_the_gateway_acknowledging_each_heartbeat_with_the_terms_epoch()
+    {
+        var (cluster, api) = await StartAsync("acks");
+        var worker = cluster.StartWorker("w1");
+        await api.WaitForReadyNodesAsync("w1");
+
+        // Dead-after is 5 s here: without acknowledgements it would accept, the worker fences at 4.8 s.
+        var job = await api.SubmitAsync(ClusterApi.Shell("sleep 8"));
+        var done = await api.WaitForStateAsync(job.Id, JobState.Succeeded);
+
+        Assert.That(done.Attempt, Is.EqualTo(1), "ran once, to the end");
+        Assert.That(worker.ReadLog(), Does.Not.Contain("Ignored HeartbeatAck").And.Not.Contain("no contact with the master"));
+    }
 }

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Time.Testing;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Leadership;
 using Scheduler.Master.Scheduling;
+using Scheduler.Master.Store;
 using Scheduler.Master.Workers;
 
 namespace Scheduler.Master.Tests;
@@ -22,17 +23,21 @@ internal sealed class LoopHarness : IAsyncDisposable
     private readonly Lifetime _lifetime = new();
     private readonly MasterMetrics _metrics;
 
-    private LoopHarness(MasterOptions options, MemoryStore store, long epoch)
+    private LoopHarness(MasterOptions options, IStateStore store, long epoch)
     {
-        Store = store;
+        StateStore = store;
         _metrics = new MasterMetrics(_services.GetRequiredService<IMeterFactory>());
         Term = new LeaderTerm(epoch, Time.GetUtcNow(), Lease);
-        Loop = new SchedulerLoop(Store, Options.Create(options), Time, NullLogger<SchedulerLoop>.Instance, _metrics, _lifetime, Term);
+        Loop = new SchedulerLoop(store, Options.Create(options), Time, NullLogger<SchedulerLoop>.Instance, _metrics, _lifetime, Term);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
 
-    public MemoryStore Store { get; }
+    /// <summary>The store when it is the in-memory one (most tests); see <see cref="StateStore"/> for a real one.</summary>
+    public MemoryStore Store => StateStore as MemoryStore ?? throw new InvalidOperationException("this harness runs on a real store: use StateStore");
+
+    /// <summary>The store the loop writes to (a <see cref="MemoryStore"/> unless the test passed a real one).</summary>
+    public IStateStore StateStore { get; }
 
     /// <summary>The lease behind the loop's term: the test can make it lapse.</summary>
     public TestLease Lease { get; } = new();
@@ -43,9 +48,12 @@ internal sealed class LoopHarness : IAsyncDisposable
 
     /// <summary>Starts a term on <paramref name="store"/> (a new one if null; a used one is a restart or a takeover).</summary>
     /// <param name="serving">Whether the host's server listens from the start (false: the test says when, with <see cref="StartServing"/>).</param>
-    public static async Task<LoopHarness> StartAsync(MasterOptions? options = null, MemoryStore? store = null, bool serving = true)
+    public static Task<LoopHarness> StartAsync(MasterOptions? options = null, MemoryStore? store = null, bool serving = true) =>
+        StartOnAsync(store ?? new MemoryStore(), options, serving);
+
+    /// <summary>As <see cref="StartAsync"/>, on any store (SQLite or etcd for tests that need the real ones).</summary>
+    public static async Task<LoopHarness> StartOnAsync(IStateStore store, MasterOptions? options = null, bool serving = true)
     {
-        store ??= new MemoryStore();
         var epoch = await store.BeginTermAsync(CancellationToken.None);
         var harness = new LoopHarness(options ?? new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0 }, store, epoch);
         if (serving)
@@ -182,6 +190,9 @@ internal sealed class LoopHarness : IAsyncDisposable
 
     public Task<Job> MigrateAsync(string jobId, string target = "") =>
         Loop.AskAsync<Job>(r => new MigrateJob(jobId, target, r), Timeout());
+
+    public Task<Job> CancelAsync(string jobId) =>
+        Loop.AskAsync<Job>(r => new CancelJob(jobId, r), Timeout());
 
     public Task<Job> SuspendAsync(string jobId) =>
         Loop.AskAsync<Job>(r => new SuspendJob(jobId, r), Timeout());

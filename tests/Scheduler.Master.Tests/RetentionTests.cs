@@ -5,7 +5,7 @@ using static Scheduler.Master.Tests.LoopHarness;
 
 namespace Scheduler.Master.Tests;
 
-/// <summary>Retention: finished jobs are deleted once --job-retention-hours have passed since they finished; nothing else is.</summary>
+/// <summary>Retention: finished jobs are deleted once the retention (--job-retention or --job-retention-hours) has passed since they finished; nothing else is.</summary>
 [TestFixture]
 [CancelAfter(60_000)]
 public sealed class RetentionTests
@@ -62,6 +62,92 @@ public sealed class RetentionTests
         var next = await restarted.SubmitAsync("c", gpus: 1);
 
         Assert.That(ids, Does.Not.Contain(next.Id));
+    }
+
+    [Test]
+    public async Task A_sub_hour_retention_deletes_finished_jobs_seconds_after_they_finish_and_never_a_running_or_pending_one()
+    {
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", AutoscaleIntervalSeconds = 0 };
+        await using var harness = await StartAsync(options);
+        var n1 = await harness.ConnectAsync("n1", 2);
+        var done = await harness.SubmitAsync("done", gpus: 1);
+        harness.Report(n1, done.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Exited, exitCode: 0);
+        var running = await harness.SubmitAsync("running", gpus: 1);
+        harness.Report(n1, running.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+        var waiting = await harness.SubmitAsync("waiting", gpus: 2);
+        await harness.SettleAsync();
+
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20), n1);
+        var late = await harness.SubmitAsync("late", gpus: 1);
+        harness.Report(n1, late.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Exited, exitCode: 0);
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs.ContainsKey(done.Id), Is.True, "kept within the 30 s");
+
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), n1);
+
+        Assert.That(harness.Store.Jobs.ContainsKey(done.Id), Is.False, "deleted from the store 30 s after it finished");
+        Assert.That(harness.Loop.Feed.Current.History.TryGet(done.Id, out _), Is.False, "and from the master's memory");
+        Assert.That(harness.Loop.View.Jobs.ContainsKey(done.Id), Is.False);
+        Assert.That(harness.Store.Jobs[running.Id].State, Is.EqualTo(JobState.Running), "a running job is never deleted, however old");
+        Assert.That(harness.Store.Jobs[waiting.Id].State, Is.EqualTo(JobState.Pending), "a pending job is never deleted, however old");
+        Assert.That(harness.Loop.View.Jobs.ContainsKey(running.Id) && harness.Loop.View.Jobs.ContainsKey(waiting.Id), Is.True);
+        Assert.That(harness.Store.Jobs.ContainsKey(late.Id), Is.True, "finished less than 30 s ago (and the newest)");
+    }
+
+    [Test]
+    public async Task More_expired_jobs_than_one_run_deletes_are_all_deleted_over_the_next_ticks()
+    {
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "10m", AutoscaleIntervalSeconds = 0 };
+        await using var harness = await StartAsync(options);
+        var n1 = await harness.ConnectAsync("n1", 1);
+        const int Jobs = 1500;
+        for (var i = 0; i < Jobs; i++)
+        {
+            var job = await harness.SubmitAsync($"job-{i}", gpus: 1);
+            harness.Report(n1, job.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Exited, exitCode: 0);
+        }
+
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs, Has.Count.EqualTo(Jobs));
+
+        await harness.PassAsync(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(11), n1);
+        await harness.AdvanceAsync(TimeSpan.FromSeconds(1));
+        await harness.AdvanceAsync(TimeSpan.FromSeconds(1));
+
+        Assert.That(harness.Store.Jobs, Has.Count.EqualTo(1), "all but the newest deleted, 1,000 a run");
+        Assert.That(harness.Loop.View.Jobs, Has.Count.EqualTo(1));
+    }
+
+    [TestCase("30s", 30)]
+    [TestCase("10m", 600)]
+    [TestCase("24h", 86_400)]
+    [TestCase("7d", 604_800)]
+    [TestCase("0", 0)]
+    public void A_duration_is_read_in_seconds_minutes_hours_or_days(string text, int seconds)
+    {
+        Assert.That(JobRetention.Of(new MasterOptions { JobRetention = text, JobRetentionHours = 5 }), Is.EqualTo(TimeSpan.FromSeconds(seconds)));
+        Assert.That(new JobRetention().Validate(null, new MasterOptions { JobRetention = text }).Succeeded, Is.True);
+    }
+
+    [Test]
+    public void Without_a_duration_the_hours_setting_decides()
+    {
+        Assert.That(JobRetention.Of(new MasterOptions { JobRetentionHours = 5 }), Is.EqualTo(TimeSpan.FromHours(5)));
+        Assert.That(JobRetention.Of(new MasterOptions()), Is.EqualTo(TimeSpan.FromHours(168)), "the default, a week");
+    }
+
+    [TestCase("30")]
+    [TestCase("10 m")]
+    [TestCase("1.5h")]
+    [TestCase("-5s")]
+    [TestCase("5w")]
+    [TestCase("99999999d")]
+    public void A_wrong_duration_is_refused_naming_the_flag(string text)
+    {
+        var result = new JobRetention().Validate(null, new MasterOptions { JobRetention = text });
+
+        Assert.That(result.Failed, Is.True);
+        Assert.That(result.FailureMessage, Does.StartWith("--job-retention (Master:JobRetention) must be").And.EndWith($"got '{text}'"));
     }
 
     /// <summary>Moves the fake clock on a minute at a time, letting the loop tick.</summary>

@@ -31,6 +31,34 @@ public sealed class AgentCgroupsTests
     }
 
     [Test]
+    public void The_shared_parent_is_asked_to_delegate_controllers_once_per_process_not_once_per_node()
+    {
+        var subtreeControl = Path.Combine(_root, "cgroup.subtree_control");
+
+        Assert.That(AgentCgroups.DelegateOnce(subtreeControl), Is.True);
+        Assert.That(File.ReadAllText(subtreeControl), Is.EqualTo("+cpu +memory"));
+        File.WriteAllText(subtreeControl, "untouched");
+        Assert.That(AgentCgroups.DelegateOnce(subtreeControl), Is.True, "the first answer again");
+
+        Assert.That(File.ReadAllText(subtreeControl), Is.EqualTo("untouched"), "not written again");
+    }
+
+    [Test]
+    public void A_stopping_worker_removes_its_empty_folder_of_agent_cgroups_and_keeps_one_an_agent_is_still_in()
+    {
+        var empty = Directory.CreateDirectory(Path.Combine(_root, "node-a")).FullName;
+        var busy = Directory.CreateDirectory(Path.Combine(_root, "node-b")).FullName;
+        Directory.CreateDirectory(Path.Combine(busy, "j-000001.1"));
+
+        new AgentCgroups(empty, cpu: false, memory: false).RemoveRoot();
+        new AgentCgroups(busy, cpu: false, memory: false).RemoveRoot();
+        new AgentCgroups(null, cpu: false, memory: false).RemoveRoot();
+
+        Assert.That(Directory.Exists(empty), Is.False);
+        Assert.That(Directory.Exists(Path.Combine(busy, "j-000001.1")), Is.True);
+    }
+
+    [Test]
     public void No_limits_are_written_where_the_controllers_are_not_delegated()
     {
         var path = new AgentCgroups(_root, cpu: false, memory: false).CreateFor(new AgentKey("j-000007", 1), 1500, 512);

@@ -200,6 +200,24 @@ public sealed class MasterLinkTests
     }
 
     [Test]
+    public async Task Simulated_nodes_beyond_a_connections_share_ride_one_more_connection_not_one_each(CancellationToken ct)
+    {
+        var master = await StartMasterAsync(ct);
+        var connections = new MasterConnections(null, linksPerConnection: 2);
+        _cleanup.Add(new Disposing(connections));
+        string[] nodes = ["sim-000", "sim-001", "sim-002", "sim-003", "sim-004"];
+
+        foreach (var node in nodes)
+        {
+            StartWorker(node, master.Address.ToString(), connections: connections);
+        }
+
+        await Eventually.TrueAsync(() => master.Registered.Count >= nodes.Length, "every node to register", Deadline);
+        Assert.That(master.Registered, Is.EquivalentTo(nodes));
+        Assert.That(master.ConnectionIds.Distinct().Count(), Is.EqualTo(3), "two streams a connection: 2 + 2 + 1");
+    }
+
+    [Test]
     public async Task A_node_that_stops_closes_its_connection(CancellationToken ct)
     {
         var master = await StartMasterAsync(ct);

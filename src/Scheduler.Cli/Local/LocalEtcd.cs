@@ -50,6 +50,11 @@ internal sealed class LocalEtcd : IAsyncDisposable
                 "--initial-cluster", $"bench={Url(peer)}",
                 "--logger", "zap",
                 "--log-level", "warn",
+
+                // As a production member should be: etcd keeps every old revision until compacted, so
+                // without it the keys retention deletes still fill the database (bench memory).
+                "--auto-compaction-mode", "periodic",
+                "--auto-compaction-retention", "1m",
             ],
             Path.Combine(directory, "etcd.log"));
         var etcd = new LocalEtcd(process, clientUrl, data);

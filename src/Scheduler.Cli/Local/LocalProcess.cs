@@ -24,19 +24,25 @@ internal sealed class LocalProcess : IAsyncDisposable
 
     private const string SetSid = "/usr/bin/setsid";
 
-    public static LocalProcess StartDotnet(string name, string dll, IEnumerable<string> args, string logPath)
+    public static LocalProcess StartDotnet(string name, string dll, IEnumerable<string> args, string logPath, IReadOnlyDictionary<string, string>? environment = null)
     {
         var host = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
-        return Start(name, host, [dll, .. args], logPath);
+        return Start(name, host, [dll, .. args], logPath, environment);
     }
 
     /// <summary>Starts <paramref name="fileName"/> (a path, or a name found on PATH) with its output appended to <paramref name="logPath"/>.</summary>
-    public static LocalProcess Start(string name, string fileName, IEnumerable<string> args, string logPath)
+    /// <param name="environment">Variables set for the process on top of this one's.</param>
+    public static LocalProcess Start(string name, string fileName, IEnumerable<string> args, string logPath, IReadOnlyDictionary<string, string>? environment = null)
     {
         // The shell points output at the log and execs, so the PID is the process itself. Its own
         // session keeps a terminal's Ctrl+C from reaching it: schedctl stops its children itself, in
         // order (workers first, so they can hand their jobs back to a master still listening).
         var info = new ProcessStartInfo(File.Exists(SetSid) ? SetSid : "/bin/sh") { UseShellExecute = false };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
         var shell = new[] { "-c", "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1", "sh", logPath, fileName };
         foreach (var arg in (File.Exists(SetSid) ? ["/bin/sh", .. shell] : shell).Concat(args))
         {

@@ -27,6 +27,12 @@ internal sealed class NodeEntry
 
     public DateTimeOffset LastSeen { get; set; }
 
+    /// <summary>
+    /// The later of <see cref="LastSeen"/> (what the loop has handled) and the moment its stream last
+    /// heard from the worker (what arrived, even if still queued for the loop): silence is judged from this.
+    /// </summary>
+    public DateTimeOffset LastHeard => Session?.LastHeard is { } heard && heard > LastSeen ? heard : LastSeen;
+
     public DateTimeOffset? LastHeartbeatAt { get; set; }
 
     public Heartbeat? LastHeartbeat

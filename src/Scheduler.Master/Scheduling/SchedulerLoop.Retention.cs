@@ -4,24 +4,27 @@ namespace Scheduler.Master.Scheduling;
 
 /// <summary>
 /// Retention: a finished job is deleted from the store and forgotten (List, Get, watches, request-id
-/// deduplication) once --job-retention-hours have passed since it finished. Checked once a minute,
-/// a bounded batch at a time, so a large backlog never stalls the loop.
+/// deduplication) once the retention (--job-retention, or --job-retention-hours) has passed since it
+/// finished. Checked once a minute (every half retention when that is shorter, at least every
+/// second), a bounded batch at a time, so a large backlog never stalls the loop.
 /// </summary>
 internal sealed partial class SchedulerLoop
 {
     private const int MaxCompactedPerRun = 1000;
-    private static readonly TimeSpan CompactionEvery = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan CompactionAtMostEvery = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan CompactionAtLeastEvery = TimeSpan.FromSeconds(1);
     private DateTimeOffset _nextCompaction;
 
     private async Task CompactFinishedJobsIfDueAsync(DateTimeOffset now, CancellationToken ct)
     {
-        if (_options.JobRetentionHours <= 0 || now < _nextCompaction)
+        var retention = JobRetention.Of(_options);
+        if (retention <= TimeSpan.Zero || now < _nextCompaction)
         {
             return;
         }
 
-        _nextCompaction = now + CompactionEvery;
-        var cutoff = now - TimeSpan.FromHours(_options.JobRetentionHours);
+        _nextCompaction = now + Clamp(retention / 2, CompactionAtLeastEvery, CompactionAtMostEvery);
+        var cutoff = now - retention;
 
         // The newest job is kept whatever its age: a master numbers new jobs after the highest sequence
         // it loads, so deleting it would hand its id out again after a restart or a failover.
@@ -34,6 +37,12 @@ internal sealed partial class SchedulerLoop
         if (expired.Count == 0)
         {
             return;
+        }
+
+        if (expired.Count == MaxCompactedPerRun)
+        {
+            // More are due: the next tick takes the next batch, so deletion keeps up with any finish rate.
+            _nextCompaction = now;
         }
 
         // Stored first: a job forgotten in memory but still in the store would come back at the next term.
@@ -50,9 +59,12 @@ internal sealed partial class SchedulerLoop
         }
 
         _feed.Remove(expired);
-        LogCompacted(expired.Count, _options.JobRetentionHours);
+        LogCompacted(expired.Count, retention);
     }
 
-    [LoggerMessage(52, LogLevel.Information, "Retention: deleted {Count} jobs finished more than {Hours} h ago")]
-    private partial void LogCompacted(int count, int hours);
+    private static TimeSpan Clamp(TimeSpan value, TimeSpan min, TimeSpan max) =>
+        value < min ? min : value > max ? max : value;
+
+    [LoggerMessage(52, LogLevel.Information, "Retention: deleted {Count} jobs finished more than {Retention} ago")]
+    private partial void LogCompacted(int count, TimeSpan retention);
 }

@@ -153,9 +153,8 @@ internal sealed partial class SchedulerLoop
                     await AgentStatusAsync(entry, agent, ct);
                 }
 
-                // Processed, so LastSeen is at least the moment the worker sent it: the worker's
-                // fencing clock may restart from that moment.
-                _commands.Send(entry, new MasterCommand { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } });
+                // Acknowledged by the stream's reader when it arrived (WorkerSession.Heard), not here:
+                // the failure detector already counts the node heard from that moment.
                 break;
             case WorkerMessage.BodyOneofCase.Leaving:
                 // Nothing new goes there; its agents' exits follow, each requeued without using a retry.
@@ -206,17 +205,23 @@ internal sealed partial class SchedulerLoop
         return Task.CompletedTask;
     }
 
-    private async Task MarkDeadAsync(NodeEntry entry, TimeSpan silent, CancellationToken ct)
+    private async Task MarkDeadAsync(NodeEntry entry, DateTimeOffset heard, TimeSpan silent, CancellationToken ct)
     {
+        if (entry.Session is { } session)
+        {
+            // Still connected but silent (stalled): cut it, so it must re-register and reconcile. Unless
+            // its stream heard from it since the verdict (and may have acknowledged a heartbeat): alive.
+            if (!session.CloseIfNotHeardAfter(heard))
+            {
+                return;
+            }
+
+            entry.Session = null;
+        }
+
         entry.State.Health = NodeHealth.Dead;
         _published.NodeChanged(entry.Id);
         LogNodeDead(entry.Id, (long)silent.TotalMilliseconds);
-        if (entry.Session is { } session)
-        {
-            // Still connected but silent (stalled): cut it, so it must re-register and reconcile.
-            entry.Session = null;
-            session.Close();
-        }
 
         var held = _jobs.Values.Where(j => !j.IsGang && j.HoldsAllocation && j.NodeId == entry.Id).ToArray();
         await LoseAsync(held, $"node {entry.Id} silent for {silent.TotalSeconds:F1}s", ct);

@@ -138,6 +138,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// <summary>Cancelled when this loop's leader term ends: streams served for it close then.</summary>
     public CancellationToken TermEnded => _term.Ended;
 
+    /// <summary>The epoch the loop's commands carry now (the worker gateway stamps its heartbeat acknowledgements with it).</summary>
+    public long CommandEpoch => Volatile.Read(ref _epoch);
+
+    /// <summary>Whether this term may still command workers: not ended, its lease proven held (as for every command the loop sends).</summary>
+    public bool MayCommand => _term.IsValid;
+
     public TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
 
     /// <summary>Hands an event to the loop; false only while the host shuts down.</summary>
@@ -535,11 +541,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
         // Until the server listens no worker can reach this master: nobody is judged silent yet.
         foreach (var entry in _serving ? _nodes.Values.ToArray() : [])
         {
-            var silent = now - entry.LastSeen;
+            var heard = entry.LastHeard;
+            var silent = now - heard;
             switch (_detector.Judge(entry.State.Health, silent))
             {
                 case NodeVerdict.Dead:
-                    await MarkDeadAsync(entry, silent, ct);
+                    await MarkDeadAsync(entry, heard, silent, ct);
                     break;
                 case NodeVerdict.Suspect:
                     entry.State.Health = NodeHealth.Suspect;

@@ -28,14 +28,16 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
     private readonly ILogger<WorkerGatewayService> _logger;
     private readonly bool _tls;
     private readonly long _maxEpochAdvance;
+    private readonly TimeProvider _time;
 
     /// <param name="tls">Registered unless the master runs with --insecure.</param>
-    public WorkerGatewayService(MasterRole role, ILogger<WorkerGatewayService> logger, IOptions<MasterOptions> options, ClusterTls? tls = null)
+    public WorkerGatewayService(MasterRole role, ILogger<WorkerGatewayService> logger, IOptions<MasterOptions> options, TimeProvider time, ClusterTls? tls = null)
     {
         _role = role;
         _logger = logger;
         _tls = tls is not null;
         _maxEpochAdvance = options.Value.MaxEpochAdvance;
+        _time = time;
     }
 
     public override async Task Connect(
@@ -81,6 +83,7 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
                 // A malformed or out-of-order message ends this stream with its status; the node is
                 // then treated as any worker whose stream broke.
                 WorkerMessageValidator.Validate(requestStream.Current);
+                Heard(loop, session, requestStream.Current);
                 loop.Post(new WorkerMessageReceived(session, requestStream.Current));
             }
         }
@@ -115,6 +118,21 @@ internal sealed partial class WorkerGatewayService : WorkerGateway.WorkerGateway
         throw new RpcException(new Status(StatusCode.Unauthenticated,
             "the worker gateway needs a client certificate CN=node:NAME issued by the cluster CA (schedctl certs issue --node NAME)"));
     }
+
+    /// <summary>
+    /// Notes the worker heard from now and acknowledges a heartbeat at once, off the scheduling loop:
+    /// the loop's failure detector counts the node heard from this moment (WorkerSession.LastHeard),
+    /// so the worker's fencing clock may restart from the heartbeat's send time however far behind
+    /// the loop is. Its agents' states still go to the loop, in order. The acknowledgement carries the
+    /// loop's epoch (a worker ignores commands of an older one) and, like every command, is withheld
+    /// once the term cannot prove its lease.
+    /// </summary>
+    private void Heard(SchedulerLoop loop, WorkerSession session, WorkerMessage message) =>
+        session.Heard(
+            _time.GetUtcNow(),
+            message.BodyCase == WorkerMessage.BodyOneofCase.Heartbeat && loop.MayCommand
+                ? new MasterCommand { Epoch = loop.CommandEpoch, HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } }
+                : null);
 
     private static async Task WriteAsync(WorkerSession session, IServerStreamWriter<MasterCommand> stream, CancellationToken ct)
     {

@@ -7,6 +7,9 @@ namespace Scheduler.Master.Workers;
 /// One live Connect stream. Commands go through a bounded channel to the stream's single writer
 /// loop (IServerStreamWriter is not thread-safe). A worker that stops reading until the channel
 /// fills is cut off rather than allowed to make the scheduling loop wait.
+/// The stream's reader notes when it last heard from the worker (<see cref="Heard"/>) and
+/// acknowledges heartbeats itself, off the scheduling loop: a loop that falls behind neither makes
+/// its workers fence nor judges them silent, since its failure detector reads <see cref="LastHeard"/>.
 /// </summary>
 internal sealed class WorkerSession : IDisposable
 {
@@ -16,6 +19,11 @@ internal sealed class WorkerSession : IDisposable
         new BoundedChannelOptions(CommandBacklog) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
     private readonly CancellationTokenSource _closed = new();
+
+    // Orders a heartbeat's acknowledgement against the loop closing the session as silent: once
+    // closed, nothing more is acknowledged; once acknowledged, the loop sees the newer time.
+    private readonly Lock _gate = new();
+    private long _lastHeardTicks;
 
     public WorkerSession(string nodeId, string peer)
     {
@@ -34,6 +42,58 @@ internal sealed class WorkerSession : IDisposable
 
     /// <summary>Cancelled when the master closes this session (replaced, declared dead, overflowed).</summary>
     public CancellationToken Closed => _closed.Token;
+
+    /// <summary>When a message from the worker last arrived on this stream; null before any.</summary>
+    public DateTimeOffset? LastHeard => Volatile.Read(ref _lastHeardTicks) is var ticks and > 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
+    /// <summary>
+    /// A message arrived at <paramref name="at"/>; a heartbeat's <paramref name="acknowledgement"/> is
+    /// queued at once. False, with nothing acknowledged, once the session is closed.
+    /// </summary>
+    public bool Heard(DateTimeOffset at, MasterCommand? acknowledgement = null)
+    {
+        bool overflowed;
+        lock (_gate)
+        {
+            if (_closed.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            if (at.UtcTicks > Volatile.Read(ref _lastHeardTicks))
+            {
+                Volatile.Write(ref _lastHeardTicks, at.UtcTicks);
+            }
+
+            overflowed = acknowledgement is not null && !_commands.Writer.TryWrite(acknowledgement);
+        }
+
+        if (overflowed)
+        {
+            Close();
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Closes the session as silent unless the worker was heard after <paramref name="heardAt"/> (the
+    /// time the silence was judged from); false when it was, and the session stays open.
+    /// </summary>
+    public bool CloseIfNotHeardAfter(DateTimeOffset heardAt)
+    {
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _lastHeardTicks) > heardAt.UtcTicks)
+            {
+                return false;
+            }
+
+            Close();
+            return true;
+        }
+    }
 
     /// <summary>
     /// Queues a command; false (and the session is closed) when the worker has fallen too far behind.
@@ -54,13 +114,16 @@ internal sealed class WorkerSession : IDisposable
 
     public void Close()
     {
-        _commands.Writer.TryComplete();
-        try
+        lock (_gate)
         {
-            _closed.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
+            _commands.Writer.TryComplete();
+            try
+            {
+                _closed.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
         }
     }
 

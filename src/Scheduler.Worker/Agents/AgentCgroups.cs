@@ -12,6 +12,7 @@ namespace Scheduler.Worker.Agents;
 /// </summary>
 internal sealed class AgentCgroups
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> s_delegated = new(StringComparer.Ordinal);
     private readonly bool _cpu;
     private readonly bool _memory;
 
@@ -59,7 +60,9 @@ internal sealed class AgentCgroups
         }
 
         // Delegating controllers fails where the host keeps them (cgroup v1, no delegation): no limits then.
-        TryWrite(Path.Combine(parent, "cgroup.subtree_control"), "+cpu +memory");
+        // The parent is shared by every worker of the host: asked once per process (the kernel walks
+        // all its children on each write: 20 ms a node among 36,000 leftovers, hours for 10,000 nodes).
+        DelegateOnce(Path.Combine(parent, "cgroup.subtree_control"));
         TryWrite(Path.Combine(root, "cgroup.subtree_control"), "+cpu +memory");
         var controllers = File.Exists(Path.Combine(root, "cgroup.subtree_control"))
             ? File.ReadAllText(Path.Combine(root, "cgroup.subtree_control"))
@@ -100,6 +103,17 @@ internal sealed class AgentCgroups
 
         return path;
     }
+
+    /// <summary>
+    /// Removes this worker's folder of agent cgroups when it stops, if it is empty (an agent still in
+    /// one keeps it; the next start kills and removes what is left). Left behind, every run of a
+    /// worker with a new data folder added one more, and a host gathered tens of thousands.
+    /// </summary>
+    public void RemoveRoot() => Remove(Root);
+
+    /// <summary>Writes "+cpu +memory" to <paramref name="subtreeControl"/> the first time this process asks; later calls return what the first did.</summary>
+    internal static bool DelegateOnce(string subtreeControl) =>
+        s_delegated.GetOrAdd(subtreeControl, file => TryWrite(file, "+cpu +memory"));
 
     /// <summary>Removes an agent's cgroup once it is empty (the kernel refuses while a process is in it).</summary>
     public static void Remove(string? path)

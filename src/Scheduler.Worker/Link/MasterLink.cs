@@ -44,6 +44,7 @@ internal sealed partial class MasterLink
     private readonly WorkerMigration? _migration;
     private readonly Lock _lock = new();
     private readonly Queue<WorkerMessage> _undelivered = new();
+    private SocketsHttpHandler? _sharedHandler;
     private bool _quietRetry;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(1);
     private TimeSpan? _deadAfter;
@@ -108,6 +109,20 @@ internal sealed partial class MasterLink
 
     /// <summary>Connections shared with the other simulated nodes of this process; null: a connection per session of its own.</summary>
     internal MasterConnections? Connections { get; init; }
+
+    /// <summary>This link's handler among <see cref="Connections"/>, the same for all its sessions; null without them.</summary>
+    private SocketsHttpHandler? SharedHandler()
+    {
+        if (Connections is null)
+        {
+            return null;
+        }
+
+        lock (_lock)
+        {
+            return _sharedHandler ??= Connections.Assign();
+        }
+    }
 
     /// <summary>Rate limit of this link's stream-failure warnings; a host of many simulated nodes shares one.</summary>
     internal RepeatedWarnings? Warnings { get; init; }
@@ -265,10 +280,10 @@ internal sealed partial class MasterLink
 
         // A handler of our own is disposed with the channel (DisposeHttpClient): left to the GC, each
         // ended session kept its connection open, pinging, for the pool's idle minute.
-        var shared = Connections;
+        var shared = SharedHandler();
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = shared?.Handler ?? NewHandler(Tls, CurrentKeepAlive()),
+            HttpHandler = shared ?? NewHandler(Tls, CurrentKeepAlive()),
             DisposeHttpClient = shared is null,
             MaxReceiveMessageSize = _options.MaxMasterMessageBytes,
         });

@@ -1,5 +1,6 @@
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Store;
+using Scheduler.Master.Scheduling;
 
 namespace Scheduler.Master.Tests.Store;
 
@@ -62,6 +63,32 @@ public abstract class StateStoreContractTests
 
         var loaded = await (await ReopenAsync(store)).LoadAsync(Token);
         Assert.That(loaded.Jobs.Select(j => j.Id), Is.EqualTo(new[] { StoreRecords.Running(2).Id }));
+    }
+
+    [Test]
+    public async Task The_loop_deletes_finished_jobs_past_the_retention_from_this_store_and_keeps_running_and_pending_ones()
+    {
+        var store = await OpenAsync();
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", AutoscaleIntervalSeconds = 0 };
+        string done, running, waiting, newest;
+        await using (var harness = await LoopHarness.StartOnAsync(store, options))
+        {
+            var n1 = await harness.ConnectAsync("n1", 2);
+            done = (await harness.SubmitAsync("done", gpus: 1)).Id;
+            harness.Report(n1, done, LoopHarness.Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Exited, exitCode: 0);
+            running = (await harness.SubmitAsync("running", gpus: 1)).Id;
+            harness.Report(n1, running, LoopHarness.Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+            waiting = (await harness.SubmitAsync("waiting", gpus: 2)).Id;
+            newest = (await harness.SubmitAsync("newest", gpus: 2)).Id;
+            await harness.CancelAsync(newest);
+
+            await harness.PassAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(60), n1);
+
+            Assert.That(harness.Loop.View.Jobs.Keys, Is.EquivalentTo(new[] { running, waiting, newest }), "forgotten in memory");
+        }
+
+        var loaded = await (await ReopenAsync(store)).LoadAsync(Token);
+        Assert.That(loaded.Jobs.Select(j => j.Id), Is.EquivalentTo(new[] { running, waiting, newest }), "deleted from the store; the newest kept: ids continue after it");
     }
 
     [Test]

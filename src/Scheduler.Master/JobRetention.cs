@@ -1,0 +1,64 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+
+namespace Scheduler.Master;
+
+/// <summary>
+/// How long finished jobs are kept: --job-retention (a duration such as 30s, 10m, 24h or 7d; 0 keeps
+/// them forever) when given, otherwise --job-retention-hours (whole hours). Checked by
+/// <see cref="Validate"/> before the host starts, naming the flag.
+/// </summary>
+internal sealed class JobRetention : IValidateOptions<MasterOptions>
+{
+    /// <summary>The longest retention accepted: a hundred years, as --job-retention-hours allows.</summary>
+    public static readonly TimeSpan Max = TimeSpan.FromHours(100 * 8766);
+
+    /// <summary>The retention in force; <see cref="TimeSpan.Zero"/> keeps finished jobs forever.</summary>
+    public static TimeSpan Of(MasterOptions options) =>
+        options.JobRetention.Length > 0 && TryParse(options.JobRetention, out var retention)
+            ? retention
+            : TimeSpan.FromHours(Math.Max(0, options.JobRetentionHours));
+
+    /// <summary>Reads a whole number followed by s, m, h or d ("0" alone is also read as zero).</summary>
+    public static bool TryParse(string text, out TimeSpan duration)
+    {
+        duration = TimeSpan.Zero;
+        var trimmed = text.Trim();
+        if (trimmed == "0")
+        {
+            return true;
+        }
+
+        if (trimmed.Length < 2 || !long.TryParse(trimmed.AsSpan(0, trimmed.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var count))
+        {
+            return false;
+        }
+
+        double? seconds = trimmed[^1] switch
+        {
+            's' => count,
+            'm' => count * 60.0,
+            'h' => count * 3600.0,
+            'd' => count * 86_400.0,
+            _ => null,
+        };
+        if (seconds is not { } s || s > Max.TotalSeconds)
+        {
+            return false;
+        }
+
+        duration = TimeSpan.FromSeconds(s);
+        return true;
+    }
+
+    public ValidateOptionsResult Validate(string? name, MasterOptions options)
+    {
+        if (options.JobRetention.Length > 0 && !TryParse(options.JobRetention, out _))
+        {
+            return ValidateOptionsResult.Fail(
+                $"--job-retention (Master:JobRetention) must be a whole number of seconds, minutes, hours or days such as 30s, 10m, 24h or 7d (0 keeps finished jobs forever), at most {Max.TotalDays:F0}d; got '{options.JobRetention}'");
+        }
+
+        return ValidateOptionsResult.Success;
+    }
+}
