@@ -13,6 +13,8 @@ namespace Scheduler.Master.Scheduling;
 internal sealed partial class SchedulerLoop
 {
     private readonly StagedSubmits _staged = new();
+    private readonly StagedAgentWrites _stagedAgents = new();
+    private bool _committingGroup;
 
     /// <summary>Decides a submit: answered at once when its request id is already stored, otherwise staged.</summary>
     private void StageSubmit(SubmitJob submit)
@@ -49,17 +51,36 @@ internal sealed partial class SchedulerLoop
         _staged.Add(submit, job, span);
     }
 
-    /// <summary>Stores the staged submits in one write, then makes them current and answers their callers.</summary>
+    /// <summary>Whether submits or agents' changes wait for the group's write.</summary>
+    private bool GroupWaiting => _staged.Count > 0 || _stagedAgents.Count > 0;
+
+    /// <summary>
+    /// Stages a change an agent reported, stored with the group; <paramref name="onStored"/> (what is
+    /// sent because of it) runs only once the write is durable. The caller checked with
+    /// <see cref="CommitIfStagedAsync"/> that the job had no change waiting.
+    /// </summary>
+    private void StageAgentChange(JobRecord record, Action? onStored = null) => _stagedAgents.Add(record, onStored);
+
+    /// <summary>Stores the group first when <paramref name="jobId"/> already has a change in it, so the next is decided on stored state.</summary>
+    private Task CommitIfStagedAsync(string jobId, CancellationToken ct) =>
+        _stagedAgents.Holds(jobId) ? CommitSubmitsAsync(ct) : Task.CompletedTask;
+
+    /// <summary>
+    /// Stores the staged submits and agents' changes in one write, then makes them current, answers the
+    /// submitters and sends what waited on the agents' changes. A failed write answers every submitter
+    /// with an error and acts on none of the changes (their workers report them again).
+    /// </summary>
     private async Task CommitSubmitsAsync(CancellationToken ct)
     {
-        if (_staged.Count == 0)
+        if (!GroupWaiting)
         {
             return;
         }
 
+        _committingGroup = true;
         try
         {
-            await ApplyAsync(_staged.Records, ct);
+            await ApplyAsync(_stagedAgents.Count == 0 ? _staged.Records : [.. _staged.Records, .. _stagedAgents.Records], ct);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -69,9 +90,23 @@ internal sealed partial class SchedulerLoop
                 _term.End(ex.Message);
             }
 
-            LogSubmitGroupFailed(_staged.Records.Count, ex);
+            if (_staged.Count > 0)
+            {
+                LogSubmitGroupFailed(_staged.Records.Count, ex);
+            }
+
+            if (_stagedAgents.Count > 0)
+            {
+                LogAgentGroupFailed(_stagedAgents.Count, ex);
+            }
+
             FailStaged(EndsTerm(ex) ? NoLongerLeading() : ToStatus(ex));
+            _stagedAgents.Clear();
             return;
+        }
+        finally
+        {
+            _committingGroup = false;
         }
 
         foreach (var entry in _staged.Entries)
@@ -93,6 +128,7 @@ internal sealed partial class SchedulerLoop
         }
 
         _staged.Clear();
+        _stagedAgents.Stored();
     }
 
     /// <summary>Answers every staged submit with <paramref name="error"/> and forgets them: none is stored or current.</summary>
