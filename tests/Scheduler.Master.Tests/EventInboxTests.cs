@@ -35,6 +35,34 @@ public sealed class EventInboxTests
     }
 
     [Test]
+    public void A_batch_counts_each_of_its_jobs_against_the_bound_of_submits()
+    {
+        var inbox = new EventInbox(maxSubmits: 5);
+        Assert.That(inbox.Offer(Batch(3)), Is.EqualTo(PostOutcome.Posted));
+        Assert.That(inbox.Submits, Is.EqualTo(3));
+
+        Assert.That(inbox.Offer(Batch(3)), Is.EqualTo(PostOutcome.Full), "3 + 3 jobs are more than 5");
+        Assert.That(inbox.Offer(Batch(2)), Is.EqualTo(PostOutcome.Posted));
+        Assert.That(inbox.Submits, Is.EqualTo(5));
+
+        _ = inbox.TakeBatch().ToList();
+        Assert.That(inbox.Submits, Is.Zero);
+        Assert.That(inbox.Offer(Batch(8)), Is.EqualTo(PostOutcome.Posted), "a batch larger than the bound is taken into an empty inbox");
+        Assert.That(inbox.Offer(Batch(1)), Is.EqualTo(PostOutcome.Full));
+    }
+
+    private static SubmitJobBatch Batch(int jobs)
+    {
+        var request = new Scheduler.Contracts.V1.SubmitJobBatchRequest();
+        for (var i = 0; i < jobs; i++)
+        {
+            request.Items.Add(new Scheduler.Contracts.V1.SubmitJobRequest { RequestId = $"r{i}" });
+        }
+
+        return new SubmitJobBatch(request, new TaskCompletionSource<Scheduler.Contracts.V1.SubmitJobBatchResponse>());
+    }
+
+    [Test]
     public void Depth_counts_the_events_posted_and_not_yet_taken()
     {
         var inbox = new EventInbox();

@@ -268,4 +268,54 @@ public sealed class GroupCommitTests
         var done = harness.Store.Jobs[job.Id];
         Assert.That((done.State, done.StartedAt is not null), Is.EqualTo((JobState.Succeeded, true)));
     }
+
+    [Test]
+    public async Task A_batch_is_stored_in_one_write_and_answered_item_by_item_in_order()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var before = harness.Store.Writes.Count;
+
+        var response = await harness.SubmitBatchAsync("x0", "x1", "x2", "x1");
+
+        Assert.That(response.Items.Select(i => (i.Job.RequestId, i.Created)), Is.EqualTo(new[] { ("x0", true), ("x1", true), ("x2", true), ("x1", false) }));
+        Assert.That(response.Items[3].Job.Id, Is.EqualTo(response.Items[1].Job.Id), "a request id repeated in the batch makes one job");
+        var writes = harness.Store.Writes.Skip(before).Where(w => w.Any(j => j.RequestId.StartsWith('x'))).ToList();
+        Assert.That(writes, Has.Count.EqualTo(1), "one write for the batch");
+        Assert.That(writes[0].Select(j => j.RequestId), Is.EqualTo(new[] { "x0", "x1", "x2" }));
+
+        var again = await harness.SubmitBatchAsync("x0", "x1", "x2");
+        Assert.That(again.Items.Select(i => (i.Job.Id, i.Created)), Is.EqualTo(response.Items.Take(3).Select(i => (i.Job.Id, false))), "a retried batch is answered with the jobs it created");
+    }
+
+    [Test]
+    public async Task A_batch_reusing_a_request_id_with_another_spec_is_refused_whole_naming_the_item()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        await harness.SubmitAsServedAsync("taken");
+        var jobsBefore = harness.Store.Jobs.Count;
+
+        var differs = LoopHarness.ServedSpec("taken");
+        differs.Priority = 7;
+        var error = await Assert.ThrowsAsync<RpcException>(() => harness.SubmitBatchAsync(("fresh", LoopHarness.ServedSpec("fresh")), ("taken", differs)));
+
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.AlreadyExists));
+        Assert.That(error.Status.Detail, Does.StartWith("items[1].request_id"));
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs.Count, Is.EqualTo(jobsBefore), "nothing of the batch was stored");
+        Assert.That(harness.Loop.View.Jobs.Values.Select(j => j.RequestId), Does.Not.Contain("fresh"));
+    }
+
+    [Test]
+    public async Task A_batch_whose_write_fails_stores_none_of_it()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        harness.Store.FailJobWrites = jobs => jobs.Any(j => j.RequestId == "y1");
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => harness.SubmitBatchAsync("y0", "y1", "y2"));
+
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs.Values.Select(j => j.RequestId), Has.None.StartsWith("y"));
+        Assert.That(harness.Loop.View.Jobs, Is.Empty);
+    }
 }

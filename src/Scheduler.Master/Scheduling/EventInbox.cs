@@ -45,13 +45,15 @@ internal sealed class EventInbox
     /// <summary>False once the inbox is closed (the term ended or the master stops), or when a submission finds it full.</summary>
     public bool Post(IMasterEvent e) => Offer(e) == PostOutcome.Posted;
 
-    /// <summary>Posts <paramref name="e"/>; only a <see cref="SubmitJob"/> can be refused as <see cref="PostOutcome.Full"/>.</summary>
+    /// <summary>Posts <paramref name="e"/>; only a <see cref="SubmitJob"/> or <see cref="SubmitJobBatch"/> can be refused as <see cref="PostOutcome.Full"/>.</summary>
     public PostOutcome Offer(IMasterEvent e)
     {
-        var submit = e is SubmitJob;
-        if (submit && Interlocked.Increment(ref _submits) > MaxSubmits)
+        var submits = SubmitsIn(e);
+
+        // A batch larger than the bound is still taken into an empty inbox, or it could never be.
+        if (submits > 0 && Interlocked.Add(ref _submits, submits) is var waiting && waiting > MaxSubmits && waiting != submits)
         {
-            Interlocked.Decrement(ref _submits);
+            Interlocked.Add(ref _submits, -submits);
             return PostOutcome.Full;
         }
 
@@ -62,11 +64,7 @@ internal sealed class EventInbox
         }
 
         Interlocked.Decrement(ref _depth);
-        if (submit)
-        {
-            Interlocked.Decrement(ref _submits);
-        }
-
+        Interlocked.Add(ref _submits, -submits);
         return PostOutcome.Closed;
     }
 
@@ -110,6 +108,7 @@ internal sealed class EventInbox
         switch (e)
         {
             case SubmitJob s: s.Reply.TrySetException(error); break;
+            case SubmitJobBatch b: b.Reply.TrySetException(error); break;
             case CancelJob c: c.Reply.TrySetException(error); break;
             case MigrateJob m: m.Reply.TrySetException(error); break;
             case SuspendJob s: s.Reply.TrySetException(error); break;
@@ -125,11 +124,16 @@ internal sealed class EventInbox
     private void Taken(IMasterEvent e)
     {
         Interlocked.Decrement(ref _depth);
-        if (e is SubmitJob)
-        {
-            Interlocked.Decrement(ref _submits);
-        }
+        Interlocked.Add(ref _submits, -SubmitsIn(e));
     }
+
+    /// <summary>How many submissions <paramref name="e"/> counts for against <see cref="MaxSubmits"/>.</summary>
+    private static int SubmitsIn(IMasterEvent e) => e switch
+    {
+        SubmitJob => 1,
+        SubmitJobBatch batch => batch.Request.Items.Count,
+        _ => 0,
+    };
 
     private readonly record struct Posted(IMasterEvent Event, long At);
 }

@@ -51,6 +51,58 @@ internal sealed partial class SchedulerLoop
         _staged.Add(submit, job, span);
     }
 
+    /// <summary>
+    /// Decides a batch of submits: refused whole (nothing staged) when an item's request id names a job
+    /// with a different spec; otherwise every item is staged in this group, so all are stored in one
+    /// write or none, and the batch is answered once every item is.
+    /// </summary>
+    private void StageSubmitBatch(SubmitJobBatch batch)
+    {
+        var items = batch.Request.Items;
+        var specs = new Dictionary<string, JobSpec>(StringComparer.Ordinal);
+        for (var i = 0; i < items.Count; i++)
+        {
+            var item = items[i];
+            var earlier = _jobByRequestId.TryGetValue(item.RequestId, out var existingId)
+                ? Validation.JobSpecDefaults.Apply(_jobs[existingId].Spec)
+                : _staged.Find(item.RequestId)?.Spec ?? specs.GetValueOrDefault(item.RequestId);
+            if (earlier is not null && !earlier.Equals(item.Spec))
+            {
+                batch.Reply.TrySetException(new RpcException(new Status(StatusCode.AlreadyExists,
+                    $"items[{i}].request_id '{item.RequestId}' was already used with a different spec; nothing of this batch was stored")));
+                return;
+            }
+
+            specs[item.RequestId] = item.Spec;
+        }
+
+        var replies = new Task<SubmitJobResponse>[items.Count];
+        for (var i = 0; i < items.Count; i++)
+        {
+            var reply = new TaskCompletionSource<SubmitJobResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            replies[i] = reply.Task;
+            StageSubmit(new SubmitJob(items[i], reply) { Trace = batch.Trace });
+        }
+
+        // Every item shares the group's fate: stored and answered together, or failed with one error.
+        Task.WhenAll(replies).ContinueWith(
+            all =>
+            {
+                if (all.Exception?.InnerException is { } error)
+                {
+                    batch.Reply.TrySetException(error);
+                    return;
+                }
+
+                var response = new SubmitJobBatchResponse();
+                response.Items.Add(all.Result);
+                batch.Reply.TrySetResult(response);
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
     /// <summary>Whether submits or agents' changes wait for the group's write.</summary>
     private bool GroupWaiting => _staged.Count > 0 || _stagedAgents.Count > 0;
 

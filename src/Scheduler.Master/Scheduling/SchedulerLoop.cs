@@ -193,6 +193,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
                         continue;
                     }
 
+                    if (e is SubmitJobBatch batch)
+                    {
+                        StageSubmitBatch(batch);
+                        continue;
+                    }
+
                     try
                     {
                         // Whatever this event reads or changes sees the submits before it current. An
@@ -383,6 +389,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private Task HandleAsync(IMasterEvent e, CancellationToken ct) => e switch
     {
         SubmitJob s => SubmitAsync(s, ct),
+        SubmitJobBatch b => SubmitBatchAsync(b, ct),
         CancelJob c => CancelAsync(c, ct),
         MigrateJob m => MigrateAsync(m, ct),
         SuspendJob s => SuspendAsync(s, ct),
