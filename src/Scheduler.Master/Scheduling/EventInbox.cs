@@ -17,10 +17,15 @@ internal sealed class EventInbox
     /// <summary>Events handled before the loop runs a pass and publishes a view.</summary>
     public const int MaxBatch = 512;
 
+    /// <summary>The most events one batch takes from the channel (submissions held back included).</summary>
+    public const int MaxTaken = 8 * MaxBatch;
+
     /// <summary>The default of <see cref="MasterOptions.MaxPendingSubmits"/>.</summary>
     public const int DefaultMaxSubmits = 10_000;
 
     private readonly Channel<Posted> _channel = Channel.CreateUnbounded<Posted>(new UnboundedChannelOptions { SingleReader = true });
+    // Submissions read past while taking a batch, waiting for the next ones in order; the loop's alone.
+    private readonly Queue<Posted> _held = new();
     private int _depth;
     private int _submits;
 
@@ -69,22 +74,51 @@ internal sealed class EventInbox
     }
 
     /// <summary>Waits until an event is there; false once closed and empty.</summary>
-    public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) => _channel.Reader.WaitToReadAsync(cancellationToken);
+    public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) =>
+        _held.Count > 0 ? ValueTask.FromResult(true) : _channel.Reader.WaitToReadAsync(cancellationToken);
 
     /// <summary>
-    /// Up to <see cref="MaxBatch"/> of the events that are there when it is called, without waiting.
-    /// Events posted while the batch is handled wait for the next one: a caller answered in one batch
-    /// and posting again finds that batch's pass and view published before it is handled.
+    /// The events that are there when it is called, without waiting: every one but submissions (up to
+    /// <see cref="MaxTaken"/>), and at most <see cref="MaxBatch"/> submissions, oldest first. Submissions
+    /// beyond that wait, in order, for the next batches, while what comes after them (heartbeats,
+    /// agents' reports, requests) is still handled now: a burst of submits cannot hold back a worker's
+    /// heartbeat until its node is judged silent. Events posted while the batch is handled wait for the
+    /// next one: a caller answered in one batch and posting again finds that batch's pass and view
+    /// published before it is handled.
     /// </summary>
     public IEnumerable<IMasterEvent> TakeBatch()
     {
-        var there = Math.Min(MaxBatch, Depth);
+        var first = true;
+        var submits = 0;
+        while (submits < MaxBatch && _held.TryDequeue(out var waiting))
+        {
+            submits += SubmitsIn(waiting.Event);
+            Taken(waiting.Event);
+            if (first)
+            {
+                BatchPostedAt = waiting.At;
+                first = false;
+            }
+
+            yield return waiting.Event;
+        }
+
+        var there = Math.Min(MaxTaken, Depth - _held.Count);
         for (var taken = 0; taken < there && _channel.Reader.TryRead(out var posted); taken++)
         {
+            if (SubmitsIn(posted.Event) > 0 && (submits >= MaxBatch || _held.Count > 0))
+            {
+                // Still counted as waiting (depth and bound) until it is taken.
+                _held.Enqueue(posted);
+                continue;
+            }
+
+            submits += SubmitsIn(posted.Event);
             Taken(posted.Event);
-            if (taken == 0)
+            if (first)
             {
                 BatchPostedAt = posted.At;
+                first = false;
             }
 
             yield return posted.Event;
@@ -95,6 +129,12 @@ internal sealed class EventInbox
     public void Close(Grpc.Core.RpcException error)
     {
         _channel.Writer.TryComplete();
+        while (_held.TryDequeue(out var held))
+        {
+            Taken(held.Event);
+            Fail(held.Event, error);
+        }
+
         while (_channel.Reader.TryRead(out var unanswered))
         {
             Taken(unanswered.Event);
