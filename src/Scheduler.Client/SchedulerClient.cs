@@ -46,6 +46,21 @@ public sealed class SchedulerClient : IAsyncDisposable, IDisposable
         return UnaryAsync((e, o) => e.Jobs.SubmitAsync(request, o), cancellationToken);
     }
 
+    /// <summary>
+    /// Creates the jobs of <paramref name="items"/> (spec and request id each; a missing id gets a new
+    /// one) in one call, all or none; the answer holds one result per item, in order.
+    /// </summary>
+    public Task<SubmitJobBatchResponse> SubmitBatchAsync(IEnumerable<(JobSpec Spec, string? RequestId)> items, CancellationToken cancellationToken)
+    {
+        var request = new SubmitJobBatchRequest();
+        request.Items.Add(items.Select(i => new SubmitJobRequest
+        {
+            Spec = i.Spec,
+            RequestId = string.IsNullOrEmpty(i.RequestId) ? Guid.NewGuid().ToString("N") : i.RequestId,
+        }));
+        return UnaryAsync((e, o) => e.Jobs.SubmitBatchAsync(request, o), cancellationToken);
+    }
+
     /// <summary>One job by id; NOT_FOUND for an unknown id.</summary>
     public Task<Job> GetJobAsync(string jobId, CancellationToken cancellationToken) =>
         UnaryAsync((e, o) => e.Jobs.GetAsync(new GetJobRequest { Id = jobId }, o), cancellationToken);

@@ -25,6 +25,7 @@ public sealed class AuthTests
     private static readonly Dictionary<string, string[]> Expected = new(StringComparer.Ordinal)
     {
         ["scheduler.v1.Jobs/Submit"] = [Admin, Submitter],
+        ["scheduler.v1.Jobs/SubmitBatch"] = [Admin, Submitter],
         ["scheduler.v1.Jobs/Get"] = [Admin, Operator, Submitter],
         ["scheduler.v1.Jobs/List"] = [Admin, Operator, Submitter],
         ["scheduler.v1.Jobs/Cancel"] = [Admin, Submitter],

@@ -123,6 +123,52 @@ public sealed class BadInputTests
     }
 
     [Test]
+    public async Task SubmitBatch_rejects_an_invalid_item_naming_it_and_stores_nothing_of_the_batch()
+    {
+        var prefix = Guid.NewGuid().ToString("N");
+        var request = new SubmitJobBatchRequest();
+        request.Items.Add(new SubmitJobRequest { RequestId = $"{prefix}-0", Spec = ClusterApi.Shell("exit 0") });
+        var bad = ClusterApi.Shell("exit 0");
+        bad.Resources.Gpus = -1;
+        request.Items.Add(new SubmitJobRequest { RequestId = $"{prefix}-1", Spec = bad });
+
+        var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.SubmitBatchAsync(request, deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.StartWith("items[1].spec.resources.gpus"));
+        var all = await _api.Jobs.ListAsync(new ListJobsRequest(), deadline: ClusterApi.Deadline());
+        Assert.That(all.Jobs.Select(j => j.RequestId), Has.None.StartsWith(prefix), "the valid item was not stored either");
+    }
+
+    [Test]
+    public async Task SubmitBatch_without_items_is_rejected()
+    {
+        var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,
+            () => _api.Jobs.SubmitBatchAsync(new SubmitJobBatchRequest(), deadline: ClusterApi.Deadline()).ResponseAsync);
+
+        Assert.That(ex.Status.Detail, Does.StartWith("items"));
+    }
+
+    [Test]
+    public async Task SubmitBatch_creates_each_job_once_and_a_retry_returns_the_same_jobs()
+    {
+        var prefix = Guid.NewGuid().ToString("N");
+        var request = new SubmitJobBatchRequest();
+        for (var i = 0; i < 3; i++)
+        {
+            request.Items.Add(new SubmitJobRequest { RequestId = $"{prefix}-{i}", Spec = ClusterApi.Shell("exit 0") });
+        }
+
+        var first = await _api.Jobs.SubmitBatchAsync(request, deadline: ClusterApi.Deadline());
+        var retry = await _api.Jobs.SubmitBatchAsync(request, deadline: ClusterApi.Deadline());
+
+        Assert.That(first.Items.Select(i => i.Created), Is.All.True);
+        Assert.That(retry.Items.Select(i => (i.Job.Id, i.Created)), Is.EqualTo(first.Items.Select(i => (i.Job.Id, false))));
+        var all = await _api.Jobs.ListAsync(new ListJobsRequest(), deadline: ClusterApi.Deadline());
+        Assert.That(all.Jobs.Count(j => j.RequestId.StartsWith(prefix, StringComparison.Ordinal)), Is.EqualTo(3));
+    }
+
+    [Test]
     public async Task Submit_without_a_request_id_is_rejected()
     {
         var ex = await RpcAssert.FailsWith(StatusCode.InvalidArgument,

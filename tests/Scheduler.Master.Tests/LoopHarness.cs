@@ -115,6 +115,21 @@ internal sealed class LoopHarness : IAsyncDisposable
         return Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(new SubmitJobRequest { RequestId = requestId, Spec = spec }, r), Timeout());
     }
 
+    /// <summary>A spec as the Jobs service hands it on (defaults filled in).</summary>
+    public static JobSpec ServedSpec(string name) =>
+        Validation.JobSpecDefaults.Apply(new JobSpec { Name = name, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64 } });
+
+    /// <summary>A SubmitBatch as the Jobs service hands it on, one served spec per request id.</summary>
+    public Task<SubmitJobBatchResponse> SubmitBatchAsync(params string[] requestIds) =>
+        SubmitBatchAsync([.. requestIds.Select(id => (id, ServedSpec(id)))]);
+
+    public Task<SubmitJobBatchResponse> SubmitBatchAsync(params (string RequestId, JobSpec Spec)[] items)
+    {
+        var request = new SubmitJobBatchRequest();
+        request.Items.Add(items.Select(i => new SubmitJobRequest { RequestId = i.RequestId, Spec = i.Spec }));
+        return Loop.AskAsync<SubmitJobBatchResponse>(r => new SubmitJobBatch(request, r), Timeout());
+    }
+
     /// <summary>Returns once the loop has handled everything posted before, including the scheduling pass after it.</summary>
     public async Task SettleAsync()
     {

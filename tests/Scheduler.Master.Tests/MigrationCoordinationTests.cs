@@ -202,7 +202,9 @@ public sealed class MigrationCoordinationTests
         harness.Report(n1, plain.Id, 1, AgentState.Exited, exitCode: 143);
         harness.Send(n1, new WorkerMessage { MigrationReport = new MigrationReport { MigrationId = migrate.MigrationId, JobId = ckpt.Id, Attempt = 1, Ok = true, Rounds = 1, StoppedAt = Timestamp.FromDateTimeOffset(harness.Time.GetUtcNow()) } });
         await harness.SettleAsync();
-        harness.Time.Advance(TimeSpan.FromSeconds(2));
+
+        // The harness's own tick: the loop's timer may post its tick only after the settle on a busy machine.
+        await harness.AdvanceAsync(TimeSpan.FromSeconds(2));
         harness.Heartbeat(n1);
         await harness.SettleAsync();
 

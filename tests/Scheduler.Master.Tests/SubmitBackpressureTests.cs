@@ -75,7 +75,7 @@ public sealed class SubmitBackpressureTests
             Assert.That(inbox.Offer(Tick.Instance), Is.EqualTo(PostOutcome.Posted));
         }
 
-        Assert.That(inbox.TakeBatch().Count(), Is.EqualTo(EventInbox.MaxBatch));
+        Assert.That(inbox.TakeBatch().Count(), Is.EqualTo(EventInbox.MaxTaken), "a batch takes up to MaxTaken events, of which at most MaxBatch submits");
         Assert.That(inbox.Submits, Is.Zero, "the submit was taken with the first batch");
         Assert.That(inbox.Offer(new SubmitJob(new SubmitJobRequest(), reply)), Is.EqualTo(PostOutcome.Posted), "room again once taken");
     }

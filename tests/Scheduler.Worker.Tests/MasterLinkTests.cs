@@ -230,6 +230,36 @@ public sealed class MasterLinkTests
         await Eventually.TrueAsync(() => master.OpenConnections == 0, "the worker's connection to close", Deadline);
     }
 
+    [Test]
+    public async Task Start_waiting_for_the_launcher_does_not_hold_back_the_commands_after_it(CancellationToken ct)
+    {
+        using var gate = new SemaphoreSlim(0);
+        var held = new AgentLauncher(process =>
+        {
+            gate.Wait(Deadline);
+            process.Start();
+        });
+        _cleanup.Add(new Disposing(held));
+        var leader = await StartMasterAsync(ct);
+        leader.AfterRegistered =
+        [
+            new MasterCommand { Epoch = 1, Start = new StartAgent { JobId = "job-1", Attempt = 1, Command = "/bin/true" } },
+            new MasterCommand { Epoch = 1, FetchLogs = new FetchLogs { RequestId = "logs-1", JobId = "job-1", Attempt = 1 } },
+        ];
+
+        StartWorker("node-1", leader.Address.OriginalString, launcher: held);
+
+        // The launcher holds the start; the command behind it is answered all the same.
+        await Eventually.TrueAsync(() => leader.Received.Any(m => m.BodyCase == WorkerMessage.BodyOneofCase.Logs), "the logs request to be answered", Deadline);
+        Assert.That(AgentStates(leader, "job-1"), Does.Not.Contain(AgentState.Running), "the start is still held by the launcher");
+
+        gate.Release();
+        await Eventually.TrueAsync(() => AgentStates(leader, "job-1").Contains(AgentState.Exited), "job-1 to run and exit once the launcher goes on", Deadline);
+    }
+
+    private static List<AgentState> AgentStates(FakeMaster master, string jobId) =>
+        [.. master.Received.Where(m => m.BodyCase == WorkerMessage.BodyOneofCase.AgentEvent && m.AgentEvent.Agent.JobId == jobId).Select(m => m.AgentEvent.Agent.State)];
+
     private static IEnumerable<CommandRejected> Rejected(FakeMaster master) =>
         master.Received.Where(m => m.BodyCase == WorkerMessage.BodyOneofCase.CommandRejected).Select(m => m.CommandRejected);
 
@@ -261,13 +291,13 @@ public sealed class MasterLinkTests
         return master;
     }
 
-    private Worker StartWorker(string nodeId, string masters, AgentCgroups? cgroups = null, MasterConnections? connections = null)
+    private Worker StartWorker(string nodeId, string masters, AgentCgroups? cgroups = null, MasterConnections? connections = null, AgentLauncher? launcher = null)
     {
         var dataDir = Path.Combine(_dir, nodeId);
         Directory.CreateDirectory(dataDir);
         var options = new WorkerOptions { Master = masters, NodeId = nodeId, DataDir = dataDir, MaxReconnectDelayMs = 2000, StopGraceMs = 0 };
         var identity = new WorkerIdentity(nodeId, dataDir, 1000, 1024, new Dictionary<string, string>());
-        var agents = new AgentSupervisor(dataDir, nodeId, _launcher, TimeProvider.System, NullLogger.Instance);
+        var agents = new AgentSupervisor(dataDir, nodeId, launcher ?? _launcher, TimeProvider.System, NullLogger.Instance);
         var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance, cgroups: cgroups) { Connections = connections };
         var stop = new CancellationTokenSource();
         var run = link.RunAsync(stop.Token);

@@ -28,12 +28,14 @@ internal static class BenchCommand
         var jobs = new Option<int>("--jobs") { Description = "Jobs submitted in each of the two phases", DefaultValueFactory = _ => 2000 };
         var rate = new Option<int>("--rate") { Description = "Offered submits per second in the open-loop phase", DefaultValueFactory = _ => 1000 };
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent submitters in the as-fast-as-possible phase", DefaultValueFactory = _ => 64 };
+        var batch = new Option<int>("--batch") { Description = "Jobs per SubmitBatch call in the batched phase (0 skips it)", DefaultValueFactory = _ => 100 };
+        var batchJobs = new Option<int>("--batch-jobs") { Description = "Jobs submitted in the batched phase", DefaultValueFactory = _ => 5000 };
         var agent = new Option<string>("--agent") { Description = "The agent every job runs (a cheap real process)", DefaultValueFactory = _ => "/bin/true" };
         var etcd = new Option<bool>("--etcd") { Description = "Store in a local etcd member instead of SQLite" };
         var insecure = new Option<bool>("--insecure") { Description = "Plaintext gRPC without certificates (default: mutual TLS, as `schedctl up`)" };
         var command = new Command("bench", "Measure submit and scheduling throughput on a local cluster with simulated nodes (subcommands: fanin, memory, failover, migration)")
         {
-            nodes, jobs, rate, concurrency, agent, etcd, insecure,
+            nodes, jobs, rate, concurrency, batch, batchJobs, agent, etcd, insecure,
         };
         command.Subcommands.Add(FanInBench.Create());
         command.Subcommands.Add(MemoryBench.Create());
@@ -45,7 +47,8 @@ internal static class BenchCommand
             try
             {
                 var settings = new Settings(Math.Max(1, parse.GetValue(nodes)), Math.Max(1, parse.GetValue(jobs)), Math.Max(1, parse.GetValue(rate)),
-                    Math.Max(1, parse.GetValue(concurrency)), parse.GetValue(agent)!, parse.GetValue(etcd), parse.GetValue(insecure));
+                    Math.Max(1, parse.GetValue(concurrency)), parse.GetValue(agent)!, parse.GetValue(etcd), parse.GetValue(insecure),
+                    Math.Clamp(parse.GetValue(batch), 0, 1000), Math.Max(0, parse.GetValue(batchJobs)));
                 return await RunAsync(dir, settings, parse.InvocationConfiguration.Output, ct);
             }
             finally
@@ -56,7 +59,10 @@ internal static class BenchCommand
         return command;
     }
 
-    private sealed record Settings(int Nodes, int Jobs, int Rate, int Concurrency, string Agent, bool Etcd, bool Insecure);
+    private sealed record Settings(int Nodes, int Jobs, int Rate, int Concurrency, string Agent, bool Etcd, bool Insecure, int Batch, int BatchJobs);
+
+    /// <summary>Concurrent SubmitBatch callers in the batched phase: a few calls in flight keep the master's group writes full.</summary>
+    private const int BatchCallers = 4;
 
     /// <summary>One phase's submits: latencies of the accepted ones, rejections by status, and its duration.</summary>
     private sealed record Phase(double[] Latencies, int Accepted, IReadOnlyDictionary<StatusCode, int> Rejected, double Seconds)
@@ -91,7 +97,9 @@ internal static class BenchCommand
         var open = await OpenLoopAsync(client, settings, ct);
         var closed = await ClosedLoopAsync(client, settings, ct);
         var afterSubmits = ProcessUsage.Read(cluster.MasterPid);
-        var submitted = Warmup + open.Accepted + closed.Accepted;
+        var batched = settings.Batch > 0 && settings.BatchJobs > 0 ? await BatchedAsync(client, settings, ct) : null;
+        var afterBatches = ProcessUsage.Read(cluster.MasterPid);
+        var submitted = Warmup + open.Accepted + closed.Accepted + (batched?.Accepted ?? 0);
         var drain = Stopwatch.StartNew();
         var finished = await WaitFinishedAsync(client, submitted, ct);
         var all = await client.ListJobsAsync(null, submitted + 100, ct);
@@ -100,13 +108,19 @@ internal static class BenchCommand
             .Order()
             .ToArray();
         var failed = all.Count(j => j.State != JobState.Succeeded);
-        var endToEnd = open.Seconds + closed.Seconds + drain.Elapsed.TotalSeconds;
+        var endToEnd = open.Seconds + closed.Seconds + (batched?.Seconds ?? 0) + drain.Elapsed.TotalSeconds;
+        var batchCores = afterSubmits is { } s0 && afterBatches is { } s1 ? s1.CoresSince(s0) : 0;
         var masterCores = before is { } b && afterSubmits is { } a ? a.CoresSince(b) : 0;
 
         string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
         await output.WriteLineAsync($"cluster: 1 master, {settings.Nodes} simulated nodes ({settings.Nodes * 8} GPUs) in one worker process; agents run {settings.Agent} (1/3 CPU-only, 1/3 one GPU, 1/3 half a GPU)");
         await output.WriteLineAsync($"open loop, {settings.Rate}/s offered, {settings.Jobs} jobs: {F(open.AcceptedPerSecond)} accepted/s; submit latency p50 {F(Percentiles.Of(open.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(open.Latencies, 0.99))} ms (from each submit's scheduled time); rejected: {open.RejectedText}");
         await output.WriteLineAsync($"as fast as possible, {settings.Concurrency} submitters, {settings.Jobs} jobs: {F(closed.AcceptedPerSecond)} accepted/s; submit latency p50 {F(Percentiles.Of(closed.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(closed.Latencies, 0.99))} ms; rejected: {closed.RejectedText}");
+        if (batched is not null)
+        {
+            await output.WriteLineAsync($"batched, SubmitBatch of {settings.Batch} jobs, {BatchCallers} callers, {settings.BatchJobs} jobs: {F(batched.AcceptedPerSecond)} jobs accepted/s; call latency p50 {F(Percentiles.Of(batched.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(batched.Latencies, 0.99))} ms; rejected jobs: {batched.RejectedText}; master CPU {F(batchCores * 100)}% of one core");
+        }
+
         await output.WriteLineAsync($"submit -> agent started (created -> started, as the master records them): p50 {F(Percentiles.Of(toRunning, 0.5))} ms, p99 {F(Percentiles.Of(toRunning, 0.99))} ms over {toRunning.Length} jobs");
         await output.WriteLineAsync(finished
             ? $"all {submitted} finished {F(drain.Elapsed.TotalSeconds)} s after the last submit ({F(submitted / endToEnd)} jobs/s end to end); {failed} not succeeded; master CPU {F(masterCores * 100)}% of one core while submitting"
@@ -131,6 +145,12 @@ internal static class BenchCommand
             .Add("max_submit_p50_ms", Percentiles.Of(closed.Latencies, 0.5))
             .Add("max_submit_p99_ms", Percentiles.Of(closed.Latencies, 0.99))
             .Add("max_rejected", closed.Rejected.Values.Sum())
+            .Add("batch_size", settings.Batch)
+            .Add("batch_accepted_jobs_per_s", batched?.AcceptedPerSecond ?? 0)
+            .Add("batch_call_p50_ms", batched is null ? 0 : Percentiles.Of(batched.Latencies, 0.5))
+            .Add("batch_call_p99_ms", batched is null ? 0 : Percentiles.Of(batched.Latencies, 0.99))
+            .Add("batch_rejected", batched?.Rejected.Values.Sum() ?? 0)
+            .Add("master_cpu_cores_batched", batchCores)
             .Add("to_started_p50_ms", Percentiles.Of(toRunning, 0.5))
             .Add("to_started_p99_ms", Percentiles.Of(toRunning, 0.99))
             .Add("end_to_end_jobs_per_s", finished ? submitted / endToEnd : 0)
@@ -181,6 +201,52 @@ internal static class BenchCommand
             }
         }, ct)));
         return Summarise(latencies, outcomes, Stopwatch.GetElapsedTime(start).TotalSeconds);
+    }
+
+    /// <summary>
+    /// SubmitBatch calls of <see cref="Settings.Batch"/> jobs from <see cref="BatchCallers"/> callers as fast as
+    /// they go; latencies are per call, acceptance per job (a refused call refuses all its jobs).
+    /// </summary>
+    private static async Task<Phase> BatchedAsync(SchedulerClient client, Settings settings, CancellationToken ct)
+    {
+        var calls = (settings.BatchJobs + settings.Batch - 1) / settings.Batch;
+        var latencies = new double[calls];
+        var outcomes = new StatusCode[calls];
+        var sizes = new int[calls];
+        var next = -1;
+        var start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, BatchCallers).Select(_ => Task.Run(async () =>
+        {
+            int call;
+            while ((call = Interlocked.Increment(ref next)) < calls)
+            {
+                var first = call * settings.Batch;
+                var items = Enumerable.Range(first, Math.Min(settings.Batch, settings.BatchJobs - first))
+                    .Select(i => (Spec(i, "batch", settings.Agent), (string?)$"bench-batch-{i}"))
+                    .ToList();
+                sizes[call] = items.Count;
+                var from = Stopwatch.GetTimestamp();
+                try
+                {
+                    await client.SubmitBatchAsync(items, ct);
+                    outcomes[call] = StatusCode.OK;
+                }
+                catch (RpcException ex) when (!ct.IsCancellationRequested)
+                {
+                    outcomes[call] = ex.StatusCode;
+                }
+                catch (MasterUnreachableException) when (!ct.IsCancellationRequested)
+                {
+                    outcomes[call] = StatusCode.Unavailable;
+                }
+
+                latencies[call] = Stopwatch.GetElapsedTime(from).TotalMilliseconds;
+            }
+        }, ct)));
+        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var accepted = Enumerable.Range(0, calls).Where(c => outcomes[c] == StatusCode.OK).Sum(c => sizes[c]);
+        var rejected = Enumerable.Range(0, calls).Where(c => outcomes[c] != StatusCode.OK).GroupBy(c => outcomes[c]).ToDictionary(g => g.Key, g => g.Sum(c => sizes[c]));
+        return new Phase([.. latencies.Where((_, c) => outcomes[c] == StatusCode.OK).Order()], accepted, rejected, seconds);
     }
 
     private static async Task<(double Ms, StatusCode Status)> SubmitAsync(SchedulerClient client, int i, string phase, string agent, long from, CancellationToken ct)

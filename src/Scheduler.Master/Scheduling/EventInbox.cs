@@ -17,10 +17,15 @@ internal sealed class EventInbox
     /// <summary>Events handled before the loop runs a pass and publishes a view.</summary>
     public const int MaxBatch = 512;
 
+    /// <summary>The most events one batch takes from the channel (submissions held back included).</summary>
+    public const int MaxTaken = 8 * MaxBatch;
+
     /// <summary>The default of <see cref="MasterOptions.MaxPendingSubmits"/>.</summary>
     public const int DefaultMaxSubmits = 10_000;
 
     private readonly Channel<Posted> _channel = Channel.CreateUnbounded<Posted>(new UnboundedChannelOptions { SingleReader = true });
+    // Submissions read past while taking a batch, waiting for the next ones in order; the loop's alone.
+    private readonly Queue<Posted> _held = new();
     private int _depth;
     private int _submits;
 
@@ -45,13 +50,15 @@ internal sealed class EventInbox
     /// <summary>False once the inbox is closed (the term ended or the master stops), or when a submission finds it full.</summary>
     public bool Post(IMasterEvent e) => Offer(e) == PostOutcome.Posted;
 
-    /// <summary>Posts <paramref name="e"/>; only a <see cref="SubmitJob"/> can be refused as <see cref="PostOutcome.Full"/>.</summary>
+    /// <summary>Posts <paramref name="e"/>; only a <see cref="SubmitJob"/> or <see cref="SubmitJobBatch"/> can be refused as <see cref="PostOutcome.Full"/>.</summary>
     public PostOutcome Offer(IMasterEvent e)
     {
-        var submit = e is SubmitJob;
-        if (submit && Interlocked.Increment(ref _submits) > MaxSubmits)
+        var submits = SubmitsIn(e);
+
+        // A batch larger than the bound is still taken into an empty inbox, or it could never be.
+        if (submits > 0 && Interlocked.Add(ref _submits, submits) is var waiting && waiting > MaxSubmits && waiting != submits)
         {
-            Interlocked.Decrement(ref _submits);
+            Interlocked.Add(ref _submits, -submits);
             return PostOutcome.Full;
         }
 
@@ -62,31 +69,56 @@ internal sealed class EventInbox
         }
 
         Interlocked.Decrement(ref _depth);
-        if (submit)
-        {
-            Interlocked.Decrement(ref _submits);
-        }
-
+        Interlocked.Add(ref _submits, -submits);
         return PostOutcome.Closed;
     }
 
     /// <summary>Waits until an event is there; false once closed and empty.</summary>
-    public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) => _channel.Reader.WaitToReadAsync(cancellationToken);
+    public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) =>
+        _held.Count > 0 ? ValueTask.FromResult(true) : _channel.Reader.WaitToReadAsync(cancellationToken);
 
     /// <summary>
-    /// Up to <see cref="MaxBatch"/> of the events that are there when it is called, without waiting.
-    /// Events posted while the batch is handled wait for the next one: a caller answered in one batch
-    /// and posting again finds that batch's pass and view published before it is handled.
+    /// The events that are there when it is called, without waiting: every one but submissions (up to
+    /// <see cref="MaxTaken"/>), and at most <see cref="MaxBatch"/> submissions, oldest first. Submissions
+    /// beyond that wait, in order, for the next batches, while what comes after them (heartbeats,
+    /// agents' reports, requests) is still handled now: a burst of submits cannot hold back a worker's
+    /// heartbeat until its node is judged silent. Events posted while the batch is handled wait for the
+    /// next one: a caller answered in one batch and posting again finds that batch's pass and view
+    /// published before it is handled.
     /// </summary>
     public IEnumerable<IMasterEvent> TakeBatch()
     {
-        var there = Math.Min(MaxBatch, Depth);
+        var first = true;
+        var submits = 0;
+        while (submits < MaxBatch && _held.TryDequeue(out var waiting))
+        {
+            submits += SubmitsIn(waiting.Event);
+            Taken(waiting.Event);
+            if (first)
+            {
+                BatchPostedAt = waiting.At;
+                first = false;
+            }
+
+            yield return waiting.Event;
+        }
+
+        var there = Math.Min(MaxTaken, Depth - _held.Count);
         for (var taken = 0; taken < there && _channel.Reader.TryRead(out var posted); taken++)
         {
+            if (SubmitsIn(posted.Event) > 0 && (submits >= MaxBatch || _held.Count > 0))
+            {
+                // Still counted as waiting (depth and bound) until it is taken.
+                _held.Enqueue(posted);
+                continue;
+            }
+
+            submits += SubmitsIn(posted.Event);
             Taken(posted.Event);
-            if (taken == 0)
+            if (first)
             {
                 BatchPostedAt = posted.At;
+                first = false;
             }
 
             yield return posted.Event;
@@ -97,6 +129,12 @@ internal sealed class EventInbox
     public void Close(Grpc.Core.RpcException error)
     {
         _channel.Writer.TryComplete();
+        while (_held.TryDequeue(out var held))
+        {
+            Taken(held.Event);
+            Fail(held.Event, error);
+        }
+
         while (_channel.Reader.TryRead(out var unanswered))
         {
             Taken(unanswered.Event);
@@ -110,6 +148,7 @@ internal sealed class EventInbox
         switch (e)
         {
             case SubmitJob s: s.Reply.TrySetException(error); break;
+            case SubmitJobBatch b: b.Reply.TrySetException(error); break;
             case CancelJob c: c.Reply.TrySetException(error); break;
             case MigrateJob m: m.Reply.TrySetException(error); break;
             case SuspendJob s: s.Reply.TrySetException(error); break;
@@ -125,11 +164,16 @@ internal sealed class EventInbox
     private void Taken(IMasterEvent e)
     {
         Interlocked.Decrement(ref _depth);
-        if (e is SubmitJob)
-        {
-            Interlocked.Decrement(ref _submits);
-        }
+        Interlocked.Add(ref _submits, -SubmitsIn(e));
     }
+
+    /// <summary>How many submissions <paramref name="e"/> counts for against <see cref="MaxSubmits"/>.</summary>
+    private static int SubmitsIn(IMasterEvent e) => e switch
+    {
+        SubmitJob => 1,
+        SubmitJobBatch batch => batch.Request.Items.Count,
+        _ => 0,
+    };
 
     private readonly record struct Posted(IMasterEvent Event, long At);
 }

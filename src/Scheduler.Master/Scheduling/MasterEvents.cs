@@ -12,6 +12,13 @@ internal sealed record SubmitJob(SubmitJobRequest Request, TaskCompletionSource<
     public System.Diagnostics.ActivityContext Trace { get; init; }
 }
 
+/// <summary>Several submits answered together: staged in one group (one store write), all of them or none.</summary>
+internal sealed record SubmitJobBatch(SubmitJobBatchRequest Request, TaskCompletionSource<SubmitJobBatchResponse> Reply) : IMasterEvent
+{
+    /// <summary>The SubmitBatch span's context: every job's trace continues from it. Default when untraced.</summary>
+    public System.Diagnostics.ActivityContext Trace { get; init; }
+}
+
 internal sealed record CancelJob(string JobId, TaskCompletionSource<Job> Reply) : IMasterEvent;
 
 /// <summary>Admin.MigrateJob: move a running checkpointable job live to another node.</summary>

@@ -13,6 +13,8 @@ namespace Scheduler.Master.Scheduling;
 internal sealed partial class SchedulerLoop
 {
     private readonly StagedSubmits _staged = new();
+    private readonly StagedAgentWrites _stagedAgents = new();
+    private bool _committingGroup;
 
     /// <summary>Decides a submit: answered at once when its request id is already stored, otherwise staged.</summary>
     private void StageSubmit(SubmitJob submit)
@@ -49,17 +51,88 @@ internal sealed partial class SchedulerLoop
         _staged.Add(submit, job, span);
     }
 
-    /// <summary>Stores the staged submits in one write, then makes them current and answers their callers.</summary>
+    /// <summary>
+    /// Decides a batch of submits: refused whole (nothing staged) when an item's request id names a job
+    /// with a different spec; otherwise every item is staged in this group, so all are stored in one
+    /// write or none, and the batch is answered once every item is.
+    /// </summary>
+    private void StageSubmitBatch(SubmitJobBatch batch)
+    {
+        var items = batch.Request.Items;
+        var specs = new Dictionary<string, JobSpec>(StringComparer.Ordinal);
+        for (var i = 0; i < items.Count; i++)
+        {
+            var item = items[i];
+            var earlier = _jobByRequestId.TryGetValue(item.RequestId, out var existingId)
+                ? Validation.JobSpecDefaults.Apply(_jobs[existingId].Spec)
+                : _staged.Find(item.RequestId)?.Spec ?? specs.GetValueOrDefault(item.RequestId);
+            if (earlier is not null && !earlier.Equals(item.Spec))
+            {
+                batch.Reply.TrySetException(new RpcException(new Status(StatusCode.AlreadyExists,
+                    $"items[{i}].request_id '{item.RequestId}' was already used with a different spec; nothing of this batch was stored")));
+                return;
+            }
+
+            specs[item.RequestId] = item.Spec;
+        }
+
+        var replies = new Task<SubmitJobResponse>[items.Count];
+        for (var i = 0; i < items.Count; i++)
+        {
+            var reply = new TaskCompletionSource<SubmitJobResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            replies[i] = reply.Task;
+            StageSubmit(new SubmitJob(items[i], reply) { Trace = batch.Trace });
+        }
+
+        // Every item shares the group's fate: stored and answered together, or failed with one error.
+        Task.WhenAll(replies).ContinueWith(
+            all =>
+            {
+                if (all.Exception?.InnerException is { } error)
+                {
+                    batch.Reply.TrySetException(error);
+                    return;
+                }
+
+                var response = new SubmitJobBatchResponse();
+                response.Items.Add(all.Result);
+                batch.Reply.TrySetResult(response);
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    /// <summary>Whether submits or agents' changes wait for the group's write.</summary>
+    private bool GroupWaiting => _staged.Count > 0 || _stagedAgents.Count > 0;
+
+    /// <summary>
+    /// Stages a change an agent reported, stored with the group; <paramref name="onStored"/> (what is
+    /// sent because of it) runs only once the write is durable. The caller checked with
+    /// <see cref="CommitIfStagedAsync"/> that the job had no change waiting.
+    /// </summary>
+    private void StageAgentChange(JobRecord record, Action? onStored = null) => _stagedAgents.Add(record, onStored);
+
+    /// <summary>Stores the group first when <paramref name="jobId"/> already has a change in it, so the next is decided on stored state.</summary>
+    private Task CommitIfStagedAsync(string jobId, CancellationToken ct) =>
+        _stagedAgents.Holds(jobId) ? CommitSubmitsAsync(ct) : Task.CompletedTask;
+
+    /// <summary>
+    /// Stores the staged submits and agents' changes in one write, then makes them current, answers the
+    /// submitters and sends what waited on the agents' changes. A failed write answers every submitter
+    /// with an error and acts on none of the changes (their workers report them again).
+    /// </summary>
     private async Task CommitSubmitsAsync(CancellationToken ct)
     {
-        if (_staged.Count == 0)
+        if (!GroupWaiting)
         {
             return;
         }
 
+        _committingGroup = true;
         try
         {
-            await ApplyAsync(_staged.Records, ct);
+            await ApplyAsync(_stagedAgents.Count == 0 ? _staged.Records : [.. _staged.Records, .. _stagedAgents.Records], ct);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -69,9 +142,23 @@ internal sealed partial class SchedulerLoop
                 _term.End(ex.Message);
             }
 
-            LogSubmitGroupFailed(_staged.Records.Count, ex);
+            if (_staged.Count > 0)
+            {
+                LogSubmitGroupFailed(_staged.Records.Count, ex);
+            }
+
+            if (_stagedAgents.Count > 0)
+            {
+                LogAgentGroupFailed(_stagedAgents.Count, ex);
+            }
+
             FailStaged(EndsTerm(ex) ? NoLongerLeading() : ToStatus(ex));
+            _stagedAgents.Clear();
             return;
+        }
+        finally
+        {
+            _committingGroup = false;
         }
 
         foreach (var entry in _staged.Entries)
@@ -93,6 +180,7 @@ internal sealed partial class SchedulerLoop
         }
 
         _staged.Clear();
+        _stagedAgents.Stored();
     }
 
     /// <summary>Answers every staged submit with <paramref name="error"/> and forgets them: none is stored or current.</summary>

@@ -41,6 +41,9 @@ internal sealed partial class SchedulerLoop
     [LoggerMessage(15, LogLevel.Error, "Handling {Event} failed")]
     private partial void LogEventFailed(string @event, Exception exception);
 
+    [LoggerMessage(152, LogLevel.Error, "Could not store {Count} changes agents reported; nothing of them was acknowledged, their workers report them again")]
+    private partial void LogAgentGroupFailed(int count, Exception exception);
+
     [LoggerMessage(151, LogLevel.Error, "Could not store {Count} submitted jobs; their callers were answered with an error")]
     private partial void LogSubmitGroupFailed(int count, Exception exception);
 

@@ -15,6 +15,13 @@ internal sealed partial class SchedulerLoop
         return CommitSubmitsAsync(ct);
     }
 
+    /// <summary>A batch handled on its own (not through a batch of the inbox): staged and stored at once.</summary>
+    private Task SubmitBatchAsync(SubmitJobBatch batch, CancellationToken ct)
+    {
+        StageSubmitBatch(batch);
+        return CommitSubmitsAsync(ct);
+    }
+
     private async Task CancelAsync(CancelJob cancel, CancellationToken ct)
     {
         if (!_jobs.TryGetValue(cancel.JobId, out var job))

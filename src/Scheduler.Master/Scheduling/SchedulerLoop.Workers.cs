@@ -265,6 +265,8 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
+        // A second report about the same job in one group is decided on what the first stored.
+        await CommitIfStagedAsync(agent.JobId, ct);
         var exited = agent.State is AgentState.Exited or AgentState.FailedToStart;
         int? code = agent.HasExitCode ? agent.ExitCode : null;
         var now = _time.GetUtcNow();
@@ -286,7 +288,7 @@ internal sealed partial class SchedulerLoop
             // Its migration was rolled back meanwhile, but the agent is gone here: run it again.
             if (JobTransitions.HostStopped(moving, now) is { } again)
             {
-                await FinishAsync(entry, agent, again, ct);
+                Finish(entry, agent, again);
                 return;
             }
         }
@@ -295,18 +297,19 @@ internal sealed partial class SchedulerLoop
         {
             if (JobTransitions.LateExit(given, agent.Attempt, code, entry.Id, now) is { } late)
             {
-                await FinishAsync(entry, agent, late, ct);
+                Finish(entry, agent, late);
                 return;
             }
 
             if (code == 0 && JobTransitions.Superseded(given, agent.Attempt, entry.Id, now) is { } superseded)
             {
-                await FinishAsync(entry, agent, superseded, ct);
-                if (_nodes.TryGetValue(superseded.NodeId!, out var rerunOn))
+                Finish(entry, agent, superseded, thenStored: () =>
                 {
-                    _commands.Stop(rerunOn, superseded.Id, superseded.Attempt, "an earlier attempt of this job already finished");
-                }
-
+                    if (_nodes.TryGetValue(superseded.NodeId!, out var rerunOn))
+                    {
+                        _commands.Stop(rerunOn, superseded.Id, superseded.Attempt, "an earlier attempt of this job already finished");
+                    }
+                });
                 return;
             }
         }
@@ -334,7 +337,7 @@ internal sealed partial class SchedulerLoop
         {
             if (JobTransitions.Started(job, now) is { } running)
             {
-                await ApplyAsync([WithDowntime(running, now)], ct);
+                StageAgentChange(WithDowntime(running, now));
             }
             else if (JobTransitions.PhaseOf(job) == JobPhase.Ending && agent.State == AgentState.Running)
             {
@@ -386,19 +389,25 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
-        await FinishAsync(entry, agent, next, ct);
+        Finish(entry, agent, next);
     }
 
-    /// <summary>Persists the outcome of an agent's exit, then acknowledges it so the worker may forget the agent.</summary>
-    private async Task FinishAsync(NodeEntry entry, AgentStatus agent, JobRecord next, CancellationToken ct)
+    /// <summary>
+    /// Stages the outcome of an agent's exit with the group; once stored, acknowledges it so the worker
+    /// may forget the agent, then runs <paramref name="thenStored"/>.
+    /// </summary>
+    private void Finish(NodeEntry entry, AgentStatus agent, JobRecord next, Action? thenStored = null)
     {
-        await ApplyAsync([next], ct);
-        if (next.IsTerminal)
+        StageAgentChange(next, () =>
         {
-            _metrics.Finished(next.State.ToString());
-            LogFinished(next.Id, next.Attempt, next.State.ToString(), next.ExitCode ?? -1);
-        }
+            if (next.IsTerminal)
+            {
+                _metrics.Finished(next.State.ToString());
+                LogFinished(next.Id, next.Attempt, next.State.ToString(), next.ExitCode ?? -1);
+            }
 
-        _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+            _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });
+            thenStored?.Invoke();
+        });
     }
 }

@@ -199,10 +199,22 @@ internal sealed partial class SchedulerLoop : BackgroundService
                         continue;
                     }
 
+                    if (e is SubmitJobBatch batch)
+                    {
+                        StageSubmitBatch(batch);
+                        continue;
+                    }
+
                     try
                     {
-                        // Whatever this event reads or changes sees the submits before it current.
-                        await CommitSubmitsAsync(stoppingToken);
+                        // Whatever this event reads or changes sees the submits before it current. An
+                        // agent's report joins the group instead (its job's earlier change, if any, is
+                        // stored first), so a burst of reports does not cost a write each.
+                        if (!JoinsGroup(e))
+                        {
+                            await CommitSubmitsAsync(stoppingToken);
+                        }
+
                         if (_term.Ended.IsCancellationRequested)
                         {
                             EventInbox.Fail(e, NoLongerLeading());
@@ -244,6 +256,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             LogStopping(_nodes.Values.Count(n => n.Session is not null));
             _inbox.Close(NoLongerLeading());
             FailStaged(NoLongerLeading());
+            _stagedAgents.Clear();
 
             _logRequests.FailAll();
             foreach (var watcher in _watchers)
@@ -263,6 +276,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
     }
+
+    /// <summary>Heartbeats and agent events: their changes are stored with the batch's group write.</summary>
+    private static bool JoinsGroup(IMasterEvent e) =>
+        e is WorkerMessageReceived { Message.BodyCase: WorkerMessage.BodyOneofCase.Heartbeat or WorkerMessage.BodyOneofCase.AgentEvent };
 
     public override void Dispose()
     {
@@ -378,6 +395,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private Task HandleAsync(IMasterEvent e, CancellationToken ct) => e switch
     {
         SubmitJob s => SubmitAsync(s, ct),
+        SubmitJobBatch b => SubmitBatchAsync(b, ct),
         CancelJob c => CancelAsync(c, ct),
         MigrateJob m => MigrateAsync(m, ct),
         SuspendJob s => SuspendAsync(s, ct),
@@ -409,6 +427,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// <summary>Persists the records, then makes them current and tells watchers: persist before act.</summary>
     private async Task ApplyAsync(IReadOnlyCollection<JobRecord> records, CancellationToken ct)
     {
+        if (!_committingGroup && GroupWaiting)
+        {
+            // Stored in the order decided: the group's changes before this one.
+            await CommitSubmitsAsync(ct);
+        }
+
         if (records.Any(r => r.Migration is not null || r.Checkpointing is not null || r.Checkpoint is not null))
         {
             // Rare: only a job being migrated or checkpointed can carry an operation its attempt outlived.

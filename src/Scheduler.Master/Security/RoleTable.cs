@@ -44,6 +44,7 @@ internal static class RoleTable
         {
             // Submitters submit and act on their own tenant's jobs; operators read every job, act on none.
             Rule(Jobs.Descriptor, "Submit", Owners, tenantScoped: true),
+            Rule(Jobs.Descriptor, "SubmitBatch", Owners, tenantScoped: true),
             Rule(Jobs.Descriptor, "Get", Readers, tenantScoped: true),
             Rule(Jobs.Descriptor, "List", Readers, tenantScoped: true),
             Rule(Jobs.Descriptor, "Cancel", Owners, tenantScoped: true),

@@ -20,6 +20,9 @@ internal sealed class JobsService : Jobs.JobsBase
         Jobs.BindService(new Hosting.MalformedRequestBinder(binder), service);
 
     private const int DefaultPageSize = 200;
+
+    /// <summary>The most jobs one SubmitBatch call creates.</summary>
+    internal const int MaxBatchItems = 1000;
     private const int MaxPageSize = 1000;
 
     // A page of a filter that matches little stops after this many jobs, so no call scans the whole history.
@@ -77,6 +80,70 @@ internal sealed class JobsService : Jobs.JobsBase
         {
             activity.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             throw;
+        }
+    }
+
+    public override async Task<SubmitJobBatchResponse> SubmitBatch(SubmitJobBatchRequest request, ServerCallContext context)
+    {
+        using var activity = MasterTracing.StartSubmit(context.RequestHeaders.GetValue("traceparent"));
+        try
+        {
+            var scope = TenantScope.Of(context);
+            ValidateBatch(request, scope);
+            SubmitJobBatchResponse response;
+            try
+            {
+                response = await (await _role.RequireLeaderAsync(context.CancellationToken))
+                    .AskAsync<SubmitJobBatchResponse>(tcs => new SubmitJobBatch(request, tcs) { Trace = activity?.Context ?? default }, context.CancellationToken);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.AlreadyExists && !scope.IsUnrestricted)
+            {
+                // The loop's answer is about a stored job, which may be another tenant's.
+                throw RequestIdTaken();
+            }
+
+            if (!response.Items.All(item => scope.Sees(item.Job)))
+            {
+                throw RequestIdTaken();
+            }
+
+            activity?.SetTag("scheduler.batch.items", response.Items.Count);
+            return response;
+        }
+        catch (Exception ex) when (activity is not null)
+        {
+            activity.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+    }
+
+    /// <summary>Every item as Submit checks it, each error naming its item ("items[3].spec.gpus ..."); then bound to the caller's tenant, defaults filled in.</summary>
+    private static void ValidateBatch(SubmitJobBatchRequest request, TenantScope scope)
+    {
+        if (request.Items.Count == 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "items must hold at least one job"));
+        }
+
+        if (request.Items.Count > MaxBatchItems)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"items must hold at most {MaxBatchItems} jobs (got {request.Items.Count}); split the batch"));
+        }
+
+        for (var i = 0; i < request.Items.Count; i++)
+        {
+            var item = request.Items[i];
+            try
+            {
+                JobSpecValidator.Validate(item);
+                scope.Bind(item.Spec);
+            }
+            catch (RpcException ex)
+            {
+                throw new RpcException(new Status(ex.StatusCode, $"items[{i}].{ex.Status.Detail}"));
+            }
+
+            item.Spec = JobSpecDefaults.Apply(item.Spec);
         }
     }
 

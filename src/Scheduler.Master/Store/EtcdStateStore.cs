@@ -295,18 +295,17 @@ internal sealed class EtcdStateStore : IStateStore
         // A guarded spec write is a nested transaction of one operation, which etcd counts
         // against the outer transaction's budget.
         var maxOps = Math.Max(2, _options.MaxTxnOps - 1);
+        var chunks = new List<(List<RequestOp> Ops, List<string> Ids)>();
         var chunk = new List<RequestOp>();
         var chunkIds = new List<string>();
         var chunkBytes = 0;
-        var committed = 0;
         foreach (var job in latest.Values)
         {
             var ops = JobOps(job);
             var size = ops.Sum(op => op.CalculateSize());
             if (chunk.Count > 0 && (chunk.Count + ops.Count > maxOps || chunkBytes + size > _options.MaxTxnBytes))
             {
-                await CommitChunkAsync(chunk, chunkIds, committed, cancellationToken);
-                committed += chunkIds.Count;
+                chunks.Add((chunk, chunkIds));
                 chunk = [];
                 chunkIds = [];
                 chunkBytes = 0;
@@ -319,24 +318,43 @@ internal sealed class EtcdStateStore : IStateStore
 
         if (chunk.Count > 0)
         {
-            await CommitChunkAsync(chunk, chunkIds, committed, cancellationToken);
+            chunks.Add((chunk, chunkIds));
         }
-    }
 
-    /// <summary>
-    /// One transaction of a write split in several (each fenced on its own). Once an earlier one is
-    /// committed a failure leaves the store holding part of the write: said as such, so the term ends
-    /// and the next reloads it, rather than as a plain failure whose retry could store a job twice.
-    /// </summary>
-    private async Task CommitChunkAsync(List<RequestOp> ops, List<string> ids, int committedBefore, CancellationToken cancellationToken)
-    {
+        if (chunks.Count == 1)
+        {
+            await CommitJobsAsync(chunks[0].Ops, chunks[0].Ids, cancellationToken);
+            return;
+        }
+
+        // The transactions of one write go out together: etcd commits concurrent proposals with one
+        // disk sync, so a write of many costs about one round trip instead of one per transaction.
+        var commits = chunks.Select(c => CommitJobsAsync(c.Ops, c.Ids, cancellationToken)).ToArray();
         try
         {
-            await CommitJobsAsync(ops, ids, cancellationToken);
+            await Task.WhenAll(commits);
         }
-        catch (Exception ex) when (committedBefore > 0 && ex is not (LeadershipLostException or OperationCanceledException))
+        catch (Exception)
         {
-            throw new PartialWriteException($"etcd stored {committedBefore} job records of a write, then failed: {ex.Message}", ex);
+            var errors = commits.Where(c => !c.IsCompletedSuccessfully)
+                .Select(c => c.Exception?.GetBaseException() ?? new OperationCanceledException(cancellationToken))
+                .ToList();
+
+            // Leadership lost or a stop: the term ends either way. A write etcd may have applied says so.
+            if (errors.FirstOrDefault(e => e is LeadershipLostException or OperationCanceledException) is { } ending)
+            {
+                throw ending;
+            }
+
+            var committed = chunks.Where((_, i) => commits[i].IsCompletedSuccessfully).Sum(c => c.Ids.Count);
+            if (committed == 0)
+            {
+                throw errors.FirstOrDefault(e => e is StoreUnavailableException { MayHaveApplied: true }) ?? errors[0];
+            }
+
+            // Some committed, some not: the store holds part of the write. Said as such, so the term ends
+            // and the next reloads it, rather than as a plain failure whose retry could store a job twice.
+            throw new PartialWriteException($"etcd stored {committed} of {latest.Count} job records of a write, then failed: {errors[0].Message}", errors[0]);
         }
     }
 

@@ -13,9 +13,17 @@ internal sealed class AgentLauncher : IDisposable
 {
     private readonly BlockingCollection<(Process Process, TaskCompletionSource Started)> _requests = new();
     private readonly Thread _thread;
+    private readonly Action<Process> _start;
 
     public AgentLauncher()
+        : this(process => process.Start())
     {
+    }
+
+    /// <summary>Tests hold the launcher thread with a <paramref name="start"/> of their own.</summary>
+    internal AgentLauncher(Action<Process> start)
+    {
+        _start = start;
         _thread = new Thread(Run) { IsBackground = true, Name = "agent-launcher" };
         _thread.Start();
     }
@@ -47,7 +55,7 @@ internal sealed class AgentLauncher : IDisposable
         {
             try
             {
-                process.Start();
+                _start(process);
                 started.SetResult();
             }
             catch (Exception ex)

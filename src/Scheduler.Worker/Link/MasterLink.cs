@@ -342,11 +342,23 @@ internal sealed partial class MasterLink
             var heartbeats = new HeartbeatSender(_probe, _agents, _identity.DataDir, CurrentHeartbeatInterval(), _time,
                 metrics is null ? null : heartbeat => metrics.HeartbeatSent(_identity.NodeId, heartbeat));
             var beating = heartbeats.RunAsync(outbox.Writer, session.Token);
+            var starts = new InFlightStarts();
             try
             {
                 await foreach (var command in call.ResponseStream.ReadAllAsync(session.Token))
                 {
-                    await _commands.HandleAsync(command, outbox.Writer, heartbeats, session.Token);
+                    var handling = _commands.HandleAsync(command, outbox.Writer, heartbeats, session.Token);
+                    if (handling.IsCompleted)
+                    {
+                        await handling;
+                        continue;
+                    }
+
+                    // A start waiting for the launcher that all nodes of this process share: the
+                    // commands after it (a heartbeat's acknowledgement above all) must not wait behind
+                    // it. The agent is registered before HandleAsync returns, so a later stop or a
+                    // repeated start of the same attempt finds it.
+                    starts.Track(handling, error => LogStartFailed(_identity.NodeId, error));
                 }
 
                 LogStreamEnded(address.OriginalString, "the master closed it");
@@ -378,7 +390,7 @@ internal sealed partial class MasterLink
             {
                 outbox.Writer.TryComplete();
                 await session.CancelAsync();
-                await Task.WhenAll(writer, beating).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await Task.WhenAll(writer, beating, starts.WhenAllAsync()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
         finally
@@ -595,6 +607,9 @@ internal sealed partial class MasterLink
 
     [LoggerMessage(26, LogLevel.Information, "Following leader hint from {Standby} to {Leader}")]
     private partial void LogFollowingLeader(string standby, string leader);
+
+    [LoggerMessage(75, LogLevel.Error, "Node {NodeId}: starting an agent failed unexpectedly")]
+    private partial void LogStartFailed(string nodeId, Exception error);
 
     [LoggerMessage(27, LogLevel.Debug, "Master {Standby} is not the leader and names no other; trying the next master")]
     private partial void LogStandbyWithoutLeader(string standby);
