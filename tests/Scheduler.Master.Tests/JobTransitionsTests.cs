@@ -70,6 +70,20 @@ public sealed class JobTransitionsTests
         Assert.That(next.Requeues, Is.EqualTo(retriesUsed));
     }
 
+    [TestCase("fenced")]
+    [TestCase("lost")]
+    public void Losing_a_start_that_never_reported_running_uses_no_retry_even_past_max_retries(string e)
+    {
+        // A burst that cuts a worker's stream loses the starts sent on it, and a worker that lost the
+        // master refuses the starts it then reads: neither ran anything, so the job waits again.
+        var job = In(JobPhase.Assigned) with { Requeues = 3 };
+
+        var next = Apply(job, e)!;
+
+        Assert.That((next.State, next.Requeues), Is.EqualTo((JobState.Pending, 3)));
+        Assert.That(Apply(In(JobPhase.Running) with { Requeues = 3 }, e)!.State, Is.EqualTo(JobState.Failed), "one that ran still uses its retries");
+    }
+
     [Test]
     public void A_moving_job_requeued_by_its_exit_or_its_loss_uses_no_retry()
     {

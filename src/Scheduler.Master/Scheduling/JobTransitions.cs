@@ -100,23 +100,27 @@ internal static partial class JobTransitions
         _ => null,
     };
 
-    /// <summary>The worker killed the agent after losing the master: requeued, a retry used unless it was moving anyway.</summary>
+    /// <summary>
+    /// The worker killed the agent after losing the master (or refused its start as possibly stale):
+    /// requeued, a retry used only if the agent had been reported running (see <see cref="LossCountsAsRetry"/>).
+    /// </summary>
     public static JobRecord? Fenced(JobRecord job, DateTimeOffset now) => PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
-            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", countsAsRetry: PhaseOf(job) != JobPhase.Moving, now),
+            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", LossCountsAsRetry(job), now),
         JobPhase.Ending => Released(job, now),
         _ => null,
     };
 
     /// <summary>
-    /// The node is gone (dead, or it re-registered without the agent): requeued, a retry used unless
-    /// it was moving anyway. The attempt is remembered, so a late report of its exit still counts.
+    /// The node is gone (dead, or it re-registered without the agent): requeued, a retry used only if
+    /// the agent had been reported running (see <see cref="LossCountsAsRetry"/>). The attempt is
+    /// remembered, so a late report of its exit still counts.
     /// </summary>
     public static JobRecord? Lost(JobRecord job, string why, DateTimeOffset now) => PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
-            Requeued(Released(job, now) with { LostAttempt = job.Attempt }, why, countsAsRetry: PhaseOf(job) != JobPhase.Moving, now),
+            Requeued(Released(job, now) with { LostAttempt = job.Attempt }, why, LossCountsAsRetry(job), now),
         JobPhase.Ending => Released(job, now),
         _ => null,
     };
@@ -220,6 +224,14 @@ internal static partial class JobTransitions
             UpdatedAt = now,
             Replicas = job.Replicas.Any(r => r.Holds) ? [.. job.Replicas.Select(r => r.Holds ? r with { Phase = ReplicaPhase.Lost } : r)] : job.Replicas,
         };
+
+    /// <summary>
+    /// Whether losing this attempt uses one of the job's retries: only when its agent was reported
+    /// running. A start that never reached its agent (lost with a broken stream, or refused by a worker
+    /// that had lost the master) did no work and says nothing about the job, so a burst that cuts
+    /// streams does not fail jobs that never ran; a job that was moving was going to be requeued anyway.
+    /// </summary>
+    private static bool LossCountsAsRetry(JobRecord job) => PhaseOf(job) == JobPhase.Running;
 
     /// <summary>Back to the queue; past max_retries (when it counts) it fails instead.</summary>
     private static JobRecord Requeued(JobRecord job, string why, bool countsAsRetry, DateTimeOffset now) =>
