@@ -1,0 +1,47 @@
+using Scheduler.Contracts.V1;
+
+namespace Scheduler.Master.Tests;
+
+/// <summary>Review probes of the end-to-end work (group commit of agents' reports, LossCountsAsRetry).</summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class ReviewProbes3Tests
+{
+    [Test]
+    public async Task An_agent_fenced_after_it_ran_uses_a_retry_even_if_its_running_report_was_never_stored()
+    {
+        // The agent ran (exit code 137 after the worker's fencing killed it), but its "running" report
+        // never reached the store (the worker lost the master first, or its group write failed). It did
+        // run, so losing it must use a retry; otherwise a job that takes its worker's link down every
+        // time it runs is requeued forever, max_retries never reached.
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+        var job = await harness.SubmitAsync("fenced-after-running", gpus: 1);
+        await harness.SettleAsync();
+        Assert.That(LoopHarness.Drain(session).Count(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.EqualTo(1));
+
+        var status = new AgentStatus { JobId = job.Id, Attempt = 1, State = AgentState.Exited, ExitCode = 137, Fenced = true, Message = "fenced: no contact with the master" };
+        harness.Send(session, new WorkerMessage { AgentEvent = new AgentEvent { Agent = status } });
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.Attempt, record.Requeues), Is.EqualTo((2, 1)), "requeued (and placed again); the agent ran: its loss uses a retry");
+    }
+
+    [Test]
+    public async Task A_start_refused_as_stale_uses_no_retry()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+        var job = await harness.SubmitAsync("refused", gpus: 1);
+        await harness.SettleAsync();
+        LoopHarness.Drain(session);
+
+        var status = new AgentStatus { JobId = job.Id, Attempt = 1, State = AgentState.FailedToStart, Fenced = true, Message = "the start may be stale" };
+        harness.Send(session, new WorkerMessage { AgentEvent = new AgentEvent { Agent = status } });
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.Attempt, record.Requeues), Is.EqualTo((2, 0)), "requeued (and placed again); never ran: no retry used");
+    }
+}
