@@ -44,4 +44,25 @@ public sealed class ReviewProbes3Tests
         var record = harness.Store.Jobs[job.Id];
         Assert.That((record.Attempt, record.Requeues), Is.EqualTo((2, 0)), "requeued (and placed again); never ran: no retry used");
     }
+
+    [Test]
+    public async Task An_agent_reported_starting_is_not_stored_as_running_and_its_loss_uses_no_retry()
+    {
+        // A start waiting for the worker's shared launcher (6d8de25: the stream reads on meanwhile) is
+        // in every heartbeat as STARTING. Taken as "started", the job was stored RUNNING, so losing it
+        // with a broken stream used a retry (LossCountsAsRetry) for a process that never ran.
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 4);
+        var job = await harness.SubmitAsync("starting", gpus: 1);
+        await harness.SettleAsync();
+        LoopHarness.Drain(session);
+
+        harness.Report(session, job.Id, 1, AgentState.Starting);
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Assigned), "not running before its process runs");
+
+        harness.Report(session, job.Id, 1, AgentState.Running);
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Running));
+    }
 }

@@ -335,7 +335,9 @@ internal sealed partial class SchedulerLoop
 
         if (!exited)
         {
-            if (JobTransitions.Started(job, now) is { } running)
+            // STARTING (still waiting for the worker's launcher) is not running: the job stays ASSIGNED, so
+            // losing it then uses no retry (LossCountsAsRetry) and its start time is the process's.
+            if (agent.State != AgentState.Starting && JobTransitions.Started(job, now) is { } running)
             {
                 StageAgentChange(WithDowntime(running, now));
             }
