@@ -102,16 +102,12 @@ internal static partial class JobTransitions
 
     /// <summary>
     /// The worker killed the agent after losing the master (or refused its start as possibly stale):
-    /// requeued, a retry used only if the agent had been reported running (see <see cref="LossCountsAsRetry"/>)
-    /// or <paramref name="ran"/> says its process did run (a fenced exit, not a refused start): the
-    /// running report may never have been stored (the worker lost the master first, or its group write
-    /// failed), and a job that cuts its worker's link whenever it runs must still reach max_retries.
+    /// requeued, a retry used only if the agent had been reported running (see <see cref="LossCountsAsRetry"/>).
     /// </summary>
-    public static JobRecord? Fenced(JobRecord job, DateTimeOffset now, bool ran = false) => PhaseOf(job) switch
+    public static JobRecord? Fenced(JobRecord job, DateTimeOffset now) => PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
-            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master",
-                LossCountsAsRetry(job) || (ran && PhaseOf(job) == JobPhase.Assigned), now),
+            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", LossCountsAsRetry(job), now),
         JobPhase.Ending => Released(job, now),
         _ => null,
     };

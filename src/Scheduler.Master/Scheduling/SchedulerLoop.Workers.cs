@@ -361,8 +361,7 @@ internal sealed partial class SchedulerLoop
                 Notify(job with { State = JobState.Lost, Message = $"fenced by {entry.Id}", HoldsAllocation = false, UpdatedAt = now });
             }
 
-            // Exited (not FailedToStart): its process ran, whether or not its running report was stored.
-            next = JobTransitions.Fenced(job, now, ran: agent.State == AgentState.Exited);
+            next = JobTransitions.Fenced(job, now);
         }
         else if (agent.State == AgentState.FailedToStart && job.RestoreFrom.Length > 0)
         {
