@@ -66,4 +66,24 @@ public sealed class ReviewProbes3Tests
         await harness.SettleAsync();
         Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Running));
     }
+
+    [Test]
+    public async Task A_gang_replica_reported_starting_is_not_stored_as_running()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", gpus: 2);
+        var job = await GangLoopTests.SubmitGangAsync(harness, "g-starting", replicas: 2, gpus: 1);
+        await harness.SettleAsync();
+        var starts = GangLoopTests.Starts(n1);
+        Assert.That(starts, Has.Count.EqualTo(2));
+        var before = harness.Store.Jobs[job.Id].Replicas.Select(r => r.Phase).ToList();
+
+        harness.Report(n1, starts[0].Start.JobId, 1, AgentState.Starting);
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[job.Id].Replicas.Select(r => r.Phase), Is.EqualTo(before), "STARTING changes no replica");
+
+        harness.Report(n1, starts[0].Start.JobId, 1, AgentState.Running);
+        await harness.SettleAsync();
+        Assert.That(harness.Store.Jobs[job.Id].Replicas.Select(r => r.Phase), Is.Not.EqualTo(before), "RUNNING does");
+    }
 }

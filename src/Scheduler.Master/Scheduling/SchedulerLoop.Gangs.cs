@@ -259,6 +259,12 @@ internal sealed partial class SchedulerLoop
         var now = _time.GetUtcNow();
         if (!exited)
         {
+            if (agent.State == AgentState.Starting)
+            {
+                // Still waiting for the worker's launcher: not running yet (its RUNNING report follows).
+                return;
+            }
+
             var started = JobTransitions.ReplicaStarted(job, rank, now);
             if (started is not null)
             {
