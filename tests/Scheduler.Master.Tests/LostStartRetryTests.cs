@@ -2,10 +2,10 @@ using Scheduler.Contracts.V1;
 
 namespace Scheduler.Master.Tests;
 
-/// <summary>Review probes of the end-to-end work (group commit of agents' reports, LossCountsAsRetry).</summary>
+/// <summary>Which lost attempts use a retry: only those whose agent was reported running (a STARTING report is not).</summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class ReviewProbes3Tests
+public sealed class LostStartRetryTests
 {
     [Test]
     [Explicit("probe: fails until fixed")]
