@@ -49,13 +49,7 @@ public sealed class GangLateReplicaTests
     {
         await using var harness = await LoopHarness.StartAsync();
         var n1 = await harness.ConnectAsync("n1", gpus: 2);
-        var job = await SubmitGangAsync(harness, "g1", replicas: 2, gpus: 1);
-        await harness.SettleAsync();
-        var first = Starts(n1);
-        foreach (var (session, start) in first)
-        {
-            harness.Report(session, start.JobId, 1, AgentState.Running);
-        }
+        var (job, first) = await StartRunningGangAsync(harness, "g1", replicas: 2, gpus: 1, n1);
 
         await harness.SettleAsync();
         var n2 = await harness.ConnectAsync("n2", gpus: 2);
@@ -96,13 +90,7 @@ public sealed class GangLateReplicaTests
         await using var harness = await LoopHarness.StartAsync();
         var n1 = await harness.ConnectAsync("n1", gpus: 2);
         var n2 = await harness.ConnectAsync("n2", gpus: 2);
-        var job = await SubmitGangAsync(harness, "g1", replicas: 2, gpus: 2);
-        await harness.SettleAsync();
-        var starts = Starts(n1, n2);
-        foreach (var (session, start) in starts)
-        {
-            harness.Report(session, start.JobId, 1, AgentState.Running);
-        }
+        var (job, starts) = await StartRunningGangAsync(harness, "g1", replicas: 2, gpus: 2, n1, n2);
 
         await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15), n1);
         var onN1 = starts.Single(s => s.Session == n1).Start.JobId;
@@ -134,7 +122,4 @@ public sealed class GangLateReplicaTests
             Is.True,
             "its exit is recorded (stopped, 143) on the attempt it belonged to before the gang was placed again");
     }
-
-    private static AgentStatus Exited(string agentId, int attempt, int code) =>
-        new() { JobId = agentId, Attempt = attempt, State = AgentState.Exited, ExitCode = code };
 }

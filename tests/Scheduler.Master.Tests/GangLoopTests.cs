@@ -61,13 +61,7 @@ public sealed class GangLoopTests
         await using var harness = await LoopHarness.StartAsync();
         var n1 = await harness.ConnectAsync("n1", gpus: 2);
         var n2 = await harness.ConnectAsync("n2", gpus: 2);
-        var job = await SubmitGangAsync(harness, "g1", replicas: 3, gpus: 1);
-        await harness.SettleAsync();
-        var first = Starts(n1, n2);
-        foreach (var (session, start) in first)
-        {
-            harness.Report(session, start.JobId, 1, AgentState.Running);
-        }
+        var (job, first) = await StartRunningGangAsync(harness, "g1", replicas: 3, gpus: 1, n1, n2);
 
         await harness.SettleAsync();
         Assert.That(harness.Loop.View.Jobs[job.Id].State, Is.EqualTo(JobState.Running), "running once every replica runs");
@@ -115,13 +109,7 @@ public sealed class GangLoopTests
         await using var harness = await LoopHarness.StartAsync();
         var n1 = await harness.ConnectAsync("n1", gpus: 2);
         var n2 = await harness.ConnectAsync("n2", gpus: 2);
-        var job = await SubmitGangAsync(harness, "g1", replicas: 2, gpus: 2);
-        await harness.SettleAsync();
-        var starts = Starts(n1, n2);
-        foreach (var (session, start) in starts)
-        {
-            harness.Report(session, start.JobId, 1, AgentState.Running);
-        }
+        var (job, starts) = await StartRunningGangAsync(harness, "g1", replicas: 2, gpus: 2, n1, n2);
 
         await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15), n1);
 
@@ -289,6 +277,25 @@ public sealed class GangLoopTests
     }
 
     /// <summary>The start commands already queued on the sessions (other commands are dropped).</summary>
+    /// <summary>Submits a gang, lets the loop place it, and reports every replica started on <paramref name="sessions"/> running: the gang and its starts.</summary>
+    internal static async Task<(Job Job, List<(WorkerSession Session, StartAgent Start)> Starts)> StartRunningGangAsync(
+        LoopHarness harness, string requestId, int replicas, int gpus, params WorkerSession[] sessions)
+    {
+        var job = await SubmitGangAsync(harness, requestId, replicas, gpus);
+        await harness.SettleAsync();
+        var starts = Starts(sessions);
+        foreach (var (session, start) in starts)
+        {
+            harness.Report(session, start.JobId, 1, AgentState.Running);
+        }
+
+        return (job, starts);
+    }
+
+    /// <summary>An agent's report that it exited with <paramref name="code"/>.</summary>
+    internal static AgentStatus Exited(string agentId, int attempt, int code) =>
+        new() { JobId = agentId, Attempt = attempt, State = AgentState.Exited, ExitCode = code };
+
     internal static List<(WorkerSession Session, StartAgent Start)> Starts(params WorkerSession[] sessions) =>
         [.. Commands(MasterCommand.BodyOneofCase.Start, sessions).Select(c => (c.Session, c.Command.Start))];
 
