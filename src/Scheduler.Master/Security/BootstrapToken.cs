@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Scheduler.Master.Store;
 
 namespace Scheduler.Master.Security;
@@ -8,7 +9,7 @@ namespace Scheduler.Master.Security;
 /// token has its id; a missing file is created with a fresh secret (readable by its owner only).
 /// A stored token of that id is never replaced, so revoking it holds across restarts.
 /// </summary>
-internal static class BootstrapToken
+internal static partial class BootstrapToken
 {
     public static async Task<string> EnsureAsync(string file, ITokenStore store, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -57,7 +58,7 @@ internal static class BootstrapToken
                 await writer.WriteLineAsync(bearer.AsMemory(), cancellationToken);
             }
 
-            File.Move(temporary, full, overwrite: false);
+            Publish(temporary, full);
             return bearer;
         }
         catch (IOException) when (File.Exists(full))
@@ -69,4 +70,27 @@ internal static class BootstrapToken
             File.Delete(temporary);
         }
     }
+
+    /// <summary>
+    /// Puts <paramref name="temporary"/> in place as <paramref name="file"/> only if no file is there, in one
+    /// step; an <see cref="IOException"/> otherwise. On Unix, .NET's <c>File.Move</c> without overwrite checks
+    /// and then renames, so two masters could both pass the check and the second rename replaced the first
+    /// one's token (seen as two admin tokens in a test); <c>link(2)</c> fails with EEXIST instead.
+    /// </summary>
+    private static void Publish(string temporary, string file)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            File.Move(temporary, file, overwrite: false);
+            return;
+        }
+
+        if (Link(temporary, file) != 0)
+        {
+            throw new IOException($"could not create {file} (errno {Marshal.GetLastPInvokeError()})");
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Link(string existing, string created);
 }
