@@ -5,12 +5,12 @@ namespace Scheduler.Core.Benchmarks;
 
 /// <summary>
 /// <c>[--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2]
-/// [--warmup 500] [--data DIR] [--no-index] [--no-array] [--no-trees] [--trace-distribution]</c>.
+/// [--warmup 500] [--learned 6000] [--data DIR] [--no-index] [--no-array] [--no-trees] [--trace-distribution]</c>.
 /// </summary>
 internal sealed record QuickOptions
 {
     public const string Usage =
-        "usage: Scheduler.Core.Benchmarks [--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2] [--warmup 500] [--data DIR] [--no-index] [--no-array] [--no-trees] [--trace-distribution] [--gangs N]\n" +
+        "usage: Scheduler.Core.Benchmarks [--nodes 1000,10000] [--policy NAME,...|all] [--pending 100000] [--decisions 20000] [--seconds 2] [--warmup 500] [--learned 6000] [--data DIR] [--no-index] [--no-array] [--no-trees] [--trace-distribution] [--gangs N]\n" +
         "       Scheduler.Core.Benchmarks --bdn [BenchmarkDotNet arguments, e.g. --filter '*' --job short]";
 
     public IReadOnlyList<int> NodeCounts { get; init; } = [1000, 10000];
@@ -26,6 +26,12 @@ internal sealed record QuickOptions
     public double Seconds { get; init; } = 2;
 
     public int Warmup { get; init; } = 500;
+
+    /// <summary>
+    /// Jobs a learning policy observes before a placement-call run (not placed, not timed): the steady state of a
+    /// master that has run a while, whose typical-task set has settled. 0 measures a master that has just started.
+    /// </summary>
+    public int Learned { get; init; } = 6000;
 
     public string DataDir { get; init; } = CoreScenario.DefaultDataDir;
 
@@ -73,6 +79,10 @@ internal sealed record QuickOptions
                     break;
                 case "--warmup" when value is not null:
                     options = options with { Warmup = int.Parse(value, CultureInfo.InvariantCulture) };
+                    i++;
+                    break;
+                case "--learned" when value is not null:
+                    options = options with { Learned = int.Parse(value, CultureInfo.InvariantCulture) };
                     i++;
                     break;
                 case "--data" when value is not null:

@@ -24,7 +24,7 @@ internal static class QuickRun
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"cluster: 8-GPU nodes (trace models), jobs drawn from openb_pod_list_default.csv; placement call: {options.Decisions} decisions (at most {options.Seconds} s) on a loaded cluster with churn; pass: {options.Pending} pending jobs on an empty cluster; index path: {(options.Trees ? "per-shape score trees" : "class scan (--no-trees)")}; fragmentation-aware policies {(options.Learn ? "learn the task distribution online, as the master does" : "score against the trace's task distribution, as schedctl sim does")}"));
+            $"cluster: 8-GPU nodes (trace models), jobs drawn from openb_pod_list_default.csv; placement call: {options.Decisions} decisions (at most {options.Seconds} s) on a loaded cluster with churn, after {options.Learned} jobs learned; pass: {options.Pending} pending jobs on an empty cluster; index path: {(options.Trees ? "per-shape score trees" : "class scan (--no-trees)")}; fragmentation-aware policies {(options.Learn ? "learn the task distribution online, as the master does" : "score against the trace's task distribution, as schedctl sim does")}"));
         Console.WriteLine("policy          nodes  call/s (array)  B/call  call/s (index)  B/call   pass jobs/s  placed   pass s  pass MB");
 
         var scenario = new CoreScenario(options.DataDir, options.Learn);
@@ -66,7 +66,17 @@ internal static class QuickRun
         var nodes = scenario.Nodes(count);
         var live = scenario.Fill(nodes, seed: 7);
         var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
-        var engine = new PlacementEngine(scenario.MasterPolicy(policy)) { ScoreTrees = options.Trees };
+        var placement = scenario.MasterPolicy(policy);
+        if (placement is ICacheableScores learner && options.Learn)
+        {
+            // What a master that ran a while has seen: a learning policy's typical tasks have settled.
+            foreach (var demand in scenario.Demands(options.Learned, seed: 5, prefix: "learned"))
+            {
+                learner.Prepare(demand);
+            }
+        }
+
+        var engine = new PlacementEngine(placement) { ScoreTrees = options.Trees };
         var index = indexed ? new PlacementIndex(nodes) : null;
         var stream = scenario.Demands(options.Decisions + options.Warmup, seed: 11, prefix: "call");
         var random = new Random(13);
