@@ -208,7 +208,7 @@ internal sealed partial class SchedulerLoop
     private async Task LoseReplicasAsync(NodeEntry entry, Func<JobRecord, ReplicaRecord, bool> gone, string why, CancellationToken ct)
     {
         var now = _time.GetUtcNow();
-        foreach (var gang in _jobs.Values.Where(j => j.IsGang && GangMembers.HoldsOn(j, entry.Id)).ToArray())
+        foreach (var gang in _jobsByNode.On(entry.Id, _jobs, j => j.IsGang))
         {
             var next = gang;
 

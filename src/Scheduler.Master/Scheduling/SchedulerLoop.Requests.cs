@@ -95,7 +95,7 @@ internal sealed partial class SchedulerLoop
             var now = _time.GetUtcNow();
             var moving = new List<JobRecord>();
             // A gang with a replica here is requeued whole: its members are not migrated live.
-            foreach (var job in _jobs.Values.Where(j => GangMembers.HoldsOn(j, entry.Id)).ToArray())
+            foreach (var job in _jobsByNode.On(entry.Id, _jobs, _ => true))
             {
                 if (job.Migration is not null)
                 {

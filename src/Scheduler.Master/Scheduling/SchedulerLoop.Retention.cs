@@ -49,7 +49,10 @@ internal sealed partial class SchedulerLoop
         await _store.DeleteJobsAsync([.. expired.Select(j => j.Id)], ct);
         foreach (var job in expired)
         {
-            _jobs.Remove(job.Id);
+            if (_jobs.Remove(job.Id, out var removed))
+            {
+                _jobsByNode.Update(removed, null);
+            }
             if (_jobByRequestId.TryGetValue(job.RequestId, out var id) && id == job.Id)
             {
                 _jobByRequestId.Remove(job.RequestId);

@@ -38,7 +38,7 @@ internal sealed partial class SchedulerLoop
         {
             // The host changed (GPU swapped, capacity resized): rebuild and re-apply what still fits.
             entry.State = ProtoMapping.ToState(record);
-            foreach (var job in _jobs.Values.Where(j => !j.IsGang && j.HoldsAllocation && j.NodeId == record.Id).ToArray())
+            foreach (var job in _jobsByNode.On(record.Id, _jobs, j => !j.IsGang))
             {
                 if (!TryReallocate(job))
                 {
@@ -46,7 +46,7 @@ internal sealed partial class SchedulerLoop
                 }
             }
 
-            foreach (var gang in _jobs.Values.Where(j => j.IsGang && GangMembers.HoldsOn(j, record.Id)).ToArray())
+            foreach (var gang in _jobsByNode.On(record.Id, _jobs, j => j.IsGang))
             {
                 if (!TryReallocateReplicas(gang, record.Id))
                 {
@@ -89,7 +89,7 @@ internal sealed partial class SchedulerLoop
 
         // Reconcile: the store says what should run here, the worker says what does.
         var reported = registration.Agents.Select(a => (a.JobId, a.Attempt)).ToHashSet();
-        foreach (var job in _jobs.Values.Where(j => !j.IsGang && j.HoldsAllocation && j.NodeId == entry.Id).ToArray())
+        foreach (var job in _jobsByNode.On(entry.Id, _jobs, j => !j.IsGang))
         {
             if (!reported.Contains((job.Id, job.Attempt)) && !lost.Contains(job))
             {
@@ -106,7 +106,7 @@ internal sealed partial class SchedulerLoop
         // A stop sent on an earlier stream, or by an earlier term, may never have been read: a replica still
         // running of a gang being stopped is told again, or the gang would hold its capacity for as long as it runs.
         var running = registration.Agents.Where(a => a.State == AgentState.Running).Select(a => (a.JobId, a.Attempt)).ToHashSet();
-        foreach (var gang in _jobs.Values.Where(j => j.IsGang && GangMembers.HoldsOn(j, entry.Id) && JobTransitions.PhaseOf(j) is JobPhase.Moving or JobPhase.Ending))
+        foreach (var gang in _jobsByNode.On(entry.Id, _jobs, j => j.IsGang && JobTransitions.PhaseOf(j) is JobPhase.Moving or JobPhase.Ending))
         {
             foreach (var replica in gang.Replicas.Where(r => r.Phase == ReplicaPhase.Running && r.NodeId == entry.Id))
             {
@@ -223,7 +223,7 @@ internal sealed partial class SchedulerLoop
         _published.NodeChanged(entry.Id);
         LogNodeDead(entry.Id, (long)silent.TotalMilliseconds);
 
-        var held = _jobs.Values.Where(j => !j.IsGang && j.HoldsAllocation && j.NodeId == entry.Id).ToArray();
+        var held = _jobsByNode.On(entry.Id, _jobs, j => !j.IsGang);
         await LoseAsync(held, $"node {entry.Id} silent for {silent.TotalSeconds:F1}s", ct);
         await LoseReplicasAsync(entry, (_, _) => true, $"node {entry.Id} silent for {silent.TotalSeconds:F1}s", ct);
     }

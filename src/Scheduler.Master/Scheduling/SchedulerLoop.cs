@@ -41,6 +41,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private DateTimeOffset _takeoverUntil;
 
     private readonly Dictionary<string, JobRecord> _jobs = new(StringComparer.Ordinal);
+    private readonly JobsByNode _jobsByNode = new();
     private readonly Dictionary<string, string> _jobByRequestId = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
@@ -328,6 +329,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         var orphans = new List<JobRecord>();
         foreach (var job in state.Jobs)
         {
+            _jobsByNode.Update(_jobs.GetValueOrDefault(job.Id), job);
             _jobs[job.Id] = job;
             _jobByRequestId[job.RequestId] = job.Id;
             _ids.Observe(job.Sequence);
@@ -479,6 +481,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     /// <summary>Makes a record current in memory (and for watchers) without persisting it.</summary>
     private void Remember(JobRecord record)
     {
+        _jobsByNode.Update(_jobs.GetValueOrDefault(record.Id), record);
         _jobs[record.Id] = record;
         _published.JobChanged(record);
         if (record.State == JobState.Pending)
