@@ -85,6 +85,19 @@ public sealed class JobTransitionsTests
     }
 
     [Test]
+    public void A_fenced_agent_whose_process_ran_uses_a_retry_even_if_it_was_never_stored_running()
+    {
+        // A worker reports a fenced agent EXITED only if its process was launched; its RUNNING report may
+        // never have reached the store (the worker lost the master first).
+        var next = JobTransitions.Fenced(In(JobPhase.Assigned), ran: true, Now)!;
+        var last = JobTransitions.Fenced(In(JobPhase.Assigned) with { Requeues = 3 }, ran: true, Now)!;
+
+        Assert.That((next.State, next.Requeues), Is.EqualTo((JobState.Pending, 1)));
+        Assert.That(last.State, Is.EqualTo(JobState.Failed), "past max_retries it fails");
+        Assert.That(JobTransitions.Fenced(In(JobPhase.Moving), ran: true, Now)!.Requeues, Is.Zero, "a moving job was being requeued anyway");
+    }
+
+    [Test]
     public void A_moving_job_requeued_by_its_exit_or_its_loss_uses_no_retry()
     {
         Assert.That(Apply(In(JobPhase.Moving), "exit 3")!.Requeues, Is.Zero);
@@ -169,7 +182,7 @@ public sealed class JobTransitionsTests
         "exit 3" => JobTransitions.Exited(job, 3, Now),
         "failed to start" => JobTransitions.FailedToStart(job, "no such command", Now),
         "host stop" => JobTransitions.HostStopped(job, Now),
-        "fenced" => JobTransitions.Fenced(job, Now),
+        "fenced" => JobTransitions.Fenced(job, ran: false, Now),
         "lost" => JobTransitions.Lost(job, "node gone", Now),
         "move" => JobTransitions.Move(job, "draining", Now),
         "cancel" => JobTransitions.Cancel(job, Now),

@@ -101,13 +101,17 @@ internal static partial class JobTransitions
     };
 
     /// <summary>
-    /// The worker killed the agent after losing the master (or refused its start as possibly stale):
-    /// requeued, a retry used only if the agent had been reported running (see <see cref="LossCountsAsRetry"/>).
+    /// The worker killed the agent after losing the master (<paramref name="ran"/>: it reported the agent
+    /// EXITED), or dropped its start unlaunched or refused it as possibly stale (FAILED_TO_START): requeued,
+    /// a retry used only if the agent ran (see <see cref="LossCountsAsRetry"/>). A worker never reports a
+    /// fenced agent EXITED unless its process was launched, so an agent whose RUNNING report never reached
+    /// the store (the worker lost the master first) still uses a retry: a job that cuts its worker's link
+    /// every time it runs reaches max_retries instead of being requeued forever.
     /// </summary>
-    public static JobRecord? Fenced(JobRecord job, DateTimeOffset now) => PhaseOf(job) switch
+    public static JobRecord? Fenced(JobRecord job, bool ran, DateTimeOffset now) => PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
-            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", LossCountsAsRetry(job), now),
+            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", LossCountsAsRetry(job, ran), now),
         JobPhase.Ending => Released(job, now),
         _ => null,
     };
@@ -226,12 +230,14 @@ internal static partial class JobTransitions
         };
 
     /// <summary>
-    /// Whether losing this attempt uses one of the job's retries: only when its agent was reported
-    /// running. A start that never reached its agent (lost with a broken stream, or refused by a worker
-    /// that had lost the master) did no work and says nothing about the job, so a burst that cuts
+    /// Whether losing this attempt uses one of the job's retries: only when its agent ran, that is was
+    /// reported running, or (<paramref name="ran"/>) its worker reports that its process exited. A start
+    /// that never reached its agent (lost with a broken stream, or refused or dropped unlaunched by a
+    /// worker that had lost the master) did no work and says nothing about the job, so a burst that cuts
     /// streams does not fail jobs that never ran; a job that was moving was going to be requeued anyway.
     /// </summary>
-    private static bool LossCountsAsRetry(JobRecord job) => PhaseOf(job) == JobPhase.Running;
+    private static bool LossCountsAsRetry(JobRecord job, bool ran = false) =>
+        PhaseOf(job) == JobPhase.Running || (ran && PhaseOf(job) == JobPhase.Assigned);
 
     /// <summary>Back to the queue; past max_retries (when it counts) it fails instead.</summary>
     private static JobRecord Requeued(JobRecord job, string why, bool countsAsRetry, DateTimeOffset now) =>

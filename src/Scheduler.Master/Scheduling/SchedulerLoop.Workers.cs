@@ -361,7 +361,9 @@ internal sealed partial class SchedulerLoop
                 Notify(job with { State = JobState.Lost, Message = $"fenced by {entry.Id}", HoldsAllocation = false, UpdatedAt = now });
             }
 
-            next = JobTransitions.Fenced(job, now);
+            // EXITED: its process ran, even if its RUNNING report never reached the store; a start the worker
+            // refused or dropped before launching it comes as FAILED_TO_START.
+            next = JobTransitions.Fenced(job, ran: agent.State == AgentState.Exited, now);
         }
         else if (agent.State == AgentState.FailedToStart && job.RestoreFrom.Length > 0)
         {
