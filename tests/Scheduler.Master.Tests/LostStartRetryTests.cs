@@ -29,6 +29,32 @@ public sealed class LostStartRetryTests
     }
 
     [Test]
+    public async Task An_agent_fenced_after_it_ran_uses_a_retry_even_when_its_worker_reports_it_after_the_node_was_given_up()
+    {
+        // Cut off, the worker fences its agents before the master's dead-after passes, but can report them only
+        // once it is back: by then the job was lost with its node, without using a retry (never stored running).
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", gpus: 1);
+        var job = await harness.SubmitAsync("fenced-then-given-up", gpus: 1);
+        await harness.SettleAsync();
+        Assert.That(LoopHarness.Drain(n1).Count(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.EqualTo(1));
+        var n2 = await harness.ConnectAsync("n2", gpus: 1);
+
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15), n2);
+        var lost = harness.Store.Jobs[job.Id];
+        Assert.That((lost.Attempt, lost.NodeId, lost.Requeues), Is.EqualTo((2, "n2", 0)), "lost with n1 and placed again, no retry used yet");
+
+        var fenced = new AgentStatus { JobId = job.Id, Attempt = 1, State = AgentState.Exited, ExitCode = 137, Fenced = true, Message = "fenced: no contact with the master" };
+        var back = await harness.ConnectAsync("n1", 1, fenced);
+        await harness.SettleAsync();
+        harness.Send(back, new WorkerMessage { AgentEvent = new AgentEvent { Agent = fenced } });
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.Attempt, record.State, record.Requeues), Is.EqualTo((2, JobState.Assigned, 1)), "the rerun goes on; attempt 1 ran, so its loss uses a retry, once");
+    }
+
+    [Test]
     public async Task A_gang_replica_fenced_after_it_ran_uses_one_retry_even_if_no_replica_was_stored_running()
     {
         // The same per replica: rank 0 ran and was fenced before any RUNNING report was stored; rank 1,

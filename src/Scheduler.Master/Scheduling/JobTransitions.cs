@@ -124,7 +124,7 @@ internal static partial class JobTransitions
     public static JobRecord? Lost(JobRecord job, string why, DateTimeOffset now) => PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
-            Requeued(Released(job, now) with { LostAttempt = job.Attempt }, why, LossCountsAsRetry(job), now),
+            Requeued(Released(job, now) with { LostAttempt = job.Attempt, LostAttemptUncounted = PhaseOf(job) == JobPhase.Assigned }, why, LossCountsAsRetry(job), now),
         JobPhase.Ending => Released(job, now),
         _ => null,
     };
@@ -191,6 +191,7 @@ internal static partial class JobTransitions
             Message = code == 0 ? $"exited 0 on {nodeId} (reported after the node was given up)" : $"exited with code {code} on {nodeId}",
             PendingReason = "",
             LostAttempt = null,
+            LostAttemptUncounted = false,
             StartedAt = job.StartedAt ?? now,
             FinishedAt = now,
             UpdatedAt = now,
@@ -214,10 +215,44 @@ internal static partial class JobTransitions
                 ExitCode = 0,
                 RequeueOnExit = false,
                 LostAttempt = null,
+                LostAttemptUncounted = false,
                 Message = $"attempt {attempt} exited 0 on {nodeId} (reported after the node was given up); attempt {job.Attempt} is stopped",
                 FinishedAt = now,
                 UpdatedAt = now,
             };
+
+    /// <summary>
+    /// A worker's late report that the attempt this master gave up on with its node, without using a
+    /// retry (it was never reported running), ran after all and was fenced: the retry is used now. Past
+    /// max_retries the job has failed; a rerun already placed is then stopped (Ending) and holds its
+    /// capacity until it has. Null when no such uncounted loss is pending (a repeated report included).
+    /// </summary>
+    public static JobRecord? LateFenced(JobRecord job, int attempt, string nodeId, DateTimeOffset now)
+    {
+        if (job.IsGang || job.IsTerminal || !job.LostAttemptUncounted || job.LostAttempt != attempt || job.NodeOf(attempt) != nodeId)
+        {
+            return null;
+        }
+
+        var why = $"attempt {attempt} ran on {nodeId} and was fenced (reported after the node was given up)";
+        return job.Requeues >= job.MaxRetries
+            ? job with
+            {
+                State = JobState.Failed,
+                RequeueOnExit = false,
+                PendingReason = "",
+                LostAttemptUncounted = false,
+                Message = $"lost {job.Requeues + 1} times, max_retries is {job.MaxRetries}: {why}" + (job.HoldsAllocation ? $"; attempt {job.Attempt} is stopped" : ""),
+                FinishedAt = now,
+                UpdatedAt = now,
+            }
+            : job with
+            {
+                Requeues = job.Requeues + 1,
+                LostAttemptUncounted = false,
+                UpdatedAt = now,
+            };
+    }
 
     /// <summary>Holds nothing any more: a gang's replicas still holding are gone with it (lost).</summary>
     private static JobRecord Released(JobRecord job, DateTimeOffset now) =>
