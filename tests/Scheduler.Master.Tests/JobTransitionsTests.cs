@@ -85,6 +85,49 @@ public sealed class JobTransitionsTests
     }
 
     [Test]
+    public void A_fenced_agent_whose_process_ran_uses_a_retry_even_if_it_was_never_stored_running()
+    {
+        // A worker reports a fenced agent EXITED only if its process was launched; its RUNNING report may
+        // never have reached the store (the worker lost the master first).
+        var next = JobTransitions.Fenced(In(JobPhase.Assigned), ran: true, Now)!;
+        var last = JobTransitions.Fenced(In(JobPhase.Assigned) with { Requeues = 3 }, ran: true, Now)!;
+
+        Assert.That((next.State, next.Requeues), Is.EqualTo((JobState.Pending, 1)));
+        Assert.That(last.State, Is.EqualTo(JobState.Failed), "past max_retries it fails");
+        Assert.That(JobTransitions.Fenced(In(JobPhase.Moving), ran: true, Now)!.Requeues, Is.Zero, "a moving job was being requeued anyway");
+    }
+
+    [Test]
+    public void A_late_report_that_a_lost_start_ran_and_was_fenced_uses_the_retry_its_loss_did_not()
+    {
+        var lost = JobTransitions.Lost(In(JobPhase.Assigned), "node gone", Now)!;
+        Assert.That((lost.Requeues, lost.LostAttemptUncounted), Is.EqualTo((0, true)));
+
+        var charged = JobTransitions.LateFenced(lost, 2, "n1", Now)!;
+
+        Assert.That((charged.State, charged.Requeues, charged.LostAttemptUncounted), Is.EqualTo((JobState.Pending, 1, false)));
+        Assert.That(JobTransitions.LateFenced(charged, 2, "n1", Now), Is.Null, "a repeated report uses no second retry");
+        Assert.That(JobTransitions.LateFenced(lost, 2, "n2", Now), Is.Null, "another node");
+        Assert.That(JobTransitions.LateFenced(lost, 1, "n0", Now), Is.Null, "an attempt that was not lost");
+        Assert.That(JobTransitions.LateFenced(JobTransitions.Lost(In(JobPhase.Running), "node gone", Now)!, 2, "n1", Now), Is.Null, "its loss already used a retry");
+        Assert.That(JobTransitions.LateFenced(JobTransitions.Lost(In(JobPhase.Moving), "node gone", Now)!, 2, "n1", Now), Is.Null, "a moving job was being requeued anyway");
+    }
+
+    [Test]
+    public void Past_max_retries_a_late_report_that_a_lost_start_ran_fails_the_job_and_stops_its_rerun()
+    {
+        var lost = JobTransitions.Lost(In(JobPhase.Assigned) with { Requeues = 3 }, "node gone", Now)!;
+        var rerun = JobTransitions.Started(JobTransitions.Place(lost, "n2", [], [], Now)!, Now)!;
+
+        var waiting = JobTransitions.LateFenced(lost, 2, "n1", Now)!;
+        var running = JobTransitions.LateFenced(rerun, 2, "n1", Now)!;
+
+        Assert.That((waiting.State, waiting.HoldsAllocation), Is.EqualTo((JobState.Failed, false)));
+        Assert.That(waiting.Message, Does.Contain("max_retries is 3"));
+        Assert.That((running.State, JobTransitions.PhaseOf(running), running.HoldsAllocation), Is.EqualTo((JobState.Failed, JobPhase.Ending, true)), "held until the rerun has stopped");
+    }
+
+    [Test]
     public void A_moving_job_requeued_by_its_exit_or_its_loss_uses_no_retry()
     {
         Assert.That(Apply(In(JobPhase.Moving), "exit 3")!.Requeues, Is.Zero);
@@ -169,7 +212,7 @@ public sealed class JobTransitionsTests
         "exit 3" => JobTransitions.Exited(job, 3, Now),
         "failed to start" => JobTransitions.FailedToStart(job, "no such command", Now),
         "host stop" => JobTransitions.HostStopped(job, Now),
-        "fenced" => JobTransitions.Fenced(job, Now),
+        "fenced" => JobTransitions.Fenced(job, ran: false, Now),
         "lost" => JobTransitions.Lost(job, "node gone", Now),
         "move" => JobTransitions.Move(job, "draining", Now),
         "cancel" => JobTransitions.Cancel(job, Now),

@@ -8,7 +8,6 @@ namespace Scheduler.Master.Tests;
 public sealed class LostStartRetryTests
 {
     [Test]
-    [Explicit("probe: fails until fixed")]
     public async Task An_agent_fenced_after_it_ran_uses_a_retry_even_if_its_running_report_was_never_stored()
     {
         // The agent ran (exit code 137 after the worker's fencing killed it), but its "running" report
@@ -27,6 +26,57 @@ public sealed class LostStartRetryTests
 
         var record = harness.Store.Jobs[job.Id];
         Assert.That((record.Attempt, record.Requeues), Is.EqualTo((2, 1)), "requeued (and placed again); the agent ran: its loss uses a retry");
+    }
+
+    [Test]
+    public async Task An_agent_fenced_after_it_ran_uses_a_retry_even_when_its_worker_reports_it_after_the_node_was_given_up()
+    {
+        // Cut off, the worker fences its agents before the master's dead-after passes, but can report them only
+        // once it is back: by then the job was lost with its node, without using a retry (never stored running).
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", gpus: 1);
+        var job = await harness.SubmitAsync("fenced-then-given-up", gpus: 1);
+        await harness.SettleAsync();
+        Assert.That(LoopHarness.Drain(n1).Count(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.EqualTo(1));
+        var n2 = await harness.ConnectAsync("n2", gpus: 1);
+
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15), n2);
+        var lost = harness.Store.Jobs[job.Id];
+        Assert.That((lost.Attempt, lost.NodeId, lost.Requeues), Is.EqualTo((2, "n2", 0)), "lost with n1 and placed again, no retry used yet");
+
+        var fenced = new AgentStatus { JobId = job.Id, Attempt = 1, State = AgentState.Exited, ExitCode = 137, Fenced = true, Message = "fenced: no contact with the master" };
+        var back = await harness.ConnectAsync("n1", 1, fenced);
+        await harness.SettleAsync();
+        harness.Send(back, new WorkerMessage { AgentEvent = new AgentEvent { Agent = fenced } });
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.Attempt, record.State, record.Requeues), Is.EqualTo((2, JobState.Assigned, 1)), "the rerun goes on; attempt 1 ran, so its loss uses a retry, once");
+    }
+
+    [Test]
+    public async Task A_gang_replica_fenced_after_it_ran_uses_one_retry_even_if_no_replica_was_stored_running()
+    {
+        // The same per replica: rank 0 ran and was fenced before any RUNNING report was stored; rank 1,
+        // stopped while its start still waited for its worker's launcher, was never launched (FAILED_TO_START).
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", gpus: 2);
+        var job = await GangLoopTests.SubmitGangAsync(harness, "g-fenced", replicas: 2, gpus: 1);
+        await harness.SettleAsync();
+        var starts = GangLoopTests.Starts(n1);
+        Assert.That(starts, Has.Count.EqualTo(2));
+
+        var fenced = new AgentStatus { JobId = starts[0].Start.JobId, Attempt = 1, State = AgentState.Exited, ExitCode = 137, Fenced = true, Message = "fenced: no contact with the master" };
+        harness.Send(n1, new WorkerMessage { AgentEvent = new AgentEvent { Agent = fenced } });
+        await harness.SettleAsync();
+        var stop = GangLoopTests.Commands(MasterCommand.BodyOneofCase.Stop, n1).Single().Command.Stop;
+        Assert.That(stop.JobId, Is.EqualTo(starts[1].Start.JobId), "the other replica is stopped");
+
+        harness.Report(n1, stop.JobId, 1, AgentState.FailedToStart);
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.Attempt, record.Requeues), Is.EqualTo((2, 1)), "requeued whole (and placed again), one retry used");
     }
 
     [Test]

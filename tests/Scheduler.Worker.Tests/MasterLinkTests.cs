@@ -257,6 +257,52 @@ public sealed class MasterLinkTests
         await Eventually.TrueAsync(() => AgentStates(leader, "job-1").Contains(AgentState.Exited), "job-1 to run and exit once the launcher goes on", Deadline);
     }
 
+    [Test]
+    public async Task Start_stopped_while_it_waits_for_the_launcher_is_never_launched_and_is_reported_failed_to_start(CancellationToken ct)
+    {
+        using var gate = new SemaphoreSlim(0);
+        var forked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var held = new AgentLauncher(process =>
+        {
+            forked.Enqueue(process.StartInfo.Environment["SCHEDULER_JOB_ID"]!);
+            if (forked.Count == 1)
+            {
+                gate.Wait(Deadline);
+            }
+
+            process.Start();
+        });
+        _cleanup.Add(new Disposing(held));
+        var ledger = Path.Combine(_dir, "ledger");
+        var leader = await StartMasterAsync(ct);
+        leader.AfterRegistered =
+        [
+            new MasterCommand { Epoch = 1, Start = LedgerAgent("job-1", ledger) },
+            new MasterCommand { Epoch = 1, Start = LedgerAgent("job-2", ledger) },
+            new MasterCommand { Epoch = 1, Stop = new StopAgent { JobId = "job-2", Attempt = 1, Reason = "cancelled by user", GraceMs = 5000 } },
+            new MasterCommand { Epoch = 1, FetchLogs = new FetchLogs { RequestId = "logs-1", JobId = "job-1", Attempt = 1 } },
+        ];
+
+        StartWorker("node-1", leader.Address.OriginalString, launcher: held);
+
+        // Commands are obeyed in order: once the logs are answered, the stop has reached job-2, still queued.
+        await Eventually.TrueAsync(() => leader.Received.Any(m => m.BodyCase == WorkerMessage.BodyOneofCase.Logs), "the logs request to be answered", Deadline);
+        gate.Release();
+        await Eventually.TrueAsync(() => AgentStates(leader, "job-2").Contains(AgentState.FailedToStart), "job-2 to be reported FAILED_TO_START", Deadline);
+        await Eventually.TrueAsync(() => AgentStates(leader, "job-1").Contains(AgentState.Running), "job-1, queued before it, to run", Deadline);
+
+        Assert.That(forked, Is.EqualTo(new[] { "job-1" }), "job-2 was never handed to fork");
+        Assert.That(File.Exists(ledger) ? File.ReadAllLines(ledger) : [], Does.Not.Contain("job-2"), "its command never ran");
+        Assert.That(AgentStates(leader, "job-2"), Has.None.EqualTo(AgentState.Running).And.None.EqualTo(AgentState.Exited));
+    }
+
+    private static StartAgent LedgerAgent(string jobId, string ledger)
+    {
+        var start = new StartAgent { JobId = jobId, Attempt = 1, Command = "/bin/sh" };
+        start.Args.Add(["-c", $"echo {jobId} >> '{ledger}'; exec sleep 60"]);
+        return start;
+    }
+
     private static List<AgentState> AgentStates(FakeMaster master, string jobId) =>
         [.. master.Received.Where(m => m.BodyCase == WorkerMessage.BodyOneofCase.AgentEvent && m.AgentEvent.Agent.JobId == jobId).Select(m => m.AgentEvent.Agent.State)];
 

@@ -101,13 +101,17 @@ internal static partial class JobTransitions
     };
 
     /// <summary>
-    /// The worker killed the agent after losing the master (or refused its start as possibly stale):
-    /// requeued, a retry used only if the agent had been reported running (see <see cref="LossCountsAsRetry"/>).
+    /// The worker killed the agent after losing the master (<paramref name="ran"/>: it reported the agent
+    /// EXITED), or dropped its start unlaunched or refused it as possibly stale (FAILED_TO_START): requeued,
+    /// a retry used only if the agent ran (see <see cref="LossCountsAsRetry"/>). A worker never reports a
+    /// fenced agent EXITED unless its process was launched, so an agent whose RUNNING report never reached
+    /// the store (the worker lost the master first) still uses a retry: a job that cuts its worker's link
+    /// every time it runs reaches max_retries instead of being requeued forever.
     /// </summary>
-    public static JobRecord? Fenced(JobRecord job, DateTimeOffset now) => PhaseOf(job) switch
+    public static JobRecord? Fenced(JobRecord job, bool ran, DateTimeOffset now) => PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
-            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", LossCountsAsRetry(job), now),
+            Requeued(Released(job, now), $"fenced by {job.NodeId} after losing the master", LossCountsAsRetry(job, ran), now),
         JobPhase.Ending => Released(job, now),
         _ => null,
     };
@@ -120,7 +124,7 @@ internal static partial class JobTransitions
     public static JobRecord? Lost(JobRecord job, string why, DateTimeOffset now) => PhaseOf(job) switch
     {
         JobPhase.Assigned or JobPhase.Running or JobPhase.Moving =>
-            Requeued(Released(job, now) with { LostAttempt = job.Attempt }, why, LossCountsAsRetry(job), now),
+            Requeued(Released(job, now) with { LostAttempt = job.Attempt, LostAttemptUncounted = PhaseOf(job) == JobPhase.Assigned }, why, LossCountsAsRetry(job), now),
         JobPhase.Ending => Released(job, now),
         _ => null,
     };
@@ -187,6 +191,7 @@ internal static partial class JobTransitions
             Message = code == 0 ? $"exited 0 on {nodeId} (reported after the node was given up)" : $"exited with code {code} on {nodeId}",
             PendingReason = "",
             LostAttempt = null,
+            LostAttemptUncounted = false,
             StartedAt = job.StartedAt ?? now,
             FinishedAt = now,
             UpdatedAt = now,
@@ -210,10 +215,44 @@ internal static partial class JobTransitions
                 ExitCode = 0,
                 RequeueOnExit = false,
                 LostAttempt = null,
+                LostAttemptUncounted = false,
                 Message = $"attempt {attempt} exited 0 on {nodeId} (reported after the node was given up); attempt {job.Attempt} is stopped",
                 FinishedAt = now,
                 UpdatedAt = now,
             };
+
+    /// <summary>
+    /// A worker's late report that the attempt this master gave up on with its node, without using a
+    /// retry (it was never reported running), ran after all and was fenced: the retry is used now. Past
+    /// max_retries the job has failed; a rerun already placed is then stopped (Ending) and holds its
+    /// capacity until it has. Null when no such uncounted loss is pending (a repeated report included).
+    /// </summary>
+    public static JobRecord? LateFenced(JobRecord job, int attempt, string nodeId, DateTimeOffset now)
+    {
+        if (job.IsGang || job.IsTerminal || !job.LostAttemptUncounted || job.LostAttempt != attempt || job.NodeOf(attempt) != nodeId)
+        {
+            return null;
+        }
+
+        var why = $"attempt {attempt} ran on {nodeId} and was fenced (reported after the node was given up)";
+        return job.Requeues >= job.MaxRetries
+            ? job with
+            {
+                State = JobState.Failed,
+                RequeueOnExit = false,
+                PendingReason = "",
+                LostAttemptUncounted = false,
+                Message = $"lost {job.Requeues + 1} times, max_retries is {job.MaxRetries}: {why}" + (job.HoldsAllocation ? $"; attempt {job.Attempt} is stopped" : ""),
+                FinishedAt = now,
+                UpdatedAt = now,
+            }
+            : job with
+            {
+                Requeues = job.Requeues + 1,
+                LostAttemptUncounted = false,
+                UpdatedAt = now,
+            };
+    }
 
     /// <summary>Holds nothing any more: a gang's replicas still holding are gone with it (lost).</summary>
     private static JobRecord Released(JobRecord job, DateTimeOffset now) =>
@@ -226,12 +265,14 @@ internal static partial class JobTransitions
         };
 
     /// <summary>
-    /// Whether losing this attempt uses one of the job's retries: only when its agent was reported
-    /// running. A start that never reached its agent (lost with a broken stream, or refused by a worker
-    /// that had lost the master) did no work and says nothing about the job, so a burst that cuts
+    /// Whether losing this attempt uses one of the job's retries: only when its agent ran, that is was
+    /// reported running, or (<paramref name="ran"/>) its worker reports that its process exited. A start
+    /// that never reached its agent (lost with a broken stream, or refused or dropped unlaunched by a
+    /// worker that had lost the master) did no work and says nothing about the job, so a burst that cuts
     /// streams does not fail jobs that never ran; a job that was moving was going to be requeued anyway.
     /// </summary>
-    private static bool LossCountsAsRetry(JobRecord job) => PhaseOf(job) == JobPhase.Running;
+    private static bool LossCountsAsRetry(JobRecord job, bool ran = false) =>
+        PhaseOf(job) == JobPhase.Running || (ran && PhaseOf(job) == JobPhase.Assigned);
 
     /// <summary>Back to the queue; past max_retries (when it counts) it fails instead.</summary>
     private static JobRecord Requeued(JobRecord job, string why, bool countsAsRetry, DateTimeOffset now) =>

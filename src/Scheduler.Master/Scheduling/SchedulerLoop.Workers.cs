@@ -314,6 +314,20 @@ internal sealed partial class SchedulerLoop
             }
         }
 
+        if (agent.State == AgentState.Exited && agent.Fenced && _jobs.TryGetValue(agent.JobId, out var uncounted)
+            && JobTransitions.LateFenced(uncounted, agent.Attempt, entry.Id, now) is { } charged)
+        {
+            // Given up with its node before its worker could say it ran: that loss uses its retry now.
+            Finish(entry, agent, charged, thenStored: () =>
+            {
+                if (charged.IsTerminal && charged.HoldsAllocation && _nodes.TryGetValue(charged.NodeId!, out var rerunOn))
+                {
+                    _commands.Stop(rerunOn, charged.Id, charged.Attempt, charged.Message);
+                }
+            });
+            return;
+        }
+
         if (!_jobs.TryGetValue(agent.JobId, out var job)
             || !job.HoldsAllocation
             || job.NodeId != entry.Id
@@ -361,7 +375,9 @@ internal sealed partial class SchedulerLoop
                 Notify(job with { State = JobState.Lost, Message = $"fenced by {entry.Id}", HoldsAllocation = false, UpdatedAt = now });
             }
 
-            next = JobTransitions.Fenced(job, now);
+            // EXITED: its process ran, even if its RUNNING report never reached the store; a start the worker
+            // refused or dropped before launching it comes as FAILED_TO_START.
+            next = JobTransitions.Fenced(job, ran: agent.State == AgentState.Exited, now);
         }
         else if (agent.State == AgentState.FailedToStart && job.RestoreFrom.Length > 0)
         {

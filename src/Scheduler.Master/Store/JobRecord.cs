@@ -48,6 +48,12 @@ internal sealed record JobRecord
     /// </summary>
     public int? LostAttempt { get; init; }
 
+    /// <summary>
+    /// <see cref="LostAttempt"/> was requeued without using a retry, its agent never reported running;
+    /// a late report that its process did run (exited, fenced by its worker) uses that retry then.
+    /// </summary>
+    public bool LostAttemptUncounted { get; init; }
+
     /// <summary>A live migration of the current attempt under way (capacity also reserved on its target).</summary>
     public MigrationRecord? Migration { get; init; }
 

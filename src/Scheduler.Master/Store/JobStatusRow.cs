@@ -27,14 +27,16 @@ internal sealed record JobStatusRow(
     CheckpointOperation? Checkpointing = null,
     string? RestoreFrom = null,
     IReadOnlyList<ReplicaRecord>? Replicas = null,
-    IReadOnlyList<ReplicaRecord>? LostReplicas = null)
+    IReadOnlyList<ReplicaRecord>? LostReplicas = null,
+    bool? LostAttemptUncounted = null)
 {
     public static JobStatusRow From(JobRecord j) => new(
         j.State, j.Attempt, j.NodeId, j.GpuShares, j.GpuUuids, j.ExitCode, j.Message, j.Requeues,
         j.RequeueOnExit, j.HoldsAllocation, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt, j.LostAttempt, j.AttemptNodes,
         j.Migration, j.LastMigration, j.Checkpoint, j.Checkpointing, j.RestoreFrom.Length == 0 ? null : j.RestoreFrom,
         j.Replicas.Count == 0 ? null : j.Replicas,
-        j.LostReplicas.Count == 0 ? null : j.LostReplicas);
+        j.LostReplicas.Count == 0 ? null : j.LostReplicas,
+        j.LostAttemptUncounted ? true : null);
 
     public JobRecord ToRecord(string id, long seq, string requestId, JobSpec spec) => new()
     {
@@ -65,5 +67,6 @@ internal sealed record JobStatusRow(
         RestoreFrom = RestoreFrom ?? "",
         Replicas = Replicas ?? [],
         LostReplicas = LostReplicas ?? [],
+        LostAttemptUncounted = LostAttemptUncounted ?? false,
     };
 }

@@ -7,11 +7,13 @@ namespace Scheduler.Worker.Agents;
 /// Starts every agent from one long-lived thread. Agents are started with a parent-death signal,
 /// and Linux sends it when the thread that forked them exits, not the process: forking from a
 /// pool thread would kill agents whenever the pool retired that thread. The signal still fires
-/// if the worker dies, so no agent outlives its worker unsupervised.
+/// if the worker dies, so no agent outlives its worker unsupervised. A start waits here behind the
+/// others (every node of a worker process shares one launcher), and one stopped or fenced while it
+/// waits is dropped, never forked: a fenced agent's exit then always means its process ran.
 /// </summary>
 internal sealed class AgentLauncher : IDisposable
 {
-    private readonly BlockingCollection<(Process Process, TaskCompletionSource Started)> _requests = new();
+    private readonly BlockingCollection<(Process Process, Func<bool> Launch, TaskCompletionSource<bool> Started)> _requests = new();
     private readonly Thread _thread;
     private readonly Action<Process> _start;
 
@@ -34,11 +36,15 @@ internal sealed class AgentLauncher : IDisposable
     internal const string SetPriv = "/usr/bin/setpriv";
     internal const string SetSid = "/usr/bin/setsid";
 
-    /// <summary>Starts <paramref name="process"/> on the launcher thread.</summary>
-    public Task StartAsync(Process process, CancellationToken ct)
+    /// <summary>
+    /// Starts <paramref name="process"/> on the launcher thread, once the starts queued before it are
+    /// through. <paramref name="launch"/> is asked there, right before the fork: false drops the start
+    /// (the agent was stopped while it waited), and the task's result is then false.
+    /// </summary>
+    public Task<bool> StartAsync(Process process, Func<bool> launch, CancellationToken ct)
     {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _requests.Add((process, started), ct);
+        var started = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _requests.Add((process, launch, started), ct);
         return started.Task;
     }
 
@@ -51,12 +57,18 @@ internal sealed class AgentLauncher : IDisposable
 
     private void Run()
     {
-        foreach (var (process, started) in _requests.GetConsumingEnumerable())
+        foreach (var (process, launch, started) in _requests.GetConsumingEnumerable())
         {
             try
             {
+                if (!launch())
+                {
+                    started.SetResult(false);
+                    continue;
+                }
+
                 _start(process);
-                started.SetResult();
+                started.SetResult(true);
             }
             catch (Exception ex)
             {

@@ -167,14 +167,24 @@ internal sealed partial class AgentSupervisor
         }
 
         process.Exited += (_, _) => OnExited(agent, process);
+        bool launched;
         try
         {
-            await _launcher.StartAsync(process, ct);
+            launched = await _launcher.StartAsync(process, () => MayLaunch(agent), ct);
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
             process.Dispose();
             Finish(agent, AgentState.FailedToStart, null, ex.Message);
+            return;
+        }
+
+        if (!launched)
+        {
+            // Stopped or fenced while it waited for the launcher: never forked, so FAILED_TO_START with the
+            // stop's flags (fenced, stopped by the host), never EXITED: an EXITED agent's process ran.
+            process.Dispose();
+            Finish(agent, AgentState.FailedToStart, null, NotLaunched(agent));
             return;
         }
 
@@ -336,7 +346,8 @@ internal sealed partial class AgentSupervisor
         LogStopping(key.ToString(), pid, reason);
         if (pid <= 0)
         {
-            // Not forked yet: StartAsync kills it as soon as it has a PID.
+            // Not forked yet: still waiting for the launcher, it is dropped there (never forked); being forked
+            // now, StartAsync kills it as soon as it has a PID.
             return;
         }
 
@@ -810,6 +821,26 @@ internal sealed partial class AgentSupervisor
 
         LogExited(agent.Key.ToString(), state.ToString(), code ?? -1, status.Message);
         Publish(status);
+    }
+
+    /// <summary>
+    /// Asked on the launcher thread right before the fork: false once a stop or a fence reached the agent
+    /// while it waited. A stop that comes after this (during the fork) kills it as soon as it has a PID.
+    /// </summary>
+    private bool MayLaunch(Agent agent)
+    {
+        lock (_lock)
+        {
+            return !agent.StopRequested;
+        }
+    }
+
+    private string NotLaunched(Agent agent)
+    {
+        lock (_lock)
+        {
+            return $"not started: {agent.Message}";
+        }
     }
 
     private void Publish(AgentStatus status) => Changed?.Invoke(status);

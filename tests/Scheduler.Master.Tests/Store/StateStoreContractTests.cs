@@ -104,6 +104,7 @@ public abstract class StateStoreContractTests
 
         Assert.That(StoreRecords.Describe(loaded.Jobs), Is.EqualTo(StoreRecords.Describe(jobs)));
         Assert.That(loaded.Jobs[1].LostAttempt, Is.EqualTo(2));
+        Assert.That(loaded.Jobs[1].LostAttemptUncounted, Is.True);
         Assert.That(loaded.Jobs[1].AttemptNodes, Is.EqualTo(new[] { "node-a", "", "node-b" }));
         Assert.That(StoreRecords.Describe(loaded.Nodes), Is.EqualTo(StoreRecords.Describe([StoreRecords.Node("node-a"), StoreRecords.Node("node-b", cordoned: true)])));
     }

@@ -53,6 +53,7 @@ internal static class StoreRecords
         AttemptNodes = ["node-a", "", "node-b"],
         RequeueOnExit = true,
         LostAttempt = 2,
+        LostAttemptUncounted = true,
         HoldsAllocation = true,
         UpdatedAt = Epoch.AddMinutes(5),
         StartedAt = Epoch.AddMinutes(4),
