@@ -31,8 +31,7 @@ public sealed class GangFailoverTests
         var (cluster, api) = (_cluster, _api);
         cluster.StartWorker("w1");
         cluster.StartWorker("w2");
-        var leader = await api.WaitForLeaderAsync();
-        await api.WaitForReadyNodesAsync(leader, "w1", "w2");
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1", "w2");
         var release = Path.Combine(cluster.Root, "release");
         var spec = ClusterApi.Shell($"touch {cluster.Root}/started-$SCHEDULER_ATTEMPT-$SCHEDULER_RANK; while [ ! -e {release} ]; do sleep 0.05; done", gpus: 2);
         spec.Replicas = 2;

@@ -79,6 +79,22 @@ public sealed class HaClusterApi : IDisposable
             timeout ?? TimeSpan.FromSeconds(30));
     }
 
+    /// <summary>
+    /// The master that leads once <paramref name="nodeIds"/> are READY on it. On a busy machine the first leader
+    /// may lose its lease before the workers have registered with it (seen in CI at load 80: the test then waited
+    /// on a standby); whoever leads then is asked instead.
+    /// </summary>
+    public Task<HaMaster> WaitForLeaderWithReadyNodesAsync(params string[] nodeIds) =>
+        Eventually.ReturnsAsync(
+            async () =>
+            {
+                var leader = await WaitForLeaderAsync();
+                var nodes = await this[leader].Admin.ListNodesAsync(new ListNodesRequest(), deadline: ShortDeadline());
+                return nodeIds.All(id => nodes.Nodes.Any(n => n.Id == id && n.Health == NodeHealth.Ready)) ? leader : null;
+            },
+            $"a leader with nodes {string.Join(", ", nodeIds)} READY on it",
+            TimeSpan.FromSeconds(90));
+
     public Task WaitForReadyNodesAsync(HaMaster leader, params string[] nodeIds) =>
         Eventually.TrueAsync(
             async () =>

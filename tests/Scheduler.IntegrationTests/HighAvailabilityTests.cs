@@ -40,9 +40,8 @@ public sealed class HighAvailabilityTests
         var ledger = new AgentLedger(cluster.Root);
         cluster.StartWorker("w1");
         cluster.StartWorker("w2");
-        var leader = await api.WaitForLeaderAsync();
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1", "w2");
         var before = await api.GetLeaderAsync(leader);
-        await api.WaitForReadyNodesAsync(leader, "w1", "w2");
         await using var client = api.NewClient();
         const int Total = 48;
         var acknowledged = new ConcurrentDictionary<string, Job>();
@@ -118,8 +117,7 @@ public sealed class HighAvailabilityTests
         var (cluster, api) = await StartAsync("freeze-leader");
         var ledger = new AgentLedger(cluster.Root);
         var w1 = cluster.StartWorker("w1", cpuMillis: 1000);
-        var leader = await api.WaitForLeaderAsync();
-        await api.WaitForReadyNodesAsync(leader, "w1");
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1");
         var oldEpoch = (await api.GetLeaderAsync(leader)).Epoch;
         var release = Path.Combine(cluster.Root, "release");
 
@@ -200,8 +198,7 @@ public sealed class HighAvailabilityTests
         var (cluster, api) = await StartAsync("freeze-running");
         var ledger = new AgentLedger(cluster.Root);
         cluster.StartWorker("w1");
-        var leader = await api.WaitForLeaderAsync();
-        await api.WaitForReadyNodesAsync(leader, "w1");
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1");
         var release = Path.Combine(cluster.Root, "release");
         var job = await api[leader].SubmitAsync(ClusterApi.Shell(ledger.Script($"while [ ! -e {release} ]; do sleep 0.1; done"), cpuMillis: 500));
         await Eventually.TrueAsync(() => ledger.Pids(job.Id, 1).Count == 3, "the agent to run with both children");
@@ -267,8 +264,7 @@ public sealed class HighAvailabilityTests
         var (cluster, api) = await StartAsync("etcd-member", etcdMembers: 3);
         var ledger = new AgentLedger(cluster.Root);
         cluster.StartWorker("w1");
-        var leader = await api.WaitForLeaderAsync();
-        await api.WaitForReadyNodesAsync(leader, "w1");
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1");
         await using var client = api.NewClient();
         var before = await SubmitAsync(client, ledger, 3, "sleep 0.2");
         foreach (var job in before)
@@ -300,8 +296,7 @@ public sealed class HighAvailabilityTests
         var (cluster, api) = await StartAsync("etcd-outage");
         var ledger = new AgentLedger(cluster.Root);
         cluster.StartWorker("w1");
-        var leader = await api.WaitForLeaderAsync();
-        await api.WaitForReadyNodesAsync(leader, "w1");
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1");
         await using var client = api.NewClient();
         var release = Path.Combine(cluster.Root, "release");
         var finished = await SubmitAsync(client, ledger, 3, "sleep 0.2");
@@ -378,8 +373,7 @@ public sealed class HighAvailabilityTests
         var (cluster, api) = await StartAsync("schedctl");
         cluster.StartWorker("w1");
         cluster.StartWorker("w2");
-        var leader = await api.WaitForLeaderAsync();
-        await api.WaitForReadyNodesAsync(leader, "w1", "w2");
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1", "w2");
         var first = await Schedctl("submit", "--name", "before", "--wait", "--", "/bin/true");
         Assert.That(first.ExitCode, Is.Zero, first.Err);
 
@@ -437,8 +431,7 @@ public sealed class HighAvailabilityTests
         var (cluster, api) = await StartAsync("resign", timings: new HaTimings(LeaseTtlMs: 10_000, HeartbeatIntervalMs: 250, DeadAfterMs: 22_000));
         var ledger = new AgentLedger(cluster.Root);
         cluster.StartWorker("w1");
-        var leader = await api.WaitForLeaderAsync();
-        await api.WaitForReadyNodesAsync(leader, "w1");
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1");
         var job = await api[leader].SubmitAsync(ClusterApi.Shell(ledger.Script("sleep 2"), cpuMillis: 500));
         await Eventually.TrueAsync(() => ledger.Starts().ContainsKey(job.Id), "the job to start");
 
@@ -457,8 +450,7 @@ public sealed class HighAvailabilityTests
         var (cluster, api) = await StartAsync("kill-migrate");
         cluster.StartWorker("w1");
         cluster.StartWorker("w2");
-        var leader = await api.WaitForLeaderAsync();
-        await api.WaitForReadyNodesAsync(leader, "w1", "w2");
+        var leader = await api.WaitForLeaderWithReadyNodesAsync("w1", "w2");
         await using var client = api.NewClient();
         var ledger = Path.Combine(cluster.Root, "counter.ledger");
         var spec = new JobSpec { Name = "counter", Command = "dotnet", Resources = new Resources { CpuMillis = 200, MemoryMib = 256 }, Checkpointable = true };
