@@ -379,10 +379,13 @@ internal sealed partial class SchedulerLoop
             // refused or dropped before launching it comes as FAILED_TO_START.
             next = JobTransitions.Fenced(job, ran: agent.State == AgentState.Exited, now);
         }
-        else if (agent.State == AgentState.FailedToStart && job.RestoreFrom.Length > 0)
+        else if (agent.State == AgentState.FailedToStart && job.RestoreFrom.Length > 0
+            && JobTransitions.PhaseOf(job) is JobPhase.Assigned or JobPhase.Running)
         {
             // Its checkpoint was not usable there (a wiped or incomplete restore folder): the node's fault,
-            // not the job's. Requeued (using a retry, so it cannot loop) without that copy.
+            // not the job's. Requeued without that copy, so it cannot loop on it. Not when the master had
+            // stopped it (Moving, Ending): a start stopped while it waited for the worker's launcher is
+            // dropped unlaunched and reported FAILED_TO_START, which says nothing about the copy.
             var checkpoint = job.Checkpoint;
             if (checkpoint is not null && checkpoint.Id == job.RestoreFrom)
             {
