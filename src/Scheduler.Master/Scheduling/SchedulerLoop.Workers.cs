@@ -314,10 +314,11 @@ internal sealed partial class SchedulerLoop
             }
         }
 
-        if (agent.State == AgentState.Exited && agent.Fenced && _jobs.TryGetValue(agent.JobId, out var uncounted)
+        if (agent.State == AgentState.Exited && agent.Fenced && !agent.HostStop && !agent.Migrated && _jobs.TryGetValue(agent.JobId, out var uncounted)
             && JobTransitions.LateFenced(uncounted, agent.Attempt, entry.Id, now) is { } charged)
         {
-            // Given up with its node before its worker could say it ran: that loss uses its retry now.
+            // Given up with its node before its worker could say it ran: that loss uses its retry now. Not when
+            // its host had stopped it (shutting down) or it had moved: reported in time, those use no retry either.
             Finish(entry, agent, charged, thenStored: () =>
             {
                 if (charged.IsTerminal && charged.HoldsAllocation && _nodes.TryGetValue(charged.NodeId!, out var rerunOn))
