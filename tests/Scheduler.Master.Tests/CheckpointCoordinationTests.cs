@@ -393,6 +393,39 @@ public sealed class CheckpointCoordinationTests
         Assert.That(harness.Store.Jobs[job.Id].Checkpoint?.Id, Is.EqualTo(command.CheckpointId));
     }
 
+    [Test]
+    public async Task A_resumed_start_stopped_before_its_worker_launched_it_keeps_its_checkpoint()
+    {
+        // Resumed on n1, the only holder of its checkpoint, then n1 is drained while the start still waits for
+        // the worker's launcher: the worker drops it unlaunched and reports FAILED_TO_START (5779727). That is
+        // the stop's outcome, not a checkpoint n1 could not restore: the copy on n1 stays the job's.
+        await using var harness = await StartAsync();
+        var n1 = await harness.ConnectAsync("n1", 4, migratable: true);
+        var job = await harness.SubmitAsync("ckpt", gpus: 1, checkpointable: true);
+        harness.Report(n1, job.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Running);
+        await harness.SettleAsync();
+        await harness.SuspendAsync(job.Id);
+        Next(n1, MasterCommand.BodyOneofCase.ExpectMigration);
+        var command = Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent).CheckpointAgent;
+        harness.Send(n1, Exit(job.Id, 1, migrated: true));
+        harness.Send(n1, Stored(command, "n1"));
+        await harness.SettleAsync();
+        await harness.ResumeAsync(job.Id);
+        var start = Next(n1, MasterCommand.BodyOneofCase.Start).Start;
+        Assert.That((start.Attempt, start.RestoreMigration), Is.EqualTo((2, command.CheckpointId)), "resumes from the copy on n1");
+
+        await harness.Loop.AskAsync<Node>(r => new Scheduling.ChangeNode("n1", Scheduling.NodeOperation.Drain, "maintenance", r), CancellationToken.None);
+        var stop = Drain(n1).Single(c => c.BodyCase == MasterCommand.BodyOneofCase.Stop).Stop;
+        Assert.That((stop.JobId, stop.Attempt), Is.EqualTo((job.Id, 2)));
+        var dropped = new AgentStatus { JobId = job.Id, Attempt = 2, State = AgentState.FailedToStart, Message = "not started: stopped: node drained" };
+        harness.Send(n1, new WorkerMessage { AgentEvent = new AgentEvent { Agent = dropped } });
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.State, record.Requeues), Is.EqualTo((JobState.Pending, 0)), "requeued from the drained node, no retry used");
+        Assert.That(record.Checkpoint?.Nodes, Is.EqualTo(new[] { "n1" }), "its checkpoint is kept: it resumes from it, not from scratch");
+    }
+
     /// <summary>A suspended job resumed where only n3 has room: its holder n1 was asked to ship the checkpoint there.</summary>
     private static async Task<(WorkerSession N1, WorkerSession N3, Job Job, ShipCheckpoint Ship)> ShippingToN3Async(LoopHarness harness, bool peer = true)
     {

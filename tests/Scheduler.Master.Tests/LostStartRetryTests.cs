@@ -55,6 +55,62 @@ public sealed class LostStartRetryTests
     }
 
     [Test]
+    public async Task A_fenced_exit_reported_to_the_next_leader_after_the_node_was_given_up_uses_the_retry_once()
+    {
+        // The loss without a retry is stored (LostAttemptUncounted); the leader that loads it charges the late report.
+        var store = new MemoryStore();
+        string jobId;
+        await using (var before = await LoopHarness.StartAsync(store: store))
+        {
+            var n1 = await before.ConnectAsync("n1", gpus: 1);
+            var job = await before.SubmitAsync("fenced-across-a-takeover", gpus: 1);
+            jobId = job.Id;
+            await before.SettleAsync();
+            LoopHarness.Drain(n1);
+            var n2 = await before.ConnectAsync("n2", gpus: 1);
+            await before.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15), n2);
+            Assert.That((store.Jobs[jobId].Attempt, store.Jobs[jobId].NodeId, store.Jobs[jobId].Requeues), Is.EqualTo((2, "n2", 0)));
+        }
+
+        await using var after = await LoopHarness.StartAsync(store: store);
+        var rerun = new AgentStatus { JobId = jobId, Attempt = 2, State = AgentState.Running, Pid = 42 };
+        await after.ConnectAsync("n2", 1, rerun);
+        var fenced = new AgentStatus { JobId = jobId, Attempt = 1, State = AgentState.Exited, ExitCode = 137, Fenced = true, Message = "fenced: no contact with the master" };
+        var back = await after.ConnectAsync("n1", 1, fenced);
+        await after.SettleAsync();
+        after.Send(back, new WorkerMessage { AgentEvent = new AgentEvent { Agent = fenced } });
+        await after.SettleAsync();
+
+        var record = store.Jobs[jobId];
+        Assert.That((record.Attempt, record.NodeId, record.State, record.Requeues), Is.EqualTo((2, "n2", JobState.Running, 1)), "the rerun goes on; attempt 1's loss uses a retry, once");
+    }
+
+    [Test]
+    public async Task An_agent_its_worker_stopped_for_its_own_shutdown_uses_no_retry_even_when_reported_fenced_after_the_node_was_given_up()
+    {
+        // The worker was shutting down (its agents stopped by the host) and lost the master during the grace, so
+        // the agent is reported fenced too. Reported in time, a host stop wins (requeued, no retry); reported
+        // after its node was given up, the same report must not use the retry its loss did not.
+        await using var harness = await LoopHarness.StartAsync();
+        var n1 = await harness.ConnectAsync("n1", gpus: 1);
+        var job = await harness.SubmitAsync("host-stopped-then-given-up", gpus: 1);
+        await harness.SettleAsync();
+        Assert.That(LoopHarness.Drain(n1).Count(c => c.BodyCase == MasterCommand.BodyOneofCase.Start), Is.EqualTo(1));
+        var n2 = await harness.ConnectAsync("n2", gpus: 1);
+
+        await harness.PassAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15), n2);
+        Assert.That(harness.Store.Jobs[job.Id].Requeues, Is.EqualTo(0), "lost with n1, no retry used yet");
+
+        var stopped = new AgentStatus { JobId = job.Id, Attempt = 1, State = AgentState.Exited, ExitCode = 137, Fenced = true, HostStop = true, Message = "n1 is shutting down" };
+        var back = await harness.ConnectAsync("n1", 1, stopped);
+        await harness.SettleAsync();
+
+        var record = harness.Store.Jobs[job.Id];
+        Assert.That((record.Attempt, record.State, record.Requeues), Is.EqualTo((2, JobState.Assigned, 0)), "stopped by its host: no retry, late or not");
+        Assert.That(LoopHarness.Drain(back).Any(c => c.BodyCase == MasterCommand.BodyOneofCase.AckExit && c.AckExit.Attempt == 1), Is.True, "its exit is acknowledged");
+    }
+
+    [Test]
     public async Task A_gang_replica_fenced_after_it_ran_uses_one_retry_even_if_no_replica_was_stored_running()
     {
         // The same per replica: rank 0 ran and was fenced before any RUNNING report was stored; rank 1,

@@ -19,11 +19,13 @@ public sealed class TaskDistribution
     private const double DecayAbove = 20_000;
 
     /// <summary>
-    /// How far (total variation distance between the weights) a rebuilt typical set learned online must be from
-    /// the one in use before it replaces it. Each replacement changes every score, so every cached node score
-    /// is dropped; a steady workload would otherwise replace its set every tenth more job for sampling noise
-    /// alone (at 10,000 nodes that relearning was four fifths of the master's placement time). Drift
-    /// accumulates against the set in use, so a workload that changes still gets a new set.
+    /// How far a rebuilt typical set learned online must be from the one in use before it replaces it: the total
+    /// variation distance between the weights, or the weighted relative change of the tasks' mean memory (which
+    /// the memory-aware policies test against a node's free memory, and which moves with no weight moving). Each
+    /// replacement changes every score, so every cached node score is dropped; a steady workload would otherwise
+    /// replace its set every tenth more job for sampling noise alone (at 10,000 nodes that relearning was four
+    /// fifths of the master's placement time). Drift accumulates against the set in use, so a workload that
+    /// changes still gets a new set.
     /// </summary>
     public const double MaterialChange = 0.05;
     private readonly Dictionary<Shape, Tally> _counts = [];
@@ -152,7 +154,7 @@ public sealed class TaskDistribution
             cumulative += kv.Value.Count;
         }
 
-        if (keepUnlessMaterial && _typical.Length > 0 && Distance(chosen, cumulative) < MaterialChange)
+        if (keepUnlessMaterial && _typical.Length > 0 && !DiffersMaterially(chosen, cumulative))
         {
             return;
         }
@@ -169,28 +171,45 @@ public sealed class TaskDistribution
         Version++;
     }
 
-    /// <summary>Total variation distance between the weights of <paramref name="chosen"/> and of the typical set in use.</summary>
-    private double Distance(List<KeyValuePair<Shape, Tally>> chosen, double cumulative)
+    /// <summary>
+    /// Whether <paramref name="chosen"/> is <see cref="MaterialChange"/> or more from the typical set in use: in the
+    /// total variation distance between the weights, or in the mean memory of the shapes both hold, each shape's
+    /// relative change weighted by its new weight.
+    /// </summary>
+    private bool DiffersMaterially(List<KeyValuePair<Shape, Tally>> chosen, double cumulative)
     {
-        var current = new Dictionary<Shape, double>(_typical.Length);
+        var current = new Dictionary<Shape, TypicalTask>(_typical.Length);
         foreach (var t in _typical)
         {
-            current[new Shape(t.CpuMillis, t.GpuCount, t.GpuMilli, ModelsKey(t.GpuModels))] = t.Weight;
+            current[new Shape(t.CpuMillis, t.GpuCount, t.GpuMilli, ModelsKey(t.GpuModels))] = t;
         }
 
-        double sum = 0;
+        double distance = 0;
+        double memoryDrift = 0;
         foreach (var (shape, tally) in chosen)
         {
             var weight = tally.Count / cumulative;
-            sum += current.Remove(shape, out var old) ? Math.Abs(weight - old) : weight;
+            if (!current.Remove(shape, out var old))
+            {
+                distance += weight;
+                continue;
+            }
+
+            distance += Math.Abs(weight - old.Weight);
+            var memory = (long)(tally.MemorySum / tally.Count);
+            var larger = Math.Max(memory, old.MemoryMib);
+            if (larger > 0)
+            {
+                memoryDrift += weight * Math.Abs(memory - old.MemoryMib) / larger;
+            }
         }
 
         foreach (var old in current.Values)
         {
-            sum += old;
+            distance += old.Weight;
         }
 
-        return sum / 2;
+        return distance / 2 >= MaterialChange || memoryDrift >= MaterialChange;
     }
 
     private static string ModelsKey(IReadOnlyList<string> models) =>

@@ -314,10 +314,11 @@ internal sealed partial class SchedulerLoop
             }
         }
 
-        if (agent.State == AgentState.Exited && agent.Fenced && _jobs.TryGetValue(agent.JobId, out var uncounted)
+        if (agent.State == AgentState.Exited && agent.Fenced && !agent.HostStop && !agent.Migrated && _jobs.TryGetValue(agent.JobId, out var uncounted)
             && JobTransitions.LateFenced(uncounted, agent.Attempt, entry.Id, now) is { } charged)
         {
-            // Given up with its node before its worker could say it ran: that loss uses its retry now.
+            // Given up with its node before its worker could say it ran: that loss uses its retry now. Not when
+            // its host had stopped it (shutting down) or it had moved: reported in time, those use no retry either.
             Finish(entry, agent, charged, thenStored: () =>
             {
                 if (charged.IsTerminal && charged.HoldsAllocation && _nodes.TryGetValue(charged.NodeId!, out var rerunOn))
@@ -379,10 +380,13 @@ internal sealed partial class SchedulerLoop
             // refused or dropped before launching it comes as FAILED_TO_START.
             next = JobTransitions.Fenced(job, ran: agent.State == AgentState.Exited, now);
         }
-        else if (agent.State == AgentState.FailedToStart && job.RestoreFrom.Length > 0)
+        else if (agent.State == AgentState.FailedToStart && job.RestoreFrom.Length > 0
+            && JobTransitions.PhaseOf(job) is JobPhase.Assigned or JobPhase.Running)
         {
             // Its checkpoint was not usable there (a wiped or incomplete restore folder): the node's fault,
-            // not the job's. Requeued (using a retry, so it cannot loop) without that copy.
+            // not the job's. Requeued without that copy, so it cannot loop on it. Not when the master had
+            // stopped it (Moving, Ending): a start stopped while it waited for the worker's launcher is
+            // dropped unlaunched and reported FAILED_TO_START, which says nothing about the copy.
             var checkpoint = job.Checkpoint;
             if (checkpoint is not null && checkpoint.Id == job.RestoreFrom)
             {

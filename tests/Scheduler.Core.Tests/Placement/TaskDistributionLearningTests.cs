@@ -90,6 +90,29 @@ public sealed class TaskDistributionLearningTests
         Assert.That(weight, Is.LessThan(first.Weight - TaskDistribution.MaterialChange), "the set in use followed the fading shape");
     }
 
+    [Test]
+    public void A_workload_whose_tasks_come_to_need_more_memory_in_the_same_shapes_gets_a_new_typical_set()
+    {
+        // The memory-aware policies (fgd-cpu, the default, among them) ask whether a typical task's memory
+        // fits a node. Jobs of the same CPU and GPU shapes now ask four times the memory: the weights do
+        // not move, but a set still promising the old memory would count nodes as hosting tasks they cannot.
+        var learned = new TaskDistribution();
+        var random = new Random(11);
+        Observe(learned, random, 5000, "before");
+        var first = learned.Typical[0];
+        Assert.That(first.MemoryMib, Is.EqualTo(8192), "learned as submitted");
+
+        for (var k = 0; k < 20_000; k++)
+        {
+            var demand = Draw(random, $"hungry-{k}");
+            var r = demand.Resources;
+            learned.Observe(JobDemand.Of(demand.JobId, new ResourceRequest(r.CpuMillis, r.MemoryMib * 4, r.Gpus, r.GpuMilli)));
+        }
+
+        var now = learned.Typical.Single(t => t.CpuMillis == first.CpuMillis && t.GpuCount == first.GpuCount && t.GpuMilli == first.GpuMilli);
+        Assert.That(now.MemoryMib, Is.GreaterThan(2 * 8192), "the set in use follows the memory its tasks ask for");
+    }
+
     private static void Observe(TaskDistribution distribution, Random random, int count, string prefix)
     {
         for (var k = 0; k < count; k++)
