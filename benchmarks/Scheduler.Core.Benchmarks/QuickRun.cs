@@ -25,7 +25,7 @@ internal static class QuickRun
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"cluster: 8-GPU nodes (trace models), jobs drawn from openb_pod_list_default.csv; placement call: {options.Decisions} decisions (at most {options.Seconds} s) on a loaded cluster with churn, after {options.Learned} jobs learned; pass: {options.Pending} pending jobs on an empty cluster; index path: {(options.Trees ? "per-shape score trees" : "class scan (--no-trees)")}; fragmentation-aware policies {(options.Learn ? "learn the task distribution online, as the master does" : "score against the trace's task distribution, as schedctl sim does")}"));
-        Console.WriteLine("policy          nodes  call/s (array)  B/call  call/s (index)  B/call   pass jobs/s  placed   pass s  pass MB");
+        Console.WriteLine("policy          nodes  call/s (array)  B/call  call/s (index)  B/call   pass jobs/s  placed   pass s  pass MB  index call/CPU s  pass jobs/CPU s");
 
         var scenario = new CoreScenario(options.DataDir, options.Learn);
         var figures = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -33,11 +33,11 @@ internal static class QuickRun
         {
             foreach (var policy in options.Policies)
             {
-                var array = options.Array ? Calls(scenario, policy, nodes, options, indexed: false) : (PerSecond: double.NaN, Bytes: double.NaN);
-                var index = options.Indexed ? Calls(scenario, policy, nodes, options, indexed: true) : (PerSecond: double.NaN, Bytes: double.NaN);
+                var array = options.Array ? Calls(scenario, policy, nodes, options, indexed: false) : (PerSecond: double.NaN, Bytes: double.NaN, PerCpuSecond: double.NaN);
+                var index = options.Indexed ? Calls(scenario, policy, nodes, options, indexed: true) : (PerSecond: double.NaN, Bytes: double.NaN, PerCpuSecond: double.NaN);
                 var pass = options.Pending > 0 ? Pass(scenario, policy, nodes, options.Pending, options.Trees) : default;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{policy,-14} {nodes,6} {array.PerSecond,15:F0} {array.Bytes,7:F0} {index.PerSecond,15:F0} {index.Bytes,7:F0} {pass.JobsPerSecond,13:F0} {pass.Placed,7} {pass.Seconds,8:F2} {pass.Bytes / 1e6,8:F0}"));
+                    $"{policy,-14} {nodes,6} {array.PerSecond,15:F0} {array.Bytes,7:F0} {index.PerSecond,15:F0} {index.Bytes,7:F0} {pass.JobsPerSecond,13:F0} {pass.Placed,7} {pass.Seconds,8:F2} {pass.Bytes / 1e6,8:F0} {index.PerCpuSecond,17:F0} {pass.JobsPerCpuSecond,16:F0}"));
                 if (policy == PlacementPolicies.Default)
                 {
                     var suffix = nodes % 1000 == 0 ? $"{nodes / 1000}k" : nodes.ToString(CultureInfo.InvariantCulture);
@@ -46,6 +46,7 @@ internal static class QuickRun
                     {
                         figures[$"decisions_per_s_{suffix}"] = Math.Round(best.PerSecond);
                         figures[$"bytes_per_decision_{suffix}"] = Math.Round(best.Bytes);
+                        figures[$"decisions_per_cpu_s_{suffix}"] = Math.Round(best.PerCpuSecond);
                     }
 
                     if (options.Array)
@@ -55,6 +56,7 @@ internal static class QuickRun
                     if (options.Pending > 0)
                     {
                         figures[$"pass_jobs_per_s_{suffix}"] = Math.Round(pass.JobsPerSecond);
+                        figures[$"pass_jobs_per_cpu_s_{suffix}"] = Math.Round(pass.JobsPerCpuSecond);
                     }
                 }
             }
@@ -65,7 +67,7 @@ internal static class QuickRun
         return 0;
     }
 
-    private static (double PerSecond, double Bytes) Calls(CoreScenario scenario, string policy, int count, QuickOptions options, bool indexed)
+    private static (double PerSecond, double Bytes, double PerCpuSecond) Calls(CoreScenario scenario, string policy, int count, QuickOptions options, bool indexed)
     {
         var nodes = scenario.Nodes(count);
         var live = scenario.Fill(nodes, seed: 7);
@@ -86,6 +88,7 @@ internal static class QuickRun
         var random = new Random(13);
         long ticks = 0;
         long bytes = 0;
+        double cpu = 0;
         var done = 0;
         var budget = long.MaxValue;
         for (var k = 0; k < stream.Length; k++)
@@ -101,14 +104,17 @@ internal static class QuickRun
             }
 
             var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+            var cpuBefore = ThreadCpu.Seconds();
             var started = Stopwatch.GetTimestamp();
             var allocation = index is null ? engine.FindAllocation(stream[k], nodes) : engine.FindAllocation(stream[k], index);
             var elapsed = Stopwatch.GetTimestamp() - started;
+            var cpuSpent = ThreadCpu.Seconds() - cpuBefore;
             var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
             if (timed)
             {
                 ticks += elapsed;
                 bytes += allocated;
+                cpu += cpuSpent;
                 done++;
             }
 
@@ -129,10 +135,10 @@ internal static class QuickRun
             }
         }
 
-        return (done / (ticks / (double)Stopwatch.Frequency), bytes / (double)Math.Max(1, done));
+        return (done / (ticks / (double)Stopwatch.Frequency), bytes / (double)Math.Max(1, done), done / cpu);
     }
 
-    private static (double JobsPerSecond, int Placed, double Seconds, double Bytes) Pass(CoreScenario scenario, string policy, int count, int pending, bool trees)
+    private static (double JobsPerSecond, int Placed, double Seconds, double Bytes, double JobsPerCpuSecond) Pass(CoreScenario scenario, string policy, int count, int pending, bool trees)
     {
         var now = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
@@ -149,12 +155,14 @@ internal static class QuickRun
         var cycle = scenario.MasterCycle(policy, trees);
         GC.Collect();
         var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var cpuBefore = ThreadCpu.Seconds();
         var started = Stopwatch.GetTimestamp();
         var decisions = cycle.Run(waiting, nodes, now, new Dictionary<string, RunningJob>(StringComparer.Ordinal));
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu = ThreadCpu.Seconds() - cpuBefore;
         var bytes = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         var placed = decisions.Count(d => d.Allocation is not null);
-        return (pending / seconds, placed, seconds, bytes);
+        return (pending / seconds, placed, seconds, bytes, pending / cpu);
     }
 
     /// <summary>
