@@ -205,6 +205,59 @@ internal sealed partial class SchedulerLoop
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// The failure detector's pass over every node: late ones become suspect; those silent past
+    /// dead-after are declared dead, all at once unless so many are silent together that the
+    /// <see cref="MassSilenceGuard"/> paces them.
+    /// </summary>
+    private async Task JudgeSilenceAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        // Until the server listens no worker can reach this master: nobody is judged silent yet.
+        if (!_serving)
+        {
+            return;
+        }
+
+        var judgedDead = new List<((NodeEntry Entry, DateTimeOffset Heard) Node, TimeSpan Silent)>();
+        var notDead = 0;
+        foreach (var entry in _nodes.Values)
+        {
+            if (entry.State.Health != NodeHealth.Dead)
+            {
+                notDead++;
+            }
+
+            var heard = entry.LastHeard;
+            var silent = now - heard;
+            switch (_detector.Judge(entry.State.Health, silent))
+            {
+                case NodeVerdict.Dead:
+                    judgedDead.Add(((entry, heard), silent));
+                    break;
+                case NodeVerdict.Suspect:
+                    entry.State.Health = NodeHealth.Suspect;
+                    _published.NodeChanged(entry.Id);
+                    LogNodeSuspect(entry.Id, (long)silent.TotalMilliseconds);
+                    break;
+            }
+        }
+
+        var step = _massSilence.Admit(judgedDead, notDead, now);
+        if (step.Change == MassSilenceChange.Began)
+        {
+            LogMassSilence(step.Affected, step.Population, (long)_detector.DeadAfter.TotalMilliseconds, step.PerSecond);
+        }
+        else if (step.Change == MassSilenceChange.Ended)
+        {
+            LogMassSilenceOver(step.DeclaredInEpisode);
+        }
+
+        foreach (var (entry, heard) in step.Declare)
+        {
+            await MarkDeadAsync(entry, heard, now - heard, ct);
+        }
+    }
+
     private async Task MarkDeadAsync(NodeEntry entry, DateTimeOffset heard, TimeSpan silent, CancellationToken ct)
     {
         if (entry.Session is { } session)
