@@ -70,4 +70,7 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(161, LogLevel.Warning, "Mass silence over: {Declared} nodes were declared dead during it; the others were heard from again")]
     private partial void LogMassSilenceOver(int declared);
+
+    [LoggerMessage(162, LogLevel.Debug, "Node {NodeId} registration on stream {SessionId} skipped: the stream ended before the registration was handled")]
+    private partial void LogRegistrationAbandoned(string nodeId, long sessionId);
 }
