@@ -123,10 +123,35 @@ public sealed class MassSilenceGuardTests
         Assert.That(step.Change, Is.EqualTo(MassSilenceChange.Began));
         Assert.That(step.Declare, Has.Count.EqualTo(1));
 
-        // Once the first verdicts are older than dead-after, the rest are an ordinary minority again.
+        // The first verdicts are older than dead-after now and the rest a minority, but the backlog is still paced.
         var later = guard.Admit(Silent(19, DeadAfter), notDead: 59, Start + TimeSpan.FromSeconds(13));
-        Assert.That(later.Declare, Has.Count.EqualTo(19));
-        Assert.That(later.Change, Is.EqualTo(MassSilenceChange.Ended));
+        Assert.That(later.Declare, Has.Count.EqualTo(1));
+        Assert.That(later.Change, Is.EqualTo(MassSilenceChange.None));
+    }
+
+    [Test]
+    public void A_mass_silence_lasts_while_nodes_are_held_back_even_once_most_are_heard_from_again()
+    {
+        var guard = Guard();
+        guard.Admit(Silent(80, DeadAfter), notDead: 100, Start);
+
+        // Sixty of the 79 held back are heard from again: 19 (+1 declared) of 100 is no majority.
+        var step = guard.Admit(Silent(19, DeadAfter), notDead: 99, Start + Tick);
+
+        Assert.That(step.Declare, Has.Count.LessThanOrEqualTo(1), "still paced");
+        Assert.That(guard.Active, Is.True);
+    }
+
+    [Test]
+    public void A_backlog_that_falls_below_the_minimum_is_declared_at_once_and_ends_the_silence()
+    {
+        var guard = Guard();
+        guard.Admit(Silent(80, DeadAfter), notDead: 100, Start);
+
+        var step = guard.Admit(Silent(5, DeadAfter + TimeSpan.FromSeconds(11)), notDead: 85, Start + TimeSpan.FromSeconds(11));
+
+        Assert.That(step.Declare, Has.Count.EqualTo(5));
+        Assert.That(step.Change, Is.EqualTo(MassSilenceChange.Ended));
     }
 
     [Test]
