@@ -155,6 +155,24 @@ public sealed class MassSilenceGuardTests
     }
 
     [Test]
+    public void Nodes_whose_streams_broke_count_so_the_first_past_dead_after_are_paced_already()
+    {
+        // Every stream broke at once; 30 of 100 nodes were already late and pass dead-after first.
+        var step = Guard().Admit(Silent(30, DeadAfter), notDead: 100, Start, unready: 100);
+
+        Assert.That(step.Change, Is.EqualTo(MassSilenceChange.Began));
+        Assert.That(step.Declare, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public void A_minority_not_ready_is_declared_at_once()
+    {
+        var step = Guard().Admit(Silent(30, DeadAfter), notDead: 100, Start, unready: 40);
+
+        Assert.That(step.Declare, Has.Count.EqualTo(30));
+    }
+
+    [Test]
     public void A_share_of_one_turns_the_guard_off()
     {
         var guard = new MassSilenceGuard(minNodes: 10, share: 1.0, perSecondShare: 0.01, DeadAfter);

@@ -1,4 +1,5 @@
 using Scheduler.Contracts.V1;
+using Scheduler.Master.Scheduling;
 using Scheduler.Master.Workers;
 using static Scheduler.Master.Tests.LoopHarness;
 
@@ -71,6 +72,27 @@ public sealed class MassSilenceTests
         Assert.That(holder.Closed.IsCancellationRequested, Is.False, "its session kept: no registration again");
         Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Running));
         Assert.That(DeadCount(harness, silent), Is.InRange(1, silent.Length - 1), "the others still paced");
+    }
+
+    [Test]
+    public async Task When_most_streams_break_at_once_the_few_nodes_silent_longer_are_paced_already()
+    {
+        await using var harness = await StartAsync();
+        var sessions = await ConnectAsync(harness, 20);
+        var (late, broken, alive) = (sessions[..3], sessions[3..16], sessions[16..]);
+
+        // Three fall silent; four seconds later thirteen more streams break (all suspect, not yet dead).
+        await harness.PassAsync(Second, TimeSpan.FromSeconds(4), [.. broken, .. alive]);
+        foreach (var session in broken)
+        {
+            harness.Loop.Post(new WorkerDisconnected(session));
+        }
+
+        await harness.PassAsync(Second, TimeSpan.FromSeconds(7), alive);
+
+        // Eleven seconds after the three went silent: sixteen of twenty not ready, so not all three at once.
+        Assert.That(DeadCount(harness, late), Is.EqualTo(1));
+        Assert.That(DeadCount(harness, broken), Is.Zero);
     }
 
     [Test]

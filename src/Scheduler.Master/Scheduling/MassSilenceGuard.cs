@@ -12,7 +12,7 @@ internal enum MassSilenceChange
 /// <param name="Declare">Declared dead now, longest silent first.</param>
 /// <param name="HeldBack">Judged dead but left for a later tick.</param>
 /// <param name="PerSecond">Dead verdicts allowed per second while the silence lasts.</param>
-/// <param name="Affected">Nodes silent past dead-after now or declared dead within the window.</param>
+/// <param name="Affected">Nodes not ready (silent past dead-after among them) or declared dead within the window.</param>
 /// <param name="Population">Nodes not dead, plus those declared dead within the window.</param>
 /// <param name="DeclaredInEpisode">Verdicts given since the mass silence began (on <see cref="MassSilenceChange.Ended"/>: in all of it).</param>
 internal readonly record struct MassSilenceStep<T>(
@@ -26,9 +26,9 @@ internal readonly record struct MassSilenceStep<T>(
 
 /// <summary>
 /// Paces dead verdicts when a large share of the nodes goes silent at once, as Kubernetes' node
-/// lifecycle controller slows evictions in a disrupted zone: when at least <c>MinNodes</c> nodes
-/// and more than <c>Share</c> of them are silent past dead-after (or were declared dead within the
-/// last dead-after), the likelier cause is this master or its network (a long pause, a saturated
+/// lifecycle controller slows evictions in a disrupted zone: when nodes are silent past dead-after
+/// and at least <c>MinNodes</c> nodes, more than <c>Share</c> of them, are not ready (their streams
+/// broke or they are late) or were declared dead within the last dead-after, the likelier cause is this master or its network (a long pause, a saturated
 /// host, a partition), not that many machines died together. Declaring them all dead would cut
 /// every session and requeue every job at once, and thousands of workers registering again at once
 /// is the load that makes more nodes look silent: a cascade. Instead they are declared at a bounded
@@ -75,16 +75,20 @@ internal sealed class MassSilenceGuard
     /// <summary>
     /// Decides which of <paramref name="judgedDead"/> (each with how long it has been silent) are
     /// declared dead on this tick. <paramref name="notDead"/> counts every node not yet dead, the
-    /// judged ones included. The caller declares exactly the nodes returned.
+    /// judged ones included; <paramref name="unready"/> those of them not ready (their stream broke or
+    /// they are late; at least the judged ones). The caller declares exactly the nodes returned.
     /// </summary>
-    public MassSilenceStep<T> Admit<T>(IReadOnlyList<(T Node, TimeSpan Silent)> judgedDead, int notDead, DateTimeOffset now)
+    public MassSilenceStep<T> Admit<T>(IReadOnlyList<(T Node, TimeSpan Silent)> judgedDead, int notDead, DateTimeOffset now, int? unready = null)
     {
         while (_recent.TryPeek(out var at) && now - at > _window)
         {
             _recent.Dequeue();
         }
 
-        var affected = judgedDead.Count + _recent.Count;
+        // Counted from the nodes not ready, not only from those already past dead-after, as Kubernetes
+        // measures a zone's disruption by its NotReady nodes: when every stream broke at once the
+        // first of them to pass dead-after are a minority, and were all declared dead unpaced.
+        var affected = Math.Max(judgedDead.Count, unready ?? 0) + _recent.Count;
         var population = notDead + _recent.Count;
         var perSecond = Math.Max(1, _perSecondShare * population);
         // Once begun, it lasts while nodes are held back: as held nodes come back the share falls

@@ -232,6 +232,7 @@ internal sealed partial class SchedulerLoop
 
         var judgedDead = new List<((NodeEntry Entry, DateTimeOffset Heard) Node, TimeSpan Silent)>();
         var notDead = 0;
+        var unready = 0;
         foreach (var entry in _nodes.Values)
         {
             if (entry.State.Health != NodeHealth.Dead)
@@ -239,14 +240,21 @@ internal sealed partial class SchedulerLoop
                 notDead++;
             }
 
+            if (entry.State.Health == NodeHealth.Suspect)
+            {
+                unready++;
+            }
+
             var heard = entry.LastHeard;
             var silent = now - heard;
             switch (_detector.Judge(entry.State.Health, silent))
             {
                 case NodeVerdict.Dead:
+                    unready += entry.State.Health == NodeHealth.Suspect ? 0 : 1;
                     judgedDead.Add(((entry, heard), silent));
                     break;
                 case NodeVerdict.Suspect:
+                    unready++;
                     entry.State.Health = NodeHealth.Suspect;
                     _published.NodeChanged(entry.Id);
                     LogNodeSuspect(entry.Id, (long)silent.TotalMilliseconds);
@@ -254,7 +262,7 @@ internal sealed partial class SchedulerLoop
             }
         }
 
-        var step = _massSilence.Admit(judgedDead, notDead, now);
+        var step = _massSilence.Admit(judgedDead, notDead, now, unready);
         if (step.Change == MassSilenceChange.Began)
         {
             LogMassSilence(step.Affected, step.Population, (long)_detector.DeadAfter.TotalMilliseconds, step.PerSecond);
