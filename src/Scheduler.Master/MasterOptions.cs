@@ -26,6 +26,24 @@ internal sealed class MasterOptions
     [Range(200, 3_600_000)]
     public int DeadAfterMs { get; set; } = 10_000;
 
+    /// <summary>
+    /// A mass silence (<see cref="Scheduling.MassSilenceGuard"/>) needs at least this many nodes silent
+    /// past dead-after (or declared dead within the last dead-after); fewer are declared dead at once.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int MassSilenceMinNodes { get; set; } = 10;
+
+    /// <summary>
+    /// ... and more than this share (0–1) of the nodes not dead: their dead verdicts are then paced
+    /// (the master suspects itself or its network). 1 turns the guard off.
+    /// </summary>
+    [Range(0.0, 1.0)]
+    public double MassSilenceShare { get; set; } = 0.55;
+
+    /// <summary>During a mass silence, dead verdicts per second as a percentage of the nodes (at least one a second).</summary>
+    [Range(0.0, 100.0)]
+    public double MassSilenceDeadPerSecondPercent { get; set; } = 1.0;
+
     /// <summary>Missed heartbeat intervals before a connected node is marked suspect.</summary>
     [Range(1, 100)]
     public int SuspectAfterMissed { get; set; } = 3;

@@ -37,6 +37,9 @@ internal static class CommandLine
           --memory-mib N               allocatable memory (default: the host's total memory)
           --labels k=v,k=v             node labels for job node selectors
           --simulate N                 host N simulated workers in this one process (scale tests)
+          --max-registrations-in-flight N
+                                       with --simulate: most registrations the nodes have in flight at once,
+                                       the rest waiting their turn (default 64)
           --max-reconnect-delay-ms MS  upper bound of the reconnect backoff (default 5000; also at most a
                                        quarter of the master's dead-after)
           --stop-grace-ms MS           on shutdown, SIGTERM to SIGKILL for its agents (default 5000)

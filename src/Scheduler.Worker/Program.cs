@@ -30,6 +30,7 @@ var switches = new Dictionary<string, string>
     ["--labels"] = "Worker:Labels",
     ["--simulate"] = "Worker:Simulate",
     ["--max-reconnect-delay-ms"] = "Worker:MaxReconnectDelayMs",
+    ["--max-registrations-in-flight"] = "Worker:MaxRegistrationsInFlight",
     ["--stop-grace-ms"] = "Worker:StopGraceMs",
     ["--transfer-listen"] = "Worker:TransferListen",
     ["--metrics-listen"] = "Worker:MetricsListen",

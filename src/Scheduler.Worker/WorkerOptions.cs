@@ -53,6 +53,13 @@ internal sealed class WorkerOptions
     [Range(0, 10_000)]
     public int Simulate { get; set; }
 
+    /// <summary>
+    /// With <see cref="Simulate"/>: most registrations the nodes of this process have in flight at once
+    /// (the rest wait their turn), so a mass disconnect does not re-register thousands of nodes at once.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int MaxRegistrationsInFlight { get; set; } = Link.RegistrationGate.DefaultInFlight;
+
     /// <summary>Upper bound of the reconnect backoff.</summary>
     [Range(100, 600_000)]
     public int MaxReconnectDelayMs { get; set; } = 5000;

@@ -103,6 +103,7 @@ internal sealed partial class WorkerService : BackgroundService
         await using var ticker = new FencingTicker(_time);
         var warnings = new RepeatedWarnings(_time);
         using var connections = _options.Simulate > 0 ? new MasterConnections(_tls) : null;
+        using var registrations = _options.Simulate > 0 ? new RegistrationGate(_options.MaxRegistrationsInFlight) : null;
         try
         {
             var links = new List<Task>();
@@ -133,7 +134,7 @@ internal sealed partial class WorkerService : BackgroundService
                     source,
                     new CheckpointShipper(nodeId, agents, checkpoints, source, _incoming.RestoreRoot, _time, _loggers.CreateLogger<CheckpointShipper>(), peers));
                 migrations.Add(migration);
-                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration) { Metrics = _metrics, Tls = _tls, Ticker = ticker, Warnings = warnings, Connections = connections };
+                var link = new MasterLink(identity, probe, agents, _options, _time, _loggers.CreateLogger<MasterLink>(), keeper, cgroups, migration) { Metrics = _metrics, Tls = _tls, Ticker = ticker, Warnings = warnings, Connections = connections, Registrations = registrations };
                 LogStarting(nodeId, probe.Kind, probe.Devices.Count, identity.CpuMillis, identity.MemoryMib, _options.Master, transferAddress);
                 links.Add(link.RunAsync(stoppingToken));
             }

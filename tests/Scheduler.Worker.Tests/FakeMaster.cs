@@ -62,6 +62,30 @@ internal sealed class FakeMaster : IAsyncDisposable
     /// <summary>What workers sent after registering, heartbeats included.</summary>
     public IReadOnlyCollection<WorkerMessage> Received => _received;
 
+    /// <summary>
+    /// Set: each registration waits for one release of this semaphore before it is answered (the test
+    /// paces the master's answers). Null: answered at once.
+    /// </summary>
+    public SemaphoreSlim? Answers { get; set; }
+
+    /// <summary>Registrations received and not yet answered (or abandoned by their worker) right now.</summary>
+    public int Unanswered => Volatile.Read(ref _unanswered);
+
+    /// <summary>The most registrations that were ever unanswered at once.</summary>
+    public int MostUnanswered => Volatile.Read(ref _mostUnanswered);
+
+    private int _unanswered;
+    private int _mostUnanswered;
+
+    private void RegistrationArrived()
+    {
+        var now = Interlocked.Increment(ref _unanswered);
+        int most;
+        while (now > (most = Volatile.Read(ref _mostUnanswered)) && Interlocked.CompareExchange(ref _mostUnanswered, now, most) != most)
+        {
+        }
+    }
+
     /// <summary>Sent to each worker right after its registration is accepted.</summary>
     public IReadOnlyList<MasterCommand> AfterRegistered { get; set; } = [];
 
@@ -141,6 +165,20 @@ internal sealed class FakeMaster : IAsyncDisposable
 
             var nodeId = requestStream.Current.Register.NodeId;
             master._registrations.Enqueue(requestStream.Current.Register);
+            master.RegistrationArrived();
+            try
+            {
+                if (master.Answers is { } answers)
+                {
+                    await answers.WaitAsync(ct);
+                }
+            }
+            finally
+            {
+                // Before the answer is written: a worker that has read it may register another node at once.
+                Interlocked.Decrement(ref master._unanswered);
+            }
+
             await responseStream.WriteAsync(new MasterCommand
             {
                 Epoch = 1,

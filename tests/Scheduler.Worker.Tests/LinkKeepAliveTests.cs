@@ -47,4 +47,19 @@ public sealed class LinkKeepAliveTests
     {
         Assert.That(LinkKeepAlive.For(null), Is.EqualTo(LinkKeepAlive.For(LinkKeepAlive.UnknownDeadAfter)));
     }
+
+    [Test]
+    public void A_connection_shared_by_simulated_nodes_waits_half_of_dead_after_for_an_answer_and_still_finds_a_frozen_master_before_they_fence()
+    {
+        foreach (var seconds in new[] { 6, 10, 30 })
+        {
+            var deadAfter = TimeSpan.FromSeconds(seconds);
+
+            var (delay, timeout) = LinkKeepAlive.ForShared(deadAfter);
+
+            Assert.That(delay, Is.EqualTo(LinkKeepAlive.For(deadAfter).Delay), $"dead-after {seconds} s: probes as soon");
+            Assert.That(timeout, Is.EqualTo(deadAfter / 2), $"dead-after {seconds} s");
+            Assert.That(delay + timeout, Is.LessThanOrEqualTo(deadAfter * 2 / 3 + TimeSpan.FromMilliseconds(1)), $"dead-after {seconds} s");
+        }
+    }
 }

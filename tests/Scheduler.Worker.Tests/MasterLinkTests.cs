@@ -218,6 +218,38 @@ public sealed class MasterLinkTests
     }
 
     [Test]
+    public async Task Simulated_nodes_of_one_process_have_no_more_registrations_in_flight_than_its_gate_allows(CancellationToken ct)
+    {
+        var master = await StartMasterAsync(ct);
+        using var answers = new SemaphoreSlim(0);
+        master.Answers = answers;
+        var connections = new MasterConnections(null);
+        _cleanup.Add(new Disposing(connections));
+        var gate = new RegistrationGate(2);
+        _cleanup.Add(new Disposing(gate));
+        var nodes = Enumerable.Range(0, 8).Select(i => $"sim-{i:D3}").ToArray();
+
+        foreach (var node in nodes)
+        {
+            StartWorker(node, master.Address.ToString(), connections: connections, registrations: gate);
+        }
+
+        // The master answers one registration at a time, each once two more than it answered have
+        // arrived: were the gate leaky, more would have arrived before each answer.
+        for (var answered = 0; answered < nodes.Length; answered++)
+        {
+            var arrived = Math.Min(nodes.Length, answered + 2);
+            await Eventually.TrueAsync(() => master.Registrations.Count >= arrived, $"{arrived} registrations to arrive after {answered} answers", Deadline);
+            answers.Release();
+        }
+
+        await Eventually.TrueAsync(() => master.Registered.Count == nodes.Length, "every node to register", Deadline);
+        Assert.That(master.Registered, Is.EquivalentTo(nodes));
+        Assert.That(master.MostUnanswered, Is.EqualTo(2), "never more registrations in flight than the gate allows");
+        Assert.That(gate.InFlight, Is.Zero, "each place given back once its registration was answered");
+    }
+
+    [Test]
     public async Task A_node_that_stops_closes_its_connection(CancellationToken ct)
     {
         var master = await StartMasterAsync(ct);
@@ -337,14 +369,14 @@ public sealed class MasterLinkTests
         return master;
     }
 
-    private Worker StartWorker(string nodeId, string masters, AgentCgroups? cgroups = null, MasterConnections? connections = null, AgentLauncher? launcher = null)
+    private Worker StartWorker(string nodeId, string masters, AgentCgroups? cgroups = null, MasterConnections? connections = null, AgentLauncher? launcher = null, RegistrationGate? registrations = null)
     {
         var dataDir = Path.Combine(_dir, nodeId);
         Directory.CreateDirectory(dataDir);
         var options = new WorkerOptions { Master = masters, NodeId = nodeId, DataDir = dataDir, MaxReconnectDelayMs = 2000, StopGraceMs = 0 };
         var identity = new WorkerIdentity(nodeId, dataDir, 1000, 1024, new Dictionary<string, string>());
         var agents = new AgentSupervisor(dataDir, nodeId, launcher ?? _launcher, TimeProvider.System, NullLogger.Instance);
-        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance, cgroups: cgroups) { Connections = connections };
+        var link = new MasterLink(identity, new NoGpuProbe(), agents, options, TimeProvider.System, NullLogger.Instance, cgroups: cgroups) { Connections = connections, Registrations = registrations };
         var stop = new CancellationTokenSource();
         var run = link.RunAsync(stop.Token);
         var worker = new Worker(stop, run);

@@ -64,4 +64,13 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(20, LogLevel.Information, "Stopping: no more dispatch; closing {Sessions} worker streams")]
     private partial void LogStopping(int sessions);
+
+    [LoggerMessage(160, LogLevel.Warning, "Mass silence: {Affected} of {Nodes} nodes silent past {DeadAfterMs} ms or just declared dead; suspecting this master or its network rather than that many machines, declaring them dead at most {PerSecond:F1} a second, longest silent first")]
+    private partial void LogMassSilence(int affected, int nodes, long deadAfterMs, double perSecond);
+
+    [LoggerMessage(161, LogLevel.Warning, "Mass silence over: {Declared} nodes were declared dead during it; the others were heard from again")]
+    private partial void LogMassSilenceOver(int declared);
+
+    [LoggerMessage(162, LogLevel.Debug, "Node {NodeId} registration on stream {SessionId} skipped: the stream ended before the registration was handled")]
+    private partial void LogRegistrationAbandoned(string nodeId, long sessionId);
 }

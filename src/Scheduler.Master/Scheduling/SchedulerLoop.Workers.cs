@@ -12,6 +12,18 @@ internal sealed partial class SchedulerLoop
     {
         var session = connected.Session;
         var registration = connected.Registration;
+        if (session.Closed.IsCancellationRequested)
+        {
+            // The stream ended while this waited in the inbox (the worker gave up on an answer that
+            // took longer than its handshake timeout): nothing can reach it, and it registers again on
+            // a new stream. In a registration storm on an overloaded master (10,000 simulated nodes at
+            // load 60-85) the master logged 133,263 registrations while their workers saw 29,069
+            // accepted: the rest had been given up on, each still replacing the node's session and
+            // reconciling its jobs for nothing.
+            LogRegistrationAbandoned(registration.NodeId, session.Id);
+            return;
+        }
+
         var now = _time.GetUtcNow();
         _nodes.TryGetValue(registration.NodeId, out var entry);
         if (entry?.Session is { } old && old != session)
@@ -203,6 +215,67 @@ internal sealed partial class SchedulerLoop
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The failure detector's pass over every node: late ones become suspect; those silent past
+    /// dead-after are declared dead, all at once unless so many are silent together that the
+    /// <see cref="MassSilenceGuard"/> paces them.
+    /// </summary>
+    private async Task JudgeSilenceAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        // Until the server listens no worker can reach this master: nobody is judged silent yet.
+        if (!_serving)
+        {
+            return;
+        }
+
+        var judgedDead = new List<((NodeEntry Entry, DateTimeOffset Heard) Node, TimeSpan Silent)>();
+        var notDead = 0;
+        var unready = 0;
+        foreach (var entry in _nodes.Values)
+        {
+            if (entry.State.Health != NodeHealth.Dead)
+            {
+                notDead++;
+            }
+
+            if (entry.State.Health == NodeHealth.Suspect)
+            {
+                unready++;
+            }
+
+            var heard = entry.LastHeard;
+            var silent = now - heard;
+            switch (_detector.Judge(entry.State.Health, silent))
+            {
+                case NodeVerdict.Dead:
+                    unready += entry.State.Health == NodeHealth.Suspect ? 0 : 1;
+                    judgedDead.Add(((entry, heard), silent));
+                    break;
+                case NodeVerdict.Suspect:
+                    unready++;
+                    entry.State.Health = NodeHealth.Suspect;
+                    _published.NodeChanged(entry.Id);
+                    LogNodeSuspect(entry.Id, (long)silent.TotalMilliseconds);
+                    break;
+            }
+        }
+
+        var step = _massSilence.Admit(judgedDead, notDead, now, unready);
+        if (step.Change == MassSilenceChange.Began)
+        {
+            LogMassSilence(step.Affected, step.Population, (long)_detector.DeadAfter.TotalMilliseconds, step.PerSecond);
+        }
+        else if (step.Change == MassSilenceChange.Ended)
+        {
+            LogMassSilenceOver(step.DeclaredInEpisode);
+        }
+
+        foreach (var (entry, heard) in step.Declare)
+        {
+            await MarkDeadAsync(entry, heard, now - heard, ct);
+        }
     }
 
     private async Task MarkDeadAsync(NodeEntry entry, DateTimeOffset heard, TimeSpan silent, CancellationToken ct)

@@ -51,6 +51,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly JobFeed _feed = new();
     private readonly LogRequests _logRequests = new();
     private readonly FailureDetector _detector;
+    private readonly MassSilenceGuard _massSilence;
     private readonly ViewPublisher _published = new();
     private readonly WorkerCommands _commands;
     private readonly PlacementEngine _migrationPlacement;
@@ -94,6 +95,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _logger = logger;
         _metrics = metrics;
         _detector = FailureDetector.From(_options);
+        _massSilence = MassSilenceGuard.From(_options);
         _migrationPlacement = new PlacementEngine(PlacementPolicies.Create(_options.PlacementPolicy));
         if (_options.AutoscaleWebhook.Length > 0)
         {
@@ -565,23 +567,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     {
         var now = _time.GetUtcNow();
 
-        // Until the server listens no worker can reach this master: nobody is judged silent yet.
-        foreach (var entry in _serving ? _nodes.Values.ToArray() : [])
-        {
-            var heard = entry.LastHeard;
-            var silent = now - heard;
-            switch (_detector.Judge(entry.State.Health, silent))
-            {
-                case NodeVerdict.Dead:
-                    await MarkDeadAsync(entry, heard, silent, ct);
-                    break;
-                case NodeVerdict.Suspect:
-                    entry.State.Health = NodeHealth.Suspect;
-                    _published.NodeChanged(entry.Id);
-                    LogNodeSuspect(entry.Id, (long)silent.TotalMilliseconds);
-                    break;
-            }
-        }
+        await JudgeSilenceAsync(now, ct);
 
         _logRequests.Expire(now);
         await CheckpointDueJobsAsync(now, ct);

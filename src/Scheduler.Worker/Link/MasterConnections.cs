@@ -35,7 +35,7 @@ internal sealed class MasterConnections : IDisposable
             var group = _links++ / _linksPerConnection;
             if (group == _handlers.Count)
             {
-                var handler = MasterLink.NewHandler(_tls, LinkKeepAlive.For(null));
+                var handler = MasterLink.NewHandler(_tls, LinkKeepAlive.ForShared(null));
                 handler.EnableMultipleHttp2Connections = false;
                 _handlers.Add(handler);
             }

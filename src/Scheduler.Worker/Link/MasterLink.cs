@@ -124,6 +124,9 @@ internal sealed partial class MasterLink
         }
     }
 
+    /// <summary>The per-process limit on registrations in flight that this link waits on before each session; null: none (a real node, alone in its process).</summary>
+    internal RegistrationGate? Registrations { get; init; }
+
     /// <summary>Rate limit of this link's stream-failure warnings; a host of many simulated nodes shares one.</summary>
     internal RepeatedWarnings? Warnings { get; init; }
 
@@ -272,6 +275,9 @@ internal sealed partial class MasterLink
     /// <summary>One stream. Throws when it fails before registration (so the backoff grows); returns when a registered stream ends.</summary>
     private async ValueTask SessionAsync(CancellationToken ct)
     {
+        // Taken before the stream opens, given back once the master has answered: waiting behind the
+        // other nodes of this process is not counted against the handshake's timeout.
+        using var place = Registrations is { } gate ? await gate.EnterAsync(ct) : null;
         Uri address;
         lock (_lock)
         {
@@ -315,10 +321,12 @@ internal sealed partial class MasterLink
             }
             catch (Exception ex) when (!ct.IsCancellationRequested)
             {
+                place?.Dispose();
                 NoteFailure(address, ex, await StandbyAnswer.FromAsync(ex, call, written ? TimeSpan.Zero : StatusWait, _time, ct));
                 throw;
             }
 
+            place?.Dispose();
             MarkContact(sentAt);
             registered = true;
             registeredAt = _time.GetTimestamp();
