@@ -11,15 +11,15 @@ namespace Scheduler.Cli.Commands;
 
 /// <summary>
 /// `schedctl bench memory`: the master's memory and store as history grows, on SQLite and on etcd.
-/// One worker process hosts N simulated nodes; M jobs are stored in the master, then its RSS, managed
-/// heap and the store's size are read. With --fill batch (the default) the M jobs come in SubmitBatch
-/// calls of 1,000 and ask for a node label no node has, so they stay pending (first reading: M pending
-/// jobs), then every one is cancelled (second reading: M finished jobs, as retention sees them) and
-/// retention deletes them (third reading). With --fill agents each job runs a cheap real agent to its
-/// end instead (slow: the worker starts about 50 agents a second here). A steady run then keeps
-/// submitting real agents at a fixed rate with retention on and samples every 10 s: once the
-/// retention window is full the history, RSS and store stay level, and the run reports their range
-/// from then on. It measures; it asserts no timing.
+/// One worker process hosts N simulated nodes. First, on a master that keeps every job, M jobs are
+/// stored and the master's RSS, managed heap and the store's size are read. With --fill batch (the
+/// default) the M jobs come in SubmitBatch calls of 1,000 and ask for a node label no node has, so
+/// they stay pending (first reading: M pending jobs), then every one is cancelled (second reading: M
+/// finished jobs, the history retention bounds). With --fill agents each job runs a cheap real agent
+/// to its end instead (slow: the worker starts about 50 agents a second here). Then, on a fresh master
+/// with retention on, a steady run submits real agents at a fixed rate and samples every 10 s: once
+/// the retention window is full the history, RSS and store stay level, and the run reports their
+/// range from then on. It measures; it asserts no timing.
 /// </summary>
 internal static class MemoryBench
 {
@@ -30,6 +30,10 @@ internal static class MemoryBench
     internal const string NeverLabel = "scheduler.bench/fill";
 
     private const int FillCallers = 4;
+
+    // A cancel is one store write on the master's loop, and each inbox batch is followed by a
+    // scheduling pass over what is still pending (100,000 jobs at first): many cancels in flight share a pass.
+    private const int CancelCallers = 256;
     private static readonly TimeSpan ReadyLimit = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan DrainLimit = TimeSpan.FromMinutes(60);
     private static readonly TimeSpan SampleEvery = TimeSpan.FromSeconds(10);
@@ -180,9 +184,39 @@ internal static class MemoryBench
     private static async Task<int> RunAsync(string dir, bool etcd, Settings settings, BenchFigures figures, TextWriter output, CancellationToken ct)
     {
         var name = etcd ? "etcd" : "sqlite";
-        await output.WriteLineAsync($"[{name}] {LoadAverage.Read()}: starting a master ({(settings.Insecure ? "--insecure: plaintext, no certificates" : "mutual TLS")}, {string.Join(' ', settings.MasterArgs)}) and one worker process hosting {settings.Nodes} simulated nodes, heartbeat every {settings.HeartbeatMs} ms...");
+
+        // Part 1, history at scale: retention off, so the readings count every one of the M jobs.
+        string[] keepAll = ["--job-retention", "0"];
+        var code = await WithClusterAsync(Path.Combine(dir, "history"), etcd, settings, keepAll, name, figures, output, async cluster =>
+        {
+            await Task.Delay(Settle, ct);
+            var idle = await ReadingAsync(cluster, ct);
+            await output.WriteLineAsync($"[{name}] idle, {Settle.TotalSeconds:F0} s after the nodes were ready: {idle}");
+            Add(figures, name, "idle", idle);
+            var filled = settings.Agents
+                ? await FillWithAgentsAsync(cluster, name, settings, idle, figures, output, ct)
+                : await FillWithBatchesAsync(cluster, name, settings, idle, figures, output, ct);
+            return filled ? Cli.Ok : Cli.JobFailed;
+        }, ct);
+        if (code != Cli.Ok || settings.LongSeconds == 0)
+        {
+            return code;
+        }
+
+        // Part 2, bounded history: a fresh master with retention on, fed at a steady rate.
+        return await WithClusterAsync(Path.Combine(dir, "steady"), etcd, settings, settings.MasterArgs, name, figures, output, async cluster =>
+        {
+            await LongRunAsync(cluster, name, settings, figures, output, ct);
+            return Cli.Ok;
+        }, ct);
+    }
+
+    /// <summary>Starts a master (with <paramref name="masterArgs"/>) and the node host, waits for every node, runs <paramref name="body"/>, stops them.</summary>
+    private static async Task<int> WithClusterAsync(string dir, bool etcd, Settings settings, string[] masterArgs, string name, BenchFigures figures, TextWriter output, Func<BenchCluster, Task<int>> body, CancellationToken ct)
+    {
+        await output.WriteLineAsync($"[{name}] {LoadAverage.Read()}: starting a master ({(settings.Insecure ? "--insecure: plaintext, no certificates" : "mutual TLS")}, {string.Join(' ', masterArgs)}) and one worker process hosting {settings.Nodes} simulated nodes, heartbeat every {settings.HeartbeatMs} ms...");
         await using var cluster = await BenchCluster.StartAsync(dir, settings.Nodes, etcd, settings.Insecure, ct, heartbeatMs: settings.HeartbeatMs,
-            deadAfterMs: Math.Max(10_000, settings.HeartbeatMs * 10), masterArgs: settings.MasterArgs);
+            deadAfterMs: Math.Max(10_000, settings.HeartbeatMs * 10), masterArgs: masterArgs);
         if (await cluster.WaitReadyAsync(settings.Nodes, ReadyLimit, output, ct) is not { } ready)
         {
             await output.WriteLineAsync($"[{name}] the nodes were not all ready within {ReadyLimit.TotalMinutes:F0} min (try a longer --heartbeat-ms)");
@@ -190,23 +224,9 @@ internal static class MemoryBench
             return Cli.Error;
         }
 
-        var idle = await ReadingAsync(cluster, ct);
-        await output.WriteLineAsync($"[{name}] {settings.Nodes} nodes ready after {ready.TotalSeconds:F1} s: {idle}");
-        Add(figures, name, "idle", idle);
-        var filled = settings.Agents
-            ? await FillWithAgentsAsync(cluster, name, settings, idle, figures, output, ct)
-            : await FillWithBatchesAsync(cluster, name, settings, idle, figures, output, ct);
-        if (!filled)
-        {
-            return Cli.JobFailed;
-        }
-
-        if (settings.LongSeconds > 0)
-        {
-            await LongRunAsync(cluster, name, settings, figures, output, ct);
-        }
-
-        return Cli.Ok;
+        await output.WriteLineAsync($"[{name}] {settings.Nodes} nodes ready after {ready.TotalSeconds:F1} s; {LoadAverage.Read()}");
+        figures.Add($"{name}_{Path.GetFileName(dir)}_converge_s", ready.TotalSeconds);
+        return await body(cluster);
     }
 
     /// <summary>Every job runs a real agent (/bin/true) to its end: the history as agents leave it, slowly.</summary>
@@ -239,7 +259,7 @@ internal static class MemoryBench
     /// <summary>
     /// SubmitBatch calls of 1,000 jobs that ask for a node label no node has, so they stay pending: the
     /// queue's cost (reading "pending"). Then every one is cancelled: the same jobs as finished history,
-    /// which is what retention bounds (reading "cancelled"). Then retention deletes them (reading "pruned").
+    /// which is what retention bounds (reading "cancelled").
     /// A cancelled job's record holds its spec and status but no attempt (node, GPUs, start), so it is a
     /// little smaller than one that ran.
     /// </summary>
@@ -276,7 +296,7 @@ internal static class MemoryBench
 
         clock.Restart();
         var next = -1;
-        await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(_ => Task.Run(
+        await Task.WhenAll(Enumerable.Range(0, CancelCallers).Select(_ => Task.Run(
             async () =>
             {
                 int i;
@@ -290,33 +310,9 @@ internal static class MemoryBench
         var cancelSeconds = clock.Elapsed.TotalSeconds;
         await Task.Delay(Settle, ct);
         var cancelled = await ReadingAsync(cluster, ct);
-        await output.WriteLineAsync($"[{name}] all {settings.Jobs} cancelled in {cancelSeconds:F1} s ({settings.Concurrency} callers), {Settle.TotalSeconds:F0} s later: {cancelled}"
-            + (cancelled.Total < settings.Jobs ? $" (retention had already deleted {settings.Jobs - cancelled.Total} of them)" : ""));
+        await output.WriteLineAsync($"[{name}] all {settings.Jobs} cancelled in {cancelSeconds:F1} s ({CancelCallers} callers), {Settle.TotalSeconds:F0} s later: {cancelled} ({PerJob(cancelled.Rss - idle.Rss, settings.Jobs)} B RSS and {PerJob(cancelled.Store - idle.Store, settings.Jobs)} B store per finished job)");
         Add(figures, name, "cancelled", cancelled, idle, settings.Jobs);
         figures.Add($"{name}_fill_cancel_s", cancelSeconds);
-
-        if (settings.Kept > TimeSpan.Zero)
-        {
-            // Retention deletes 1,000 jobs a run, every tick while more are due, once each is past the
-            // retention after finishing and the request-id window after submission.
-            clock.Restart();
-            var limit = settings.Kept + TimeSpan.FromMinutes(10);
-            var stored = cancelled.Total;
-            while (stored > 1 && clock.Elapsed < limit)
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), ct);
-                stored = await StoredJobsAsync(cluster.Client, ct);
-            }
-
-            var pruneSeconds = clock.Elapsed.TotalSeconds;
-            await Task.Delay(Settle, ct);
-            var pruned = await ReadingAsync(cluster, ct);
-            await output.WriteLineAsync(stored <= 1
-                ? $"[{name}] retention ({settings.Retention.Text}, request-id window {settings.RequestIdWindow.Text}) deleted them within {pruneSeconds:F0} s of the last cancel; {Settle.TotalSeconds:F0} s later: {pruned}"
-                : $"[{name}] retention had not deleted them all {pruneSeconds:F0} s after the last cancel: {pruned}");
-            Add(figures, name, "pruned", pruned);
-            figures.Add($"{name}_prune_s", pruneSeconds);
-        }
 
         return true;
     }
@@ -457,10 +453,16 @@ internal static class MemoryBench
     private static async Task<Reading> ReadingAsync(BenchCluster cluster, CancellationToken ct)
     {
         var rss = ProcessUsage.Read(cluster.MasterPid)?.RssBytes ?? 0;
-        var heap = PrometheusGauge.Sum(await cluster.ScrapeAsync(ct), HeapSeries) ?? 0;
+        double? heap = null;
+        for (var attempt = 0; attempt < 3 && heap is null; attempt++)
+        {
+            // A scrape can time out while the master is busy: asked again, then "unknown".
+            heap = PrometheusGauge.Sum(await cluster.ScrapeAsync(ct), HeapSeries);
+        }
+
         var store = await cluster.StoreBytesAsync(ct);
         var status = await cluster.Client.GetClusterStatusAsync(ct);
-        return new Reading(rss, (long)heap, store, new Dictionary<string, int>(status.JobsByState), LoadAverage.Read());
+        return new Reading(rss, (long)(heap ?? 0), store, new Dictionary<string, int>(status.JobsByState), LoadAverage.Read());
     }
 
     private static long PerJob(long bytes, int jobs) => jobs > 0 ? bytes / jobs : 0;
@@ -472,7 +474,10 @@ internal static class MemoryBench
     private static Task<SubmitJobResponse> SubmitAsync(SchedulerClient client, int i, string phase, CancellationToken ct) =>
         BusyRetryAsync(() => client.SubmitAsync(BenchCommand.Spec(i, phase, "/bin/true"), $"bench-{phase}-{i.ToString(CultureInfo.InvariantCulture)}", ct), ct);
 
-    /// <summary>A call tried again (same request, so the same request ids) while the master pushes back beyond the client's own retries.</summary>
+    /// <summary>
+    /// A call tried again while the master pushes back or is slow beyond the client's own retries: only
+    /// for calls a repeat cannot double (a submit's request ids, a cancel of a cancelled job returns it).
+    /// </summary>
     private static async Task<T> BusyRetryAsync<T>(Func<Task<T>> call, CancellationToken ct)
     {
         for (var attempt = 0; ; attempt++)
@@ -481,7 +486,7 @@ internal static class MemoryBench
             {
                 return await call();
             }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.ResourceExhausted or StatusCode.Unavailable && attempt < 100)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.ResourceExhausted or StatusCode.Unavailable or StatusCode.DeadlineExceeded && attempt < 100)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50 * Math.Min(attempt + 1, 20)), ct);
             }
