@@ -19,6 +19,7 @@ public sealed class BenchMemoryOptionsTests
     [TestCase("--job-retention-hours", "-1", "--job-retention-hours must be 0 or more (0 keeps finished jobs forever); got -1")]
     [TestCase("--request-id-window", "5w", "--request-id-window must be a whole number of seconds, minutes, hours or days such as 30s, 10m, 24h or 7d (0: no floor under the retention); got '5w'")]
     [TestCase("--heartbeat-ms", "50", "--heartbeat-ms must be 100 or more; got 50")]
+    [TestCase("--lease-ttl-ms", "-1", "--lease-ttl-ms must be 0 or more (0: the master's default); got -1")]
     [TestCase("--nodes", "0", "--nodes must be 1 or more; got 0")]
     [TestCase("--store", "mysql", "--store must be sqlite, etcd or both; got 'mysql'")]
     [TestCase("--fill", "run", "--fill must be batch or agents; got 'run'")]
@@ -34,7 +35,7 @@ public sealed class BenchMemoryOptionsTests
     [Test]
     public void Good_values_parse_without_errors()
     {
-        var parse = MemoryBench.Create().Parse(["--nodes", "10000", "--jobs", "100000", "--long-seconds", "0", "--job-retention", "7d", "--request-id-window", "0", "--fill", "agents", "--store", "etcd", "--heartbeat-ms", "5000"]);
+        var parse = MemoryBench.Create().Parse(["--nodes", "10000", "--jobs", "100000", "--long-seconds", "0", "--job-retention", "7d", "--request-id-window", "0", "--fill", "agents", "--store", "etcd", "--heartbeat-ms", "5000", "--lease-ttl-ms", "10000"]);
 
         Assert.That(parse.Errors, Is.Empty);
     }

@@ -58,11 +58,12 @@ internal static class MemoryBench
         });
         var window = Duration(new Option<string>("--request-id-window") { Description = "The master's --request-id-window: finished jobs are kept at least this long after their submission (the bench's default matches its retention)", DefaultValueFactory = _ => "60s" }, "0: no floor under the retention");
         var heartbeat = AtLeast(new Option<int>("--heartbeat-ms") { Description = "Heartbeat interval the master hands the nodes (a longer one lightens 10,000 nodes on a small machine)", DefaultValueFactory = _ => 1000 }, 100, "");
+        var leaseTtl = AtLeast(new Option<int>("--lease-ttl-ms") { Description = "The etcd master's --lease-ttl-ms (0: its default, 2 s); a longer lease survives the pauses of an overloaded machine", DefaultValueFactory = _ => 0 }, 0, " (0: the master's default)");
         var concurrency = AtLeast(new Option<int>("--concurrency") { Description = "Concurrent submitters (and cancellers)", DefaultValueFactory = _ => 32 }, 1, "");
         var insecure = new Option<bool>("--insecure") { Description = "Plaintext gRPC without certificates (default: mutual TLS)" };
         var command = new Command("memory", "Master RSS, managed heap and store size with N nodes and M jobs stored, then over a steady run with retention on; SQLite and etcd")
         {
-            nodes, jobs, fill, store, longSeconds, longRate, retention, retentionHours, window, heartbeat, concurrency, insecure,
+            nodes, jobs, fill, store, longSeconds, longRate, retention, retentionHours, window, heartbeat, leaseTtl, concurrency, insecure,
         };
         command.SetAction(Cli.LocalAction(async (parse, ct) =>
         {
@@ -78,12 +79,12 @@ internal static class MemoryBench
                 : Retention.Of("--job-retention", parse.GetValue(retention)!);
             var floor = Retention.Of("--request-id-window", parse.GetValue(window)!);
             var settings = new Settings(parse.GetValue(nodes), parse.GetValue(jobs), parse.GetValue(fill) == "agents", parse.GetValue(longSeconds),
-                parse.GetValue(longRate), kept, floor, parse.GetValue(heartbeat), parse.GetValue(concurrency), parse.GetValue(insecure));
+                parse.GetValue(longRate), kept, floor, parse.GetValue(heartbeat), parse.GetValue(leaseTtl), parse.GetValue(concurrency), parse.GetValue(insecure));
             var machine = BenchMachine.Current();
             await output.WriteLineAsync(machine.ToString());
             await output.WriteLineAsync($"command: schedctl {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}");
             var figures = new BenchFigures().Add("bench", "memory").Add("nodes", settings.Nodes).Add("jobs", settings.Jobs).Add("fill", settings.Agents ? "agents" : "batch")
-                .Add("tls", !settings.Insecure).Add("heartbeat_ms", settings.HeartbeatMs).Add("retention_s", settings.Retention.Window.TotalSeconds)
+                .Add("tls", !settings.Insecure).Add("heartbeat_ms", settings.HeartbeatMs).Add("lease_ttl_ms", settings.LeaseTtlMs).Add("retention_s", settings.Retention.Window.TotalSeconds)
                 .Add("request_id_window_s", settings.RequestIdWindow.Window.TotalSeconds).Add("long_s", settings.LongSeconds).Add("long_rate", settings.LongRate);
             var code = Cli.Ok;
             foreach (var etcd in stores)
@@ -150,9 +151,12 @@ internal static class MemoryBench
         return option;
     }
 
-    private sealed record Settings(int Nodes, int Jobs, bool Agents, int LongSeconds, int LongRate, Retention Retention, Retention RequestIdWindow, int HeartbeatMs, int Concurrency, bool Insecure)
+    private sealed record Settings(int Nodes, int Jobs, bool Agents, int LongSeconds, int LongRate, Retention Retention, Retention RequestIdWindow, int HeartbeatMs, int LeaseTtlMs, int Concurrency, bool Insecure)
     {
         public string[] MasterArgs => [.. Retention.MasterArgs, .. RequestIdWindow.MasterArgs];
+
+        /// <summary>Flags every master of the run gets: the lease, when one was asked for (etcd only: a SQLite master holds none).</summary>
+        public string[] LeaseArgs(bool etcd) => etcd && LeaseTtlMs > 0 ? ["--lease-ttl-ms", LeaseTtlMs.ToString(CultureInfo.InvariantCulture)] : [];
 
         /// <summary>How long a finished job stays: its retention, but never sooner than the request-id window after its submission.</summary>
         public TimeSpan Kept => Retention.Window == TimeSpan.Zero ? TimeSpan.Zero : Retention.Window > RequestIdWindow.Window ? Retention.Window : RequestIdWindow.Window;
@@ -186,7 +190,7 @@ internal static class MemoryBench
         var name = etcd ? "etcd" : "sqlite";
 
         // Part 1, history at scale: retention off, so the readings count every one of the M jobs.
-        string[] keepAll = ["--job-retention", "0"];
+        string[] keepAll = ["--job-retention", "0", .. settings.LeaseArgs(etcd)];
         var code = await WithClusterAsync(Path.Combine(dir, "history"), etcd, settings, keepAll, name, figures, output, async cluster =>
         {
             await Task.Delay(Settle, ct);
@@ -204,7 +208,7 @@ internal static class MemoryBench
         }
 
         // Part 2, bounded history: a fresh master with retention on, fed at a steady rate.
-        return await WithClusterAsync(Path.Combine(dir, "steady"), etcd, settings, settings.MasterArgs, name, figures, output, async cluster =>
+        return await WithClusterAsync(Path.Combine(dir, "steady"), etcd, settings, [.. settings.MasterArgs, .. settings.LeaseArgs(etcd)], name, figures, output, async cluster =>
         {
             await LongRunAsync(cluster, name, settings, figures, output, ct);
             return Cli.Ok;
