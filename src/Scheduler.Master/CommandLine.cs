@@ -37,6 +37,8 @@ internal static class CommandLine
           --rebalance-max-in-flight N     no run starts one while this many migrations are under way (default 4)
           --job-retention-hours H         finished jobs are deleted this long after they finished (default 168; 0 keeps)
           --job-retention D               the same as a duration: 30s, 10m, 24h, 7d (0 keeps); wins over --job-retention-hours
+          --request-id-window D           a job (and its request id) is kept at least this long after its submission,
+                                          whatever the retention, so a retried submit never makes a second job (default 10m)
           --autoscale-interval-s S        how often the autoscaling signal is worked out (default 30; 0 turns it off)
           --autoscale-window-s S          hosts are advised away from the peak use over this window (default 600)
           --autoscale-spare-hosts N       idle hosts of each kind kept beyond that peak (default 1)

@@ -152,6 +152,13 @@ internal sealed class MasterOptions
     /// </summary>
     public string JobRetention { get; set; } = "";
 
+    /// <summary>
+    /// How long after its submission a job, and so its request id, is kept whatever the retention: a
+    /// retried submit within it returns the job the first call created instead of making a second one
+    /// (30s, 10m, 24h, 7d; 0 lets retention forget request ids with their jobs). Read by <see cref="JobRetention"/>.
+    /// </summary>
+    public string RequestIdWindow { get; set; } = "10m";
+
     /// <summary>How often the autoscaling signal is worked out (seconds); 0 turns it off.</summary>
     [Range(0, 86_400)]
     public int AutoscaleIntervalSeconds { get; set; } = 30;

@@ -38,6 +38,7 @@ var switches = new Dictionary<string, string>
     ["--rebalance-max-in-flight"] = "Master:RebalanceMaxInFlight",
     ["--job-retention-hours"] = "Master:JobRetentionHours",
     ["--job-retention"] = "Master:JobRetention",
+    ["--request-id-window"] = "Master:RequestIdWindow",
     ["--autoscale-interval-s"] = "Master:AutoscaleIntervalSeconds",
     ["--autoscale-window-s"] = "Master:AutoscaleWindowSeconds",
     ["--autoscale-spare-hosts"] = "Master:AutoscaleSpareHosts",

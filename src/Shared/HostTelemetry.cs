@@ -77,6 +77,10 @@ internal static class HostTelemetry
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(settings.MeterName);
+
+                // The runtime's own meter: GC heap size after the last collection, committed memory, pauses
+                // (dotnet_gc_*), so memory can be told apart from RSS from outside the process.
+                metrics.AddMeter("System.Runtime");
                 if (scrape is not null)
                 {
                     metrics.AddPrometheusExporter();

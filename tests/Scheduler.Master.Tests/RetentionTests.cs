@@ -67,7 +67,7 @@ public sealed class RetentionTests
     [Test]
     public async Task A_sub_hour_retention_deletes_finished_jobs_seconds_after_they_finish_and_never_a_running_or_pending_one()
     {
-        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", AutoscaleIntervalSeconds = 0 };
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", RequestIdWindow = "0", AutoscaleIntervalSeconds = 0 };
         await using var harness = await StartAsync(options);
         var n1 = await harness.ConnectAsync("n1", 2);
         var done = await harness.SubmitAsync("done", gpus: 1);
@@ -117,6 +117,94 @@ public sealed class RetentionTests
         Assert.That(harness.Store.Jobs, Has.Count.EqualTo(1), "all but the newest deleted, 1,000 a run");
         Assert.That(harness.Loop.View.Jobs, Has.Count.EqualTo(1));
     }
+
+    [Test]
+    public async Task A_retried_submit_after_the_retention_but_within_the_request_id_window_returns_the_first_job()
+    {
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", AutoscaleIntervalSeconds = 0 };
+        await using var harness = await StartAsync(options);
+        var n1 = await harness.ConnectAsync("n1", 1);
+        var first = (await harness.Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(RequestFor("retried"), r), CancellationToken.None)).Job;
+        harness.Report(n1, first.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Exited, exitCode: 0);
+        await harness.SubmitAsync("newest", gpus: 2);
+
+        await harness.PassAsync(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(5), n1);
+        var retry = await harness.Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(RequestFor("retried"), r), CancellationToken.None);
+
+        Assert.That(harness.Store.Jobs.ContainsKey(first.Id), Is.True, "kept past the 30 s retention: submitted less than the default 10 min window ago");
+        Assert.That((retry.Created, retry.Job.Id, retry.Job.State), Is.EqualTo((false, first.Id, JobState.Succeeded)), "the retry gets the finished job, not a second run");
+        Assert.That(harness.Store.Jobs, Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public async Task A_finished_job_is_deleted_once_both_the_retention_and_the_request_id_window_have_passed()
+    {
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", RequestIdWindow = "2m", AutoscaleIntervalSeconds = 0 };
+        await using var harness = await StartAsync(options);
+        var n1 = await harness.ConnectAsync("n1", 1);
+        var done = await harness.SubmitAsync("done", gpus: 1);
+        harness.Report(n1, done.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Exited, exitCode: 0);
+        await harness.SubmitAsync("newest", gpus: 2);
+
+        await harness.PassAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(100), n1);
+        Assert.That(harness.Store.Jobs.ContainsKey(done.Id), Is.True, "past the retention, inside the window");
+
+        await harness.PassAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(60), n1);
+        Assert.That(harness.Store.Jobs.ContainsKey(done.Id), Is.False, "both passed: deleted");
+        Assert.That(harness.Loop.View.Jobs.ContainsKey(done.Id), Is.False);
+    }
+
+    [Test]
+    public async Task The_request_id_window_holds_across_a_restart_of_the_master()
+    {
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", AutoscaleIntervalSeconds = 0 };
+        var store = new MemoryStore();
+        string firstId;
+        await using (var harness = await StartAsync(options, store))
+        {
+            var n1 = await harness.ConnectAsync("n1", 1);
+            var first = (await harness.Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(RequestFor("retried"), r), CancellationToken.None)).Job;
+            firstId = first.Id;
+            harness.Report(n1, first.Id, Next(n1, MasterCommand.BodyOneofCase.Start).Start.Attempt, AgentState.Exited, exitCode: 0);
+            await harness.SubmitAsync("newest", gpus: 2);
+            await harness.PassAsync(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(2), n1);
+        }
+
+        // The new term knows the job only from the store: its submission time, stored, keeps it inside the window.
+        await using var restarted = await StartAsync(options, store);
+        var n2 = await restarted.ConnectAsync("n2", 1);
+        await restarted.PassAsync(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1), n2);
+        var retry = await restarted.Loop.AskAsync<SubmitJobResponse>(r => new SubmitJob(RequestFor("retried"), r), CancellationToken.None);
+
+        Assert.That((retry.Created, retry.Job.Id), Is.EqualTo((false, firstId)));
+    }
+
+    [Test]
+    public void The_request_id_window_is_ten_minutes_unless_set()
+    {
+        Assert.That(JobRetention.RequestIdWindowOf(new MasterOptions()), Is.EqualTo(TimeSpan.FromMinutes(10)));
+        Assert.That(JobRetention.RequestIdWindowOf(new MasterOptions { RequestIdWindow = "1h" }), Is.EqualTo(TimeSpan.FromHours(1)));
+        Assert.That(JobRetention.RequestIdWindowOf(new MasterOptions { RequestIdWindow = "0" }), Is.EqualTo(TimeSpan.Zero));
+    }
+
+    [TestCase("10")]
+    [TestCase("-1m")]
+    [TestCase("")]
+    [TestCase("2w")]
+    public void A_wrong_request_id_window_is_refused_naming_the_flag(string text)
+    {
+        var result = new JobRetention().Validate(null, new MasterOptions { RequestIdWindow = text });
+
+        Assert.That(result.Failed, Is.True);
+        Assert.That(result.FailureMessage, Does.StartWith("--request-id-window (Master:RequestIdWindow) must be").And.EndWith($"got '{text}'"));
+    }
+
+    /// <summary>A submit of a one-GPU job as the Jobs service hands it on (defaults filled in): a retry of it compares equal.</summary>
+    private static SubmitJobRequest RequestFor(string requestId) => new()
+    {
+        RequestId = requestId,
+        Spec = Scheduler.Master.Validation.JobSpecDefaults.Apply(new JobSpec { Name = requestId, Command = "/bin/true", Resources = new Resources { CpuMillis = 100, MemoryMib = 64, Gpus = 1 } }),
+    };
 
     [TestCase("30s", 30)]
     [TestCase("10m", 600)]

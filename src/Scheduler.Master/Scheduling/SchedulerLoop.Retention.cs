@@ -5,7 +5,7 @@ namespace Scheduler.Master.Scheduling;
 /// <summary>
 /// Retention: a finished job is deleted from the store and forgotten (List, Get, watches, request-id
 /// deduplication) once the retention (--job-retention, or --job-retention-hours) has passed since it
-/// finished. Checked once a minute (every half retention when that is shorter, at least every
+/// finished and the request-id window (--request-id-window) since it was submitted. Checked once a minute (every half retention when that is shorter, at least every
 /// second), a bounded batch at a time, so a large backlog never stalls the loop.
 /// </summary>
 internal sealed partial class SchedulerLoop
@@ -26,11 +26,16 @@ internal sealed partial class SchedulerLoop
         _nextCompaction = now + Clamp(retention / 2, CompactionAtLeastEvery, CompactionAtMostEvery);
         var cutoff = now - retention;
 
+        // A job is its request id's only record: deleting it sooner than a client may still retry the
+        // submit (the request-id window, measured from the submission) would let the retry make a
+        // second job. So the window is a floor under retention, per job.
+        var submittedBefore = now - JobRetention.RequestIdWindowOf(_options);
+
         // The newest job is kept whatever its age: a master numbers new jobs after the highest sequence
         // it loads, so deleting it would hand its id out again after a restart or a failover.
         var newest = _jobs.Count == 0 ? 0 : _jobs.Values.Max(j => j.Sequence);
         var expired = _jobs.Values
-            .Where(j => j.IsTerminal && !j.HoldsAllocation && j.Sequence != newest && (j.FinishedAt ?? j.UpdatedAt) < cutoff)
+            .Where(j => j.IsTerminal && !j.HoldsAllocation && j.Sequence != newest && (j.FinishedAt ?? j.UpdatedAt) < cutoff && j.CreatedAt < submittedBefore)
             .OrderBy(j => j.Sequence)
             .Take(MaxCompactedPerRun)
             .ToList();

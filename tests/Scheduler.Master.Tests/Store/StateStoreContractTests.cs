@@ -69,7 +69,7 @@ public abstract class StateStoreContractTests
     public async Task The_loop_deletes_finished_jobs_past_the_retention_from_this_store_and_keeps_running_and_pending_ones()
     {
         var store = await OpenAsync();
-        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", AutoscaleIntervalSeconds = 0 };
+        var options = new MasterOptions { HeartbeatIntervalMs = 1000, DeadAfterMs = 10_000, ReconnectWindowMs = 0, JobRetention = "30s", RequestIdWindow = "30s", AutoscaleIntervalSeconds = 0 };
         string done, running, waiting, newest;
         await using (var harness = await LoopHarness.StartOnAsync(store, options))
         {
