@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using Scheduler.Hosting;
 
 namespace Scheduler.Master;
 
@@ -12,7 +13,7 @@ namespace Scheduler.Master;
 internal sealed class JobRetention : IValidateOptions<MasterOptions>
 {
     /// <summary>The longest retention accepted: a hundred years, as --job-retention-hours allows.</summary>
-    public static readonly TimeSpan Max = TimeSpan.FromHours(100 * 8766);
+    public static readonly TimeSpan Max = DurationText.Max;
 
     /// <summary>The retention in force; <see cref="TimeSpan.Zero"/> keeps finished jobs forever.</summary>
     public static TimeSpan Of(MasterOptions options) =>
@@ -29,36 +30,7 @@ internal sealed class JobRetention : IValidateOptions<MasterOptions>
         TryParse(options.RequestIdWindow, out var window) ? window : TimeSpan.Zero;
 
     /// <summary>Reads a whole number followed by s, m, h or d ("0" alone is also read as zero).</summary>
-    public static bool TryParse(string text, out TimeSpan duration)
-    {
-        duration = TimeSpan.Zero;
-        var trimmed = text.Trim();
-        if (trimmed == "0")
-        {
-            return true;
-        }
-
-        if (trimmed.Length < 2 || !long.TryParse(trimmed.AsSpan(0, trimmed.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var count))
-        {
-            return false;
-        }
-
-        double? seconds = trimmed[^1] switch
-        {
-            's' => count,
-            'm' => count * 60.0,
-            'h' => count * 3600.0,
-            'd' => count * 86_400.0,
-            _ => null,
-        };
-        if (seconds is not { } s || s > Max.TotalSeconds)
-        {
-            return false;
-        }
-
-        duration = TimeSpan.FromSeconds(s);
-        return true;
-    }
+    public static bool TryParse(string text, out TimeSpan duration) => DurationText.TryParse(text, out duration);
 
     public ValidateOptionsResult Validate(string? name, MasterOptions options)
     {

@@ -1,5 +1,6 @@
 using Scheduler.Cli.Bench;
 using Scheduler.Cli.Commands;
+using Scheduler.Hosting;
 
 namespace Scheduler.Cli.Tests;
 
@@ -47,7 +48,7 @@ public sealed class BenchMemoryOptionsTests
     [TestCase(" 0 ", 0)]
     public void A_duration_is_read_as_the_master_reads_it(string text, int seconds)
     {
-        Assert.That(BenchDuration.TryParse(text, out var duration), Is.True);
+        Assert.That(DurationText.TryParse(text, out var duration), Is.True);
         Assert.That(duration, Is.EqualTo(TimeSpan.FromSeconds(seconds)));
     }
 
@@ -58,7 +59,7 @@ public sealed class BenchMemoryOptionsTests
     [TestCase("1.5h")]
     [TestCase("99999999d")]
     public void A_duration_the_master_would_refuse_is_refused(string text) =>
-        Assert.That(BenchDuration.TryParse(text, out _), Is.False);
+        Assert.That(DurationText.TryParse(text, out _), Is.False);
 
     [Test]
     public void The_managed_heap_is_the_sum_of_the_generations_and_nothing_else()

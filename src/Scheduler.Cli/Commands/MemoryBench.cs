@@ -6,6 +6,7 @@ using Grpc.Core;
 using Scheduler.Cli.Bench;
 using Scheduler.Client;
 using Scheduler.Contracts.V1;
+using Scheduler.Hosting;
 
 namespace Scheduler.Cli.Commands;
 
@@ -143,7 +144,7 @@ internal static class MemoryBench
         option.Validators.Add(r =>
         {
             var value = r.GetValueOrDefault<string>();
-            if (!BenchDuration.TryParse(value, out _))
+            if (!DurationText.TryParse(value, out _))
             {
                 r.AddError($"{option.Name} must be a whole number of seconds, minutes, hours or days such as 30s, 10m, 24h or 7d ({zero}); got '{value}'");
             }
@@ -168,7 +169,7 @@ internal static class MemoryBench
         /// <summary>A value already checked by the option's validator.</summary>
         public static Retention Of(string flag, string text)
         {
-            return BenchDuration.TryParse(text, out var window)
+            return DurationText.TryParse(text, out var window)
                 ? new Retention([flag, text.Trim()], window, text.Trim())
                 : throw new FormatException($"{flag}: '{text}' is not a duration such as 30s, 10m, 24h or 7d");
         }

@@ -1,15 +1,16 @@
 using System.Globalization;
 
-namespace Scheduler.Cli.Bench;
+namespace Scheduler.Hosting;
 
 /// <summary>
-/// A duration as the master reads --job-retention and --request-id-window: a whole number followed by
-/// s, m, h or d, or 0 alone; at most a hundred years. Checked here so a wrong value is refused before
-/// any process starts.
+/// A duration as the master's flags take it (--job-retention, --request-id-window): a whole number followed by
+/// s, m, h or d, or 0 alone; at most a hundred years. One reader for the master and for the tools that check
+/// such a value before starting one, so the two cannot disagree.
 /// </summary>
-internal static class BenchDuration
+internal static class DurationText
 {
-    private static readonly TimeSpan Max = TimeSpan.FromHours(100 * 8766);
+    /// <summary>The longest duration accepted: a hundred years.</summary>
+    public static readonly TimeSpan Max = TimeSpan.FromHours(100 * 8766);
 
     public static bool TryParse(string? text, out TimeSpan duration)
     {
