@@ -11,7 +11,7 @@ namespace Scheduler.Core.Affinity;
 /// A job with no keys is scored as the inner policy scores it, so the engine keeps scoring each
 /// class of identical nodes once for it when the inner policy allows that.
 /// </summary>
-public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak, IPerJobNodeStateScoring, ICacheableScores
+public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak, IPerJobNodeStateScoring, ICacheableScores, IScoreBounds
 {
     private readonly IPlacementPolicy _inner;
     private readonly Func<string, IReadOnlyCollection<string>> _jobKeys;
@@ -53,6 +53,14 @@ public sealed class AffinityPlacementPolicy : IPlacementPolicy, IRandomTieBreak,
     bool ICacheableScores.ScoresCacheable => _inner is ICacheableScores { ScoresCacheable: true };
 
     int ICacheableScores.Prepare(JobDemand demand) => ((ICacheableScores)_inner).Prepare(demand);
+
+    // Bounds too are only read for jobs without keys, whose scores are the inner policy's.
+    bool IScoreBounds.HasScoreBounds => _inner is IScoreBounds { HasScoreBounds: true };
+
+    NodeMeasure IScoreBounds.Measure(NodeState node) => ((IScoreBounds)_inner).Measure(node);
+
+    double IScoreBounds.Bound(JobDemand demand, NodeMeasure measure, long gpuFreeMilli, long gpuCapacityMilli) =>
+        ((IScoreBounds)_inner).Bound(demand, measure, gpuFreeMilli, gpuCapacityMilli);
 
     /// <inheritdoc />
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)

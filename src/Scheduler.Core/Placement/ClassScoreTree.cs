@@ -15,6 +15,7 @@ internal sealed class ClassScoreTree
     private int[] _generation = [];
     private bool[] _feasible = [];
     private bool[] _stale = [];
+    private bool[] _exact = [];
     private bool[] _queued = [];
     private int[] _queue = [];
     private int _queueCount;
@@ -74,6 +75,7 @@ internal sealed class ClassScoreTree
             _generation = new int[leaves];
             _feasible = new bool[leaves];
             _stale = new bool[leaves];
+            _exact = new bool[leaves];
             _queued = new bool[leaves];
             _queue = new int[leaves];
             _tree = new int[2 * leaves];
@@ -83,6 +85,7 @@ internal sealed class ClassScoreTree
             Array.Clear(_generation);
             Array.Clear(_feasible);
             Array.Clear(_stale);
+            Array.Clear(_exact);
             Array.Clear(_queued);
         }
 
@@ -106,6 +109,9 @@ internal sealed class ClassScoreTree
 
     public bool IsStale(int id) => _stale[id];
 
+    /// <summary>False while the leaf holds an upper bound of the class's score rather than the score (<see cref="IScoreBounds"/>).</summary>
+    public bool IsExact(int id) => _exact[id];
+
     /// <summary>
     /// Records what the class <paramref name="id"/> now is: its generation, its earliest node's slot and
     /// whether it passes the filter. A new generation makes its score stale (negative infinity until rescored).
@@ -120,6 +126,7 @@ internal sealed class ClassScoreTree
             _generation[id] = generation;
             _score[id] = double.NegativeInfinity;
             _stale[id] = feasible;
+            _exact[id] = false;
             FeasibleCount += (feasible ? 1 : 0) - (_feasible[id] ? 1 : 0);
             _feasible[id] = feasible;
         }
@@ -143,6 +150,7 @@ internal sealed class ClassScoreTree
         _generation[id] = 0;
         _feasible[id] = false;
         _stale[id] = false;
+        _exact[id] = false;
         _score[id] = double.NegativeInfinity;
         _slot[id] = int.MaxValue;
         if (mattered)
@@ -151,11 +159,25 @@ internal sealed class ClassScoreTree
         }
     }
 
-    /// <summary>Sets a feasible class's score for the current <see cref="ScoreEpoch"/>.</summary>
-    public void SetScore(int id, double score)
+    /// <summary>
+    /// Sets a feasible class's score for the current <see cref="ScoreEpoch"/>, or (<paramref name="exact"/>
+    /// false) an upper bound of it, to be replaced by the score once it could win.
+    /// </summary>
+    public void SetScore(int id, double score, bool exact = true)
     {
         _score[id] = score;
         _stale[id] = false;
+        _exact[id] = exact;
+    }
+
+    /// <summary>Replaces the bound at the root's leaf with its exact score and brings its path up to date.</summary>
+    public void SetExactAtRoot(int id, double score)
+    {
+        SetScore(id, score);
+        for (var node = (_leaves + id) / 2; node >= 1; node /= 2)
+        {
+            _tree[node] = Winner(_tree[2 * node], _tree[(2 * node) + 1]);
+        }
     }
 
     /// <summary>Marks every feasible class stale (the policy's scores moved) and queues it.</summary>
@@ -166,6 +188,7 @@ internal sealed class ClassScoreTree
             if (_feasible[id])
             {
                 _stale[id] = true;
+                _exact[id] = false;
                 _score[id] = double.NegativeInfinity;
                 Enqueue(id);
             }

@@ -10,7 +10,7 @@ namespace Scheduler.Core.Placement;
 /// near-ties. Fragmentation values are memoised by node state: most nodes of a cluster pass through
 /// the same few states, so the measure is rarely recomputed.
 /// </summary>
-internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
+internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores, IScoreBounds
 {
     private const int MemoLimit = 1 << 20;
 
@@ -21,10 +21,13 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
     private readonly FgdOptions _options;
     private readonly bool _learn;
     private readonly Dictionary<ulong, NodeInfo> _infos = [];
-    private readonly Dictionary<MemoKey, double> _memo = [];
+    private readonly Dictionary<MemoKey, NodeMeasure> _memo = [];
     private readonly HashSet<string> _observed = new(StringComparer.Ordinal);
     private readonly Queue<string> _observedOrder = new();
     private NodeInfo? _lastInfo;
+    private long[] _cpuSteps = [];
+    private long[] _memorySteps = [];
+    private double _weightSum;
     private int[] _scratch = new int[8];
     private int _version = -1;
     private string? _lastJobId;
@@ -59,14 +62,7 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
     public double Score(NodeState node, JobDemand demand, IReadOnlyList<GpuShare> gpus)
     {
         Observe(demand);
-
-        if (_workload.Version != _version)
-        {
-            _version = _workload.Version;
-            _infos.Clear();
-            _lastInfo = null;
-            _memo.Clear();
-        }
+        EnsureVersion();
 
         var leftover = Leftover.After(node, demand.Resources, gpus);
         if (_workload.Typical.Count == 0)
@@ -74,22 +70,9 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
             return -leftover;
         }
 
-        // What the typical tasks see of a node depends on its GPU models only: one entry per model
-        // layout (a handful in a cluster) rather than per node, cheap to rebuild when the set changes.
-        var info = _lastInfo;
-        if (info is null || info.ModelsKey != node.GpuModelsKey)
-        {
-            if (!_infos.TryGetValue(node.GpuModelsKey, out info))
-            {
-                info = new NodeInfo(node, _workload.Typical);
-                _infos.Add(node.GpuModelsKey, info);
-            }
-
-            _lastInfo = info;
-        }
-
+        var info = InfoOf(node);
         var r = demand.Resources;
-        var before = Frag(info, node.CpuFree, node.MemoryFree, node.GpuFreeMilli);
+        var before = Frag(info, node.CpuFree, node.MemoryFree, node.GpuFreeMilli).First;
 
         var free = node.GpuFreeMilli;
         if (_scratch.Length < free.Length)
@@ -104,7 +87,7 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
             after[gpus[i].Index] -= gpus[i].Milli;
         }
 
-        var fragAfter = Frag(info, node.CpuFree - r.CpuMillis, node.MemoryFree - r.MemoryMib, after);
+        var fragAfter = Frag(info, node.CpuFree - r.CpuMillis, node.MemoryFree - r.MemoryMib, after).First;
         var decrease = (before - fragAfter) / ResourceLimits.MilliPerGpu;
         if (_options.AsPublished)
         {
@@ -113,19 +96,102 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
             // names it prefixed with a seeded random permutation: a fixed node order, not a fresh
             // draw per task. The engine gives ties to the earlier node, so the replay shuffles its
             // node list once per seed (AllocationReplay); the master keeps the order of its node list.
-            var score = Math.Floor((r.IsSharedGpu ? _options.SharedLevels : _options.Levels) / (1 + Math.Exp(-decrease)));
-            if (_options.ParkCpuOnly && !r.NeedsGpu && node.GpuCapacityMilli > 0)
-            {
-                // Below one level, so it only orders nodes of equal score: a CPU-only task that
-                // strands nothing here takes the node with the least idle GPU, keeping the CPU of
-                // nodes with idle GPUs for the GPU tasks to come.
-                score += 0.5 * (1 - ((double)node.GpuFreeMilliTotal / node.GpuCapacityMilli));
-            }
-
-            return score;
+            return Published(r, decrease, node.GpuFreeMilliTotal, node.GpuCapacityMilli);
         }
 
         return decrease - (_options.PackingWeight * leftover);
+    }
+
+    // Bounds follow the published score only: frag-pack's packing term would need a bound of its own.
+    public bool HasScoreBounds => _options.AsPublished;
+
+    // Before any job was seen (no typical task) the score is best-fit's: no measure to bound it with.
+    public NodeMeasure Measure(NodeState node)
+    {
+        EnsureVersion();
+        return _workload.Typical.Count == 0
+            ? new NodeMeasure(double.NaN, double.NaN, double.NaN)
+            : Frag(InfoOf(node), node.CpuFree, node.MemoryFree, node.GpuFreeMilli);
+    }
+
+    /// <summary>
+    /// How far the measure can fall when the task takes g milli-GPU here. A typical task that cannot
+    /// run on the node before cannot after either (every free resource only shrinks), so its fragment
+    /// (all free GPU) falls by exactly g. One that can run had only its too-small GPUs counted, and
+    /// those shrink by at most g: summed, the fall is at most min(g·W, before − U·(total − g)), with W
+    /// the weights' sum and U the weight of the tasks that cannot run. A whole-GPU task takes idle GPUs,
+    /// which fit every task that accepts them: for such a task its fragment cannot fall at all (its
+    /// too-small GPUs stay as they were, or it can no longer run, and then at least g of what fitted
+    /// becomes fragment), so the fall is at most g·(U + P), P the weight of the tasks that can run but
+    /// do not accept every idle GPU (<see cref="Fragmentation.Compute(long, long, ReadOnlySpan{int}, TypicalTask[], bool, int[], ulong[], int[], out double, out double)"/>).
+    /// The published score is monotone in the fall, so this bounds the score; a small slack covers
+    /// the rounding of the sums.
+    /// </summary>
+    public double Bound(JobDemand demand, NodeMeasure measure, long gpuFreeMilli, long gpuCapacityMilli)
+    {
+        if (double.IsNaN(measure.First))
+        {
+            return double.PositiveInfinity;
+        }
+
+        var r = demand.Resources;
+        double g = r.TotalGpuMilli;
+        var falls = Math.Min(g * _weightSum, measure.First - (measure.Second * (gpuFreeMilli - g)));
+        if (!r.IsSharedGpu)
+        {
+            falls = Math.Min(falls, g * (measure.Second + measure.Third));
+        }
+
+        return Published(r, (falls / ResourceLimits.MilliPerGpu) + 1e-9, gpuFreeMilli, gpuCapacityMilli);
+    }
+
+    private double Published(ResourceRequest r, double decrease, long gpuFreeMilli, long gpuCapacityMilli)
+    {
+        var score = Math.Floor((r.IsSharedGpu ? _options.SharedLevels : _options.Levels) / (1 + Math.Exp(-decrease)));
+        if (_options.ParkCpuOnly && !r.NeedsGpu && gpuCapacityMilli > 0)
+        {
+            // Below one level, so it only orders nodes of equal score: a CPU-only task that
+            // strands nothing here takes the node with the least idle GPU, keeping the CPU of
+            // nodes with idle GPUs for the GPU tasks to come.
+            score += 0.5 * (1 - ((double)gpuFreeMilli / gpuCapacityMilli));
+        }
+
+        return score;
+    }
+
+    private void EnsureVersion()
+    {
+        if (_workload.Version == _version)
+        {
+            return;
+        }
+
+        _version = _workload.Version;
+        _infos.Clear();
+        _lastInfo = null;
+        _memo.Clear();
+        _cpuSteps = Steps(_workload.TypicalArray, t => t.CpuMillis);
+        _memorySteps = _options.MemoryAware ? Steps(_workload.TypicalArray, t => t.MemoryMib) : [];
+        _weightSum = _workload.TypicalArray.Sum(t => t.Weight);
+    }
+
+    // What the typical tasks see of a node depends on its GPU models only: one entry per model
+    // layout (a handful in a cluster) rather than per node, cheap to rebuild when the set changes.
+    private NodeInfo InfoOf(NodeState node)
+    {
+        var info = _lastInfo;
+        if (info is null || info.ModelsKey != node.GpuModelsKey)
+        {
+            if (!_infos.TryGetValue(node.GpuModelsKey, out info))
+            {
+                info = new NodeInfo(node, _workload.Typical);
+                _infos.Add(node.GpuModelsKey, info);
+            }
+
+            _lastInfo = info;
+        }
+
+        return info;
     }
 
     /// <summary>The distribution scored against: the trace's, or the one learnt from observed jobs.</summary>
@@ -156,11 +222,15 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
         _workload.Observe(demand);
     }
 
-    private double Frag(NodeInfo info, long cpu, long memory, ReadOnlySpan<int> gpuFree)
+    // The measure (First), the weight of the typical tasks that cannot run (Second) and of those that
+    // can but do not accept every idle GPU (Third).
+    private NodeMeasure Frag(NodeInfo info, long cpu, long memory, ReadOnlySpan<int> gpuFree)
     {
+        double unhostable, partial;
         if (!info.Memoisable)
         {
-            return Fragmentation.Compute(cpu, memory, gpuFree, _workload.TypicalArray, _options.MemoryAware, info.GroupOf, info.GroupMask, info.GroupMilli);
+            var direct = Fragmentation.Compute(cpu, memory, gpuFree, _workload.TypicalArray, _options.MemoryAware, info.GroupOf, info.GroupMask, info.GroupMilli, out unhostable, out partial);
+            return new NodeMeasure(direct, unhostable, partial);
         }
 
         Span<int> sorted = stackalloc int[gpuFree.Length];
@@ -185,15 +255,18 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
             }
         }
 
-        var key = new MemoKey(info.ModelKey, cpu, _options.MemoryAware ? memory : 0, lo, hi);
+        // The measure reads free CPU and memory only through comparisons with the typical tasks'
+        // requests: nodes that pass the same ones share an entry, so the memo holds far fewer keys.
+        var key = new MemoKey(info.ModelKey, Rank(_cpuSteps, cpu), Rank(_memorySteps, memory), lo, hi);
         if (_memo.TryGetValue(key, out var frag))
         {
             return frag;
         }
 
         // Masks of a uniform node are all-or-nothing, so the sorted order is as good as the real one.
-        frag = Fragmentation.Compute(
-            cpu, memory, info.UniformModel ? sorted : gpuFree, _workload.TypicalArray, _options.MemoryAware, info.GroupOf, info.GroupMask, info.GroupMilli);
+        var value = Fragmentation.Compute(
+            cpu, memory, info.UniformModel ? sorted : gpuFree, _workload.TypicalArray, _options.MemoryAware, info.GroupOf, info.GroupMask, info.GroupMilli, out unhostable, out partial);
+        frag = new NodeMeasure(value, unhostable, partial);
 
         if (_memo.Count >= MemoLimit)
         {
@@ -202,6 +275,35 @@ internal sealed class FgdPolicy : IPlacementPolicy, ICacheableScores
 
         _memo.Add(key, frag);
         return frag;
+    }
+
+    // The distinct requests of the typical tasks, ascending.
+    private static long[] Steps(TypicalTask[] typical, Func<TypicalTask, long> request)
+    {
+        var steps = typical.Select(request).Distinct().ToArray();
+        Array.Sort(steps);
+        return steps;
+    }
+
+    // How many steps are at most value: equal for two values exactly when every request compares
+    // the same with both.
+    private static int Rank(long[] steps, long value)
+    {
+        int lo = 0, hi = steps.Length;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (steps[mid] <= value)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
     }
 
     private readonly struct MemoKey(ulong models, long cpu, long memory, ulong lo, ulong hi) : IEquatable<MemoKey>

@@ -1,4 +1,5 @@
 using Scheduler.Core.Cluster;
+using Scheduler.Core.Resources;
 
 namespace Scheduler.Core.Placement;
 
@@ -98,9 +99,31 @@ public static class Fragmentation
         bool memoryAware,
         int[] groupOf,
         ulong[] groupMask,
-        int[] groupMilli)
+        int[] groupMilli) =>
+        Compute(cpuFree, memoryFree, gpuFree, typical, memoryAware, groupOf, groupMask, groupMilli, out _, out _);
+
+    /// <summary>
+    /// As above, and <paramref name="unhostable"/>: the summed weight of the typical tasks that cannot
+    /// run on the node (all its free GPU capacity counts as their fragment), and <paramref name="partial"/>:
+    /// that of the tasks that can but do not accept every idle GPU of the node. With them a policy
+    /// bounds how much any placement on the node can lower the measure (<see cref="FgdPolicy"/>).
+    /// </summary>
+    internal static double Compute(
+        long cpuFree,
+        long memoryFree,
+        ReadOnlySpan<int> gpuFree,
+        TypicalTask[] typical,
+        bool memoryAware,
+        int[] groupOf,
+        ulong[] groupMask,
+        int[] groupMilli,
+        out double unhostable,
+        out double partial)
     {
+        unhostable = 0;
+        partial = 0;
         long total = 0;
+        ulong idle = 0;
         foreach (var f in gpuFree)
         {
             total += f;
@@ -112,6 +135,14 @@ public static class Fragmentation
         }
 
         var gpus = Math.Min(gpuFree.Length, 64);
+        for (var i = 0; i < gpus; i++)
+        {
+            if (gpuFree[i] == ResourceLimits.MilliPerGpu)
+            {
+                idle |= 1UL << i;
+            }
+        }
+
         var groups = groupMask.Length;
         Span<int> fitsOf = groups <= 128 ? stackalloc int[groups] : new int[groups];
         Span<long> tooSmallOf = groups <= 128 ? stackalloc long[groups] : new long[groups];
@@ -124,12 +155,14 @@ public static class Fragmentation
             if (g < 0)
             {
                 frag += task.Weight * total;
+                unhostable += task.Weight;
                 continue;
             }
 
             if (cpuFree < task.CpuMillis || (memoryAware && memoryFree < task.MemoryMib))
             {
                 frag += task.Weight * total;
+                unhostable += task.Weight;
                 continue;
             }
 
@@ -155,7 +188,19 @@ public static class Fragmentation
                 tooSmallOf[g] = tooSmall;
             }
 
-            frag += task.Weight * (fitsOf[g] >= task.GpuCount ? tooSmallOf[g] : total);
+            if (fitsOf[g] >= task.GpuCount)
+            {
+                frag += task.Weight * tooSmallOf[g];
+                if ((idle & ~groupMask[g]) != 0)
+                {
+                    partial += task.Weight;
+                }
+            }
+            else
+            {
+                frag += task.Weight * total;
+                unhostable += task.Weight;
+            }
         }
 
         return frag;

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.InteropServices;
 using Scheduler.Core.Cluster;
 using Scheduler.Core.Resources;
@@ -30,6 +31,10 @@ public sealed class PlacementEngine
     private readonly IGpuTieBreak? _gpuTieBreak;
     private readonly ClassScoreCache _scores = new();
     private readonly ClassScoreTrees _trees = new();
+    private readonly IScoreBounds? _bounds;
+    private readonly ClassMeasureCache _measures = new();
+    private readonly Dictionary<ulong, ulong> _modelMasks = [];
+    private IReadOnlyList<string>? _maskModels;
     private readonly HashSet<ulong> _seenClasses = [];
     private readonly List<NodeState> _scratchNodes = [];
     private readonly List<GpuShare> _shares = new(8);
@@ -45,6 +50,7 @@ public sealed class PlacementEngine
         _tieBreak = (policy as IRandomTieBreak)?.TieBreak;
         _cacheable = policy is ICacheableScores { ScoresCacheable: true } cacheable ? cacheable : null;
         _gpuTieBreak = policy as IGpuTieBreak;
+        _bounds = _cacheable is not null && policy is IScoreBounds { HasScoreBounds: true } bounds ? bounds : null;
     }
 
     /// <summary>The scoring policy.</summary>
@@ -138,6 +144,8 @@ public sealed class PlacementEngine
         var shared = r.IsSharedGpu;
         var table = _cacheable is null ? null : _scores.For(index, demand);
         var prepared = table is null;
+        var measured = false;
+        var unconstrained = CapacityDecides(demand);
         var capacities = index.Capacities;
         for (var live = 0; live < capacities.Length; live++)
         {
@@ -154,8 +162,25 @@ public sealed class PlacementEngine
             var fresh = false;
             if (table is null)
             {
+                // A class whose bound loses is passed over before its nodes are read, where the
+                // capacity test was the whole filter.
+                if (unconstrained && _bounds is not null && BoundOf(demand, index, live, ref measured) < bestScore)
+                {
+                    continue;
+                }
+
                 node = index.Representative(live, out slot);
-                score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
+                if (!unconstrained && !Passes(node, demand))
+                {
+                    continue;
+                }
+
+                if (_bounds is not null && BoundLoses(demand, index, live, slot, bestScore, bestSlot, ref measured))
+                {
+                    continue;
+                }
+
+                score = ScoreNode(node, demand);
                 fresh = true;
             }
             else
@@ -164,10 +189,13 @@ public sealed class PlacementEngine
                 {
                     // The policy prepares (a learning one observes the job) where a scan would first
                     // have scored: at the first node that passes the filter.
-                    node = index.Representative(live, out slot);
-                    if (Filter(node, demand) is not null)
+                    if (!unconstrained)
                     {
-                        continue;
+                        node = index.Representative(live, out slot);
+                        if (!Passes(node, demand))
+                        {
+                            continue;
+                        }
                     }
 
                     prepared = true;
@@ -177,12 +205,28 @@ public sealed class PlacementEngine
                 var stamp = _scores.Stamp(c.Generation);
                 if (!table.TryGet(c.Id, stamp, out score))
                 {
+                    if (unconstrained && _bounds is not null && BoundOf(demand, index, live, ref measured) < bestScore)
+                    {
+                        continue;
+                    }
+
                     if (node is null)
                     {
                         node = index.Representative(live, out slot);
                     }
 
-                    score = Filter(node, demand) is null ? ScoreNode(node, demand) : double.NegativeInfinity;
+                    if (!unconstrained && !Passes(node, demand))
+                    {
+                        table.Set(c.Id, stamp, double.NegativeInfinity);
+                        continue;
+                    }
+
+                    if (_bounds is not null && BoundLoses(demand, index, live, slot, bestScore, bestSlot, ref measured))
+                    {
+                        continue;
+                    }
+
+                    score = ScoreNode(node, demand);
                     table.Set(c.Id, stamp, score);
                     fresh = true;
                 }
@@ -237,6 +281,39 @@ public sealed class PlacementEngine
         return new Allocation(demand.JobId, bestNode.Id, demand.Resources, [.. _best]);
     }
 
+    // True when the class's bound cannot beat the best so far, so scoring it exactly would change
+    // nothing: lower, or equal with a later earliest node (random tie-breaks draw among equals, so
+    // only a lower bound loses there). The policy prepares before its first measure.
+    private bool BoundLoses(JobDemand demand, PlacementIndex index, int live, int slot, double bestScore, int bestSlot, ref bool measured)
+    {
+        var bound = BoundOf(demand, index, live, ref measured);
+        return bound < bestScore || (bound == bestScore && _tieBreak is null && slot > bestSlot);
+    }
+
+    private double BoundOf(JobDemand demand, PlacementIndex index, int live, ref bool measured)
+    {
+        if (!measured)
+        {
+            measured = true;
+            _measures.SetVersion(_cacheable!.Prepare(demand));
+        }
+
+        return BoundOf(demand, index, live);
+    }
+
+    private double BoundOf(JobDemand demand, PlacementIndex index, int live)
+    {
+        ref readonly var c = ref index.Capacities[live];
+        return _bounds!.Bound(demand, _measures.Of(_bounds, index, live), c.GpuFreeTotal, c.GpuCount * (long)ResourceLimits.MilliPerGpu);
+    }
+
+    // True when a class that passes the capacity test passes the filter: the job names no GPU model,
+    // no label and no topology (live classes hold schedulable nodes only), so reading its nodes would
+    // tell nothing more.
+    private static bool CapacityDecides(JobDemand demand) =>
+        demand.GpuModels.Count == 0 && demand.NodeSelector.Count == 0
+        && (demand.Resources.IsSharedGpu || demand.RequiredTopology == TopologyLevel.System);
+
     /// <summary>
     /// The scan over classes above, in O(changes · log classes): the shape's tree replays the classes
     /// that changed since it was last read, rescoring only those (all of them when the policy's version
@@ -268,6 +345,7 @@ public sealed class PlacementEngine
             _scores.SetVersion(version);
         }
 
+        _measures.SetVersion(version);
         var capacities = index.Capacities;
         foreach (var id in tree.Queued)
         {
@@ -276,20 +354,40 @@ public sealed class PlacementEngine
                 continue;
             }
 
-            // Stale leaves passed the filter, as the scan checks before it scores.
+            // Stale leaves passed the filter, as the scan checks before it scores. With bounds, a leaf
+            // not scored for this shape before holds its bound until it could win (below).
             var live = index.LiveOf(id);
             var stamp = table is null ? 0 : _scores.Stamp(capacities[live].Generation);
-            if (table is null || !table.TryGet(id, stamp, out var score))
+            if (table is not null && table.TryGet(id, stamp, out var score))
+            {
+                tree.SetScore(id, score);
+            }
+            else if (_bounds is not null)
+            {
+                tree.SetScore(id, BoundOf(demand, index, live), exact: false);
+            }
+            else
             {
                 score = ScoreNode(index.Representative(live, out _), demand);
                 table?.Set(id, stamp, score);
+                tree.SetScore(id, score);
             }
-
-            tree.SetScore(id, score);
         }
 
         tree.ClearQueue();
-        var best = tree.Best;
+        int best;
+
+        // The root holds the best exact score once no bound above it remains: every other leaf's score
+        // is at most its bound, which the root beats.
+        while ((best = tree.Best) >= 0 && !tree.IsExact(best))
+        {
+            var live = index.LiveOf(best);
+            var stamp = table is null ? 0 : _scores.Stamp(capacities[live].Generation);
+            var score = ScoreNode(index.Representative(live, out _), demand);
+            table?.Set(best, stamp, score);
+            tree.SetExactAtRoot(best, score);
+        }
+
         if (best < 0)
         {
             return null;
@@ -303,7 +401,7 @@ public sealed class PlacementEngine
 
     // Replays the index's changes since the tree's last read (or every class, when the tree is new,
     // the classes were rebuilt or it fell too far behind) into the tree's leaves.
-    private static void Synchronise(JobDemand demand, PlacementIndex index, ClassScoreTree tree)
+    private void Synchronise(JobDemand demand, PlacementIndex index, ClassScoreTree tree)
     {
         var bound = index.ClassIdBound;
         var end = index.ChangeEnd;
@@ -328,7 +426,7 @@ public sealed class PlacementEngine
         tree.Position = end;
     }
 
-    private static void Examine(JobDemand demand, PlacementIndex index, ClassScoreTree tree, int id)
+    private void Examine(JobDemand demand, PlacementIndex index, ClassScoreTree tree, int id)
     {
         var live = index.LiveOf(id);
         if (live < 0)
@@ -369,7 +467,7 @@ public sealed class PlacementEngine
             return;
         }
 
-        tree.Set(id, c.Generation, slot, Filter(node, demand) is null);
+        tree.Set(id, c.Generation, slot, CapacityDecides(demand) || Passes(node, demand));
     }
 
     private bool Dedupes(JobDemand demand) => _perJob?.ScoresNodeStateOnlyFor(demand) ?? _dedupe;
@@ -445,6 +543,85 @@ public sealed class PlacementEngine
         }
 
         return verdicts;
+    }
+
+    /// <summary>
+    /// <see cref="Filter"/> is null, without its reason and with the GPUs the job's models allow read
+    /// per model layout from a cache: the class scan and the trees ask it for thousands of classes.
+    /// </summary>
+    private bool Passes(NodeState node, JobDemand demand)
+    {
+
+        if (!node.Schedulable)
+        {
+            return false;
+        }
+
+        var r = demand.Resources;
+        if (demand.NodeSelector.Count > 0 || node.Gpus.Count > 64)
+        {
+            return Filter(node, demand) is null;
+        }
+
+        if (r.CpuMillis > node.CpuFree || r.MemoryMib > node.MemoryFree)
+        {
+            return false;
+        }
+
+        if (!r.NeedsGpu)
+        {
+            return true;
+        }
+
+        var allowed = AllowedGpus(node, demand.GpuModels);
+        if (allowed == 0 || (!r.IsSharedGpu && BitOperations.PopCount(allowed) < r.Gpus))
+        {
+            return false;
+        }
+
+        var fits = 0;
+        var freeMilli = node.GpuFreeMilli;
+        for (var i = 0; i < freeMilli.Length; i++)
+        {
+            if (((allowed >> i) & 1) != 0 && (r.IsSharedGpu ? freeMilli[i] >= r.GpuMilli : freeMilli[i] == ResourceLimits.MilliPerGpu))
+            {
+                fits++;
+            }
+        }
+
+        return fits >= (r.IsSharedGpu ? 1 : r.Gpus)
+            && (r.IsSharedGpu || demand.RequiredTopology == TopologyLevel.System
+                || GpuSetSelector.BestLevel(node, freeMilli, demand) >= demand.RequiredTopology);
+    }
+
+    // Bit i set when GPU i is of a model in models; kept per model layout for the last model list asked.
+    private ulong AllowedGpus(NodeState node, IReadOnlyList<string> models)
+    {
+        if (models.Count == 0)
+        {
+            return node.Gpus.Count == 64 ? ulong.MaxValue : (1UL << node.Gpus.Count) - 1;
+        }
+
+        if (!ReferenceEquals(models, _maskModels))
+        {
+            _maskModels = models;
+            _modelMasks.Clear();
+        }
+
+        if (!_modelMasks.TryGetValue(node.GpuModelsKey, out var mask))
+        {
+            for (var i = 0; i < node.Gpus.Count; i++)
+            {
+                if (node.GpuModelAllowed(i, models))
+                {
+                    mask |= 1UL << i;
+                }
+            }
+
+            _modelMasks.Add(node.GpuModelsKey, mask);
+        }
+
+        return mask;
     }
 
     /// <summary>Why <paramref name="node"/> cannot take <paramref name="demand"/>, or null when it can.</summary>

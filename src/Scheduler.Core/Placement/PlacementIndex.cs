@@ -284,7 +284,7 @@ public sealed class PlacementIndex
     /// What the engine's cheap rejection reads of a class, without touching its nodes, and the class's
     /// id with a generation that no other class of this index ever had (score caches key on it).
     /// </summary>
-    internal readonly record struct ClassCapacity(long CpuFree, long MemoryFree, long GpuFreeTotal, int MaxGpuFree, int IdleGpus, int Id, int Generation)
+    internal readonly record struct ClassCapacity(long CpuFree, long MemoryFree, long GpuFreeTotal, int MaxGpuFree, int IdleGpus, int Id, int Generation, int GpuCount)
     {
         public static ClassCapacity Of(NodeState node, int id, int generation)
         {
@@ -296,7 +296,7 @@ public sealed class PlacementIndex
                 idle += free == Resources.ResourceLimits.MilliPerGpu ? 1 : 0;
             }
 
-            return new ClassCapacity(node.CpuFree, node.MemoryFree, node.GpuFreeMilliTotal, max, idle, id, generation);
+            return new ClassCapacity(node.CpuFree, node.MemoryFree, node.GpuFreeMilliTotal, max, idle, id, generation, node.Gpus.Count);
         }
     }
 

@@ -140,18 +140,20 @@ public sealed class ClassScoreTreePropertyTests
         }
     }
 
-    // A few node kinds (so classes hold several nodes), some with GPU topology, in random order.
+    // A few node kinds (so classes hold several nodes), some with GPU topology, some with GPUs of two
+    // models (a job or typical task of one model then sees only half a node), in random order.
     private static NodeState[] RandomNodes(Random random)
     {
         var kinds = Enumerable.Range(0, random.Next(2, 5))
             .Select(_ => (Cpu: random.Next(2, 7) * 16_000L, Memory: random.Next(1, 4) * 128L * 1024, Model: Models[random.Next(Models.Length)], Gpus: random.Next(2) == 0 ? 4 : 8, Topology: random.Next(3) == 0))
+            .Select(kind => (kind.Cpu, kind.Memory, kind.Model, Second: random.Next(3) == 0 ? Models[random.Next(Models.Length)] : kind.Model, kind.Gpus, kind.Topology))
             .ToArray();
         return Enumerable.Range(0, random.Next(6, 60))
             .Select(i =>
             {
                 var kind = kinds[random.Next(kinds.Length)];
                 var devices = Enumerable.Range(0, kind.Gpus)
-                    .Select(g => new GpuDevice(g, $"n{i}-{g}", kind.Model, 0) { Topology = kind.Topology ? new GpuTopology(1 + (g / 4), 1 + (g / 2), 1 + (g / 4)) : default })
+                    .Select(g => new GpuDevice(g, $"n{i}-{g}", g < kind.Gpus / 2 ? kind.Model : kind.Second, 0) { Topology = kind.Topology ? new GpuTopology(1 + (g / 4), 1 + (g / 2), 1 + (g / 4)) : default })
                     .ToArray();
                 return new NodeState($"n{i:D2}", kind.Cpu, kind.Memory, devices);
             })
