@@ -19,8 +19,11 @@ public static class ReservationFinder
         Func<string, DateTimeOffset> endOf,
         DateTimeOffset now)
     {
+        // The earliest (time, node id) over all nodes, without sorting the nodes: a master asks this
+        // for up to a few blocked jobs a pass over every node, and most nodes hold work with no known end.
         (NodeState Node, DateTimeOffset At)? best = null;
-        foreach (var node in nodes.OrderBy(n => n.Id, StringComparer.Ordinal))
+        var ending = new List<(Allocation Allocation, DateTimeOffset End)>();
+        foreach (var node in nodes)
         {
             if (!NodeScratch.Eligible(node, demand))
             {
@@ -30,28 +33,53 @@ public static class ReservationFinder
             var scratch = new NodeScratch(node);
             if (scratch.Fits(demand))
             {
-                return (node, now);
+                Keep(ref best, node, now);
+                continue;
             }
 
-            var ending = node.Allocations.Values
-                .Select(a => (Allocation: a, End: endOf(a.JobId)))
-                .Where(e => e.End != DateTimeOffset.MaxValue && (best is null || e.End < best.Value.At))
-                .OrderBy(e => e.End)
-                .ThenBy(e => e.Allocation.JobId, StringComparer.Ordinal)
-                .ToArray();
-            for (var i = 0; i < ending.Length; i++)
+            // Only ends that could tie or beat the best so far matter.
+            ending.Clear();
+            foreach (var allocation in node.Allocations.Values)
+            {
+                var end = endOf(allocation.JobId);
+                if (end != DateTimeOffset.MaxValue && (best is null || end <= best.Value.At))
+                {
+                    ending.Add((allocation, end));
+                }
+            }
+
+            if (ending.Count == 0)
+            {
+                continue;
+            }
+
+            ending.Sort(static (a, b) =>
+            {
+                var byEnd = a.End.CompareTo(b.End);
+                return byEnd != 0 ? byEnd : string.CompareOrdinal(a.Allocation.JobId, b.Allocation.JobId);
+            });
+            for (var i = 0; i < ending.Count; i++)
             {
                 scratch.Release(ending[i].Allocation);
-                var lastOfGroup = i == ending.Length - 1 || ending[i + 1].End != ending[i].End;
+                var lastOfGroup = i == ending.Count - 1 || ending[i + 1].End != ending[i].End;
                 if (lastOfGroup && scratch.Fits(demand))
                 {
-                    var at = ending[i].End < now ? now : ending[i].End;
-                    best = (node, at);
+                    Keep(ref best, node, ending[i].End < now ? now : ending[i].End);
                     break;
                 }
             }
         }
 
         return best;
+    }
+
+    // Earlier wins; at the same time, the node whose id sorts first.
+    private static void Keep(ref (NodeState Node, DateTimeOffset At)? best, NodeState node, DateTimeOffset at)
+    {
+        if (best is not { } current || at < current.At
+            || (at == current.At && string.CompareOrdinal(node.Id, current.Node.Id) < 0))
+        {
+            best = (node, at);
+        }
     }
 }

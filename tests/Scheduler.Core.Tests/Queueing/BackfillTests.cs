@@ -88,6 +88,34 @@ public sealed class BackfillTests
         Assert.That(stats.Delayed, Is.GreaterThan(0));
     }
 
+    [Test]
+    public void A_reservation_goes_to_the_earliest_node_and_of_equal_times_to_the_first_by_id_whatever_the_order_given()
+    {
+        // b and c free a GPU in an hour, a in two: c and b tie, and b sorts first; listed backwards.
+        var ends = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        var nodes = new List<NodeState>();
+        foreach (var (id, hours) in new[] { ("c", 1), ("b", 1), ("a", 2) })
+        {
+            var node = Node(id, cpuCores: 32, gpus: 2);
+            Start(node, Job($"{id}-busy", 0, gpus: 2), T0);
+            ends[$"{id}-busy"] = T0 + (hours * Hour);
+            nodes.Add(node);
+        }
+
+        var head = Job("head", 1, gpus: 1);
+        var found = ReservationFinder.Find(head.Demand, nodes, id => ends.GetValueOrDefault(id, DateTimeOffset.MaxValue), T0);
+        Assert.That((found?.Node.Id, found?.At), Is.EqualTo(("b", T0 + Hour)));
+
+        // Work with no known end never frees up; a node that fits now wins outright.
+        ends.Remove("b-busy");
+        ends.Remove("c-busy");
+        found = ReservationFinder.Find(head.Demand, nodes, id => ends.GetValueOrDefault(id, DateTimeOffset.MaxValue), T0);
+        Assert.That((found?.Node.Id, found?.At), Is.EqualTo(("a", T0 + (2 * Hour))));
+        nodes.Add(Node("z", cpuCores: 32, gpus: 1));
+        found = ReservationFinder.Find(head.Demand, nodes, id => ends.GetValueOrDefault(id, DateTimeOffset.MaxValue), T0);
+        Assert.That((found?.Node.Id, found?.At), Is.EqualTo(("z", T0)));
+    }
+
     private static (Dictionary<string, NodeState> Nodes, Dictionary<string, RunningJob> Running) OneNodeWithThreeBusyGpusForAnHour()
     {
         var nodes = Nodes(Node("n1", cpuCores: 32, gpus: 4));
