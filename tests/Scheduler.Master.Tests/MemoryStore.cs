@@ -9,6 +9,7 @@ internal sealed class MemoryStore : IStateStore
     private readonly Dictionary<string, JobRecord> _jobs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
     private readonly List<IReadOnlyList<JobRecord>> _writes = [];
+    private readonly List<IReadOnlyList<NodeRecord>> _nodeWrites = [];
     private long _epoch;
 
     public string Kind => "memory";
@@ -20,6 +21,33 @@ internal sealed class MemoryStore : IStateStore
     public Func<Exception> Failure { get; set; } = () => new StoreUnavailableException("the test store refuses this write");
 
     public int FailedWrites { get; private set; }
+
+    /// <summary>While set, every write that carries a node record fails, storing nothing.</summary>
+    public bool FailNodeWrites { get; set; }
+
+    /// <summary>Every write of node records that succeeded, in order: the records each one stored together.</summary>
+    public IReadOnlyList<IReadOnlyList<NodeRecord>> NodeWrites
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _nodeWrites];
+            }
+        }
+    }
+
+    /// <summary>The node records stored now.</summary>
+    public IReadOnlyDictionary<string, NodeRecord> Nodes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return new Dictionary<string, NodeRecord>(_nodes);
+            }
+        }
+    }
 
     /// <summary>A failing job write is applied before it fails: a store that committed but did not answer.</summary>
     public bool ApplyBeforeFailing { get; set; }
@@ -89,9 +117,12 @@ internal sealed class MemoryStore : IStateStore
         }
     }
 
-    public async Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken)
+    public Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken) =>
+        SaveAsync(jobs, [], cancellationToken);
+
+    public async Task SaveAsync(IReadOnlyCollection<JobRecord> jobs, IReadOnlyCollection<NodeRecord> nodes, CancellationToken cancellationToken)
     {
-        if (Hold is { } hold && HoldWhen(jobs))
+        if (Hold is { } hold && (jobs.Count > 0 || nodes.Count == 0) && HoldWhen(jobs))
         {
             Holding.TrySetResult();
             await hold.WaitAsync(cancellationToken);
@@ -99,7 +130,7 @@ internal sealed class MemoryStore : IStateStore
 
         lock (_lock)
         {
-            var fail = jobs.Count > 0 && FailJobWrites(jobs);
+            var fail = (jobs.Count > 0 && FailJobWrites(jobs)) || (nodes.Count > 0 && FailNodeWrites);
             if (fail && !ApplyBeforeFailing)
             {
                 FailedWrites++;
@@ -111,7 +142,20 @@ internal sealed class MemoryStore : IStateStore
                 _jobs[job.Id] = job;
             }
 
-            _writes.Add([.. jobs]);
+            foreach (var node in nodes)
+            {
+                _nodes[node.Id] = node;
+            }
+
+            if (jobs.Count > 0 || nodes.Count == 0)
+            {
+                _writes.Add([.. jobs]);
+            }
+
+            if (nodes.Count > 0)
+            {
+                _nodeWrites.Add([.. nodes]);
+            }
             if (fail)
             {
                 FailedWrites++;
@@ -137,7 +181,14 @@ internal sealed class MemoryStore : IStateStore
     {
         lock (_lock)
         {
+            if (FailNodeWrites)
+            {
+                FailedWrites++;
+                throw Failure();
+            }
+
             _nodes[node.Id] = node;
+            _nodeWrites.Add([node]);
         }
 
         return Task.CompletedTask;

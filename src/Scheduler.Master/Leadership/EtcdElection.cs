@@ -176,9 +176,11 @@ internal sealed partial class EtcdElection : ILeaderElection
     private partial void LogLeaseLost(long leaseId, string reason);
 
     /// <summary>
-    /// The lease behind a term. A keep-alive loop renews it every third of its TTL; the lease counts
-    /// as held until the last renewal's send time plus its TTL (less a margin), by this process's
-    /// monotonic clock — a pause past that ends the term even before etcd is asked again.
+    /// The lease behind a term. A thread of its own renews it every quarter of its TTL (blocking calls
+    /// through <see cref="LeaseRenewer"/>, so neither the scheduling loop nor a backed-up thread pool
+    /// can hold a renewal back); the lease counts as held until the last renewal's send time plus its
+    /// TTL (less a margin), by this process's monotonic clock — a pause past that ends the term even
+    /// before etcd is asked again. A renewal that fails is tried again on the next member at once.
     /// </summary>
     private sealed class EtcdLeaderLease : ILeaderLease
     {
@@ -188,7 +190,8 @@ internal sealed partial class EtcdElection : ILeaderElection
         private readonly TimeSpan _margin;
         private readonly CancellationTokenSource _lost = new();
         private readonly CancellationTokenSource _stop = new();
-        private readonly Task _keepAlive;
+        private readonly TaskCompletionSource _keepAliveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly LeaseRenewer _renewer;
         private long _validUntil;
 
         public EtcdLeaderLease(EtcdElection election, long id, TimeSpan ttl, long grantedAt)
@@ -198,7 +201,10 @@ internal sealed partial class EtcdElection : ILeaderElection
             _ttl = ttl;
             _margin = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, ttl.Ticks / 10));
             _validUntil = grantedAt + Ticks(ttl - _margin);
-            _keepAlive = Task.Run(KeepAliveAsync);
+
+            // Each call may take at most half the lease: a member that does not answer is left in time to ask another.
+            _renewer = new LeaseRenewer(election._endpoints.Urls, ttl / 2);
+            new Thread(KeepAlive) { IsBackground = true, Name = "etcd leader lease keep-alive" }.Start();
         }
 
         public CancellationToken Lost => _lost.Token;
@@ -243,7 +249,8 @@ internal sealed partial class EtcdElection : ILeaderElection
         public async ValueTask DisposeAsync()
         {
             _stop.Cancel();
-            await _keepAlive.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _keepAliveEnded.Task;
+            _renewer.Dispose();
             Lose("the term ended");
             try
             {
@@ -274,59 +281,61 @@ internal sealed partial class EtcdElection : ILeaderElection
             }
         }
 
-        private async Task KeepAliveAsync()
+        /// <summary>The keep-alive thread: renews every quarter of the TTL until stopped or the lease is lost.</summary>
+        private void KeepAlive()
         {
-            var interval = _ttl / 3;
-            AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? call = null;
             try
             {
+                var interval = _ttl / 4;
                 while (!_stop.IsCancellationRequested)
                 {
                     var now = Stopwatch.GetTimestamp();
-                    var left = Volatile.Read(ref _validUntil) - now;
-                    if (left <= 0)
+                    if (Volatile.Read(ref _validUntil) - now <= 0)
                     {
                         Lose($"not renewed within its TTL of {_ttl.TotalSeconds:0.#} s");
                         return;
                     }
 
+                    long ttl;
                     try
                     {
-                        using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                        wait.CancelAfter(TimeSpan.FromSeconds(Math.Min((double)left / Stopwatch.Frequency, interval.TotalSeconds)));
-                        call ??= new Lease.LeaseClient(_election._endpoints.Current).LeaseKeepAlive(cancellationToken: _stop.Token);
-                        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = _id }, wait.Token);
-                        if (!await call.ResponseStream.MoveNext(wait.Token))
-                        {
-                            throw new RpcException(new Status(StatusCode.Unavailable, "keep-alive stream closed"));
-                        }
-
-                        var response = call.ResponseStream.Current;
-                        if (response.TTL <= 0)
-                        {
-                            Lose("etcd reports it expired");
-                            return;
-                        }
-
-                        Volatile.Write(ref _validUntil, now + Ticks(TimeSpan.FromSeconds(response.TTL) - _margin));
-                        await Task.Delay(interval, _stop.Token);
+                        ttl = _renewer.Renew(_id);
                     }
-                    catch (Exception ex) when (ex is RpcException or OperationCanceledException or IOException or InvalidOperationException && !_stop.IsCancellationRequested)
+                    catch (HttpRequestException) when (!_stop.IsCancellationRequested)
                     {
-                        // A stuck or broken stream: start a new one on the next member, quickly.
-                        call?.Dispose();
-                        call = null;
-                        _election._endpoints.Rotate();
-                        await Task.Delay(TimeSpan.FromMilliseconds(50), _stop.Token);
+                        // That member did not answer: the next call asks the next one, after a short breath.
+                        _stop.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(50));
+                        continue;
                     }
+
+                    if (ttl <= 0)
+                    {
+                        Lose("etcd reports it expired");
+                        return;
+                    }
+
+                    // Counted from the send: etcd restarted the lease's TTL no earlier than that.
+                    var until = now + Ticks(TimeSpan.FromSeconds(ttl) - _margin);
+                    if (until > Volatile.Read(ref _validUntil))
+                    {
+                        Volatile.Write(ref _validUntil, until);
+                    }
+
+                    // Its own wait, not a timer of the thread pool's.
+                    _stop.Token.WaitHandle.WaitOne(interval);
                 }
             }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            catch (ObjectDisposedException) when (_stop.IsCancellationRequested)
             {
+            }
+            catch (Exception ex)
+            {
+                // Never silently: a keep-alive that stopped renewing must end the term now, not at the next command.
+                Lose($"its keep-alive failed: {ex.Message}");
             }
             finally
             {
-                call?.Dispose();
+                _keepAliveEnded.TrySetResult();
             }
         }
     }

@@ -4,8 +4,9 @@ namespace Scheduler.Master.Leadership;
 
 /// <summary>
 /// One channel per etcd member, used in turn: a call that fails moves on to the next member. The
-/// election keeps its own channels (not the store's client) so that a lease keep-alive stream is
-/// never queued behind store traffic, and so that it controls exactly when it gives up.
+/// election keeps its own channels (not the store's client) for its campaign, grant, publish and
+/// revoke calls, so they are never queued behind store traffic and it controls exactly when it gives
+/// up. Renewals do not use them: <see cref="LeaseRenewer"/> makes them from the lease's own thread.
 /// </summary>
 internal sealed class EtcdEndpoints : IDisposable
 {

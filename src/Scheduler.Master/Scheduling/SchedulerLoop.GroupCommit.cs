@@ -14,6 +14,7 @@ internal sealed partial class SchedulerLoop
 {
     private readonly StagedSubmits _staged = new();
     private readonly StagedAgentWrites _stagedAgents = new();
+    private readonly StagedRegistrations _stagedRegistrations = new();
     private bool _committingGroup;
 
     /// <summary>Decides a submit: answered at once when its request id is already stored, otherwise staged.</summary>
@@ -103,8 +104,8 @@ internal sealed partial class SchedulerLoop
             TaskScheduler.Default);
     }
 
-    /// <summary>Whether submits or agents' changes wait for the group's write.</summary>
-    private bool GroupWaiting => _staged.Count > 0 || _stagedAgents.Count > 0;
+    /// <summary>Whether submits, agents' changes or registrations wait for the group's write.</summary>
+    private bool GroupWaiting => _staged.Count > 0 || _stagedAgents.Count > 0 || _stagedRegistrations.Count > 0;
 
     /// <summary>
     /// Stages a change an agent reported, stored with the group; <paramref name="onStored"/> (what is
@@ -130,9 +131,15 @@ internal sealed partial class SchedulerLoop
         }
 
         _committingGroup = true;
+        var registrations = _stagedRegistrations.Take();
         try
         {
-            await ApplyAsync(_stagedAgents.Count == 0 ? _staged.Records : [.. _staged.Records, .. _stagedAgents.Records], ct);
+            IReadOnlyCollection<JobRecord> records = _stagedAgents.Count == 0 ? _staged.Records : [.. _staged.Records, .. _stagedAgents.Records];
+            var nodes = registrations.Where(r => r.Write).Select(r => r.Record).ToList();
+            if (records.Count > 0 || nodes.Count > 0)
+            {
+                await ApplyAsync(records, ct, nodes);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -152,8 +159,20 @@ internal sealed partial class SchedulerLoop
                 LogAgentGroupFailed(_stagedAgents.Count, ex);
             }
 
+            if (registrations.Count > 0)
+            {
+                LogRegistrationGroupFailed(registrations.Count, ex);
+            }
+
             FailStaged(EndsTerm(ex) ? NoLongerLeading() : ToStatus(ex));
             _stagedAgents.Clear();
+            foreach (var (connected, _, _) in registrations)
+            {
+                // Not accepted, nothing of it current: the stream ends at once, so its worker registers again
+                // after its backoff instead of waiting out its handshake's timeout.
+                connected.Session.Close();
+            }
+
             return;
         }
         finally
@@ -181,6 +200,38 @@ internal sealed partial class SchedulerLoop
 
         _staged.Clear();
         _stagedAgents.Stored();
+        await AcceptRegistrationsAsync(registrations, ct);
+    }
+
+    /// <summary>
+    /// Accepts the registrations whose group write is durable, in the order they came. One that fails
+    /// later (a store write of its reconciliation) fails alone, as its own event would have.
+    /// </summary>
+    private async Task AcceptRegistrationsAsync(List<(WorkerConnected Connected, NodeRecord Record, bool Write)> registrations, CancellationToken ct)
+    {
+        foreach (var (connected, record, _) in registrations)
+        {
+            if (_term.Ended.IsCancellationRequested)
+            {
+                connected.Session.Close();
+                continue;
+            }
+
+            try
+            {
+                await AcceptRegistrationAsync(connected, record, ct);
+            }
+            catch (Exception ex) when (EndsTerm(ex))
+            {
+                _term.End(ex.Message);
+                connected.Session.Close();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogEventFailed(nameof(WorkerConnected), ex);
+                connected.Session.Close();
+            }
+        }
     }
 
     /// <summary>Answers every staged submit with <paramref name="error"/> and forgets them: none is stored or current.</summary>

@@ -73,4 +73,7 @@ internal sealed partial class SchedulerLoop
 
     [LoggerMessage(162, LogLevel.Debug, "Node {NodeId} registration on stream {SessionId} skipped: the stream ended before the registration was handled")]
     private partial void LogRegistrationAbandoned(string nodeId, long sessionId);
+
+    [LoggerMessage(195, LogLevel.Error, "Could not store the node records of {Count} registrations; none was accepted, their streams are closed and their workers register again")]
+    private partial void LogRegistrationGroupFailed(int count, Exception exception);
 }

@@ -8,6 +8,12 @@ namespace Scheduler.Master.Scheduling;
 /// <summary>Worker streams: registration and reconciliation, heartbeats, agent events, loss.</summary>
 internal sealed partial class SchedulerLoop
 {
+    /// <summary>
+    /// Decides a registration and stages it with the batch's group write (its node record only when
+    /// that changed): nothing of it is current, and the worker is not answered, until the write is
+    /// durable (<see cref="AcceptRegistrationAsync"/>). 10,000 workers registering on etcd cost one
+    /// transaction per batch instead of one round trip each on the loop.
+    /// </summary>
     private async Task WorkerConnectedAsync(WorkerConnected connected, CancellationToken ct)
     {
         var session = connected.Session;
@@ -24,19 +30,34 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
+        if (_stagedRegistrations.Holds(registration.NodeId))
+        {
+            // A second registration of the node in one group (its first stream was given up on): decided
+            // once the first is stored and accepted.
+            await CommitSubmitsAsync(ct);
+        }
+
+        _nodes.TryGetValue(registration.NodeId, out var known);
+        var record = ProtoMapping.ToRecord(registration, known?.Record);
+
+        // By value: a worker that registers again unchanged (a reconnect) writes nothing.
+        _stagedRegistrations.Add(connected, record, write: known is null || !known.Record.Equals(record));
+    }
+
+    /// <summary>
+    /// A registration whose record is durable (or needed no write): the session replaces the node's
+    /// old one, the worker is answered, and its agents are reconciled with what the store says runs there.
+    /// </summary>
+    private async Task AcceptRegistrationAsync(WorkerConnected connected, NodeRecord record, CancellationToken ct)
+    {
+        var session = connected.Session;
+        var registration = connected.Registration;
         var now = _time.GetUtcNow();
         _nodes.TryGetValue(registration.NodeId, out var entry);
         if (entry?.Session is { } old && old != session)
         {
             LogSessionReplaced(registration.NodeId, old.Id, session.Id);
             old.Close();
-        }
-
-        var record = ProtoMapping.ToRecord(registration, entry?.Record);
-        if (entry is null || entry.Record != record)
-        {
-            // Stored first: a refused write leaves the node as it was, in memory too.
-            await _store.SaveNodeAsync(record, ct);
         }
 
         var lost = new List<JobRecord>();

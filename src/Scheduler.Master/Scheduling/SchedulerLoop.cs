@@ -239,7 +239,12 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     }
                 }
 
-                await CommitSubmitsAsync(stoppingToken);
+                // Accepting a registration may stage its agents' reports: stored before the pass reads them.
+                while (GroupWaiting)
+                {
+                    await CommitSubmitsAsync(stoppingToken);
+                }
+
                 if (_needsPass)
                 {
                     await RunPassAsync(stoppingToken);
@@ -280,9 +285,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
     }
 
-    /// <summary>Heartbeats and agent events: their changes are stored with the batch's group write.</summary>
+    /// <summary>Registrations, heartbeats and agent events: their changes are stored with the batch's group write.</summary>
     private static bool JoinsGroup(IMasterEvent e) =>
-        e is WorkerMessageReceived { Message.BodyCase: WorkerMessage.BodyOneofCase.Heartbeat or WorkerMessage.BodyOneofCase.AgentEvent };
+        e is WorkerConnected or WorkerMessageReceived { Message.BodyCase: WorkerMessage.BodyOneofCase.Heartbeat or WorkerMessage.BodyOneofCase.AgentEvent };
 
     public override void Dispose()
     {
@@ -429,7 +434,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     };
 
     /// <summary>Persists the records, then makes them current and tells watchers: persist before act.</summary>
-    private async Task ApplyAsync(IReadOnlyCollection<JobRecord> records, CancellationToken ct)
+    private async Task ApplyAsync(IReadOnlyCollection<JobRecord> records, CancellationToken ct, IReadOnlyCollection<NodeRecord>? nodes = null)
     {
         if (!_committingGroup && GroupWaiting)
         {
@@ -444,7 +449,16 @@ internal sealed partial class SchedulerLoop : BackgroundService
             records = [.. records.Select(r => EndCheckpointIfAttemptEnded(EndMigrationIfAttemptEnded(r, _jobs.GetValueOrDefault(r.Id), now)))];
         }
 
-        await _store.SaveJobsAsync(records, ct);
+        if (nodes is { Count: > 0 })
+        {
+            // The group write: the batch's registrations with its jobs, one transaction.
+            await _store.SaveAsync(records, nodes, ct);
+        }
+        else
+        {
+            await _store.SaveJobsAsync(records, ct);
+        }
+
         foreach (var record in records)
         {
             var previous = _jobs.GetValueOrDefault(record.Id);

@@ -283,13 +283,26 @@ internal sealed class EtcdStateStore : IStateStore
     /// one transaction (all or none); a larger one is split into such transactions of whole jobs,
     /// committed in order, each fenced, so a failure stores a prefix of the batch.
     /// </summary>
-    public async Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken)
+    public Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken) =>
+        SaveAsync(jobs, [], cancellationToken);
+
+    /// <summary>
+    /// Jobs and nodes in as few transactions as etcd's limits allow, as <see cref="SaveJobsAsync"/>: the
+    /// group write of a loop batch, so a batch of registrations costs one round trip, not one each.
+    /// </summary>
+    public async Task SaveAsync(IReadOnlyCollection<JobRecord> jobs, IReadOnlyCollection<NodeRecord> nodes, CancellationToken cancellationToken)
     {
         // etcd refuses a transaction that writes one key twice: the last record of a job wins, as in SQLite.
         var latest = new Dictionary<string, JobRecord>(StringComparer.Ordinal);
         foreach (var job in jobs)
         {
             latest[job.Id] = job;
+        }
+
+        var latestNodes = new Dictionary<string, NodeRecord>(StringComparer.Ordinal);
+        foreach (var node in nodes)
+        {
+            latestNodes[node.Id] = node;
         }
 
         // A guarded spec write is a nested transaction of one operation, which etcd counts
@@ -299,9 +312,11 @@ internal sealed class EtcdStateStore : IStateStore
         var chunk = new List<RequestOp>();
         var chunkIds = new List<string>();
         var chunkBytes = 0;
-        foreach (var job in latest.Values)
+        var items = latest.Values.Select(job => (Ops: JobOps(job), JobId: (string?)job.Id))
+            .Concat(latestNodes.Values.Select(node => (Ops: new List<RequestOp> { NodeOp(node) }, JobId: (string?)null)));
+        var records = 0;
+        foreach (var (ops, jobId) in items)
         {
-            var ops = JobOps(job);
             var size = ops.Sum(op => op.CalculateSize());
             if (chunk.Count > 0 && (chunk.Count + ops.Count > maxOps || chunkBytes + size > _options.MaxTxnBytes))
             {
@@ -312,8 +327,13 @@ internal sealed class EtcdStateStore : IStateStore
             }
 
             chunk.AddRange(ops);
-            chunkIds.Add(job.Id);
+            if (jobId is not null)
+            {
+                chunkIds.Add(jobId);
+            }
+
             chunkBytes += size;
+            records++;
         }
 
         if (chunk.Count > 0)
@@ -346,7 +366,7 @@ internal sealed class EtcdStateStore : IStateStore
                 throw ending;
             }
 
-            var committed = chunks.Where((_, i) => commits[i].IsCompletedSuccessfully).Sum(c => c.Ids.Count);
+            var committed = commits.Count(c => c.IsCompletedSuccessfully);
             if (committed == 0)
             {
                 throw errors.FirstOrDefault(e => e is StoreUnavailableException { MayHaveApplied: true }) ?? errors[0];
@@ -354,12 +374,14 @@ internal sealed class EtcdStateStore : IStateStore
 
             // Some committed, some not: the store holds part of the write. Said as such, so the term ends
             // and the next reloads it, rather than as a plain failure whose retry could store a job twice.
-            throw new PartialWriteException($"etcd stored {committed} of {latest.Count} job records of a write, then failed: {errors[0].Message}", errors[0]);
+            throw new PartialWriteException($"etcd stored {committed} of the {chunks.Count} transactions of a write of {records} records, then failed: {errors[0].Message}", errors[0]);
         }
     }
 
     public async Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken) =>
-        await CommitAsync([Put(_nodesPrefix + node.Id, JsonSerializer.SerializeToUtf8Bytes(node, Json))], cancellationToken);
+        await CommitAsync([NodeOp(node)], cancellationToken);
+
+    private RequestOp NodeOp(NodeRecord node) => Put(_nodesPrefix + node.Id, JsonSerializer.SerializeToUtf8Bytes(node, Json));
 
     public async ValueTask DisposeAsync()
     {

@@ -22,6 +22,14 @@ internal interface IStateStore : IAsyncDisposable
 
     Task SaveNodeAsync(NodeRecord node, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Writes jobs and nodes together, as <see cref="SaveJobsAsync"/> writes jobs: one transaction (on
+    /// etcd, transactions split under its limits; a failure after one of them committed is a
+    /// <see cref="PartialWriteException"/>). The loop's group write: one inbox batch's submits, agents'
+    /// reports and registrations.
+    /// </summary>
+    Task SaveAsync(IReadOnlyCollection<JobRecord> jobs, IReadOnlyCollection<NodeRecord> nodes, CancellationToken cancellationToken);
+
     /// <summary>Deletes finished jobs (retention); on etcd a long list is deleted in several transactions.</summary>
     Task DeleteJobsAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken);
 }

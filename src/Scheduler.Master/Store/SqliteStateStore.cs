@@ -194,19 +194,37 @@ internal sealed class SqliteStateStore : IStateStore
         return new StoredState(jobs, nodes);
     }
 
-    public async Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken)
+    public Task SaveJobsAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken) =>
+        SaveAsync(jobs, [], cancellationToken);
+
+    public async Task SaveAsync(IReadOnlyCollection<JobRecord> jobs, IReadOnlyCollection<NodeRecord> nodes, CancellationToken cancellationToken)
     {
-        if (jobs.Count == 0)
+        if (jobs.Count == 0 && nodes.Count == 0)
         {
             return;
         }
 
-        await WriteAsync(() => SaveJobsCoreAsync(jobs, cancellationToken));
+        await WriteAsync(() => SaveCoreAsync(jobs, nodes, cancellationToken));
     }
 
-    private async Task<bool> SaveJobsCoreAsync(IReadOnlyCollection<JobRecord> jobs, CancellationToken cancellationToken)
+    private async Task<bool> SaveCoreAsync(IReadOnlyCollection<JobRecord> jobs, IReadOnlyCollection<NodeRecord> nodes, CancellationToken cancellationToken)
     {
         await using var tx = (SqliteTransaction)await _connection.BeginTransactionAsync(cancellationToken);
+        if (nodes.Count > 0)
+        {
+            await using var nodeCmd = _connection.CreateCommand();
+            nodeCmd.Transaction = tx;
+            nodeCmd.CommandText = "INSERT INTO nodes (id, data) VALUES ($id, $data) ON CONFLICT (id) DO UPDATE SET data = excluded.data";
+            var nodeId = nodeCmd.Parameters.Add("$id", SqliteType.Text);
+            var data = nodeCmd.Parameters.Add("$data", SqliteType.Text);
+            foreach (var node in nodes)
+            {
+                nodeId.Value = node.Id;
+                data.Value = JsonSerializer.Serialize(node, Json);
+                await nodeCmd.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
         await using var cmd = _connection.CreateCommand();
         cmd.Transaction = tx;
         cmd.CommandText =

@@ -92,6 +92,22 @@ public abstract class StateStoreContractTests
     }
 
     [Test]
+    public async Task Jobs_and_nodes_saved_in_one_group_write_load_back()
+    {
+        var store = await OpenAsync();
+        var jobs = new[] { StoreRecords.Pending(1), StoreRecords.Running(2) };
+
+        // More nodes than one etcd transaction may carry (128 operations): the write is split, and all of it is stored.
+        var nodes = Enumerable.Range(0, 300).Select(i => StoreRecords.Node($"node-{i:D3}", cordoned: i % 7 == 0)).ToList();
+        await store.SaveAsync(jobs, nodes, Token);
+
+        var loaded = await (await ReopenAsync(store)).LoadAsync(Token);
+
+        Assert.That(StoreRecords.Describe(loaded.Jobs), Is.EqualTo(StoreRecords.Describe(jobs)));
+        Assert.That(StoreRecords.Describe(loaded.Nodes.OrderBy(n => n.Id, StringComparer.Ordinal)), Is.EqualTo(StoreRecords.Describe(nodes)));
+    }
+
+    [Test]
     public async Task Saved_jobs_and_nodes_load_back_field_by_field()
     {
         var store = await OpenAsync();
