@@ -193,6 +193,73 @@ public sealed class GroupCommitTests
     }
 
     [Test]
+    public async Task Cancels_arriving_in_one_batch_are_stored_in_one_write_and_a_running_job_is_stopped_after_it()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 1);
+        var running = await harness.SubmitAsync("running", gpus: 1);
+        await harness.SettleAsync();
+        LoopHarness.Drain(session);
+        harness.Report(session, running.Id, 1, AgentState.Running);
+        var pending = new List<Job>();
+        for (var i = 0; i < 20; i++)
+        {
+            pending.Add(await harness.SubmitAsync($"p{i}", gpus: 1));
+        }
+
+        await harness.SettleAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.Store.HoldWrites(release.Task);
+        var held = harness.SubmitAsync("held", gpus: 0);
+        await harness.Store.Holding.Task.WaitAsync(Wait);
+        var before = harness.Store.Writes.Count;
+
+        // The loop is held: these wait together and are taken as one batch.
+        var cancels = pending.Prepend(running).Select(j => harness.CancelAsync(j.Id)).ToArray();
+        Assert.That(LoopHarness.Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Stop), Is.Empty, "no stop before the cancel is stored");
+        harness.Store.Hold = null;
+        release.SetResult();
+        var answered = await Task.WhenAll(cancels).WaitAsync(Wait);
+        await held.WaitAsync(Wait);
+
+        var writes = harness.Store.Writes.Skip(before + 1).Where(w => w.Any(j => j.State == JobState.Cancelled)).ToList();
+        Assert.That(writes, Has.Count.EqualTo(1), "one transaction for the batch's cancels");
+        Assert.That(writes[0].Where(j => j.State == JobState.Cancelled).Select(j => j.Id), Is.EquivalentTo(answered.Select(j => j.Id)));
+        Assert.That(answered.Select(j => j.State), Is.All.EqualTo(JobState.Cancelled));
+        await harness.SettleAsync();
+        var stops = LoopHarness.Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Stop).Select(c => c.Stop.JobId);
+        Assert.That(stops, Is.EqualTo(new[] { running.Id }), "the running job's agent is stopped once its cancel is stored");
+    }
+
+    [Test]
+    public async Task A_cancel_whose_group_write_fails_is_answered_with_the_error_and_changes_nothing()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var session = await harness.ConnectAsync("n1", gpus: 1);
+        var running = await harness.SubmitAsync("running", gpus: 1);
+        await harness.SettleAsync();
+        LoopHarness.Drain(session);
+        harness.Report(session, running.Id, 1, AgentState.Running);
+        var pending = await harness.SubmitAsync("pending", gpus: 1);
+        await harness.SettleAsync();
+        harness.Store.FailJobWrites = records => records.Any(j => j.State == JobState.Cancelled);
+
+        foreach (var job in new[] { running, pending })
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => harness.CancelAsync(job.Id).WaitAsync(Wait));
+            Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable), "the store refused the write: retry later");
+        }
+
+        await harness.SettleAsync();
+        Assert.That(LoopHarness.Drain(session).Where(c => c.BodyCase == MasterCommand.BodyOneofCase.Stop), Is.Empty, "no agent stopped for a cancel not stored");
+        Assert.That((harness.Loop.View.Jobs[running.Id].State, harness.Loop.View.Jobs[pending.Id].State), Is.EqualTo((JobState.Running, JobState.Pending)));
+
+        harness.Store.FailJobWrites = _ => false;
+        Assert.That((await harness.CancelAsync(pending.Id)).State, Is.EqualTo(JobState.Cancelled), "the retry is stored");
+        Assert.That(harness.Store.Jobs[pending.Id].State, Is.EqualTo(JobState.Cancelled));
+    }
+
+    [Test]
     public async Task A_failed_group_write_acknowledges_no_exit_and_the_report_again_is_stored()
     {
         await using var harness = await LoopHarness.StartAsync();

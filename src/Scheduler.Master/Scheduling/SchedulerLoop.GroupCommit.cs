@@ -112,7 +112,8 @@ internal sealed partial class SchedulerLoop
     /// sent because of it) runs only once the write is durable. The caller checked with
     /// <see cref="CommitIfStagedAsync"/> that the job had no change waiting.
     /// </summary>
-    private void StageAgentChange(JobRecord record, Action? onStored = null) => _stagedAgents.Add(record, onStored);
+    private void StageAgentChange(JobRecord record, Action? onStored = null, Action<RpcException>? onFailed = null) =>
+        _stagedAgents.Add(record, onStored, onFailed);
 
     /// <summary>Stores the group first when <paramref name="jobId"/> already has a change in it, so the next is decided on stored state.</summary>
     private Task CommitIfStagedAsync(string jobId, CancellationToken ct) =>
@@ -164,8 +165,9 @@ internal sealed partial class SchedulerLoop
                 LogRegistrationGroupFailed(registrations.Count, ex);
             }
 
-            FailStaged(EndsTerm(ex) ? NoLongerLeading() : ToStatus(ex));
-            _stagedAgents.Clear();
+            var error = EndsTerm(ex) ? NoLongerLeading() : ToStatus(ex);
+            FailStaged(error);
+            _stagedAgents.Fail(error);
             foreach (var (connected, _, _) in registrations)
             {
                 // Not accepted, nothing of it current: the stream ends at once, so its worker registers again

@@ -22,8 +22,14 @@ internal sealed partial class SchedulerLoop
         return CommitSubmitsAsync(ct);
     }
 
+    /// <summary>
+    /// A cancel is decided on the job's stored state (a change of it waiting in the group is stored
+    /// first) and joins the batch's group write: many cancels cost one write, and each is answered,
+    /// and its agent stopped, only once that write is durable.
+    /// </summary>
     private async Task CancelAsync(CancelJob cancel, CancellationToken ct)
     {
+        await CommitIfStagedAsync(cancel.JobId, ct);
         if (!_jobs.TryGetValue(cancel.JobId, out var job))
         {
             cancel.Reply.TrySetException(NotFound("job", cancel.JobId));
@@ -52,7 +58,11 @@ internal sealed partial class SchedulerLoop
             return;
         }
 
-        await ApplyAsync([cancelled], ct);
+        StageAgentChange(cancelled, () => Cancelled(cancel, cancelled), error => cancel.Reply.TrySetException(error));
+    }
+
+    private void Cancelled(CancelJob cancel, JobRecord cancelled)
+    {
         if (cancelled.IsGang)
         {
             StopHeldReplicas(cancelled, "cancelled by user");

@@ -264,7 +264,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             LogStopping(_nodes.Values.Count(n => n.Session is not null));
             _inbox.Close(NoLongerLeading());
             FailStaged(NoLongerLeading());
-            _stagedAgents.Clear();
+            _stagedAgents.Fail(NoLongerLeading());
 
             _logRequests.FailAll();
             foreach (var watcher in _watchers)
@@ -285,9 +285,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
     }
 
-    /// <summary>Registrations, heartbeats and agent events: their changes are stored with the batch's group write.</summary>
+    /// <summary>Registrations, heartbeats, agent events and cancels: their changes are stored with the batch's group write.</summary>
     private static bool JoinsGroup(IMasterEvent e) =>
-        e is WorkerConnected or WorkerMessageReceived { Message.BodyCase: WorkerMessage.BodyOneofCase.Heartbeat or WorkerMessage.BodyOneofCase.AgentEvent };
+        e is WorkerConnected or CancelJob or WorkerMessageReceived { Message.BodyCase: WorkerMessage.BodyOneofCase.Heartbeat or WorkerMessage.BodyOneofCase.AgentEvent };
 
     public override void Dispose()
     {
