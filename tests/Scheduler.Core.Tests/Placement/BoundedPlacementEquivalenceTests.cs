@@ -1,3 +1,4 @@
+using Scheduler.Core.Affinity;
 using Scheduler.Core.Cluster;
 using Scheduler.Core.Placement;
 using Scheduler.Core.Resources;
@@ -14,6 +15,9 @@ public sealed class BoundedPlacementEquivalenceTests
 {
     private static readonly string[] Models = ["A100", "T4", "V100"];
     private static readonly int[] GpuCounts = [0, 4, 8, 12, 16, 72];
+    private static readonly IReadOnlyCollection<string> NoKeys = [];
+    private static readonly IReadOnlyCollection<string> OneKey = ["model-x"];
+    private static readonly IReadOnlySet<string> CachedKeys = new HashSet<string>(StringComparer.Ordinal) { "model-x" };
 
     private static IEnumerable<TestCaseData> CacheablePoliciesLearningOrNot =>
         PlacementPolicies.Names
@@ -29,8 +33,8 @@ public sealed class BoundedPlacementEquivalenceTests
             var nodes = RandomNodes(random);
             var demands = RandomDemands(random, count: 200);
             var workload = learning ? null : TaskDistribution.FromDemands(demands);
-            var fast = new PlacementEngine(PlacementPolicies.Create(policy, seed, workload)) { ScoreTreeMinClasses = seed % 3 == 0 ? int.MaxValue : 0 };
-            var plain = new PlacementEngine(PlacementPolicies.Create(policy, seed, workload));
+            var fast = new PlacementEngine(Build(policy, seed, workload, wrap: seed % 2 == 0)) { ScoreTreeMinClasses = seed % 3 == 0 ? int.MaxValue : 0 };
+            var plain = new PlacementEngine(Build(policy, seed, workload, wrap: seed % 2 == 0));
             var index = new PlacementIndex(nodes);
             var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
             var placed = new List<Allocation>();
@@ -58,6 +62,12 @@ public sealed class BoundedPlacementEquivalenceTests
                 {
                     var node = nodes[random.Next(nodes.Length)];
                     node.Cordoned = !node.Cordoned;
+                }
+
+                if (random.Next(40) == 0)
+                {
+                    var node = nodes[random.Next(nodes.Length)];
+                    node.Health = node.Health == NodeHealth.Ready ? NodeHealth.Suspect : NodeHealth.Ready;
                 }
             }
         }
@@ -118,6 +128,15 @@ public sealed class BoundedPlacementEquivalenceTests
         }
 
         Assert.That(checkedScores, Is.GreaterThan(500));
+    }
+
+    // As the master builds it on even seeds: wrapped for affinity, some jobs with keys (scanned per node).
+    private static IPlacementPolicy Build(string policy, int seed, TaskDistribution? workload, bool wrap)
+    {
+        var inner = PlacementPolicies.Create(policy, seed, workload);
+        return wrap
+            ? new AffinityPlacementPolicy(inner, id => id.EndsWith('7') ? OneKey : NoKeys, node => node.EndsWith('3') ? CachedKeys : null)
+            : inner;
     }
 
     private static NodeState[] RandomNodes(Random random)
