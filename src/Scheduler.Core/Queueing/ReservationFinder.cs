@@ -10,7 +10,7 @@ namespace Scheduler.Core.Queueing;
 public static class ReservationFinder
 {
     /// <summary>
-    /// The node and time <paramref name="demand"/> fits earliest (ties to the first node by id), or
+    /// The node and time <paramref name="demand"/> fits earliest (a node it fits at once first; ties to the first node by id), or
     /// null when it never does; <paramref name="endOf"/> gives each allocated job's expected end.
     /// </summary>
     public static (NodeState Node, DateTimeOffset At)? Find(
@@ -21,7 +21,11 @@ public static class ReservationFinder
     {
         // The earliest (time, node id) over all nodes, without sorting the nodes: a master asks this
         // for up to a few blocked jobs a pass over every node, and most nodes hold work with no known end.
+        // A node the job fits now wins outright (the first by id), as in the sorted search, which stopped
+        // at the first: one that fits "now" only because work past its expected end is taken to end this
+        // instant does not beat it.
         (NodeState Node, DateTimeOffset At)? best = null;
+        NodeState? fitsNow = null;
         var ending = new List<(Allocation Allocation, DateTimeOffset End)>();
         foreach (var node in nodes)
         {
@@ -30,10 +34,20 @@ public static class ReservationFinder
                 continue;
             }
 
+            if (fitsNow is not null && string.CompareOrdinal(node.Id, fitsNow.Id) > 0)
+            {
+                continue;
+            }
+
             var scratch = new NodeScratch(node);
             if (scratch.Fits(demand))
             {
-                Keep(ref best, node, now);
+                fitsNow = node;
+                continue;
+            }
+
+            if (fitsNow is not null)
+            {
                 continue;
             }
 
@@ -70,7 +84,7 @@ public static class ReservationFinder
             }
         }
 
-        return best;
+        return fitsNow is not null ? (fitsNow, now) : best;
     }
 
     // Earlier wins; at the same time, the node whose id sorts first.

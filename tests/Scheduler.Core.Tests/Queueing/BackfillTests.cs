@@ -116,6 +116,26 @@ public sealed class BackfillTests
         Assert.That((found?.Node.Id, found?.At), Is.EqualTo(("z", T0)));
     }
 
+    [Test]
+    public void A_node_that_fits_now_wins_over_one_that_fits_only_once_overdue_work_ends()
+    {
+        // a's work was expected to end an hour ago and still runs: the job fits there "now" only if it
+        // ends this instant. z fits now for certain, so it takes the reservation although a sorts first
+        // (as before the search stopped sorting nodes).
+        var ends = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        var a = Node("a", cpuCores: 32, gpus: 2);
+        Start(a, Job("a-busy", 0, gpus: 2), T0 - (3 * Hour));
+        ends["a-busy"] = T0 - Hour;
+        var z = Node("z", cpuCores: 32, gpus: 1);
+        var head = Job("head", 1, gpus: 1);
+
+        foreach (var nodes in new[] { new[] { a, z }, new[] { z, a } })
+        {
+            var found = ReservationFinder.Find(head.Demand, nodes, id => ends.GetValueOrDefault(id, DateTimeOffset.MaxValue), T0);
+            Assert.That((found?.Node.Id, found?.At), Is.EqualTo(("z", T0)));
+        }
+    }
+
     private static (Dictionary<string, NodeState> Nodes, Dictionary<string, RunningJob> Running) OneNodeWithThreeBusyGpusForAnHour()
     {
         var nodes = Nodes(Node("n1", cpuCores: 32, gpus: 4));

@@ -1,0 +1,188 @@
+using Scheduler.Core.Affinity;
+using Scheduler.Core.Cluster;
+using Scheduler.Core.Placement;
+using Scheduler.Core.Resources;
+
+namespace Scheduler.Core.Tests.Placement;
+
+/// <summary>
+/// The engine's class scan and score trees (with score bounds, cached model masks and the capacity
+/// row standing in for the filter) must place as the plain scan over the node list does, also on
+/// nodes the other property tests leave out: more than ten GPUs (the fragmentation memo's limit),
+/// more than 64 (the masks' width), GPUs of several models, labels and node selectors, tight memory.
+/// </summary>
+public sealed class BoundedPlacementEquivalenceTests
+{
+    private static readonly string[] Models = ["A100", "T4", "V100"];
+    private static readonly int[] GpuCounts = [0, 4, 8, 12, 16, 72];
+    private static readonly IReadOnlyCollection<string> NoKeys = [];
+    private static readonly IReadOnlyCollection<string> OneKey = ["model-x"];
+    private static readonly IReadOnlySet<string> CachedKeys = new HashSet<string>(StringComparer.Ordinal) { "model-x" };
+
+    private static IEnumerable<TestCaseData> CacheablePoliciesLearningOrNot =>
+        PlacementPolicies.Names
+            .Where(p => PlacementPolicies.Create(p) is ICacheableScores { ScoresCacheable: true } and not IRandomTieBreak { TieBreak: not null })
+            .SelectMany(p => new[] { new TestCaseData(p, false), new TestCaseData(p, true) });
+
+    [TestCaseSource(nameof(CacheablePoliciesLearningOrNot))]
+    public void Places_as_the_plain_scan_on_wide_mixed_and_labelled_nodes(string policy, bool learning)
+    {
+        for (var seed = 1; seed <= 12; seed++)
+        {
+            var random = new Random(seed);
+            var nodes = RandomNodes(random);
+            var demands = RandomDemands(random, count: 200);
+            var workload = learning ? null : TaskDistribution.FromDemands(demands);
+            var fast = new PlacementEngine(Build(policy, seed, workload, wrap: seed % 2 == 0)) { ScoreTreeMinClasses = seed % 3 == 0 ? int.MaxValue : 0 };
+            var plain = new PlacementEngine(Build(policy, seed, workload, wrap: seed % 2 == 0));
+            var index = new PlacementIndex(nodes);
+            var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
+            var placed = new List<Allocation>();
+            for (var k = 0; k < demands.Count; k++)
+            {
+                var demand = demands[k];
+                var got = fast.FindAllocation(demand, index);
+                var expected = plain.FindAllocation(demand, nodes);
+                Assert.That(got is null, Is.EqualTo(expected is null), $"{policy} seed {seed} job {k}: {demand}");
+                if (got is not null)
+                {
+                    Assert.That((got.NodeId, got.Gpus.ToArray()), Is.EqualTo((expected!.NodeId, expected.Gpus.ToArray())), $"{policy} seed {seed} job {k}: {demand}");
+                    byId[got.NodeId].Allocate(got);
+                    placed.Add(got);
+                }
+
+                for (var ends = random.Next(3); ends > 0 && placed.Count > 0; ends--)
+                {
+                    var i = random.Next(placed.Count);
+                    byId[placed[i].NodeId].Release(placed[i].JobId);
+                    placed.RemoveAt(i);
+                }
+
+                if (random.Next(25) == 0)
+                {
+                    var node = nodes[random.Next(nodes.Length)];
+                    node.Cordoned = !node.Cordoned;
+                }
+
+                if (random.Next(40) == 0)
+                {
+                    var node = nodes[random.Next(nodes.Length)];
+                    node.Health = node.Health == NodeHealth.Ready ? NodeHealth.Suspect : NodeHealth.Ready;
+                }
+            }
+        }
+    }
+
+    private static IEnumerable<TestCaseData> BoundingPoliciesLearningOrNot =>
+        PlacementPolicies.Names
+            .Where(p => PlacementPolicies.Create(p) is IScoreBounds { HasScoreBounds: true })
+            .SelectMany(p => new[] { new TestCaseData(p, false), new TestCaseData(p, true) });
+
+    [TestCaseSource(nameof(BoundingPoliciesLearningOrNot))]
+    public void The_bound_holds_on_wide_and_mixed_nodes(string policy, bool learning)
+    {
+        var checkedScores = 0;
+        for (var seed = 1; seed <= 12; seed++)
+        {
+            var random = new Random(seed);
+            var demands = RandomDemands(random, count: 60);
+            var placement = PlacementPolicies.Create(policy, seed, learning ? null : TaskDistribution.FromDemands(demands));
+            var engine = new PlacementEngine(placement);
+            var bounds = (IScoreBounds)placement;
+            var nodes = RandomNodes(random);
+            foreach (var node in nodes)
+            {
+                for (var k = random.Next(1, 12); k > 0; k--)
+                {
+                    var free = node.GpuFreeMilli;
+                    if (free.Length == 0)
+                    {
+                        break;
+                    }
+
+                    var g = random.Next(free.Length);
+                    var milli = random.Next(2) == 0 ? free[g] : Math.Min(free[g], random.Next(1, 10) * 100);
+                    if (milli > 0)
+                    {
+                        node.Allocate(new Allocation($"{node.Id}-a{k}", node.Id, new ResourceRequest(Math.Min(node.CpuFree, 2000), Math.Min(node.MemoryFree, 8192), 0, milli), [new GpuShare(g, milli)]));
+                    }
+                }
+            }
+
+            foreach (var demand in demands)
+            {
+                ((ICacheableScores)placement).Prepare(demand);
+                foreach (var node in nodes)
+                {
+                    var verdict = engine.Explain(demand, [node]).Single();
+                    if (verdict.Rejection is not null)
+                    {
+                        continue;
+                    }
+
+                    var bound = bounds.Bound(demand, bounds.Measure(node), node.GpuFreeMilliTotal, node.GpuCapacityMilli);
+                    Assert.That(bound, Is.GreaterThanOrEqualTo(verdict.Score), $"{policy} seed {seed}: {demand.Resources} on {node.Id} ({node.Gpus.Count} GPUs)");
+                    checkedScores++;
+                }
+            }
+        }
+
+        Assert.That(checkedScores, Is.GreaterThan(500));
+    }
+
+    // As the master builds it on even seeds: wrapped for affinity, some jobs with keys (scanned per node).
+    private static IPlacementPolicy Build(string policy, int seed, TaskDistribution? workload, bool wrap)
+    {
+        var inner = PlacementPolicies.Create(policy, seed, workload);
+        return wrap
+            ? new AffinityPlacementPolicy(inner, id => id.EndsWith('7') ? OneKey : NoKeys, node => node.EndsWith('3') ? CachedKeys : null)
+            : inner;
+    }
+
+    private static NodeState[] RandomNodes(Random random)
+    {
+        var kinds = Enumerable.Range(0, random.Next(3, 7))
+            .Select(_ => (Cpu: random.Next(1, 7) * 16_000L, Memory: random.Next(1, 5) * 64L * 1024, Model: Models[random.Next(Models.Length)],
+                Second: random.Next(2) == 0 ? Models[random.Next(Models.Length)] : null, Gpus: GpuCounts[random.Next(GpuCounts.Length)], Zone: random.Next(2) == 0 ? "a" : "b"))
+            .ToArray();
+        return Enumerable.Range(0, random.Next(8, 40))
+            .Select(i =>
+            {
+                var kind = kinds[random.Next(kinds.Length)];
+                var devices = Enumerable.Range(0, kind.Gpus)
+                    .Select(g => new GpuDevice(g, $"n{i}-{g}", kind.Second is not null && g % 3 == 2 ? kind.Second : kind.Model, 0))
+                    .ToArray();
+                return new NodeState($"n{i:D2}", kind.Cpu, kind.Memory, devices, new Dictionary<string, string> { ["zone"] = kind.Zone });
+            })
+            .ToArray();
+    }
+
+    private static List<JobDemand> RandomDemands(Random random, int count)
+    {
+        var pool = Enumerable.Range(0, random.Next(4, 14)).Select(_ => RandomShape(random)).ToArray();
+        return Enumerable.Range(0, count)
+            .Select(k =>
+            {
+                var (request, models, selector) = pool[random.Next(pool.Length)];
+                return new JobDemand($"j{k}", request, models, selector);
+            })
+            .ToList();
+    }
+
+    private static (ResourceRequest Request, IReadOnlyList<string> Models, IReadOnlyDictionary<string, string> Selector) RandomShape(Random random)
+    {
+        var request = random.Next(5) switch
+        {
+            0 => new ResourceRequest(random.Next(1, 12) * 1000L, random.Next(1, 48) * 1024L, 0, random.Next(1, 10) * 100),
+            1 => new ResourceRequest(random.Next(1, 12) * 1000L, random.Next(1, 64) * 1024L, random.Next(1, 5)),
+            2 => new ResourceRequest(random.Next(1, 8) * 1000L, random.Next(1, 64) * 1024L),
+            3 => new ResourceRequest(random.Next(1, 4) * 1000L, 4096, random.Next(8, 20)),
+            _ => new ResourceRequest(4000, 4096, 0, 500),
+        };
+        IReadOnlyList<string> models = random.Next(4) == 0 ? [Models[random.Next(Models.Length)]] : [];
+        IReadOnlyDictionary<string, string> selector = random.Next(5) == 0
+            ? new Dictionary<string, string> { ["zone"] = random.Next(2) == 0 ? "a" : "b" }
+            : new Dictionary<string, string>();
+        return (request, models, selector);
+    }
+}
