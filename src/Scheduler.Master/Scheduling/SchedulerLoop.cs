@@ -444,7 +444,9 @@ internal sealed partial class SchedulerLoop : BackgroundService
             records = [.. records.Select(r => EndCheckpointIfAttemptEnded(EndMigrationIfAttemptEnded(r, _jobs.GetValueOrDefault(r.Id), now)))];
         }
 
+        var writing = Stopwatch.GetTimestamp();
         await _store.SaveJobsAsync(records, ct);
+        _metrics.StoreWrite(Stopwatch.GetElapsedTime(writing));
         foreach (var record in records)
         {
             var previous = _jobs.GetValueOrDefault(record.Id);
