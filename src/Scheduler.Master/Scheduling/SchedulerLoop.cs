@@ -241,7 +241,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                 }
 
                 await CommitSubmitsAsync(stoppingToken);
-                if (_needsPass && !PassWaitsForSubmits())
+                if (_needsPass)
                 {
                     await RunPassAsync(stoppingToken);
                 }
@@ -280,18 +280,6 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
     }
-
-    /// <summary>
-    /// Whether the pass is put off so that the submits waiting in the inbox are stored and answered first:
-    /// a pass over the jobs just stored would hold every submit that arrived meanwhile behind it (placing
-    /// and dispatching a burst took most of the loop's time in `schedctl bench`). It is put off at most
-    /// <see cref="MaxPassDelay"/> after the last one, so a steady flood of submits still gets placed, and in
-    /// larger passes, which cost less per job than many small ones.
-    /// </summary>
-    private bool PassWaitsForSubmits() => _inbox.Submits > 0 && _time.GetUtcNow() - _lastPass < MaxPassDelay;
-
-    /// <summary>The longest a pass waits for submits still in the inbox (<see cref="PassWaitsForSubmits"/>).</summary>
-    internal static readonly TimeSpan MaxPassDelay = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Heartbeats and agent events: their changes are stored with the batch's group write.</summary>
     private static bool JoinsGroup(IMasterEvent e) =>
@@ -647,7 +635,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
 
-        // Sized as the last pass's: a pass over thousands of allocations spent a tenth of its time growing it.
+        // Sized as the last pass's, so it is not regrown from empty: filling it was 13% of a pass over thousands of allocations (dotnet-trace, bench e2e).
         _runningCapacity = running.Count;
         var decisions = _cycle.Run(waiting, _nodeStates, now, running);
         var decided = _time.GetUtcNow();
