@@ -22,6 +22,11 @@ internal sealed class MasterMetrics : IDisposable
     private readonly Histogram<double> _placementLatency;
     private readonly Histogram<double> _loopLag;
     private readonly Counter<long> _migrations;
+    private readonly Histogram<double> _storeWrite;
+    private readonly Histogram<double> _submitDuration;
+
+    /// <summary>Bounds for the loop's own timings (lag, store writes, submits inside the master), in seconds.</summary>
+    private static readonly double[] LoopBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
     public MasterMetrics(IMeterFactory meters)
     {
@@ -45,7 +50,11 @@ internal sealed class MasterMetrics : IDisposable
         _placementLatency = _meter.CreateHistogram<double>("scheduler.placement.latency", "s", "Time a job waited in the queue (since submitted or requeued) until it was placed",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600] });
         _loopLag = _meter.CreateHistogram<double>("scheduler.loop.lag", "s", "Scheduling-pass lag: from the oldest event of a batch entering the inbox to its view being published",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LoopBuckets });
+        _storeWrite = _meter.CreateHistogram<double>("scheduler.store.write.duration", "s", "One write of job records to the store (a group of submits and reports, or a pass's placements), from the loop's call to durable",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LoopBuckets });
+        _submitDuration = _meter.CreateHistogram<double>("scheduler.submit.duration", "s", "A Submit or SubmitBatch call inside the master: from its handler starting to its answer (stored, or refused)",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LoopBuckets });
         _migrations = _meter.CreateCounter<long>("scheduler.migrations", "{migration}", "Live migrations that ended, by outcome (moved or rolled_back)");
     }
 
@@ -74,6 +83,11 @@ internal sealed class MasterMetrics : IDisposable
     public void Placed(TimeSpan waited) => _placementLatency.Record(Math.Max(0, waited.TotalSeconds));
 
     public void LoopLag(TimeSpan lag) => _loopLag.Record(lag.TotalSeconds);
+
+    public void StoreWrite(TimeSpan elapsed) => _storeWrite.Record(elapsed.TotalSeconds);
+
+    /// <summary>A submit call's time inside the master; <paramref name="call"/> is "submit" or "batch".</summary>
+    public void SubmitAnswered(TimeSpan elapsed, string call) => _submitDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("call", call));
 
     public void Rebalanced(string mode, int started, int skipped)
     {

@@ -58,6 +58,8 @@ public sealed partial class ObservabilityTests : PerTestCluster
             Assert.That(master.Value("scheduler_placement_latency_seconds_count"), Is.EqualTo(4));
             Assert.That(master.Value("scheduler_pass_duration_seconds_count"), Is.GreaterThanOrEqualTo(1));
             Assert.That(master.Value("scheduler_loop_lag_seconds_count"), Is.GreaterThanOrEqualTo(1));
+            Assert.That(master.Value("scheduler_submit_duration_seconds_count", ("call", "submit")), Is.EqualTo(5), "every Submit call's time inside the master");
+            Assert.That(master.Value("scheduler_store_write_duration_seconds_count"), Is.GreaterThanOrEqualTo(3), "the loop's writes of job records");
             Assert.That(master.Value("scheduler_inbox_depth"), Is.GreaterThanOrEqualTo(0));
             Assert.That(master.Value("scheduler_leader"), Is.EqualTo(1));
             Assert.That(master.Value("scheduler_leader_terms_total"), Is.EqualTo(1), "failovers to this master");

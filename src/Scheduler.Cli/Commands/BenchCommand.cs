@@ -29,13 +29,14 @@ internal static class BenchCommand
         var rate = new Option<int>("--rate") { Description = "Offered submits per second in the open-loop phase", DefaultValueFactory = _ => 1000 };
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent submitters in the as-fast-as-possible phase", DefaultValueFactory = _ => 64 };
         var batch = new Option<int>("--batch") { Description = "Jobs per SubmitBatch call in the batched phase (0 skips it)", DefaultValueFactory = _ => 100 };
+        var batchCallers = new Option<int>("--batch-callers") { Description = "Concurrent SubmitBatch callers in the batched phase", DefaultValueFactory = _ => 4 };
         var batchJobs = new Option<int>("--batch-jobs") { Description = "Jobs submitted in the batched phase", DefaultValueFactory = _ => 5000 };
         var agent = new Option<string>("--agent") { Description = "The agent every job runs (a cheap real process)", DefaultValueFactory = _ => "/bin/true" };
         var etcd = new Option<bool>("--etcd") { Description = "Store in a local etcd member instead of SQLite" };
         var insecure = new Option<bool>("--insecure") { Description = "Plaintext gRPC without certificates (default: mutual TLS, as `schedctl up`)" };
         var command = new Command("bench", "Measure submit and scheduling throughput on a local cluster with simulated nodes (subcommands: fanin, memory, failover, migration)")
         {
-            nodes, jobs, rate, concurrency, batch, batchJobs, agent, etcd, insecure,
+            nodes, jobs, rate, concurrency, batch, batchCallers, batchJobs, agent, etcd, insecure,
         };
         command.Subcommands.Add(FanInBench.Create());
         command.Subcommands.Add(MemoryBench.Create());
@@ -48,7 +49,7 @@ internal static class BenchCommand
             {
                 var settings = new Settings(Math.Max(1, parse.GetValue(nodes)), Math.Max(1, parse.GetValue(jobs)), Math.Max(1, parse.GetValue(rate)),
                     Math.Max(1, parse.GetValue(concurrency)), parse.GetValue(agent)!, parse.GetValue(etcd), parse.GetValue(insecure),
-                    Math.Clamp(parse.GetValue(batch), 0, 1000), Math.Max(0, parse.GetValue(batchJobs)));
+                    Math.Clamp(parse.GetValue(batch), 0, 1000), Math.Max(0, parse.GetValue(batchJobs)), Math.Max(1, parse.GetValue(batchCallers)));
                 return await RunAsync(dir, settings, parse.InvocationConfiguration.Output, ct);
             }
             finally
@@ -59,10 +60,7 @@ internal static class BenchCommand
         return command;
     }
 
-    private sealed record Settings(int Nodes, int Jobs, int Rate, int Concurrency, string Agent, bool Etcd, bool Insecure, int Batch, int BatchJobs);
-
-    /// <summary>Concurrent SubmitBatch callers in the batched phase: a few calls in flight keep the master's group writes full.</summary>
-    private const int BatchCallers = 4;
+    private sealed record Settings(int Nodes, int Jobs, int Rate, int Concurrency, string Agent, bool Etcd, bool Insecure, int Batch, int BatchJobs, int BatchCallers);
 
     /// <summary>One phase's submits: latencies of the accepted ones, rejections by status, and its duration.</summary>
     private sealed record Phase(double[] Latencies, int Accepted, IReadOnlyDictionary<StatusCode, int> Rejected, double Seconds)
@@ -94,11 +92,16 @@ internal static class BenchCommand
         }
 
         var before = ProcessUsage.Read(cluster.MasterPid);
+        var timings0 = MasterTimings.Parse(await cluster.ScrapeAsync(ct));
         var open = await OpenLoopAsync(client, settings, ct);
+        var timings1 = MasterTimings.Parse(await cluster.ScrapeAsync(ct));
         var closed = await ClosedLoopAsync(client, settings, ct);
+        var timings2 = MasterTimings.Parse(await cluster.ScrapeAsync(ct));
         var afterSubmits = ProcessUsage.Read(cluster.MasterPid);
         var batched = settings.Batch > 0 && settings.BatchJobs > 0 ? await BatchedAsync(client, settings, ct) : null;
+        var timings3 = MasterTimings.Parse(await cluster.ScrapeAsync(ct));
         var afterBatches = ProcessUsage.Read(cluster.MasterPid);
+        var (openTimings, closedTimings, batchTimings) = (timings1.Since(timings0), timings2.Since(timings1), timings3.Since(timings2));
         var submitted = Warmup + open.Accepted + closed.Accepted + (batched?.Accepted ?? 0);
         var drain = Stopwatch.StartNew();
         var finished = await WaitFinishedAsync(client, submitted, ct);
@@ -115,10 +118,13 @@ internal static class BenchCommand
         string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
         await output.WriteLineAsync($"cluster: 1 master, {settings.Nodes} simulated nodes ({settings.Nodes * 8} GPUs) in one worker process; agents run {settings.Agent} (1/3 CPU-only, 1/3 one GPU, 1/3 half a GPU)");
         await output.WriteLineAsync($"open loop, {settings.Rate}/s offered, {settings.Jobs} jobs: {F(open.AcceptedPerSecond)} accepted/s; submit latency p50 {F(Percentiles.Of(open.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(open.Latencies, 0.99))} ms (from each submit's scheduled time); rejected: {open.RejectedText}");
+        await output.WriteLineAsync($"  {openTimings}");
         await output.WriteLineAsync($"as fast as possible, {settings.Concurrency} submitters, {settings.Jobs} jobs: {F(closed.AcceptedPerSecond)} accepted/s; submit latency p50 {F(Percentiles.Of(closed.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(closed.Latencies, 0.99))} ms; rejected: {closed.RejectedText}");
+        await output.WriteLineAsync($"  {closedTimings}");
         if (batched is not null)
         {
-            await output.WriteLineAsync($"batched, SubmitBatch of {settings.Batch} jobs, {BatchCallers} callers, {settings.BatchJobs} jobs: {F(batched.AcceptedPerSecond)} jobs accepted/s; call latency p50 {F(Percentiles.Of(batched.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(batched.Latencies, 0.99))} ms; rejected jobs: {batched.RejectedText}; master CPU {F(batchCores * 100)}% of one core");
+            await output.WriteLineAsync($"batched, SubmitBatch of {settings.Batch} jobs, {settings.BatchCallers} callers, {settings.BatchJobs} jobs: {F(batched.AcceptedPerSecond)} jobs accepted/s; call latency p50 {F(Percentiles.Of(batched.Latencies, 0.5))} ms, p99 {F(Percentiles.Of(batched.Latencies, 0.99))} ms; rejected jobs: {batched.RejectedText}; master CPU {F(batchCores * 100)}% of one core");
+            await output.WriteLineAsync($"  {batchTimings}");
         }
 
         await output.WriteLineAsync($"submit -> agent started (created -> started, as the master records them): p50 {F(Percentiles.Of(toRunning, 0.5))} ms, p99 {F(Percentiles.Of(toRunning, 0.99))} ms over {toRunning.Length} jobs");
@@ -146,6 +152,7 @@ internal static class BenchCommand
             .Add("max_submit_p99_ms", Percentiles.Of(closed.Latencies, 0.99))
             .Add("max_rejected", closed.Rejected.Values.Sum())
             .Add("batch_size", settings.Batch)
+            .Add("batch_callers", settings.BatchCallers)
             .Add("batch_accepted_jobs_per_s", batched?.AcceptedPerSecond ?? 0)
             .Add("batch_call_p50_ms", batched is null ? 0 : Percentiles.Of(batched.Latencies, 0.5))
             .Add("batch_call_p99_ms", batched is null ? 0 : Percentiles.Of(batched.Latencies, 0.99))
@@ -156,6 +163,9 @@ internal static class BenchCommand
             .Add("end_to_end_jobs_per_s", finished ? submitted / endToEnd : 0)
             .Add("not_succeeded", failed)
             .Add("master_cpu_cores_submitting", masterCores);
+        openTimings.AddTo(figures, "open");
+        closedTimings.AddTo(figures, "max");
+        batchTimings.AddTo(figures, "batch");
         machine.AddTo(figures);
         await output.WriteLineAsync(figures.ToJson());
         return finished && failed == 0 ? Cli.Ok : Cli.JobFailed;
@@ -204,7 +214,7 @@ internal static class BenchCommand
     }
 
     /// <summary>
-    /// SubmitBatch calls of <see cref="Settings.Batch"/> jobs from <see cref="BatchCallers"/> callers as fast as
+    /// SubmitBatch calls of <see cref="Settings.Batch"/> jobs from <see cref="Settings.BatchCallers"/> callers as fast as
     /// they go; latencies are per call, acceptance per job (a refused call refuses all its jobs).
     /// </summary>
     private static async Task<Phase> BatchedAsync(SchedulerClient client, Settings settings, CancellationToken ct)
@@ -215,7 +225,7 @@ internal static class BenchCommand
         var sizes = new int[calls];
         var next = -1;
         var start = Stopwatch.GetTimestamp();
-        await Task.WhenAll(Enumerable.Range(0, BatchCallers).Select(_ => Task.Run(async () =>
+        await Task.WhenAll(Enumerable.Range(0, settings.BatchCallers).Select(_ => Task.Run(async () =>
         {
             int call;
             while ((call = Interlocked.Increment(ref next)) < calls)

@@ -33,11 +33,13 @@ internal sealed class JobsService : Jobs.JobsBase
     private const int MaxPageBytes = 2 * 1024 * 1024;
     private readonly MasterRole _role;
     private readonly IHostApplicationLifetime _lifetime;
+    private readonly MasterMetrics _metrics;
 
-    public JobsService(MasterRole role, IHostApplicationLifetime lifetime)
+    public JobsService(MasterRole role, IHostApplicationLifetime lifetime, MasterMetrics metrics)
     {
         _role = role;
         _lifetime = lifetime;
+        _metrics = metrics;
     }
 
     /// <summary>The leader's loop; a standby refuses with FAILED_PRECONDITION and the leader's address.</summary>
@@ -46,6 +48,7 @@ internal sealed class JobsService : Jobs.JobsBase
     public override async Task<SubmitJobResponse> Submit(SubmitJobRequest request, ServerCallContext context)
     {
         // The job's trace begins here, or continues a caller's W3C traceparent header.
+        var began = System.Diagnostics.Stopwatch.GetTimestamp();
         using var activity = MasterTracing.StartSubmit(context.RequestHeaders.GetValue("traceparent"));
         try
         {
@@ -81,10 +84,15 @@ internal sealed class JobsService : Jobs.JobsBase
             activity.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             throw;
         }
+        finally
+        {
+            _metrics.SubmitAnswered(System.Diagnostics.Stopwatch.GetElapsedTime(began), "submit");
+        }
     }
 
     public override async Task<SubmitJobBatchResponse> SubmitBatch(SubmitJobBatchRequest request, ServerCallContext context)
     {
+        var began = System.Diagnostics.Stopwatch.GetTimestamp();
         using var activity = MasterTracing.StartSubmit(context.RequestHeaders.GetValue("traceparent"));
         try
         {
@@ -114,6 +122,10 @@ internal sealed class JobsService : Jobs.JobsBase
         {
             activity.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             throw;
+        }
+        finally
+        {
+            _metrics.SubmitAnswered(System.Diagnostics.Stopwatch.GetElapsedTime(began), "batch");
         }
     }
 
