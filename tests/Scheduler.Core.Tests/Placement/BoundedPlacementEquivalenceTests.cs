@@ -15,16 +15,7 @@ public sealed class BoundedPlacementEquivalenceTests
 {
     private static readonly string[] Models = ["A100", "T4", "V100"];
     private static readonly int[] GpuCounts = [0, 4, 8, 12, 16, 72];
-    private static readonly IReadOnlyCollection<string> NoKeys = [];
-    private static readonly IReadOnlyCollection<string> OneKey = ["model-x"];
-    private static readonly IReadOnlySet<string> CachedKeys = new HashSet<string>(StringComparer.Ordinal) { "model-x" };
-
-    private static IEnumerable<TestCaseData> CacheablePoliciesLearningOrNot =>
-        PlacementPolicies.Names
-            .Where(p => PlacementPolicies.Create(p) is ICacheableScores { ScoresCacheable: true } and not IRandomTieBreak { TieBreak: not null })
-            .SelectMany(p => new[] { new TestCaseData(p, false), new TestCaseData(p, true) });
-
-    [TestCaseSource(nameof(CacheablePoliciesLearningOrNot))]
+    [TestCaseSource(typeof(EquivalenceCases), nameof(EquivalenceCases.CacheablePoliciesLearningOrNot))]
     public void Places_as_the_plain_scan_on_wide_mixed_and_labelled_nodes(string policy, bool learning)
     {
         for (var seed = 1; seed <= 12; seed++)
@@ -33,23 +24,14 @@ public sealed class BoundedPlacementEquivalenceTests
             var nodes = RandomNodes(random);
             var demands = RandomDemands(random, count: 200);
             var workload = learning ? null : TaskDistribution.FromDemands(demands);
-            var fast = new PlacementEngine(Build(policy, seed, workload, wrap: seed % 2 == 0)) { ScoreTreeMinClasses = seed % 3 == 0 ? int.MaxValue : 0 };
-            var plain = new PlacementEngine(Build(policy, seed, workload, wrap: seed % 2 == 0));
+            var fast = new PlacementEngine(EquivalenceCases.Build(policy, seed, workload, wrap: seed % 2 == 0)) { ScoreTreeMinClasses = seed % 3 == 0 ? int.MaxValue : 0 };
+            var plain = new PlacementEngine(EquivalenceCases.Build(policy, seed, workload, wrap: seed % 2 == 0));
             var index = new PlacementIndex(nodes);
             var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
             var placed = new List<Allocation>();
             for (var k = 0; k < demands.Count; k++)
             {
-                var demand = demands[k];
-                var got = fast.FindAllocation(demand, index);
-                var expected = plain.FindAllocation(demand, nodes);
-                Assert.That(got is null, Is.EqualTo(expected is null), $"{policy} seed {seed} job {k}: {demand}");
-                if (got is not null)
-                {
-                    Assert.That((got.NodeId, got.Gpus.ToArray()), Is.EqualTo((expected!.NodeId, expected.Gpus.ToArray())), $"{policy} seed {seed} job {k}: {demand}");
-                    byId[got.NodeId].Allocate(got);
-                    placed.Add(got);
-                }
+                EquivalenceCases.PlaceBoth(fast, plain, index, nodes, placed, demands[k], $"{policy} seed {seed} job {k}");
 
                 for (var ends = random.Next(3); ends > 0 && placed.Count > 0; ends--)
                 {
@@ -73,12 +55,7 @@ public sealed class BoundedPlacementEquivalenceTests
         }
     }
 
-    private static IEnumerable<TestCaseData> BoundingPoliciesLearningOrNot =>
-        PlacementPolicies.Names
-            .Where(p => PlacementPolicies.Create(p) is IScoreBounds { HasScoreBounds: true })
-            .SelectMany(p => new[] { new TestCaseData(p, false), new TestCaseData(p, true) });
-
-    [TestCaseSource(nameof(BoundingPoliciesLearningOrNot))]
+    [TestCaseSource(typeof(EquivalenceCases), nameof(EquivalenceCases.BoundingPoliciesLearningOrNot))]
     public void The_bound_holds_on_wide_and_mixed_nodes(string policy, bool learning)
     {
         var checkedScores = 0;
@@ -87,8 +64,6 @@ public sealed class BoundedPlacementEquivalenceTests
             var random = new Random(seed);
             var demands = RandomDemands(random, count: 60);
             var placement = PlacementPolicies.Create(policy, seed, learning ? null : TaskDistribution.FromDemands(demands));
-            var engine = new PlacementEngine(placement);
-            var bounds = (IScoreBounds)placement;
             var nodes = RandomNodes(random);
             foreach (var node in nodes)
             {
@@ -109,34 +84,10 @@ public sealed class BoundedPlacementEquivalenceTests
                 }
             }
 
-            foreach (var demand in demands)
-            {
-                ((ICacheableScores)placement).Prepare(demand);
-                foreach (var node in nodes)
-                {
-                    var verdict = engine.Explain(demand, [node]).Single();
-                    if (verdict.Rejection is not null)
-                    {
-                        continue;
-                    }
-
-                    var bound = bounds.Bound(demand, bounds.Measure(node), node.GpuFreeMilliTotal, node.GpuCapacityMilli);
-                    Assert.That(bound, Is.GreaterThanOrEqualTo(verdict.Score), $"{policy} seed {seed}: {demand.Resources} on {node.Id} ({node.Gpus.Count} GPUs)");
-                    checkedScores++;
-                }
-            }
+            checkedScores += EquivalenceCases.AssertBoundsHold(placement, demands, nodes, $"{policy} seed {seed}");
         }
 
         Assert.That(checkedScores, Is.GreaterThan(500));
-    }
-
-    // As the master builds it on even seeds: wrapped for affinity, some jobs with keys (scanned per node).
-    private static IPlacementPolicy Build(string policy, int seed, TaskDistribution? workload, bool wrap)
-    {
-        var inner = PlacementPolicies.Create(policy, seed, workload);
-        return wrap
-            ? new AffinityPlacementPolicy(inner, id => id.EndsWith('7') ? OneKey : NoKeys, node => node.EndsWith('3') ? CachedKeys : null)
-            : inner;
     }
 
     private static NodeState[] RandomNodes(Random random)

@@ -13,16 +13,7 @@ namespace Scheduler.Core.Tests.Placement;
 public sealed class ClassScoreTreePropertyTests
 {
     private static readonly string[] Models = ["A100", "T4", "V100"];
-    private static readonly IReadOnlyCollection<string> NoKeys = [];
-    private static readonly IReadOnlyCollection<string> OneKey = ["model-x"];
-    private static readonly IReadOnlySet<string> CachedKeys = new HashSet<string>(StringComparer.Ordinal) { "model-x" };
-
-    private static IEnumerable<TestCaseData> CacheablePoliciesLearningOrNot =>
-        PlacementPolicies.Names
-            .Where(p => PlacementPolicies.Create(p) is ICacheableScores { ScoresCacheable: true } and not IRandomTieBreak { TieBreak: not null })
-            .SelectMany(p => new[] { new TestCaseData(p, false), new TestCaseData(p, true) });
-
-    [TestCaseSource(nameof(CacheablePoliciesLearningOrNot))]
+    [TestCaseSource(typeof(EquivalenceCases), nameof(EquivalenceCases.CacheablePoliciesLearningOrNot))]
     public void Places_exactly_as_the_plain_scan_over_random_sequences_of_place_and_release(string policy, bool learning)
     {
         for (var seed = 1; seed <= 40; seed++)
@@ -34,23 +25,14 @@ public sealed class ClassScoreTreePropertyTests
 
             // Half the runs as the master builds it: wrapped for affinity, some jobs with keys (scanned per node).
             var wrap = seed % 2 == 0;
-            var fast = new PlacementEngine(Build(policy, seed, workload, wrap)) { ScoreTreeMinClasses = 0 };
-            var plain = new PlacementEngine(Build(policy, seed, workload, wrap));
+            var fast = new PlacementEngine(EquivalenceCases.Build(policy, seed, workload, wrap)) { ScoreTreeMinClasses = 0 };
+            var plain = new PlacementEngine(EquivalenceCases.Build(policy, seed, workload, wrap));
             var index = new PlacementIndex(nodes);
             var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
             var placed = new List<Allocation>();
             for (var k = 0; k < demands.Count; k++)
             {
-                var demand = demands[k];
-                var got = fast.FindAllocation(demand, index);
-                var expected = plain.FindAllocation(demand, nodes);
-                Assert.That(got is null, Is.EqualTo(expected is null), $"{policy} seed {seed} job {k}: {demand}");
-                if (got is not null)
-                {
-                    Assert.That((got.NodeId, got.Gpus.ToArray()), Is.EqualTo((expected!.NodeId, expected.Gpus.ToArray())), $"{policy} seed {seed} job {k}: {demand}");
-                    byId[got.NodeId].Allocate(got);
-                    placed.Add(got);
-                }
+                EquivalenceCases.PlaceBoth(fast, plain, index, nodes, placed, demands[k], $"{policy} seed {seed} job {k}");
 
                 Churn(random, nodes, byId, placed);
                 if (random.Next(150) == 0)
@@ -62,7 +44,7 @@ public sealed class ClassScoreTreePropertyTests
         }
     }
 
-    [TestCaseSource(nameof(CacheablePoliciesLearningOrNot))]
+    [TestCaseSource(typeof(EquivalenceCases), nameof(EquivalenceCases.CacheablePoliciesLearningOrNot))]
     public void A_shape_read_again_after_many_changes_places_as_the_plain_scan(string policy, bool learning)
     {
         var random = new Random(5);
@@ -108,14 +90,6 @@ public sealed class ClassScoreTreePropertyTests
                 }
             }
         }
-    }
-
-    private static IPlacementPolicy Build(string policy, int seed, TaskDistribution? workload, bool wrap)
-    {
-        var inner = PlacementPolicies.Create(policy, seed, workload);
-        return wrap
-            ? new AffinityPlacementPolicy(inner, id => id.EndsWith('7') ? OneKey : NoKeys, node => node.EndsWith('3') ? CachedKeys : null)
-            : inner;
     }
 
     private static void Churn(Random random, NodeState[] nodes, Dictionary<string, NodeState> byId, List<Allocation> placed)

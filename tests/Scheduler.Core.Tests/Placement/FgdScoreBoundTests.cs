@@ -14,18 +14,13 @@ public sealed class FgdScoreBoundTests
 {
     private static readonly string[] Models = ["A100", "T4", "V100"];
 
-    private static IEnumerable<TestCaseData> BoundingPolicies =>
-        PlacementPolicies.Names
-            .Where(p => PlacementPolicies.Create(p) is IScoreBounds { HasScoreBounds: true })
-            .SelectMany(p => new[] { new TestCaseData(p, false), new TestCaseData(p, true) });
-
     [Test]
     public void The_default_policy_gives_bounds()
     {
         Assert.That(PlacementPolicies.Create(PlacementPolicies.Default), Is.InstanceOf<IScoreBounds>().With.Property(nameof(IScoreBounds.HasScoreBounds)).True);
     }
 
-    [TestCaseSource(nameof(BoundingPolicies))]
+    [TestCaseSource(typeof(EquivalenceCases), nameof(EquivalenceCases.BoundingPoliciesLearningOrNot))]
     public void The_bound_is_never_below_the_best_score_of_the_node(string policy, bool learning)
     {
         var checkedScores = 0;
@@ -34,26 +29,8 @@ public sealed class FgdScoreBoundTests
             var random = new Random(seed);
             var demands = Enumerable.Range(0, 60).Select(k => RandomDemand(random, $"j{seed}-{k}")).ToList();
             var placement = PlacementPolicies.Create(policy, seed, learning ? null : TaskDistribution.FromDemands(demands));
-            var engine = new PlacementEngine(placement);
-            var bounds = (IScoreBounds)placement;
-            var cacheable = (ICacheableScores)placement;
             var nodes = Enumerable.Range(0, 12).Select(i => RandomNode(random, $"n{seed}-{i}")).ToArray();
-            foreach (var demand in demands)
-            {
-                cacheable.Prepare(demand);
-                foreach (var node in nodes)
-                {
-                    var verdict = engine.Explain(demand, [node]).Single();
-                    if (verdict.Rejection is not null)
-                    {
-                        continue;
-                    }
-
-                    var bound = bounds.Bound(demand, bounds.Measure(node), node.GpuFreeMilliTotal, node.GpuCapacityMilli);
-                    Assert.That(bound, Is.GreaterThanOrEqualTo(verdict.Score), $"{policy} seed {seed}: {demand.Resources} on {Describe(node)}");
-                    checkedScores++;
-                }
-            }
+            checkedScores += EquivalenceCases.AssertBoundsHold(placement, demands, nodes, $"{policy} seed {seed}");
         }
 
         Assert.That(checkedScores, Is.GreaterThan(1000), "too few feasible pairs to say anything");
@@ -94,7 +71,4 @@ public sealed class FgdScoreBoundTests
         IReadOnlyList<string> models = random.Next(3) == 0 ? [Models[random.Next(Models.Length)]] : [];
         return new JobDemand(id, request, models, new Dictionary<string, string>());
     }
-
-    private static string Describe(NodeState node) =>
-        $"cpu {node.CpuFree} memory {node.MemoryFree} gpus [{string.Join(' ', node.GpuFreeMilli.ToArray())}] models [{string.Join(' ', node.Gpus.Select(g => g.Model))}]";
 }
