@@ -21,6 +21,19 @@ public sealed class MasterTimingsTests
         Assert.That(phase.StoreWrite.Count, Is.Zero, "a series the scrape lacks reads as nothing observed");
     }
 
+    [Test]
+    public void A_histogram_that_started_again_in_the_window_counts_what_came_after_and_says_so()
+    {
+        var before = MasterTimings.Parse(Scrape(submits: 30, submitSum: 1.5, gcPause: 1, gcCollections: 2));
+        var after = MasterTimings.Parse(Scrape(submits: 8, submitSum: 0.4, gcPause: 1, gcCollections: 2));
+
+        var phase = after.Since(before).Submit;
+
+        Assert.That((phase.Restarted, phase.Count), Is.EqualTo((true, 8)), "not a negative count: the 8 observed since the restart");
+        Assert.That(phase.Mean, Is.EqualTo(0.05).Within(1e-9));
+        Assert.That(after.Since(after).Submit.Restarted, Is.False);
+    }
+
     private static string Scrape(int submits, double submitSum, double gcPause, double gcCollections) => string.Join('\n',
         "# TYPE scheduler_submit_duration_seconds histogram",
         $"scheduler_submit_duration_seconds_bucket{{call=\"submit\",le=\"0.05\"}} {submits / 2}",

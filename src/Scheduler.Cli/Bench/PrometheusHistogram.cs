@@ -8,6 +8,13 @@ namespace Scheduler.Cli.Bench;
 /// </summary>
 internal sealed record PrometheusHistogram(IReadOnlyList<(double UpperBound, double Count)> Buckets, double Sum, double Count)
 {
+    /// <summary>
+    /// True when the later scrape counted fewer observations than the earlier (the series started again:
+    /// the master restarted or made its instruments anew): <see cref="Since"/> then holds only what was
+    /// observed after the restart, as Prometheus' rate() reads a reset, so it covers less than the window.
+    /// </summary>
+    public bool Restarted { get; init; }
+
     public static readonly PrometheusHistogram Empty = new([], 0, 0);
 
     /// <summary>The series of <paramref name="name"/> (e.g. scheduler_loop_lag_seconds) summed over its labels.</summary>
@@ -55,11 +62,13 @@ internal sealed record PrometheusHistogram(IReadOnlyList<(double UpperBound, dou
         return new PrometheusHistogram(buckets.Select(b => (b.Key, b.Value)).ToArray(), sum, count);
     }
 
-    /// <summary>The observations made after <paramref name="earlier"/>.</summary>
-    public PrometheusHistogram Since(PrometheusHistogram earlier) => new(
-        Buckets.Select(b => (b.UpperBound, b.Count - earlier.Buckets.FirstOrDefault(e => e.UpperBound == b.UpperBound).Count)).ToArray(),
-        Sum - earlier.Sum,
-        Count - earlier.Count);
+    /// <summary>The observations made after <paramref name="earlier"/> (after the restart, where the series started again).</summary>
+    public PrometheusHistogram Since(PrometheusHistogram earlier) => Count < earlier.Count
+        ? this with { Restarted = true }
+        : new(
+            Buckets.Select(b => (b.UpperBound, b.Count - earlier.Buckets.FirstOrDefault(e => e.UpperBound == b.UpperBound).Count)).ToArray(),
+            Sum - earlier.Sum,
+            Count - earlier.Count);
 
     public double Mean => Count > 0 ? Sum / Count : 0;
 

@@ -88,7 +88,8 @@ internal static partial class FanInBench
 
         string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
         await output.WriteLineAsync($"master: {F(masterCores * 100)}% of one core, RSS {Mib(masterAfter?.RssBytes ?? 0)} MiB (max {Mib(maxRss)} MiB)");
-        await output.WriteLineAsync($"heartbeat processing lag (inbox -> published view, {lag.Count:F0} batches): mean {F(lag.Mean * 1000)} ms, p99 <= {F(lag.Quantile(0.99) * 1000)} ms");
+        await output.WriteLineAsync($"heartbeat processing lag (inbox -> published view, {lag.Count:F0} batches): mean {F(lag.Mean * 1000)} ms, p99 <= {F(lag.Quantile(0.99) * 1000)} ms"
+            + (lag.Restarted ? " (the master's lag histogram started again in the window: these count only the batches after that)" : ""));
         await output.WriteLineAsync($"flapping: {flapped} nodes suspect, dead or registered again in the window; fewest ready at once {minReady}/{nodes}");
         await output.WriteLineAsync($"simulation host (not the master): {F(workerCores * 100)}% of one core, {workerLogLines} log lines in the window");
         figures.Add("converged", true)
@@ -100,6 +101,7 @@ internal static partial class FanInBench
             .Add("lag_mean_ms", lag.Mean * 1000)
             .Add("lag_p99_ms", lag.Quantile(0.99) * 1000)
             .Add("lag_batches", (long)lag.Count)
+            .Add("lag_restarted", lag.Restarted)
             .Add("flapped_nodes", flapped)
             .Add("min_ready", minReady)
             .Add("sim_host_cpu_cores", workerCores)
