@@ -15,6 +15,7 @@ public sealed class EtcdCluster : IAsyncDisposable
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
     private readonly string _initialCluster;
     private readonly string _token;
+    private IReadOnlyList<string> _extraArgs = [];
 
     private EtcdCluster(string root, IReadOnlyList<EtcdMember> members, string token)
     {
@@ -35,14 +36,14 @@ public sealed class EtcdCluster : IAsyncDisposable
     /// Starts <paramref name="size"/> members and waits until each reports healthy. Without an
     /// etcd binary on PATH the test fails under CI and is ignored elsewhere, naming the package.
     /// </summary>
-    public static async Task<EtcdCluster> StartAsync(string name, int size = 1)
+    public static async Task<EtcdCluster> StartAsync(string name, int size = 1, IReadOnlyList<string>? extraArgs = null)
     {
         RequireEtcd();
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await TryStartAsync(name, size);
+                return await TryStartAsync(name, size, extraArgs ?? []);
             }
             catch (EtcdExitedException) when (attempt < 3)
             {
@@ -51,7 +52,7 @@ public sealed class EtcdCluster : IAsyncDisposable
         }
     }
 
-    private static async Task<EtcdCluster> TryStartAsync(string name, int size)
+    private static async Task<EtcdCluster> TryStartAsync(string name, int size, IReadOnlyList<string> extraArgs)
     {
         var root = Path.Combine(Path.GetTempPath(), "scheduler-tests", $"etcd-{name}-{Guid.NewGuid():N}"[..Math.Min(name.Length + 17, 60)]);
         Directory.CreateDirectory(root);
@@ -59,7 +60,7 @@ public sealed class EtcdCluster : IAsyncDisposable
         var members = Enumerable.Range(0, size)
             .Select(i => new EtcdMember($"m{i}", Path.Combine(root, $"m{i}"), ports[2 * i], ports[(2 * i) + 1]))
             .ToList();
-        var cluster = new EtcdCluster(root, members, Guid.NewGuid().ToString("N"));
+        var cluster = new EtcdCluster(root, members, Guid.NewGuid().ToString("N")) { _extraArgs = extraArgs };
         try
         {
             foreach (var member in members)
@@ -133,7 +134,7 @@ public sealed class EtcdCluster : IAsyncDisposable
             "--logger", "zap",
             "--log-level", "warn",
         };
-        member.Process = ManagedProcess.Start($"etcd {member.Name}", "etcd", args, member.LogPath);
+        member.Process = ManagedProcess.Start($"etcd {member.Name}", "etcd", [.. args, .. _extraArgs], member.LogPath);
     }
 
     private static async Task WaitHealthyAsync(EtcdMember member, TimeSpan timeout)

@@ -175,6 +175,9 @@ internal sealed partial class EtcdElection : ILeaderElection
     [LoggerMessage(4, LogLevel.Warning, "Leader lease {LeaseId} lost: {Reason}")]
     private partial void LogLeaseLost(long leaseId, string reason);
 
+    [LoggerMessage(6, LogLevel.Warning, "etcd serves no JSON gateway ({Detail}): the leader lease is renewed over gRPC, whose answers wait for the thread pool; run etcd with its gateway (the default) so a busy master keeps its lease")]
+    private partial void LogNoGateway(string detail);
+
     /// <summary>
     /// The lease behind a term. A thread of its own renews it every quarter of its TTL (blocking calls
     /// through <see cref="LeaseRenewer"/>, so neither the scheduling loop nor a backed-up thread pool
@@ -192,6 +195,7 @@ internal sealed partial class EtcdElection : ILeaderElection
         private readonly CancellationTokenSource _stop = new();
         private readonly TaskCompletionSource _keepAliveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly LeaseRenewer _renewer;
+        private bool _overGrpc;
         private long _validUntil;
 
         public EtcdLeaderLease(EtcdElection election, long id, TimeSpan ttl, long grantedAt)
@@ -281,6 +285,22 @@ internal sealed partial class EtcdElection : ILeaderElection
             }
         }
 
+        // One keep-alive round trip over gRPC, waited for on this thread (at most half the TTL).
+        private long RenewOverGrpc()
+        {
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            wait.CancelAfter(_ttl / 2);
+            using var call = new Lease.LeaseClient(_election._endpoints.Current).LeaseKeepAlive(cancellationToken: wait.Token);
+            return Task.Run(async () =>
+            {
+                await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = _id }, wait.Token);
+                await call.RequestStream.CompleteAsync();
+                return await call.ResponseStream.MoveNext(wait.Token)
+                    ? call.ResponseStream.Current.TTL
+                    : throw new RpcException(new Status(StatusCode.Unavailable, "keep-alive stream closed"));
+            }).GetAwaiter().GetResult();
+        }
+
         /// <summary>The keep-alive thread: renews every quarter of the TTL until stopped or the lease is lost.</summary>
         private void KeepAlive()
         {
@@ -299,11 +319,24 @@ internal sealed partial class EtcdElection : ILeaderElection
                     long ttl;
                     try
                     {
-                        ttl = _renewer.Renew(_id);
+                        ttl = _overGrpc ? RenewOverGrpc() : _renewer.Renew(_id);
                     }
-                    catch (HttpRequestException) when (!_stop.IsCancellationRequested)
+                    catch (HttpRequestException ex) when (LeaseRenewer.NoGateway(ex) && !_stop.IsCancellationRequested)
+                    {
+                        // No JSON gateway on this etcd: renew over gRPC instead, as before the renewal
+                        // thread (its answers are read on the thread pool, so a backed-up pool can delay them).
+                        _overGrpc = true;
+                        _election.LogNoGateway(ex.Message);
+                        continue;
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or RpcException or OperationCanceledException && !_stop.IsCancellationRequested)
                     {
                         // That member did not answer: the next call asks the next one, after a short breath.
+                        if (_overGrpc)
+                        {
+                            _election._endpoints.Rotate();
+                        }
+
                         _stop.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(50));
                         continue;
                     }
@@ -325,7 +358,7 @@ internal sealed partial class EtcdElection : ILeaderElection
                     _stop.Token.WaitHandle.WaitOne(interval);
                 }
             }
-            catch (ObjectDisposedException) when (_stop.IsCancellationRequested)
+            catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException && _stop.IsCancellationRequested)
             {
             }
             catch (Exception ex)

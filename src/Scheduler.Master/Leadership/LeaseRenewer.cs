@@ -58,12 +58,14 @@ internal sealed class LeaseRenewer : IDisposable
             request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
             using var response = _http.Send(request, HttpCompletionOption.ResponseContentRead);
             using var body = response.Content.ReadAsStream();
-            using var document = JsonDocument.Parse(body);
             if (!response.IsSuccessStatusCode)
             {
-                throw new HttpRequestException($"etcd at {url} answered {(int)response.StatusCode}: {document.RootElement}", null, response.StatusCode);
+                // Its status first: a member without the JSON gateway answers 404 with plain text.
+                using var reader = new StreamReader(body);
+                throw new HttpRequestException($"etcd at {url} answered {(int)response.StatusCode}: {reader.ReadToEnd().Trim()}", null, response.StatusCode);
             }
 
+            using var document = JsonDocument.Parse(body);
             return ParseTtl(document.RootElement);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or SocketException or JsonException or TaskCanceledException)
@@ -72,6 +74,13 @@ internal sealed class LeaseRenewer : IDisposable
             throw ex as HttpRequestException ?? new HttpRequestException($"etcd at {url} did not renew the lease: {ex.Message}", ex);
         }
     }
+
+    /// <summary>
+    /// True when <paramref name="error"/> says the member serves no JSON gateway at all (etcd run with
+    /// <c>--enable-grpc-gateway=false</c>, or a version that serves it elsewhere), as opposed to not answering.
+    /// </summary>
+    public static bool NoGateway(HttpRequestException error) =>
+        error.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotImplemented;
 
     /// <summary>The TTL of a keep-alive answer (<c>{"result":{"ID":"…","TTL":"2"}}</c>); absent means 0, a lease etcd no longer has.</summary>
     internal static long ParseTtl(JsonElement root)

@@ -4,7 +4,7 @@ using Scheduler.Tests.Common;
 namespace Scheduler.Master.Tests.Store;
 
 /// <summary>One real etcd member for a fixture's tests (stopped by PID afterwards), a raw client to it, and a fresh key prefix per test.</summary>
-public abstract class EtcdFixture(string name)
+public abstract class EtcdFixture(string name, params string[] etcdArgs)
 {
     protected EtcdCluster Etcd { get; private set; } = null!;
 
@@ -18,7 +18,7 @@ public abstract class EtcdFixture(string name)
     [OneTimeSetUp]
     public async Task StartEtcd()
     {
-        Etcd = await EtcdCluster.StartAsync(name);
+        Etcd = await EtcdCluster.StartAsync(name, extraArgs: etcdArgs);
         Client = new EtcdClient(Etcd.Endpoints);
     }
 

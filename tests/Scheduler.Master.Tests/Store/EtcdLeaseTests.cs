@@ -62,3 +62,34 @@ public sealed class EtcdLeaseTests() : EtcdFixture("lease")
         }
     }
 }
+
+/// <summary>
+/// An etcd run without its JSON gateway (<c>--enable-grpc-gateway=false</c>) answers the renewal thread's
+/// calls with 404: the lease is then renewed over gRPC, as before that thread, instead of lapsing and
+/// leaving the cluster without a leader.
+/// </summary>
+[TestFixture]
+[CancelAfter(120_000)]
+[NonParallelizable]
+public sealed class EtcdLeaseWithoutGatewayTests() : EtcdFixture("lease-nogw", "--enable-grpc-gateway=false")
+{
+    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(3);
+
+    [Test]
+    public async Task Without_the_json_gateway_the_lease_is_renewed_over_grpc()
+    {
+        await using var election = new EtcdElection(
+            new ElectionOptions { Endpoints = Etcd.Endpoints, Prefix = Prefix, MasterId = "m1", LeaseTtl = Ttl, CallTimeout = TimeSpan.FromSeconds(5) },
+            () => "127.0.0.1:1",
+            NullLogger<EtcdElection>.Instance);
+        await using var lease = await election.CampaignAsync(Token);
+
+        // What is asserted is that the lease outlives four TTLs, so the test waits them out.
+        await Task.Delay(Ttl * 4, Token);
+
+        Assert.That(lease.Lost.IsCancellationRequested, Is.False, "the term would have ended");
+        Assert.That(lease.IsValid, Is.True, "renewed within its TTL");
+        var key = await Client.GetAsync(election.LeaderKey, cancellationToken: Token);
+        Assert.That(key.Kvs, Has.Count.EqualTo(1), "etcd still holds the leader key on the lease");
+    }
+}
