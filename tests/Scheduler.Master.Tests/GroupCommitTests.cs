@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Scheduler.Contracts.V1;
 using Scheduler.Master.Store;
+using Scheduler.Master.Workers;
 
 namespace Scheduler.Master.Tests;
 
@@ -192,15 +193,22 @@ public sealed class GroupCommitTests
         Assert.That(harness.Store.Jobs[job.Id].State, Is.EqualTo(JobState.Succeeded), "stored before it was acknowledged");
     }
 
-    [Test]
-    public async Task Cancels_arriving_in_one_batch_are_stored_in_one_write_and_a_running_job_is_stopped_after_it()
+    // A one-GPU node whose worker reported its one job running.
+    private static async Task<(WorkerSession Session, Job Running)> OneRunningJobAsync(LoopHarness harness)
     {
-        await using var harness = await LoopHarness.StartAsync();
         var session = await harness.ConnectAsync("n1", gpus: 1);
         var running = await harness.SubmitAsync("running", gpus: 1);
         await harness.SettleAsync();
         LoopHarness.Drain(session);
         harness.Report(session, running.Id, 1, AgentState.Running);
+        return (session, running);
+    }
+
+    [Test]
+    public async Task Cancels_arriving_in_one_batch_are_stored_in_one_write_and_a_running_job_is_stopped_after_it()
+    {
+        await using var harness = await LoopHarness.StartAsync();
+        var (session, running) = await OneRunningJobAsync(harness);
         var pending = new List<Job>();
         for (var i = 0; i < 20; i++)
         {
@@ -235,11 +243,7 @@ public sealed class GroupCommitTests
     public async Task A_cancel_whose_group_write_fails_is_answered_with_the_error_and_changes_nothing()
     {
         await using var harness = await LoopHarness.StartAsync();
-        var session = await harness.ConnectAsync("n1", gpus: 1);
-        var running = await harness.SubmitAsync("running", gpus: 1);
-        await harness.SettleAsync();
-        LoopHarness.Drain(session);
-        harness.Report(session, running.Id, 1, AgentState.Running);
+        var (session, running) = await OneRunningJobAsync(harness);
         var pending = await harness.SubmitAsync("pending", gpus: 1);
         await harness.SettleAsync();
         harness.Store.FailJobWrites = records => records.Any(j => j.State == JobState.Cancelled);

@@ -1,4 +1,6 @@
 using dotnet_etcd;
+using Microsoft.Extensions.Logging.Abstractions;
+using Scheduler.Master.Leadership;
 using Scheduler.Tests.Common;
 
 namespace Scheduler.Master.Tests.Store;
@@ -34,4 +36,10 @@ public abstract class EtcdFixture(string name, params string[] etcdArgs)
 
     [SetUp]
     public void NewPrefix() => Prefix = $"/{name}-{Guid.NewGuid():N}/";
+
+    /// <summary>An election of master m1 on this fixture's etcd under this test's prefix.</summary>
+    private protected EtcdElection NewElection(TimeSpan leaseTtl) => new(
+        new ElectionOptions { Endpoints = Etcd.Endpoints, Prefix = Prefix, MasterId = "m1", LeaseTtl = leaseTtl, CallTimeout = TimeSpan.FromSeconds(5) },
+        () => "127.0.0.1:1",
+        NullLogger<EtcdElection>.Instance);
 }

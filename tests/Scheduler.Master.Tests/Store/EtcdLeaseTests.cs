@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Scheduler.Master.Leadership;
 
 namespace Scheduler.Master.Tests.Store;
 
@@ -18,10 +16,7 @@ public sealed class EtcdLeaseTests() : EtcdFixture("lease")
     [Test]
     public async Task The_lease_is_renewed_while_every_thread_pool_thread_is_blocked()
     {
-        await using var election = new EtcdElection(
-            new ElectionOptions { Endpoints = Etcd.Endpoints, Prefix = Prefix, MasterId = "m1", LeaseTtl = Ttl, CallTimeout = TimeSpan.FromSeconds(5) },
-            () => "127.0.0.1:1",
-            NullLogger<EtcdElection>.Instance);
+        await using var election = NewElection(Ttl);
         await using var lease = await election.CampaignAsync(Token);
 
         // Four TTLs with no pool thread free: a renewal that needs one (a gRPC stream's reader, a pool
@@ -78,10 +73,7 @@ public sealed class EtcdLeaseWithoutGatewayTests() : EtcdFixture("lease-nogw", "
     [Test]
     public async Task Without_the_json_gateway_the_lease_is_renewed_over_grpc()
     {
-        await using var election = new EtcdElection(
-            new ElectionOptions { Endpoints = Etcd.Endpoints, Prefix = Prefix, MasterId = "m1", LeaseTtl = Ttl, CallTimeout = TimeSpan.FromSeconds(5) },
-            () => "127.0.0.1:1",
-            NullLogger<EtcdElection>.Instance);
+        await using var election = NewElection(Ttl);
         await using var lease = await election.CampaignAsync(Token);
 
         // What is asserted is that the lease outlives four TTLs, so the test waits them out.
