@@ -1,4 +1,3 @@
-
 namespace Scheduler.Master.Tests.Store;
 
 /// <summary>
