@@ -156,6 +156,12 @@ public sealed class NodeState
     /// <summary>What is allocated here, by job id.</summary>
     public IReadOnlyDictionary<string, Allocation> Allocations => _allocations;
 
+    /// <summary>
+    /// Grows by one with every allocation recorded or released: a reader that keeps something derived from
+    /// <see cref="Allocations"/> knows it is still current while this has not moved.
+    /// </summary>
+    public long AllocationsVersion { get; private set; }
+
     /// <summary>Number of GPUs with nothing allocated.</summary>
     public int IdleGpuCount
     {
@@ -269,6 +275,7 @@ public sealed class NodeState
         }
 
         _allocations.Add(allocation.JobId, allocation);
+        AllocationsVersion++;
         Index?.OnChanged(this);
     }
 
@@ -288,6 +295,7 @@ public sealed class NodeState
             GpuFreeMilliTotal += share.Milli;
         }
 
+        AllocationsVersion++;
         Index?.OnChanged(this);
         return true;
     }

@@ -1,4 +1,5 @@
 using Scheduler.Core.Cluster;
+using Scheduler.Core.Fairness;
 using Scheduler.Core.Placement;
 using Scheduler.Core.Preemption;
 
@@ -59,7 +60,20 @@ public sealed class SchedulingCycle
         IReadOnlyCollection<QueuedJob> waiting,
         IReadOnlyDictionary<string, NodeState> nodes,
         DateTimeOffset now,
-        IReadOnlyDictionary<string, RunningJob> running)
+        IReadOnlyDictionary<string, RunningJob> running) => Run(waiting, nodes, now, running, usage: null);
+
+    /// <summary>
+    /// As above, with each tenant's usage already summed by the caller: what the allocations on
+    /// <paramref name="nodes"/> whose job has an entry in <paramref name="running"/> hold, per tenant (a
+    /// caller that keeps it up to date as allocations change spares the pass a walk over every
+    /// allocation). Null: the pass sums it itself.
+    /// </summary>
+    public IReadOnlyList<SchedulingDecision> Run(
+        IReadOnlyCollection<QueuedJob> waiting,
+        IReadOnlyDictionary<string, NodeState> nodes,
+        DateTimeOffset now,
+        IReadOnlyDictionary<string, RunningJob> running,
+        IReadOnlyDictionary<string, ResourceTotals>? usage)
     {
         if (waiting.Count == 0)
         {
@@ -76,7 +90,7 @@ public sealed class SchedulingCycle
         var gangs = waiting.Any(j => j.GangId is not null);
         _gangShortfalls.BeginPass(_index.NodeArray, gangs);
         var pass = new SchedulingPass(_engine, _options, _planner, nodes, _index, now, running, _shapes, _gangShortfalls);
-        var decisions = pass.Run(_queuePolicy, waiting);
+        var decisions = pass.Run(_queuePolicy, waiting, usage);
         _gangShortfalls.EndPass(_index.NodeArray, gangs);
         return decisions;
     }

@@ -60,15 +60,25 @@ internal sealed class SchedulingPass
         _gangs = new GangPlanner(_ordered, new GangSteps(FindOn, DoesNotDelayReservation, Commit, Uncommit));
     }
 
-    public List<SchedulingDecision> Run(IQueuePolicy policy, IReadOnlyCollection<QueuedJob> waiting)
+    public List<SchedulingDecision> Run(IQueuePolicy policy, IReadOnlyCollection<QueuedJob> waiting, IReadOnlyDictionary<string, ResourceTotals>? usage)
     {
-        foreach (var node in _ordered)
+        if (usage is not null)
         {
-            foreach (var allocation in node.Allocations.Values)
+            foreach (var (tenant, held) in usage)
             {
-                if (_running.TryGetValue(allocation.JobId, out var job))
+                _usage[tenant] = held;
+            }
+        }
+        else
+        {
+            foreach (var node in _ordered)
+            {
+                foreach (var allocation in node.Allocations.Values)
                 {
-                    _usage[job.Tenant] = _usage.GetValueOrDefault(job.Tenant) + ResourceTotals.Of(allocation.Resources);
+                    if (_running.TryGetValue(allocation.JobId, out var job))
+                    {
+                        _usage[job.Tenant] = _usage.GetValueOrDefault(job.Tenant) + ResourceTotals.Of(allocation.Resources);
+                    }
                 }
             }
         }

@@ -67,6 +67,7 @@ internal sealed partial class SchedulerLoop
         }
 
         _feed.Remove(expired);
+        _running.JobsForgotten();
         LogCompacted(expired.Count, retention);
     }
 

@@ -47,6 +47,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
     private readonly QueueEntries _queueEntries = new();
     private readonly NodeStates _nodeStates;
+    private readonly RunningJobs _running;
     private readonly List<JobWatcher> _watchers = [];
     private readonly JobFeed _feed = new();
     private readonly LogRequests _logRequests = new();
@@ -66,7 +67,6 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly PendingEvictions _evictions = new();
     private DateTimeOffset _lastPass;
     private long _lastLagTicks;
-    private int _runningCapacity;
 
     public SchedulerLoop(
         IStateStore store,
@@ -80,6 +80,11 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _term = term;
         _inbox = new EventInbox(options.Value.MaxPendingSubmits);
         _nodeStates = new NodeStates(_nodes);
+        _running = new RunningJobs(_nodes, JobOfAllocation, TenantOf, Describe)
+        {
+            // Tests turn this on: every pass checks the table kept per change against one built from every allocation.
+            Verify = Environment.GetEnvironmentVariable("SCHEDULER_CHECK_INVARIANTS") == "1",
+        };
         _commands = new WorkerCommands(term, options.Value, () => _epoch, logger);
         // The moment a stop begins, before the server drains its calls: a stopping master must not
         // dispatch while a successor may already be starting on the same jobs.
@@ -627,31 +632,10 @@ internal sealed partial class SchedulerLoop : BackgroundService
             waiting.AddRange(_queueEntries.For(_jobs[id], QueuedOf));
         }
 
-        // What holds capacity now: backfill needs expected ends, fair share and quotas need usage.
-        var running = new Dictionary<string, RunningJob>(_runningCapacity, StringComparer.Ordinal);
-        foreach (var node in _nodes.Values)
-        {
-            // The nodes' allocations, not the whole job history: a pass costs what is running.
-            foreach (var id in node.State.Allocations.Keys)
-            {
-                if (JobOfAllocation(id) is not { } job)
-                {
-                    continue;
-                }
-
-                // A gang replica is never a preemption victim: evicting one would stop the whole gang.
-                running[id] = new RunningJob(id, TenantOf(job), job.Priority, job.StartedAt ?? job.UpdatedAt)
-                {
-                    RuntimeEstimate = EstimateOf(job),
-                    Checkpointable = job.Spec.Checkpointable,
-                    GangId = job.IsGang ? job.Id : null,
-                };
-            }
-        }
-
-        // Sized as the last pass's, so it is not regrown from empty: filling it was 13% of a pass over thousands of allocations (dotnet-trace, bench e2e).
-        _runningCapacity = running.Count;
-        var decisions = _cycle.Run(waiting, _nodeStates, now, running);
+        // What holds capacity now: backfill needs expected ends, fair share and quotas need usage. Summed
+        // again only where allocations changed since the last pass.
+        _running.Refresh();
+        var decisions = _cycle.Run(waiting, _nodeStates, now, _running, _running.Usage);
         var decided = _time.GetUtcNow();
         _lastReservation = decisions.Select(d => d.Reservation).FirstOrDefault(r => r is not null);
         var placed = new List<JobRecord>();
@@ -817,6 +801,15 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
     }
+
+    /// <summary>A job holding allocation <paramref name="allocationId"/>, as the pass reads it; a gang replica is never a preemption victim alone (evicting one stops the whole gang).</summary>
+    private static RunningJob Describe(JobRecord job, string allocationId) =>
+        new(allocationId, TenantOf(job), job.Priority, job.StartedAt ?? job.UpdatedAt)
+        {
+            RuntimeEstimate = EstimateOf(job),
+            Checkpointable = job.Spec.Checkpointable,
+            GangId = job.IsGang ? job.Id : null,
+        };
 
     private static string TenantOf(JobRecord job) => job.Spec.Tenant.Length == 0 ? "default" : job.Spec.Tenant;
 
