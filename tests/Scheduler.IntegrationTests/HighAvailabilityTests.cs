@@ -114,7 +114,8 @@ public sealed class HighAvailabilityTests
     [Test]
     public async Task Leader_frozen_past_its_lease_is_replaced_and_after_thawing_neither_dispatches_nor_leads()
     {
-        var (cluster, api) = await StartAsync("freeze-leader");
+        // Dispatches are logged at debug level: counted below.
+        var (cluster, api) = await StartAsync("freeze-leader", extraMasterArgs: ["--Logging:LogLevel:Scheduler.Master.Scheduling.WorkerCommands=Debug"]);
         var ledger = new AgentLedger(cluster.Root);
         var w1 = cluster.StartWorker("w1", cpuMillis: 1000);
         var leader = await api.WaitForLeaderWithReadyNodesAsync("w1");
@@ -472,9 +473,9 @@ public sealed class HighAvailabilityTests
         TestContext.Out.WriteLine($"after the failover: {done.LastMigration?.Phase ?? "no migration recorded"} on {done.NodeId}, attempt {done.Attempt}");
     }
 
-    private async Task<(HaCluster Cluster, HaClusterApi Api)> StartAsync(string name, int etcdMembers = 1, HaTimings? timings = null)
+    private async Task<(HaCluster Cluster, HaClusterApi Api)> StartAsync(string name, int etcdMembers = 1, HaTimings? timings = null, IReadOnlyList<string>? extraMasterArgs = null)
     {
-        _cluster = await HaCluster.StartAsync(name, etcdMembers, timings: timings);
+        _cluster = await HaCluster.StartAsync(name, etcdMembers, timings: timings, extraMasterArgs: extraMasterArgs);
         _api = new HaClusterApi(_cluster);
         return (_cluster, _api);
     }

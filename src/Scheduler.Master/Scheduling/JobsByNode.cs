@@ -15,13 +15,22 @@ internal sealed class JobsByNode
     /// <summary>Moves the job from the nodes <paramref name="before"/> held to those <paramref name="after"/> holds.</summary>
     public void Update(JobRecord? before, JobRecord? after)
     {
+        if (before is { IsGang: false } && after is { IsGang: false } &&
+            before.HoldsAllocation == after.HoldsAllocation && string.Equals(before.NodeId, after.NodeId, StringComparison.Ordinal))
+        {
+            // Most changes (started, exit reported) leave a job where it was.
+            return;
+        }
+
         if (before is not null)
         {
             foreach (var node in NodesOf(before))
             {
-                if (_byNode.TryGetValue(node, out var ids) && ids.Remove(before.Id) && ids.Count == 0)
+                // An emptied set stays: nodes are few and come back, and making one again for each
+                // node's next job was most of this index's cost (dotnet-trace, bench e2e).
+                if (_byNode.TryGetValue(node, out var ids))
                 {
-                    _byNode.Remove(node);
+                    ids.Remove(before.Id);
                 }
             }
         }

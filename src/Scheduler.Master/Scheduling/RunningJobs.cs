@@ -33,6 +33,9 @@ internal sealed class RunningJobs : IReadOnlyDictionary<string, RunningJob>
     private readonly Dictionary<string, int> _holders = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ResourceTotals> _usage = new(StringComparer.Ordinal);
 
+    // What the pass was last told of each allocation's job, and from which record: made again only once the record changed.
+    private readonly Dictionary<string, (JobRecord Job, RunningJob Running)> _described = new(StringComparer.Ordinal);
+
     // Allocations counted in each tenant's usage: a tenant leaves the usage when its last one goes, as
     // in a sum over every allocation (an allocation of nothing still makes its tenant present).
     private readonly Dictionary<string, int> _counted = new(StringComparer.Ordinal);
@@ -110,6 +113,7 @@ internal sealed class RunningJobs : IReadOnlyDictionary<string, RunningJob>
             if (--_holders[id] == 0)
             {
                 _holders.Remove(id);
+                _described.Remove(id);
             }
         }
 
@@ -210,7 +214,7 @@ internal sealed class RunningJobs : IReadOnlyDictionary<string, RunningJob>
     {
         if (_holders.ContainsKey(key) && _jobOf(key) is { } job)
         {
-            value = _describe(job, key);
+            value = Describe(job, key);
             return true;
         }
 
@@ -224,12 +228,26 @@ internal sealed class RunningJobs : IReadOnlyDictionary<string, RunningJob>
         {
             if (_jobOf(id) is { } job)
             {
-                yield return new KeyValuePair<string, RunningJob>(id, _describe(job, id));
+                yield return new KeyValuePair<string, RunningJob>(id, Describe(job, id));
             }
         }
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private RunningJob Describe(JobRecord job, string allocationId)
+    {
+        // Records are immutable: the same record describes the same running job. Backfill asks for
+        // every allocation's end at each pass that reserves, so this is asked thousands of times a pass.
+        if (_described.TryGetValue(allocationId, out var known) && ReferenceEquals(known.Job, job))
+        {
+            return known.Running;
+        }
+
+        var running = _describe(job, allocationId);
+        _described[allocationId] = (job, running);
+        return running;
+    }
 
     private sealed class Seen
     {

@@ -376,7 +376,7 @@ internal sealed partial class SchedulerLoop
         if (next.IsTerminal && !next.HoldsAllocation && previous.HoldsAllocation)
         {
             _metrics.Finished(next.State.ToString());
-            LogFinished(next.Id, next.Attempt, next.State.ToString(), next.ExitCode ?? -1);
+            LogFinished(next);
         }
 
         if (JobTransitions.PhaseOf(previous) is JobPhase.Assigned or JobPhase.Running

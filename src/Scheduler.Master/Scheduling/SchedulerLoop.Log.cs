@@ -1,3 +1,6 @@
+using Scheduler.Contracts.V1;
+using Scheduler.Master.Store;
+
 namespace Scheduler.Master.Scheduling;
 
 internal sealed partial class SchedulerLoop
@@ -5,11 +8,18 @@ internal sealed partial class SchedulerLoop
     [LoggerMessage(1, LogLevel.Information, "Leader term {Epoch} loaded {Jobs} jobs and {Nodes} nodes from the {Store} store")]
     private partial void LogLoaded(long epoch, int jobs, int nodes, string store);
 
-    [LoggerMessage(2, LogLevel.Information, "Job {JobId} submitted (request {RequestId}, priority {Priority})")]
+    // Per job lines are at debug level: at thousands of jobs a second, formatting and writing them was about
+    // a tenth of the loop (dotnet-trace of bench e2e); a job's history is in `schedctl jobs`/`describe`, and
+    // a failed attempt still gets an information line.
+    [LoggerMessage(2, LogLevel.Debug, "Job {JobId} submitted (request {RequestId}, priority {Priority})")]
     private partial void LogSubmitted(string jobId, string requestId, int priority);
 
-    [LoggerMessage(4, LogLevel.Information, "Job {JobId} attempt {Attempt} finished {State} (exit {ExitCode})")]
-    private partial void LogFinished(string jobId, int attempt, string state, int exitCode);
+    [LoggerMessage(EventId = 4, Message = "Job {JobId} attempt {Attempt} finished {State} (exit {ExitCode})")]
+    private partial void LogFinished(LogLevel level, string jobId, int attempt, JobState state, int exitCode);
+
+    /// <summary>A failed attempt at information level, one that succeeded or was cancelled at debug level.</summary>
+    private void LogFinished(JobRecord job) =>
+        LogFinished(job.State is JobState.Succeeded or JobState.Cancelled ? LogLevel.Debug : LogLevel.Information, job.Id, job.Attempt, job.State, job.ExitCode ?? -1);
 
     [LoggerMessage(5, LogLevel.Warning, "Job {JobId} attempt {Attempt} on {NodeId} requeued: {Why}")]
     private partial void LogRequeue(string jobId, int attempt, string nodeId, string why);

@@ -519,7 +519,7 @@ internal sealed partial class SchedulerLoop
             if (next.IsTerminal)
             {
                 _metrics.Finished(next.State.ToString());
-                LogFinished(next.Id, next.Attempt, next.State.ToString(), next.ExitCode ?? -1);
+                LogFinished(next);
             }
 
             _commands.Send(entry, new MasterCommand { AckExit = new AckExit { JobId = agent.JobId, Attempt = agent.Attempt } });

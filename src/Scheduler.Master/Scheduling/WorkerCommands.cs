@@ -88,7 +88,8 @@ internal sealed partial class WorkerCommands(LeaderTerm term, MasterOptions opti
         }
     }
 
-    [LoggerMessage(3, LogLevel.Information, "Job {JobId} attempt {Attempt} dispatched to {NodeId} (epoch {Epoch})")]
+    // Debug: one line per start was most of what dispatching cost the loop (see SchedulerLoop.Log.cs).
+    [LoggerMessage(3, LogLevel.Debug, "Job {JobId} attempt {Attempt} dispatched to {NodeId} (epoch {Epoch})")]
     private partial void LogDispatch(string jobId, int attempt, string nodeId, long epoch);
 
     [LoggerMessage(12, LogLevel.Warning, "Node {NodeId} is not reading its commands; its stream is cut")]
