@@ -63,7 +63,7 @@ internal sealed partial class WorkerService : BackgroundService
         var (firstUid, lastUid, _) = AgentUidPool.ParseRange(_options.AgentUidRange);
 
         // One pool for every node this process hosts (--simulate), so no two of its agents share an id.
-        using var uids = perAgent ? new AgentUidPool(firstUid, lastUid, AgentUidPool.HostLockDirectory, AgentUidPool.HostHasProcessesOf) : null;
+        using var uids = perAgent ? new AgentUidPool(firstUid, lastUid, AgentUidPool.HostLockDirectory, AgentUidPool.HostUsersIn) : null;
         if (perAgent)
         {
             foreach (var (nodeId, dataDir) in nodes)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using Scheduler.Contracts.V1;
 using Scheduler.Worker.Agents;
 using Scheduler.Worker.Checkpoints;
@@ -99,7 +100,7 @@ public sealed class AgentUserTests
     public void An_id_is_reused_only_after_its_agent_returned_it_and_no_process_runs_as_it()
     {
         var running = new HashSet<uint>();
-        using var pool = new AgentUidPool(100, 101, Path.Combine(_dir, "uid-locks"), running.Contains);
+        using var pool = new AgentUidPool(100, 101, Path.Combine(_dir, "uid-locks"), (_, _) => running.ToHashSet());
         var a = pool.Acquire(new AgentKey("a", 1));
         var b = pool.Acquire(new AgentKey("b", 1));
 
@@ -116,11 +117,45 @@ public sealed class AgentUserTests
     }
 
     [Test]
+    public void Starts_in_quick_succession_share_one_scan_of_the_host_s_processes_and_a_returned_id_waits_for_a_newer_one()
+    {
+        var time = new FakeTimeProvider();
+        var running = new HashSet<uint>();
+        using var pool = new AgentUidPool(100, 102, Path.Combine(_dir, "uid-locks"), (_, _) => running.ToHashSet(), time);
+
+        var a = pool.Acquire(new AgentKey("a", 1));
+        pool.Acquire(new AgentKey("b", 1));
+        pool.Acquire(new AgentKey("c", 1));
+        Assert.That(pool.Scans, Is.EqualTo(1), "the later starts used the first's scan");
+
+        // a's agent left a process behind as its id, and a is given back: the scan, older than that, does
+        // not show the process, so the id is not handed out on it; a fresh scan, taken before refusing, does.
+        running.Add(a.Uid);
+        pool.Release(new AgentKey("a", 1));
+        Assert.Throws<AgentStartException>(() => pool.Acquire(new AgentKey("d", 1)));
+        Assert.That(pool.Scans, Is.EqualTo(2), "one fresh scan before refusing");
+
+        // The process has gone: once the scan is old, the next start takes a fresh one and gets the id.
+        running.Clear();
+        time.Advance(AgentUidPool.ScanMaxAge);
+        Assert.That(pool.Acquire(new AgentKey("d", 1)).Uid, Is.EqualTo(a.Uid));
+        Assert.That(pool.Scans, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void The_host_scan_finds_the_ids_of_running_processes_within_the_range()
+    {
+        var self = Scheduler.Worker.Agents.Posix.EffectiveUserId;
+        Assert.That(AgentUidPool.HostUsersIn(self, self), Is.EquivalentTo(new[] { self }), "this test runs as its own id");
+        Assert.That(AgentUidPool.HostUsersIn(4_000_000_000, 4_000_000_010), Is.Empty);
+    }
+
+    [Test]
     public void Two_pools_on_one_host_never_hand_out_the_same_id_at_once()
     {
         var locks = Path.Combine(_dir, "uid-locks");
-        using var first = new AgentUidPool(100, 101, locks, _ => false);
-        using var second = new AgentUidPool(100, 101, locks, _ => false);
+        using var first = new AgentUidPool(100, 101, locks, (_, _) => new HashSet<uint>());
+        using var second = new AgentUidPool(100, 101, locks, (_, _) => new HashSet<uint>());
 
         var a = first.Acquire(new AgentKey("a", 1));
         var b = second.Acquire(new AgentKey("b", 1));
@@ -253,7 +288,7 @@ public sealed class AgentUserTests
     public async Task As_root_an_id_goes_back_to_the_pool_only_after_everything_it_could_read_is_the_worker_s_again()
     {
         RequireRoot();
-        using var pool = new AgentUidPool(2_100_000, 2_100_001, Path.Combine(_dir, "uid-locks"), AgentUidPool.HostHasProcessesOf);
+        using var pool = new AgentUidPool(2_100_000, 2_100_001, Path.Combine(_dir, "uid-locks"), AgentUidPool.HostUsersIn);
         _supervisor = new AgentSupervisor(_dir, "node-1", _launcher, TimeProvider.System, NullLogger.Instance, uids: pool);
         _supervisor.Changed += s => _events.Writer.TryWrite(s);
         var restore = Path.Combine(_dir, "restore", "from");

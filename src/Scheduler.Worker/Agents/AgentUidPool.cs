@@ -9,6 +9,24 @@ namespace Scheduler.Worker.Agents;
 /// and the master has recorded it; it is handed out again only when no process of the host runs as
 /// it and no other worker on the host holds it (a lock file per id, held while the agent lives).
 /// </summary>
+/// <remarks>
+/// Which ids the host's processes run as is read from /proc once per <see cref="ScanMaxAge"/> (and again
+/// before refusing a start), not once per start: scanning every process's status for each start, under the
+/// pool's lock on the thread reading the master's commands, was a third of a worker process's CPU when
+/// it started agents by the hundred (dotnet-trace of the simulation host in bench e2e) and held back its
+/// heartbeats. An older scan is safe: no process can take an id this pool has not handed out since (only
+/// root can, and other workers hold the id's lock file), and an id given back since the scan is not
+/// handed out again until a scan taken after its return shows no process left running as it.
+/// </remarks>
+/// <remarks>
+/// Which ids the host's processes run as is read from /proc once per <see cref="ScanMaxAge"/> (and again
+/// before refusing a start), not once per start: scanning every process's status for each start, under the
+/// pool's lock on the thread reading the master's commands, was a third of a worker process's CPU when
+/// it started agents by the hundred (dotnet-trace of the simulation host in bench e2e) and held back its
+/// heartbeats. An older scan is safe: no process can take an id this pool has not handed out since (only
+/// root can, and other workers hold the id's lock file), and an id given back since the scan is not
+/// handed out again until a scan taken after its return shows no process left running as it.
+/// </remarks>
 internal sealed class AgentUidPool : IDisposable
 {
     /// <summary>The default range: above any distribution's users and below the 32-bit "nobody" ids.</summary>
@@ -16,20 +34,33 @@ internal sealed class AgentUidPool : IDisposable
 
     private readonly Lock _lock = new();
     private readonly Dictionary<AgentKey, Claim> _held = [];
+    private readonly HashSet<uint> _heldIds = [];
+    private readonly HashSet<uint> _returnedSinceScan = [];
     private readonly uint _first;
     private readonly uint _last;
     private readonly string _lockDirectory;
-    private readonly Func<uint, bool> _hasProcesses;
+    private readonly Func<uint, uint, IReadOnlySet<uint>> _usersIn;
+    private readonly TimeProvider _time;
+    private IReadOnlySet<uint>? _inUse;
+    private long _scannedAt;
     private uint _next;
 
-    public AgentUidPool(uint first, uint last, string lockDirectory, Func<uint, bool> hasProcesses)
+    /// <param name="usersIn">The ids from the first to the last argument that some process of the host runs as (<see cref="HostUsersIn"/>).</param>
+    public AgentUidPool(uint first, uint last, string lockDirectory, Func<uint, uint, IReadOnlySet<uint>> usersIn, TimeProvider? time = null)
     {
         _first = first;
         _last = last;
         _next = first;
         _lockDirectory = lockDirectory;
-        _hasProcesses = hasProcesses;
+        _usersIn = usersIn;
+        _time = time ?? TimeProvider.System;
     }
+
+    /// <summary>How long a scan of the host's processes is used before it is taken again.</summary>
+    public static TimeSpan ScanMaxAge { get; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Scans of the host's processes so far.</summary>
+    public int Scans { get; private set; }
 
     /// <summary>The folder where the worker processes of a host claim ids: one lock file per id.</summary>
     public static string HostLockDirectory =>
@@ -74,23 +105,57 @@ internal sealed class AgentUidPool : IDisposable
             }
 
             Directory.CreateDirectory(_lockDirectory);
-            var count = (ulong)_last - _first + 1;
-            for (ulong tried = 0; tried < count; tried++)
+
+            // First on the last scan if it is recent; before refusing, on a fresh one.
+            var fresh = _inUse is null || _time.GetElapsedTime(_scannedAt) >= ScanMaxAge;
+            for (var pass = 0; pass < 2; pass++, fresh = true)
             {
-                var uid = _next;
-                _next = _next == _last ? _first : _next + 1;
-                if (_held.Values.Any(c => c.User.Uid == uid) || _hasProcesses(uid) || TryClaim(uid) is not { } file)
+                if (fresh)
                 {
-                    continue;
+                    Scan();
                 }
 
-                var user = new AgentUser($"agent-{uid}", uid, uid);
-                _held[key] = new Claim(user, file);
-                return user;
+                if (TryClaimFree() is { } claim)
+                {
+                    _held[key] = claim;
+                    _heldIds.Add(claim.User.Uid);
+                    return claim.User;
+                }
+
+                if (fresh)
+                {
+                    break;
+                }
             }
 
             throw new AgentStartException($"no free agent uid in {_first}-{_last} (--agent-uid-range): every id is held by a live agent or process");
         }
+    }
+
+    private Claim? TryClaimFree()
+    {
+        var count = (ulong)_last - _first + 1;
+        for (ulong tried = 0; tried < count; tried++)
+        {
+            var uid = _next;
+            _next = _next == _last ? _first : _next + 1;
+            if (_heldIds.Contains(uid) || _inUse!.Contains(uid) || _returnedSinceScan.Contains(uid) || TryClaim(uid) is not { } file)
+            {
+                continue;
+            }
+
+            return new Claim(new AgentUser($"agent-{uid}", uid, uid), file);
+        }
+
+        return null;
+    }
+
+    private void Scan()
+    {
+        _inUse = _usersIn(_first, _last);
+        _scannedAt = _time.GetTimestamp();
+        _returnedSinceScan.Clear();
+        Scans++;
     }
 
     /// <summary>The id the agent of <paramref name="key"/> holds, or null.</summary>
@@ -112,16 +177,19 @@ internal sealed class AgentUidPool : IDisposable
             {
                 return null;
             }
+
+            _heldIds.Remove(claim.User.Uid);
+            _returnedSinceScan.Add(claim.User.Uid);
         }
 
         claim.File.Dispose();
         return claim.User;
     }
 
-    /// <summary>True when a process of this host runs with <paramref name="uid"/> as its real, effective, saved or file-system user.</summary>
-    public static bool HostHasProcessesOf(uint uid)
+    /// <summary>The ids from <paramref name="first"/> to <paramref name="last"/> that a process of this host runs as (its real, effective, saved or file-system user): one pass over /proc.</summary>
+    public static IReadOnlySet<uint> HostUsersIn(uint first, uint last)
     {
-        var wanted = uid.ToString(CultureInfo.InvariantCulture);
+        var found = new HashSet<uint>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             var name = Path.GetFileName(dir);
@@ -136,9 +204,12 @@ internal sealed class AgentUidPool : IDisposable
                 {
                     if (line.StartsWith("Uid:", StringComparison.Ordinal))
                     {
-                        if (line[4..].Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries).Contains(wanted))
+                        foreach (var field in line[4..].Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries))
                         {
-                            return true;
+                            if (uint.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out var uid) && uid >= first && uid <= last)
+                            {
+                                found.Add(uid);
+                            }
                         }
 
                         break;
@@ -151,7 +222,7 @@ internal sealed class AgentUidPool : IDisposable
             }
         }
 
-        return false;
+        return found;
     }
 
     public void Dispose()
@@ -164,6 +235,7 @@ internal sealed class AgentUidPool : IDisposable
             }
 
             _held.Clear();
+            _heldIds.Clear();
         }
     }
 
