@@ -104,6 +104,25 @@ public sealed class QueuedStartTests
         Assert.That(_supervisor.Snapshot().Single(s => s.JobId == "slow").State, Is.EqualTo(AgentState.Running), "the start before it is not held back");
     }
 
+    [Test]
+    public async Task A_start_is_prepared_on_the_launcher_not_by_its_caller_so_the_commands_after_it_are_not_held_back()
+    {
+        var slow = _supervisor.StartAsync(Agent("slow"), CancellationToken.None);
+        await _slowLaunchBegun.Task.WaitAsync(Deadline);
+
+        // The caller (the stream's reader) gets control back at once; the agent's folders, cgroup and
+        // user are made only once the launcher reaches it, after the slow launch ahead of it.
+        var queued = _supervisor.StartAsync(Agent("queued"), CancellationToken.None);
+        Assert.That(queued.IsCompleted, Is.False, "waits for the launcher");
+        Assert.That(Directory.Exists(Path.Combine(_dir, "agents", "queued")), Is.False, "nothing prepared by the caller");
+        Assert.That(_supervisor.Snapshot().Single(s => s.JobId == "queued").State, Is.EqualTo(AgentState.Starting), "registered at once: a stop finds it");
+
+        _gate.Release();
+        await Task.WhenAll(slow, queued).WaitAsync(Deadline);
+        await Eventually.TrueAsync(() => File.Exists(_ledger) && File.ReadAllLines(_ledger).Contains("queued"), "the queued agent to run", Deadline);
+        Assert.That(Directory.Exists(Path.Combine(_dir, "agents", "queued")), Is.True);
+    }
+
     /// <summary>No fork, no line in the ledger, and no report that it ran.</summary>
     private void AssertNeverLaunched(string jobId)
     {

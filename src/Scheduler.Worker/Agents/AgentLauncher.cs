@@ -13,7 +13,7 @@ namespace Scheduler.Worker.Agents;
 /// </summary>
 internal sealed class AgentLauncher : IDisposable
 {
-    private readonly BlockingCollection<(Process Process, Func<bool> Launch, TaskCompletionSource<bool> Started)> _requests = new();
+    private readonly BlockingCollection<(Func<Process> Prepare, Func<bool> Launch, TaskCompletionSource<Process?> Started)> _requests = new();
     private readonly Thread _thread;
     private readonly Action<Process> _start;
 
@@ -37,14 +37,18 @@ internal sealed class AgentLauncher : IDisposable
     internal const string SetSid = "/usr/bin/setsid";
 
     /// <summary>
-    /// Starts <paramref name="process"/> on the launcher thread, once the starts queued before it are
-    /// through. <paramref name="launch"/> is asked there, right before the fork: false drops the start
-    /// (the agent was stopped while it waited), and the task's result is then false.
+    /// Prepares the process with <paramref name="prepare"/> and starts it, both on the launcher thread once the
+    /// starts queued before it are through; the task's result is the started process. <paramref name="launch"/>
+    /// is asked there before preparing and again right before the fork: false drops the start (the agent was
+    /// stopped while it waited), and the result is then null. Preparing (folders, cgroup, ids, a checkpoint's
+    /// owner) blocks on the file system: done by the caller, on the thread reading the master's commands, it
+    /// held those commands back and, with hundreds of starts at once, starved the thread pool that sends the
+    /// heartbeats (dotnet-trace of the simulation host in bench e2e). An exception from either step is the task's.
     /// </summary>
-    public Task<bool> StartAsync(Process process, Func<bool> launch, CancellationToken ct)
+    public Task<Process?> StartAsync(Func<Process> prepare, Func<bool> launch, CancellationToken ct)
     {
-        var started = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _requests.Add((process, launch, started), ct);
+        var started = new TaskCompletionSource<Process?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _requests.Add((prepare, launch, started), ct);
         return started.Task;
     }
 
@@ -57,21 +61,31 @@ internal sealed class AgentLauncher : IDisposable
 
     private void Run()
     {
-        foreach (var (process, launch, started) in _requests.GetConsumingEnumerable())
+        foreach (var (prepare, launch, started) in _requests.GetConsumingEnumerable())
         {
+            Process? process = null;
             try
             {
                 if (!launch())
                 {
-                    started.SetResult(false);
+                    started.SetResult(null);
+                    continue;
+                }
+
+                process = prepare();
+                if (!launch())
+                {
+                    process.Dispose();
+                    started.SetResult(null);
                     continue;
                 }
 
                 _start(process);
-                started.SetResult(true);
+                started.SetResult(process);
             }
             catch (Exception ex)
             {
+                process?.Dispose();
                 started.SetException(ex);
             }
         }

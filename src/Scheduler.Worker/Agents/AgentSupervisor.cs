@@ -155,35 +155,35 @@ internal sealed partial class AgentSupervisor
             return;
         }
 
-        Process process;
+        Process? process;
         try
         {
-            process = Prepare(agent, start);
+            // Prepared and forked on the launcher's thread, never on the caller's (the stream's reader).
+            process = await _launcher.StartAsync(
+                () =>
+                {
+                    var prepared = Prepare(agent, start);
+                    prepared.Exited += (_, _) => OnExited(agent, prepared);
+                    return prepared;
+                },
+                () => MayLaunch(agent),
+                ct);
         }
         catch (AgentStartException ex)
         {
             Finish(agent, AgentState.FailedToStart, null, ex.Message);
             return;
         }
-
-        process.Exited += (_, _) => OnExited(agent, process);
-        bool launched;
-        try
-        {
-            launched = await _launcher.StartAsync(process, () => MayLaunch(agent), ct);
-        }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
-            process.Dispose();
             Finish(agent, AgentState.FailedToStart, null, ex.Message);
             return;
         }
 
-        if (!launched)
+        if (process is null)
         {
             // Stopped or fenced while it waited for the launcher: never forked, so FAILED_TO_START with the
             // stop's flags (fenced, stopped by the host), never EXITED: an EXITED agent's process ran.
-            process.Dispose();
             Finish(agent, AgentState.FailedToStart, null, NotLaunched(agent));
             return;
         }
