@@ -149,7 +149,11 @@ internal static class ProtoMapping
         {
             node.Labels[key] = value;
         }
-        node.JobIds.Add(state.Allocations.Keys.Order(StringComparer.Ordinal));
+        // Arrays, not lazy sequences: a repeated field grows one element at a time from those (a tenth of
+        // the loop when every report republished a busy node).
+        var jobIds = state.Allocations.Keys.ToArray();
+        Array.Sort(jobIds, StringComparer.Ordinal);
+        node.JobIds.Add(jobIds);
         if (entry.LastHeartbeatAt is { } at)
         {
             node.LastHeartbeat = Timestamp.FromDateTimeOffset(at);
@@ -165,9 +169,14 @@ internal static class ProtoMapping
             };
             foreach (var allocation in state.Allocations.Values)
             {
-                if (allocation.Gpus.Any(s => s.Index == i))
+                var shares = allocation.Gpus;
+                for (var s = 0; s < shares.Count; s++)
                 {
-                    status.JobIds.Add(allocation.JobId);
+                    if (shares[s].Index == i)
+                    {
+                        status.JobIds.Add(allocation.JobId);
+                        break;
+                    }
                 }
             }
 
