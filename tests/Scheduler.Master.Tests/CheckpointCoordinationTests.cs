@@ -217,6 +217,25 @@ public sealed class CheckpointCoordinationTests
     }
 
     [Test]
+    public async Task A_checkpoint_whose_report_never_comes_is_given_up_after_its_timeout_and_the_job_runs_on()
+    {
+        await using var harness = await StartAsync();
+        var (n1, n2, job) = await RunningOnN1Async(harness);
+        await harness.SuspendAsync(job.Id);
+        Next(n1, MasterCommand.BodyOneofCase.ExpectMigration);
+        Next(n1, MasterCommand.BodyOneofCase.CheckpointAgent);
+
+        // The worker never answers (its agent is not seen stopped either): after five minutes the operation ends.
+        await harness.PassAsync(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(4), n1, n2);
+        Assert.That(harness.Store.Jobs[job.Id].Checkpointing?.Purpose, Is.EqualTo("suspend"), "still waited for within its timeout");
+
+        await harness.PassAsync(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1.5), n1, n2);
+        var stored = harness.Store.Jobs[job.Id];
+        Assert.That((stored.State, stored.Checkpointing), Is.EqualTo((JobState.Running, (Scheduler.Master.Store.CheckpointOperation?)null)));
+        Assert.That(stored.Message, Does.Contain("no report came"));
+    }
+
+    [Test]
     public async Task A_job_whose_node_dies_resumes_elsewhere_from_its_replicated_checkpoint()
     {
         await using var harness = await StartAsync();

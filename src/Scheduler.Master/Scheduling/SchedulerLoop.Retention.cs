@@ -57,7 +57,9 @@ internal sealed partial class SchedulerLoop
             if (_jobs.Remove(job.Id, out var removed))
             {
                 _jobsByNode.Update(removed, null);
+                _checkpointWatch.Changed(job.Id, null);
             }
+
             if (_jobByRequestId.TryGetValue(job.RequestId, out var id) && id == job.Id)
             {
                 _jobByRequestId.Remove(job.RequestId);

@@ -48,6 +48,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     private readonly QueueEntries _queueEntries = new();
     private readonly NodeStates _nodeStates;
     private readonly RunningJobs _running;
+    private readonly CheckpointWatch _checkpointWatch = new();
     private readonly List<JobWatcher> _watchers = [];
     private readonly JobFeed _feed = new();
     private readonly LogRequests _logRequests = new();
@@ -344,6 +345,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         {
             _jobsByNode.Update(_jobs.GetValueOrDefault(job.Id), job);
             _jobs[job.Id] = job;
+            _checkpointWatch.Changed(job.Id, job);
             _jobByRequestId[job.RequestId] = job.Id;
             _ids.Observe(job.Sequence);
             if (job.State == JobState.Pending)
@@ -507,6 +509,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
     {
         _jobsByNode.Update(_jobs.GetValueOrDefault(record.Id), record);
         _jobs[record.Id] = record;
+        _checkpointWatch.Changed(record.Id, record);
         _published.JobChanged(record);
         if (record.State == JobState.Pending)
         {
