@@ -16,8 +16,9 @@ namespace Scheduler.Master.Scheduling;
 /// </summary>
 /// <remarks>
 /// As a dictionary it answers for the allocations present at the last refresh whose job the loop
-/// knows, exactly as the table built from every allocation did; an entry is made when asked (the pass
-/// asks only for preemption victims and backfill ends), so a job's priority or start is read as it is now.
+/// knows, exactly as the table built from every allocation did: a job is read when first asked for after
+/// a refresh (the pass asks only for preemption victims and backfill ends), and answered the same until
+/// the next refresh, as a table built at the refresh would.
 /// An allocation with no known job counts for no tenant; its node is summed again at every refresh until
 /// the job is known.
 /// </remarks>
@@ -33,8 +34,11 @@ internal sealed class RunningJobs : IReadOnlyDictionary<string, RunningJob>
     private readonly Dictionary<string, int> _holders = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ResourceTotals> _usage = new(StringComparer.Ordinal);
 
-    // What the pass was last told of each allocation's job, and from which record: made again only once the record changed.
-    private readonly Dictionary<string, (JobRecord Job, RunningJob Running)> _described = new(StringComparer.Ordinal);
+    // What the pass was last told of each allocation's job, from which record, and in which refresh: within
+    // one refresh it is answered at once (backfill asks for every allocation's end, several times a pass);
+    // in a later one it is made again only if the record changed.
+    private readonly Dictionary<string, (JobRecord Job, RunningJob Running, long Refresh)> _described = new(StringComparer.Ordinal);
+    private long _refreshes;
 
     // Allocations counted in each tenant's usage: a tenant leaves the usage when its last one goes, as
     // in a sum over every allocation (an allocation of nothing still makes its tenant present).
@@ -71,6 +75,7 @@ internal sealed class RunningJobs : IReadOnlyDictionary<string, RunningJob>
     /// <summary>Brings the table up to the nodes' allocations now. Costs one version check per node, plus the allocations of nodes that changed.</summary>
     public void Refresh()
     {
+        _refreshes++;
         var visited = 0;
         foreach (var (id, entry) in _nodes)
         {
@@ -212,6 +217,12 @@ internal sealed class RunningJobs : IReadOnlyDictionary<string, RunningJob>
 
     public bool TryGetValue(string key, [MaybeNullWhen(false)] out RunningJob value)
     {
+        if (_described.TryGetValue(key, out var known) && known.Refresh == _refreshes)
+        {
+            value = known.Running;
+            return true;
+        }
+
         if (_holders.ContainsKey(key) && _jobOf(key) is { } job)
         {
             value = Describe(job, key);
@@ -239,13 +250,10 @@ internal sealed class RunningJobs : IReadOnlyDictionary<string, RunningJob>
     {
         // Records are immutable: the same record describes the same running job. Backfill asks for
         // every allocation's end at each pass that reserves, so this is asked thousands of times a pass.
-        if (_described.TryGetValue(allocationId, out var known) && ReferenceEquals(known.Job, job))
-        {
-            return known.Running;
-        }
-
-        var running = _describe(job, allocationId);
-        _described[allocationId] = (job, running);
+        var running = _described.TryGetValue(allocationId, out var known) && ReferenceEquals(known.Job, job)
+            ? known.Running
+            : _describe(job, allocationId);
+        _described[allocationId] = (job, running, _refreshes);
         return running;
     }
 
