@@ -42,6 +42,9 @@ internal sealed class JobHistory
             ordered.Where(j => !j.IsTerminal).ToImmutableSortedSet(BySequence));
     }
 
+    /// <summary>Every job by id.</summary>
+    public ImmutableDictionary<string, JobRecord> ById => _byId;
+
     public bool TryGet(string id, out JobRecord job) => _byId.TryGetValue(id, out job!);
 
     public JobHistory Set(JobRecord job)

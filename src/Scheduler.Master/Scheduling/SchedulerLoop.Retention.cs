@@ -64,8 +64,6 @@ internal sealed partial class SchedulerLoop
             {
                 _jobByRequestId.Remove(job.RequestId);
             }
-
-            _published.JobRemoved(job.Id);
         }
 
         _feed.Remove(expired);

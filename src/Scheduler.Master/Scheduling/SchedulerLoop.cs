@@ -257,7 +257,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
                     await RunPassAsync(stoppingToken);
                 }
 
-                _published.Publish(_nodes, _epoch, _leaderSince);
+                _published.Publish(_nodes, _feed.Current.History.ById, _epoch, _leaderSince);
                 var lag = Stopwatch.GetElapsedTime(_inbox.BatchPostedAt);
                 Volatile.Write(ref _lastLagTicks, lag.Ticks);
                 _metrics.LoopLag(lag);
@@ -370,7 +370,6 @@ internal sealed partial class SchedulerLoop : BackgroundService
             }
         }
 
-        _published.LoadJobs(_jobs);
         _feed.Load(_epoch, _jobs.Values);
         foreach (var job in orphans)
         {
@@ -381,7 +380,7 @@ internal sealed partial class SchedulerLoop : BackgroundService
         }
 
         _needsPass = _pending.Count > 0;
-        _published.Publish(_nodes, _epoch, _leaderSince);
+        _published.Publish(_nodes, _feed.Current.History.ById, _epoch, _leaderSince);
         LogLoaded(_epoch, _jobs.Count, _nodes.Count, _store.Kind);
     }
 
@@ -510,7 +509,6 @@ internal sealed partial class SchedulerLoop : BackgroundService
         _jobsByNode.Update(_jobs.GetValueOrDefault(record.Id), record);
         _jobs[record.Id] = record;
         _checkpointWatch.Changed(record.Id, record);
-        _published.JobChanged(record);
         if (record.State == JobState.Pending)
         {
             _pending.Add(record.Id);
