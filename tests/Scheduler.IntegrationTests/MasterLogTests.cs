@@ -11,7 +11,8 @@ public sealed class MasterLogTests : PerTestCluster
     [Test]
     public async Task Master_log_has_no_per_request_lines_by_default()
     {
-        var (cluster, api) = await StartAsync("quiet-log");
+        // The job lines are at debug level: turned on, the submit's line marks that the requests before it were logged.
+        var (cluster, api) = await StartAsync("quiet-log", "--Logging:LogLevel:Scheduler.Master.Scheduling=Debug");
         for (var i = 0; i < 5; i++)
         {
             await api.Jobs.ListAsync(new ListJobsRequest(), deadline: ClusterApi.Deadline());
