@@ -248,7 +248,7 @@ internal sealed class EtcdStateStore : IStateStore
             {
                 var identity = JsonSerializer.Deserialize<JobIdentityRow>(specKv.Value.Span, Json) ?? throw new JsonException("the spec row is null");
                 var spec = JobSpec.Parser.ParseFrom(identity.Spec);
-                var status = JsonSerializer.Deserialize<JobStatusRow>(kv.Value.Span, Json) ?? throw new JsonException("the status is null");
+                var status = JsonSerializer.Deserialize(kv.Value.Span, StoreJson.Default.JobStatusRow) ?? throw new JsonException("the status is null");
                 jobs.Add(status.ToRecord(id, identity.Sequence, identity.RequestId, spec));
             }
             catch (Exception ex) when (ex is InvalidProtocolBufferException or JsonException or FormatException or NotSupportedException)
@@ -401,7 +401,7 @@ internal sealed class EtcdStateStore : IStateStore
     /// <summary>The status put, preceded by a put of the spec that applies only if the job has none yet (the spec never changes).</summary>
     private List<RequestOp> JobOps(JobRecord job)
     {
-        var status = Put(_jobsPrefix + job.Id, JsonSerializer.SerializeToUtf8Bytes(JobStatusRow.From(job), Json));
+        var status = Put(_jobsPrefix + job.Id, JsonSerializer.SerializeToUtf8Bytes(JobStatusRow.From(job), StoreJson.Default.JobStatusRow));
         if (_storedSpecs.ContainsKey(job.Id))
         {
             return [status];

@@ -162,7 +162,7 @@ internal sealed class SqliteStateStore : IStateStore
                 try
                 {
                     var spec = JobSpec.Parser.ParseFrom((byte[])reader.GetValue(3));
-                    var status = JsonSerializer.Deserialize<JobStatusRow>(reader.GetString(4), Json)
+                    var status = JsonSerializer.Deserialize(reader.GetString(4), StoreJson.Default.JobStatusRow)
                         ?? throw new JsonException("the status is null");
                     jobs.Add(status.ToRecord(reader.GetString(0), reader.GetInt64(1), reader.GetString(2), spec));
                 }
@@ -243,7 +243,7 @@ internal sealed class SqliteStateStore : IStateStore
             seq.Value = job.Sequence;
             rid.Value = job.RequestId;
             spec.Value = job.Spec.ToByteArray();
-            status.Value = JsonSerializer.Serialize(JobStatusRow.From(job), Json);
+            status.Value = JsonSerializer.Serialize(JobStatusRow.From(job), StoreJson.Default.JobStatusRow);
             await cmd.ExecuteNonQueryAsync(cancellationToken);
         }
 
