@@ -1,5 +1,6 @@
 using Scheduler.Contracts.V1;
 using Scheduler.Core.Cluster;
+using Scheduler.Core.Resources;
 using Scheduler.Master.Store;
 using Scheduler.Master.Workers;
 
@@ -47,4 +48,21 @@ internal sealed class NodeEntry
 
     /// <summary>Model/dataset keys the worker reported cached, for affinity; null when none.</summary>
     public IReadOnlySet<string>? CachedKeys { get; private set; }
+
+    private (IReadOnlyList<GpuDevice> Gpus, GpuInfo[] Infos)? _gpuInfos;
+
+    /// <summary>
+    /// The published description of each of <paramref name="gpus"/>, made once per GPU list (it changes only
+    /// when the host does) and shared by every published version of the node, which no reader changes.
+    /// </summary>
+    public GpuInfo[] GpuInfos(IReadOnlyList<GpuDevice> gpus)
+    {
+        if (_gpuInfos is not { } known || !ReferenceEquals(known.Gpus, gpus))
+        {
+            known = (gpus, gpus.Select(ProtoMapping.ToInfo).ToArray());
+            _gpuInfos = known;
+        }
+
+        return known.Infos;
+    }
 }

@@ -159,12 +159,13 @@ internal static class ProtoMapping
             node.LastHeartbeat = Timestamp.FromDateTimeOffset(at);
         }
 
+        var infos = entry.GpuInfos(state.Gpus);
         for (var i = 0; i < state.Gpus.Count; i++)
         {
             var gpu = state.Gpus[i];
             var status = new GpuStatus
             {
-                Info = ToInfo(gpu),
+                Info = infos[i],
                 FreeMilli = state.GpuFreeMilli[i],
             };
             foreach (var allocation in state.Allocations.Values)
@@ -180,10 +181,13 @@ internal static class ProtoMapping
                 }
             }
 
-            var telemetry = entry.LastHeartbeat?.Gpus.FirstOrDefault(t => t.Index == gpu.Index);
-            if (telemetry is not null)
+            foreach (var telemetry in entry.LastHeartbeat?.Gpus ?? [])
             {
-                status.Telemetry = telemetry;
+                if (telemetry.Index == gpu.Index)
+                {
+                    status.Telemetry = telemetry;
+                    break;
+                }
             }
 
             node.Gpus.Add(status);
