@@ -181,11 +181,13 @@ internal static class ProtoMapping
                 }
             }
 
-            foreach (var telemetry in entry.LastHeartbeat?.Gpus ?? [])
+            var reported = entry.LastHeartbeat?.Gpus;
+            for (var t = 0; t < (reported?.Count ?? 0); t++)
             {
-                if (telemetry.Index == gpu.Index)
+                // By index: a repeated field's enumerator is an allocated iterator (1.6% of the master's allocations).
+                if (reported![t].Index == gpu.Index)
                 {
-                    status.Telemetry = telemetry;
+                    status.Telemetry = reported[t];
                     break;
                 }
             }
